@@ -1,0 +1,200 @@
+"""``RemoteModel``: rows in, scores out, by calling the model's predict URL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+from explainer_service.errors import (
+    ModelResponseError,
+    ModelTimeoutError,
+    ModelUnavailableError,
+    PayloadError,
+    ProtocolMismatchError,
+)
+from explainer_service.model_client.codecs import Codec, CodecError, Rows, make_codec
+from explainer_service.model_client.codecs.base import normalise_rows
+from explainer_service.model_client.scores import interpret
+from explainer_service.settings import ModelSettings
+
+#: Sent with every call, so request loggers can leave synthetic traffic out of prediction logs.
+SKIP_LOGGING_HEADER = "Seldon-Skip-Logging"
+RETRY_STATUSES = frozenset({502, 503})
+
+
+@dataclass
+class CallStats:
+    """What calling the model has cost: HTTP calls (retries included), rows sent, seconds."""
+
+    calls: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    failures: int = 0
+
+    def copy(self) -> CallStats:
+        return CallStats(self.calls, self.rows, self.seconds, self.failures)
+
+    def __sub__(self, other: CallStats) -> CallStats:
+        return CallStats(
+            self.calls - other.calls,
+            self.rows - other.rows,
+            self.seconds - other.seconds,
+            self.failures - other.failures,
+        )
+
+
+class RemoteModel:
+    """A model known only by its predict URL and protocol.
+
+    One pooled keep-alive ``httpx.Client`` serves every call. Batches larger than
+    ``max_batch_rows`` are split into chunks, ``concurrency`` of them in flight at once, and
+    the scores come back in row order. Refused or reset connections and 502/503 answers are
+    retried ``retries`` times with exponential backoff; a call that takes longer than
+    ``timeout_s`` fails at once. Thread-safe: explanations may share one instance.
+
+    Raises the ``ModelError`` subclasses of ``explainer_service.errors``; rows that cannot
+    be sent (wrong length, NaN) raise ``PayloadError``.
+    """
+
+    def __init__(
+        self,
+        settings: ModelSettings,
+        feature_names: Sequence[str],
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.url = str(settings.url)
+        self.codec: Codec = make_codec(settings, feature_names)
+        self.n_features = len(feature_names)
+        headers = {**settings.headers, SKIP_LOGGING_HEADER: "true"}
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=httpx.Limits(
+                max_connections=settings.concurrency * 4,
+                max_keepalive_connections=settings.concurrency * 4,
+            ),
+            transport=transport,
+        )
+        self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="model-call")
+        self._lock = threading.Lock()
+        self._stats = CallStats()
+
+    # --- public ------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> CallStats:
+        """A snapshot of the cumulative cost."""
+        with self._lock:
+            return self._stats.copy()
+
+    def predict(self, rows: Sequence[Sequence[Any]] | np.ndarray) -> np.ndarray:
+        """Scores for ``rows`` (n, d) of wire values in feature order; see ``scores.interpret``."""
+        try:
+            checked = normalise_rows(rows, self.n_features)
+        except CodecError as exc:
+            raise PayloadError(exc.message, field=exc.field) from None
+        if not checked:
+            n_classes = len(self.settings.class_names or ()) or 2
+            return interpret(np.empty((0, n_classes)), self.settings.output, 0, n_classes)
+        size = self.settings.max_batch_rows
+        chunks = [checked[i : i + size] for i in range(0, len(checked), size)]
+        if len(chunks) == 1:
+            return self._call(chunks[0])
+        return np.concatenate(list(self._pool.map(self._call, chunks)))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    def __enter__(self) -> RemoteModel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- one HTTP call ------------------------------------------------------------------
+
+    def _call(self, rows: Rows) -> np.ndarray:
+        content = json.dumps(
+            self.codec.encode_request(rows), allow_nan=False, ensure_ascii=False
+        ).encode()
+        response = self._post(content, len(rows))
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProtocolMismatchError(
+                "the model did not answer JSON",
+                url=self.url,
+                status=response.status_code,
+                body=response.text,
+            ) from None
+        try:
+            n_classes = len(self.settings.class_names) if self.settings.class_names else None
+            return interpret(
+                self.codec.decode_response(body), self.settings.output, len(rows), n_classes
+            )
+        except CodecError as exc:
+            raise ProtocolMismatchError(
+                f"the model's answer is not a {self.settings.protocol} {self.settings.output} "
+                f"answer: {exc.message}",
+                url=self.url,
+                status=response.status_code,
+                body=response.text,
+            ) from None
+
+    def _post(self, content: bytes, n_rows: int) -> httpx.Response:
+        attempts = self.settings.retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            started = time.perf_counter()
+            try:
+                response = self._http.post(
+                    self.url, content=content, headers={"Content-Type": "application/json"}
+                )
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                self._count(n_rows, started, failed=True)
+                if last:
+                    raise ModelUnavailableError(
+                        f"the model is unreachable after {attempts} attempt(s): "
+                        f"{type(exc).__name__}: {exc}",
+                        url=self.url,
+                    ) from None
+            except httpx.TimeoutException:
+                self._count(n_rows, started, failed=True)
+                raise ModelTimeoutError(
+                    f"the model did not answer within {self.settings.timeout_s} s", url=self.url
+                ) from None
+            else:
+                failed = response.status_code >= 400
+                self._count(n_rows, started, failed=failed)
+                if not failed:
+                    return response
+                if response.status_code not in RETRY_STATUSES or last:
+                    error = (
+                        ModelUnavailableError if response.status_code == 503 else ModelResponseError
+                    )
+                    raise error(
+                        "the model answered an error",
+                        url=self.url,
+                        status=response.status_code,
+                        body=response.text,
+                    )
+            time.sleep(self.settings.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _count(self, n_rows: int, started: float, *, failed: bool) -> None:
+        with self._lock:
+            self._stats.calls += 1
+            self._stats.rows += n_rows
+            self._stats.seconds += time.perf_counter() - started
+            self._stats.failures += int(failed)

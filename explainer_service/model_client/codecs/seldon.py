@@ -1,0 +1,81 @@
+"""Seldon Core v1: ``POST /api/v1.0/predictions``.
+
+Requests and answers are ``{"data": {"names": [...], "ndarray": [[...]]}}``; ``tensor``
+(``{"shape", "values"}``) is read as well. When ``names`` are given they decide the column
+order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from explainer_service.model_client.codecs.base import (
+    JSON,
+    Codec,
+    CodecError,
+    Rows,
+    nested_array,
+    reorder,
+    require,
+    table_rows,
+)
+
+
+def _tensor_values(data: dict[str, Any]) -> tuple[list[Any], list[int]]:
+    tensor = require(data, "tensor", dict, "data")
+    shape = require(tensor, "shape", list, "data.tensor")
+    values = require(tensor, "values", list, "data.tensor")
+    if not all(isinstance(s, int) and s >= 0 for s in shape) or int(np.prod(shape)) != len(values):
+        raise CodecError(
+            f"'data.tensor.shape' {shape} does not fit {len(values)} values",
+            field="data.tensor.shape",
+        )
+    return values, shape
+
+
+class SeldonCodec(Codec):
+    protocol = "seldon"
+
+    def encode_request(self, rows: Rows) -> JSON:
+        return {"data": {"names": self.names, "ndarray": rows}}
+
+    def decode_request(self, body: JSON) -> Rows:
+        data = require(body, "data", dict)
+        d = len(self.names)
+        if "ndarray" in data:
+            rows = table_rows(data["ndarray"], len(data.get("names") or self.names), "data.ndarray")
+        elif "tensor" in data:
+            values, shape = _tensor_values(data)
+            if len(shape) != 2:
+                raise CodecError("'data.tensor.shape' must be [n, d]", field="data.tensor.shape")
+            rows = table_rows(
+                [values[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])],
+                shape[1],
+                "data.tensor.values",
+            )
+        else:
+            raise CodecError("'data' needs 'ndarray' or 'tensor'", field="data")
+        names = data.get("names")
+        if names:
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise CodecError("'data.names' must be an array of strings", field="data.names")
+            return reorder(rows, names, self.names, "data.names")
+        if rows and len(rows[0]) != d:
+            raise CodecError(f"rows have {len(rows[0])} values; expected {d}", field="data")
+        return rows
+
+    def encode_response(self, scores: np.ndarray) -> JSON:
+        scores = np.asarray(scores)
+        names = [f"t:{i}" for i in range(scores.shape[1])] if scores.ndim == 2 else []
+        return {"data": {"names": names, "ndarray": scores.tolist()}, "meta": {}}
+
+    def decode_response(self, body: JSON) -> np.ndarray:
+        data = require(body, "data", dict)
+        if "ndarray" in data:
+            return nested_array(data["ndarray"], "data.ndarray")
+        if "tensor" in data:
+            values, shape = _tensor_values(data)
+            return nested_array(values, "data.tensor.values").reshape(shape)
+        raise CodecError("'data' needs 'ndarray' or 'tensor'", field="data")
