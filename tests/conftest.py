@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+
+from examples.income import paths
+from tests.support import ROOT, free_port, python_server
+
+OUTPUT = ROOT / "test-output"
+
+
+@pytest.fixture(scope="session")
+def income_files() -> Path:
+    """The trained income model and its data (trained here when `make` has not)."""
+    if not (paths.MODEL.exists() and paths.REFERENCE.exists() and paths.HOLDOUT.exists()):
+        from examples.income.train import train
+
+        train()
+    return paths.HERE
+
+
+@pytest.fixture(scope="session")
+def income_pipeline(income_files: Path):
+    return joblib.load(paths.MODEL)
+
+
+@pytest.fixture(scope="session")
+def reference(income_files: Path) -> pd.DataFrame:
+    return pd.read_csv(paths.REFERENCE)
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT
+
+
+@pytest.fixture(scope="session")
+def income_server(income_files: Path, output_dir: Path) -> Iterator[str]:
+    """The example model server as a real process; yields its base URL."""
+    port = free_port()
+    server = python_server(
+        "examples.income.model_server", port, log=output_dir / "income-server.log"
+    ).wait_ready()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -1,0 +1,45 @@
+"""The ``explainer-service`` console script, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from examples.income import paths
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = Path(sys.executable).parent / "explainer-service"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_predict_sends_a_logged_payload(income_server: str, income_pipeline) -> None:
+    result = run(
+        "predict", str(paths.PAYLOADS / "mlflow-split.json"),
+        "--url", income_server + "/invocations", "--protocol", "mlflow",
+        "--reference", str(paths.REFERENCE), "--target", "loan",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    body = json.loads((paths.PAYLOADS / "mlflow-split.json").read_text())["dataframe_split"]
+    import pandas as pd
+
+    expected = income_pipeline.predict_proba(pd.DataFrame(body["data"], columns=body["columns"]))
+    assert answer == {"rows": 2, "scores": expected.tolist()}
+
+
+def test_predict_with_the_wrong_protocol_says_why(income_server: str) -> None:
+    result = run(
+        "predict", str(paths.PAYLOADS / "seldon.json"),
+        "--url", income_server + "/v2/models/income/infer", "--protocol", "v2",
+        "--reference", str(paths.REFERENCE), "--target", "loan",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "missing 'inputs'" in result.stderr

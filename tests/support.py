@@ -1,0 +1,92 @@
+"""Starting and stopping real processes on 127.0.0.1 for integration tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """A server started as a child process; ``wait_ready`` polls ``ready_url`` for a 200."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        ready_url: str,
+        *,
+        cwd: Path = ROOT,
+        log: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.args = list(args)
+        self.ready_url = ready_url
+        self.log_path = log
+        self._log = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.args,
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.args} exited with {self.process.returncode}{self._tail()}"
+                )
+            try:
+                if httpx.get(self.ready_url, timeout=1.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(
+            f"{self.args} not ready at {self.ready_url} after {timeout} s{self._tail()}"
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()
+
+    def _tail(self) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n" + self.log_path.read_text(errors="replace")[-2000:]
+
+
+def python_server(module: str, port: int, *extra: str, log: Path | None = None) -> ServerProcess:
+    """``python -m module --port port ...`` from the repository root, in this interpreter."""
+    return ServerProcess(
+        [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *extra],
+        ready_url=f"http://127.0.0.1:{port}/healthz"
+        if module.startswith("tests.")
+        else f"http://127.0.0.1:{port}/v2/health/ready",
+        log=log,
+    )
