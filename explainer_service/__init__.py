@@ -10,7 +10,8 @@ from explainer_service.errors import (
     ProtocolMismatchError,
 )
 from explainer_service.model_client import RemoteModel
-from explainer_service.settings import ModelSettings, OutputKind, Protocol
+from explainer_service.settings import ModelSettings, Protocol
+from explainers.model import OutputKind
 
 __all__ = [
     "ExplainerServiceError",

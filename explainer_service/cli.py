@@ -11,7 +11,8 @@ import typer
 
 from explainer_service.errors import ExplainerServiceError
 from explainer_service.model_client import CodecError, RemoteModel
-from explainer_service.settings import ModelSettings, OutputKind, Protocol
+from explainer_service.settings import ModelSettings, Protocol
+from explainers.model import OutputKind
 
 app = typer.Typer(no_args_is_help=True, help="Explanations for a remote model.")
 

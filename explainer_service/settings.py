@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, HttpUrl
 
+from explainers.model import OutputKind
+
 
 class Protocol(StrEnum):
     v2 = "v2"  # Open Inference Protocol: /v2/models/{m}/infer
@@ -17,12 +19,6 @@ class Protocol(StrEnum):
     kserve_v1 = "kserve-v1"  # KServe v1 / TF serving: {"instances"} -> {"predictions"}
     mlflow = "mlflow"  # MLflow /invocations: dataframe_split | dataframe_records
     records = "records"  # a JSON list of {feature: value}
-
-
-class OutputKind(StrEnum):
-    probabilities = "probabilities"  # (n, n_classes) floats
-    labels = "labels"  # (n,) class labels
-    regression = "regression"  # (n,) floats
 
 
 class V2Options(BaseModel):

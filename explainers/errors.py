@@ -3,6 +3,7 @@
 The library knows nothing of HTTP; the service maps these to statuses in one place.
 
     ExplainerError
+     ├── ParameterError              an unknown method, or a parameter it does not accept
      └── SchemaError                 a row does not fit the feature schema
           ├── MissingFeatureError
           ├── UnexpectedFeatureError
@@ -18,6 +19,26 @@ from typing import Any
 
 class ExplainerError(Exception):
     """Base of every error the library raises on purpose."""
+
+
+class ParameterError(ExplainerError, ValueError):
+    """A method or one of its parameters is wrong; ``field`` names the parameter."""
+
+    def __init__(self, method: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.field = field
+        self.message = message
+
+    @classmethod
+    def from_validation(cls, method: str, error: Any) -> ParameterError:
+        """From a pydantic ValidationError: the first problem, with every problem in the text."""
+        problems = error.errors()
+        first = ".".join(str(p) for p in problems[0]["loc"]) or "parameters"
+        text = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'parameters'}: {e['msg']}" for e in problems
+        )
+        return cls(method, first, f"invalid parameters for {method}: {text}")
 
 
 class SchemaError(ExplainerError, ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from explainer_service.model_client.codecs import CodecError
-from explainer_service.settings import OutputKind
+from explainers.model import OutputKind
 
 
 def interpret(

@@ -1,0 +1,232 @@
+"""The explainer interface, the registry of methods, and what every explanation shares.
+
+An explainer is built once, with the schema, the reference data, the black box and its
+parameters; that is when it fits (discretisers, backgrounds) and it never calls the model
+then. ``explain(instance)`` then answers one ``Explanation`` per call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import random
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, entry_points, version
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from explainers.errors import ExplainerError, ParameterError, SchemaError
+from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
+from explainers.model import BlackBox, CountingModel
+from explainers.schema import FeatureSchema
+
+ENTRY_POINT_GROUP = "explainers"
+BUILTIN: dict[str, str] = {
+    "anchors": "explainers.anchors:AnchorsExplainer",
+    "shap": "explainers.shapley:ShapExplainer",
+    "counterfactual": "explainers.counterfactual:CounterfactualExplainer",
+    "importance": "explainers.importance:ImportanceExplainer",
+}
+VERSIONED_PACKAGES = ("alibi", "shap", "dice-ml", "eli5", "scikit-learn", "numpy", "pandas")
+
+# alibi, shap and dice-ml draw from numpy's and Python's global random generators. An
+# explanation is deterministic for its seed only if nothing else draws meanwhile, so the
+# sections that draw run one at a time in a process.
+_RNG_LOCK = threading.RLock()
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Hold the process-wide RNG lock and seed numpy's and Python's global generators."""
+    with _RNG_LOCK:
+        np.random.seed(seed)
+        random.seed(seed)
+        yield
+
+
+class ExplainerParams(BaseModel):
+    """Parameters common to every method. Subclasses add their own."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="the same seed gives the same answer")
+
+
+class Explainer(ABC):
+    """One explanation method. Subclasses set ``method`` and ``Params`` and implement ``_explain``.
+
+    Parameters
+    ----------
+    schema
+        The features, in the order the model takes them.
+    reference
+        Reference rows (wire values), with the columns of ``schema`` and, optionally, ``target``.
+    model
+        The black box: ``predict(rows) -> scores``.
+    params
+        Values for ``Params``; fields in ``fit_params`` are fixed here, the others are defaults
+        that ``explain`` may override per call.
+    target
+        The label column of ``reference``, for methods that need labels.
+    """
+
+    method: ClassVar[str]
+    Params: ClassVar[type[ExplainerParams]] = ExplainerParams
+    #: Parameters used when fitting; they cannot change per call.
+    fit_params: ClassVar[frozenset[str]] = frozenset()
+    #: Global methods explain the model, not an instance.
+    local: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        schema: FeatureSchema,
+        reference: pd.DataFrame,
+        model: BlackBox,
+        params: Mapping[str, Any] | ExplainerParams | None = None,
+        *,
+        target: str | None = None,
+    ) -> None:
+        self.schema = schema
+        self.model = model
+        self.target = target
+        self.params = self.validate_params(params)
+        missing = [n for n in schema.names if n not in reference.columns]
+        if missing:
+            raise SchemaError(f"the reference data lacks feature(s) {missing}", feature=missing[0])
+        if target is not None and target not in reference.columns:
+            raise SchemaError(f"the reference data has no target column {target!r}")
+        if reference.empty:
+            raise SchemaError("the reference data is empty")
+        self.reference = reference.reset_index(drop=True)
+        self.reference_matrix = schema.to_numeric(self.reference[schema.names])
+        self.reference_fingerprint = hashlib.sha256(
+            pd.util.hash_pandas_object(self.reference, index=False).values.tobytes()
+        ).hexdigest()
+        self.fit()
+
+    # --- parameters ---------------------------------------------------------------------
+
+    @classmethod
+    def validate_params(cls, params: Mapping[str, Any] | ExplainerParams | None) -> Any:
+        if isinstance(params, cls.Params):
+            return params
+        try:
+            return cls.Params.model_validate(dict(params or {}))
+        except ValidationError as exc:
+            raise ParameterError.from_validation(cls.method, exc) from None
+
+    def resolve_params(self, overrides: Mapping[str, Any] | None) -> Any:
+        """The construction parameters with per-call ``overrides`` applied and validated."""
+        if not overrides:
+            return self.params
+        fixed = sorted(set(overrides) & self.fit_params)
+        changed = [k for k in fixed if overrides[k] != getattr(self.params, k)]
+        if changed:
+            raise ParameterError(
+                self.method,
+                changed[0],
+                f"{changed[0]!r} is fixed when the explainer is built; configure it instead",
+            )
+        return self.validate_params({**self.params.model_dump(), **overrides})
+
+    # --- the verb -----------------------------------------------------------------------
+
+    def fit(self) -> None:  # noqa: B027 - optional hook
+        """Fit what the method needs from the reference data. Must not call the model."""
+
+    def explain(
+        self,
+        instance: Mapping[str, Any] | Sequence[Any] | None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Explanation:
+        """Explain the model's prediction for ``instance`` (a row or feature -> value).
+
+        Raises ``SchemaError`` when the instance does not fit the schema, ``ParameterError``
+        for bad parameters; whatever the model's predict function raises passes unchanged.
+        """
+        resolved = self.resolve_params(params)
+        counting = CountingModel(self.model, self.schema)
+        row: list[Any] | None = None
+        x = None
+        if self.local:
+            if instance is None:
+                raise ExplainerError(f"{self.method} explains one instance; none was given")
+            row = (
+                self.schema.row_from_record(instance)
+                if isinstance(instance, Mapping)
+                else list(instance)
+            )
+            x = self.schema.to_numeric([row])[0]
+        with seeded(resolved.seed):
+            prediction, result, fidelity = self._explain(x, resolved, counting)
+        return Explanation(
+            method=self.method,
+            instance=None
+            if row is None
+            else dict(zip(self.schema.names, _native(row), strict=True)),
+            prediction=prediction,
+            result=result,
+            fidelity=fidelity,
+            cost=counting.cost(),
+            provenance=Provenance(
+                explainer=f"{type(self).__module__}.{type(self).__qualname__}",
+                params=resolved.model_dump(mode="json"),
+                seed=resolved.seed,
+                versions=package_versions(),
+                reference_fingerprint=self.reference_fingerprint,
+                reference_rows=len(self.reference),
+            ),
+        )
+
+    @abstractmethod
+    def _explain(
+        self, x: np.ndarray | None, params: Any, model: CountingModel
+    ) -> tuple[Prediction | None, Result, Fidelity]:
+        """Do the work for one instance ``x`` (d,) in the explainer space."""
+
+
+def _native(values: Sequence[Any]) -> list[Any]:
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for package in (*VERSIONED_PACKAGES, "explainer-service"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+# --- registry ---------------------------------------------------------------------------
+
+
+def available() -> dict[str, str]:
+    """Method name -> ``module:Class``: the built-ins, then plugins from entry points.
+
+    A plugin cannot replace a built-in method.
+    """
+    methods = dict(BUILTIN)
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        methods.setdefault(point.name, point.value)
+    return methods
+
+
+def get_explainer_class(method: str) -> type[Explainer]:
+    """The explainer class for ``method``, imported on first use."""
+    methods = available()
+    if method not in methods:
+        raise ParameterError(
+            method, "method", f"unknown method {method!r}; available: {', '.join(methods)}"
+        )
+    module_name, _, class_name = methods[method].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Explainer)):
+        raise ExplainerError(f"{methods[method]} is not an Explainer")
+    return cls

@@ -1,0 +1,209 @@
+"""``Explanation``: the one envelope every method returns, and its typed parts.
+
+The JSON form is the contract (``schema_version``); ``Explanation.model_validate_json`` of
+``model_dump_json()`` gives back an equal object. Methods added by plugins that have no
+typed result here are carried as ``OtherResult`` / ``OtherFidelity`` (extra keys kept).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+WireValue = int | float | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- common parts -------------------------------------------------------------------------
+
+
+class Prediction(_Strict):
+    """What the live model predicted for the instance."""
+
+    label: str | None = Field(None, description="predicted class (classifiers)")
+    class_index: int | None = None
+    probabilities: dict[str, float] | None = Field(None, description="class -> probability")
+    value: float | None = Field(None, description="regression output")
+
+
+class Cost(_Strict):
+    """What the explanation cost: calls to the model, rows sent, seconds."""
+
+    model_calls: int
+    rows: int
+    model_seconds: float = Field(description="time spent waiting for the model")
+    seconds: float = Field(description="wall time of the whole explanation")
+
+
+class Provenance(_Strict):
+    explainer: str = Field(description="import path of the explainer class")
+    params: dict[str, Any]
+    seed: int | None
+    versions: dict[str, str] = Field(description="package -> version")
+    reference_fingerprint: str = Field(description="sha256 of the reference data")
+    reference_rows: int
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+# --- anchors ------------------------------------------------------------------------------
+
+
+class Condition(_Strict):
+    """One predicate of an anchor: ``feature operator value``."""
+
+    feature: str
+    operator: Literal["=", "<=", ">", "<", ">="]
+    value: WireValue
+
+
+class AnchorResult(_Strict):
+    method: Literal["anchors"] = "anchors"
+    rule: list[str] = Field(description="readable predicates, joined by AND")
+    conditions: list[Condition]
+    precision: float = Field(
+        description="share of fresh samples where the rule holds that get the same prediction"
+    )
+    coverage: float = Field(description="share of the reference rows where the rule holds")
+    examples_hold: list[dict[str, WireValue]] = Field(
+        description="samples where the rule holds and the prediction is the same"
+    )
+    examples_fail: list[dict[str, WireValue]] = Field(
+        description="samples where the rule holds but the prediction differs"
+    )
+
+
+class AnchorFidelity(_Strict):
+    method: Literal["anchors"] = "anchors"
+    precision: float = Field(description="measured on fresh samples, scored by the live model")
+    samples: int
+    threshold: float
+    threshold_met: bool
+    search_rule: list[str] = Field(description="the rule alibi's beam search returned")
+    search_precision_estimate: float = Field(description="alibi's own estimate for it")
+    search_precision_measured: float = Field(description="its precision on fresh samples")
+    extended: bool = Field(description="the search rule was extended to reach the threshold")
+    note: str | None = None
+
+
+# --- SHAP ---------------------------------------------------------------------------------
+
+
+class Contribution(_Strict):
+    feature: str
+    value: WireValue = Field(description="the instance's value")
+    shap: float
+
+
+class ShapResult(_Strict):
+    method: Literal["shap"] = "shap"
+    output: str = Field(description="what is explained: a class name, or 'value' (regression)")
+    link: Literal["identity", "logit"]
+    base_value: float
+    contributions: list[Contribution] = Field(description="one per feature, schema order")
+
+
+class ShapFidelity(_Strict):
+    method: Literal["shap"] = "shap"
+    model_output: float = Field(description="f(x) from the live model, in link space")
+    base_plus_sum: float
+    additivity_error: float = Field(description="|base + sum(shap) - f(x)|")
+
+
+# --- counterfactuals ----------------------------------------------------------------------
+
+
+class Change(_Strict):
+    feature: str
+    from_value: WireValue
+    to_value: WireValue
+
+
+class Counterfactual(_Strict):
+    values: dict[str, WireValue]
+    changes: list[Change]
+    prediction: Prediction = Field(description="the live model's answer for it")
+    valid: bool = Field(description="the live model gives the desired outcome")
+
+
+class CounterfactualResult(_Strict):
+    method: Literal["counterfactual"] = "counterfactual"
+    desired: str = Field(description="the desired class, or the desired range for regression")
+    found: bool
+    message: str | None = None
+    counterfactuals: list[Counterfactual]
+
+
+class CounterfactualFidelity(_Strict):
+    method: Literal["counterfactual"] = "counterfactual"
+    requested: int
+    generated: int
+    valid: int
+    dropped_invalid: int
+    validity: float = Field(description="valid / generated (1.0 when none were generated)")
+    sparsity: float = Field(description="mean number of changed features")
+    proximity: float = Field(
+        description="mean distance to the instance: numeric changes in units of the feature's "
+        "range plus 1 per changed category, averaged over features"
+    )
+
+
+# --- permutation importance ---------------------------------------------------------------
+
+
+class FeatureImportance(_Strict):
+    feature: str
+    mean: float = Field(description="mean drop of the score when the feature is shuffled")
+    std: float
+
+
+class ImportanceResult(_Strict):
+    method: Literal["importance"] = "importance"
+    scoring: str
+    baseline_score: float
+    rows: int
+    iterations: int
+    features: list[FeatureImportance] = Field(description="sorted by mean, largest first")
+
+
+class ImportanceFidelity(_Strict):
+    method: Literal["importance"] = "importance"
+    baseline_score: float = Field(description="the live model's score on the labelled rows")
+    rows: int
+
+
+# --- other methods (plugins) --------------------------------------------------------------
+
+
+class OtherResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    method: str
+
+
+class OtherFidelity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    method: str
+
+
+Result = AnchorResult | ShapResult | CounterfactualResult | ImportanceResult | OtherResult
+Fidelity = (
+    AnchorFidelity | ShapFidelity | CounterfactualFidelity | ImportanceFidelity | OtherFidelity
+)
+
+
+class Explanation(_Strict):
+    schema_version: str = SCHEMA_VERSION
+    method: str
+    instance: dict[str, WireValue] | None = Field(
+        description="feature -> wire value; None for global methods"
+    )
+    prediction: Prediction | None
+    result: Result = Field(union_mode="left_to_right")
+    fidelity: Fidelity = Field(union_mode="left_to_right")
+    cost: Cost
+    provenance: Provenance

@@ -1,0 +1,159 @@
+"""The black-box model as the explainers see it, and the counting of what it costs.
+
+The library never calls a URL: it receives ``predict``, a function from wire rows (lists in
+schema order) to scores, and says what kind of scores they are.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from explainers.errors import ExplainerError
+from explainers.explanation import Cost, Prediction
+from explainers.schema import FeatureSchema
+
+PredictFn = Callable[[list[list[Any]]], np.ndarray]
+
+
+class OutputKind(StrEnum):
+    probabilities = "probabilities"  # (n, n_classes) floats
+    labels = "labels"  # (n,) class labels
+    regression = "regression"  # (n,) floats
+
+
+@dataclass(frozen=True)
+class BlackBox:
+    """A model known only by what it answers.
+
+    ``predict(rows) -> scores``: rows are wire values in schema order; scores are (n, k)
+    probabilities, (n,) labels or (n,) regression values, as ``output`` says. For classifiers
+    ``class_names`` gives the classes in score-column order (required for ``labels``).
+    Whatever ``predict`` raises reaches the caller of ``explain`` unchanged.
+    """
+
+    predict: PredictFn
+    output: OutputKind = OutputKind.probabilities
+    class_names: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.output is OutputKind.labels and not self.class_names:
+            raise ExplainerError("a model that answers labels needs class_names")
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.output is not OutputKind.regression
+
+
+@dataclass
+class CountingModel:
+    """One explanation's view of the black box: the explainer space in, counted calls out."""
+
+    box: BlackBox
+    schema: FeatureSchema
+    calls: int = 0
+    rows: int = 0
+    model_seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        """Scores exactly as the model answers them, for rows (n, d) in the explainer space.
+
+        Categorical columns must hold whole category codes: an explainer that would send a
+        fractional code (an interpolated category) raises ``ExplainerError`` instead.
+        """
+        matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
+        codes = matrix[:, self._categorical]
+        if codes.size and not np.allclose(codes, np.round(codes), rtol=0, atol=1e-9):
+            raise ExplainerError("an explainer produced a fractional category code")
+        return self.raw_wire(self.schema.to_wire(matrix))
+
+    def raw_wire(self, rows: list[list[Any]]) -> np.ndarray:
+        """Scores for rows of wire values in schema order (one counted call)."""
+        began = time.perf_counter()
+        try:
+            return np.asarray(self.box.predict(rows))
+        finally:
+            with self._lock:
+                self.calls += 1
+                self.rows += len(rows)
+                self.model_seconds += time.perf_counter() - began
+
+    @property
+    def _categorical(self) -> list[int]:
+        return [i for i, f in enumerate(self.schema.features) if f.is_categorical]
+
+    def to_proba(self, scores: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, k) from raw scores; a label becomes a one-hot row."""
+        if self.box.output is OutputKind.probabilities:
+            return np.asarray(scores, dtype=float)
+        if self.box.output is OutputKind.labels:
+            return np.asarray(np.eye(len(self.class_names))[self.label_index(scores)])
+        raise ExplainerError("this explainer needs a classifier; the model is a regression")
+
+    def to_classes(self, scores: np.ndarray) -> np.ndarray:
+        """Predicted class index (n,) from raw scores."""
+        if self.box.output is OutputKind.labels:
+            return self.label_index(scores)
+        return np.asarray(np.argmax(self.to_proba(scores), axis=1))
+
+    def proba(self, matrix: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, k) for rows in the explainer space."""
+        return self.to_proba(self.raw(matrix))
+
+    def classes(self, matrix: np.ndarray) -> np.ndarray:
+        """Predicted class index (n,) for rows in the explainer space."""
+        return self.to_classes(self.raw(matrix))
+
+    def values(self, matrix: np.ndarray) -> np.ndarray:
+        """Regression output (n,)."""
+        if self.box.output is not OutputKind.regression:
+            raise ExplainerError("values() is for regression models")
+        return self.raw(matrix).astype(float).reshape(-1)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.box.class_names or []
+
+    def label_index(self, labels: Sequence[Any] | np.ndarray) -> np.ndarray:
+        names = self.class_names
+        try:
+            return np.array([names.index(str(label)) for label in labels], dtype=int)
+        except ValueError:
+            raise ExplainerError(
+                f"the model answered a label not in class_names {names}: {list(labels)[:5]}"
+            ) from None
+
+    def class_name(self, index: int) -> str:
+        return self.class_names[index] if index < len(self.class_names) else str(index)
+
+    def predict_one(self, x: np.ndarray) -> Prediction:
+        """The model's prediction for one instance (a counted call)."""
+        if self.box.output is OutputKind.regression:
+            return Prediction(value=float(self.values(x)[0]))
+        if self.box.output is OutputKind.labels:
+            index = int(self.classes(x)[0])
+            return Prediction(label=self.class_name(index), class_index=index)
+        proba = self.proba(x)[0]
+        index = int(np.argmax(proba))
+        names = self.class_names or [str(i) for i in range(len(proba))]
+        return Prediction(
+            label=names[index],
+            class_index=index,
+            probabilities={n: float(p) for n, p in zip(names, proba, strict=True)},
+        )
+
+    def cost(self) -> Cost:
+        return Cost(
+            model_calls=self.calls,
+            rows=self.rows,
+            model_seconds=round(self.model_seconds, 6),
+            seconds=round(time.perf_counter() - self.started, 6),
+        )
