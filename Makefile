@@ -27,11 +27,13 @@ venv: $(STAMPS)/venv
 mlserver: $(STAMPS)/mlserver
 model: $(MODEL)
 
-$(STAMPS)/venv: pyproject.toml
+$(STAMPS)/venv: pyproject.toml tests/plugin/pyproject.toml
 	@mkdir -p $(STAMPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,example]'
+	# a third-party explanation method, to test the `explainers` entry-point group
+	$(BIN)/python -m pip install --quiet -e tests/plugin
 	@touch $@
 
 # The same scikit-learn as the main environment, so both load the same model.joblib.

@@ -50,3 +50,20 @@ def income_server(income_files: Path, output_dir: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+IMMUTABLE = ["age", "gender", "ethnicity", "relationship", "marital-status"]
+
+
+@pytest.fixture(scope="session")
+def census_schema(reference: pd.DataFrame):
+    from explainers import FeatureSchema
+
+    return FeatureSchema.infer(reference, target=paths.TARGET, immutable=IMMUTABLE)
+
+
+def applicant(reference: pd.DataFrame, row: int = 0, **values) -> dict:
+    """A reference applicant with some values replaced."""
+    record = reference[paths.FEATURES].iloc[row].to_dict()
+    record = {k: v.item() if hasattr(v, "item") else v for k, v in record.items()}
+    return {**record, **values}

@@ -1,0 +1,135 @@
+"""What every explainer shares: registry, plugins, parameters, determinism, errors, cost."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from explainers import (
+    BlackBox,
+    ExplainerError,
+    FeatureSchema,
+    ParameterError,
+    UnknownCategoryError,
+    available,
+    get_explainer_class,
+)
+from tests.conftest import applicant
+from tests.ground_truth import rule_classifier, threshold_classifier
+
+METHODS = ["anchors", "shap", "counterfactual", "importance"]
+FAST = {
+    "anchors": {},
+    "shap": {"nsamples": 100},
+    "counterfactual": {"algorithm": "random"},
+    "importance": {"rows": 100, "iterations": 1},
+}
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def build(method: str, schema: FeatureSchema, reference: pd.DataFrame, predict, **params):
+    labelled = reference.assign(
+        loan=[
+            "yes" if p else "no"
+            for p in threshold_classifier(reference[schema.names].values.tolist())[:, 1]
+        ]
+    )
+    cls = get_explainer_class(method)
+    return cls(
+        schema,
+        labelled,
+        BlackBox(predict, class_names=["no", "yes"]),
+        {**FAST[method], **params},
+        target="loan",
+    )
+
+
+def instance_for(method: str, reference: pd.DataFrame):
+    if method == "importance":
+        return None
+    return applicant(reference, 11, **{"capital-gain": 0, "education-num": 9})
+
+
+def test_registry_has_the_builtins_and_the_installed_plugin() -> None:
+    methods = available()
+    assert set(METHODS) <= set(methods)
+    assert methods["constant"] == "explainers_test_plugin:ConstantExplainer"
+
+
+def test_plugin_explains(census_schema: FeatureSchema, reference: pd.DataFrame) -> None:
+    cls = get_explainer_class("constant")
+    explanation = cls(census_schema, reference, BlackBox(rule_classifier), {"score": 2.5}).explain(
+        applicant(reference)
+    )
+    assert explanation.method == "constant"
+    assert explanation.result.model_dump()["scores"]["age"] == 2.5
+    assert explanation.provenance.explainer == "explainers_test_plugin.ConstantExplainer"
+
+
+def test_unknown_method() -> None:
+    with pytest.raises(ParameterError, match="unknown method 'lime'") as info:
+        get_explainer_class("lime")
+    assert "anchors" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "field"),
+    [
+        ("anchors", {"threshold": 1.5}, "threshold"),
+        ("anchors", {"tresh": 0.9}, "tresh"),
+        ("shap", {"nsamples": "many"}, "nsamples"),
+        ("shap", {"link": "probit"}, "link"),
+        ("counterfactual", {"algorithm": "gradient"}, "algorithm"),
+        ("counterfactual", {"total": 0}, "total"),
+        ("importance", {"seed": -1}, "seed"),
+    ],
+)
+def test_bad_parameters_name_the_field(method, params, field, census_schema, reference) -> None:
+    with pytest.raises(ParameterError) as info:
+        build(method, census_schema, reference, threshold_classifier, **params)
+    assert info.value.field == field and info.value.method == method
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_model_call_at_construction(method, census_schema, reference) -> None:
+    def unreachable(rows):
+        raise Boom("the model is down")
+
+    explainer = build(method, census_schema, reference, unreachable)
+    with pytest.raises(Boom, match="the model is down"):  # the predict error, unchanged
+        explainer.explain(instance_for(method, reference))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_same_seed_same_answer_and_cost_counts_every_call(method, census_schema, reference) -> None:
+    seen = {"calls": 0, "rows": 0}
+
+    def counting(rows):
+        seen["calls"] += 1
+        seen["rows"] += len(rows)
+        return threshold_classifier(rows)
+
+    explainer = build(method, census_schema, reference, counting)
+    first = explainer.explain(instance_for(method, reference))
+    assert (first.cost.model_calls, first.cost.rows) == (seen["calls"], seen["rows"])
+    again = explainer.explain(instance_for(method, reference))
+    assert again.result == first.result and again.fidelity == first.fidelity
+    other_seed = explainer.explain(instance_for(method, reference), {"seed": 7})
+    assert other_seed.provenance.seed == 7
+    assert first.provenance.params["seed"] == 0
+    assert set(first.provenance.versions) >= {"alibi", "shap", "dice-ml", "eli5", "scikit-learn"}
+    assert len(first.provenance.reference_fingerprint) == 64
+
+
+def test_instances_are_checked_against_the_schema(census_schema, reference) -> None:
+    explainer = build("shap", census_schema, reference, threshold_classifier)
+    with pytest.raises(UnknownCategoryError) as info:
+        explainer.explain(applicant(reference, workclass="Astronaut"))
+    assert info.value.feature == "workclass"
+    row = [applicant(reference)[n] for n in census_schema.names]
+    assert explainer.explain(row).instance == applicant(reference)
+    with pytest.raises(ExplainerError, match="one instance"):
+        explainer.explain(None)
