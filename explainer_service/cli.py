@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
 
 from explainer_service.errors import ExplainerServiceError
 from explainer_service.model_client import CodecError, RemoteModel
-from explainer_service.settings import ModelSettings, Protocol
+from explainer_service.settings import ConfigError, ModelSettings, Protocol, load_settings
+from explainers.errors import ExplainerError
 from explainers.model import OutputKind
 
 app = typer.Typer(no_args_is_help=True, help="Explanations for a remote model.")
@@ -45,3 +46,51 @@ def predict(
         typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps({"rows": len(rows), "scores": scores.tolist()}))
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """``key=value``; the value is read as JSON when it can be (numbers, true, lists)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"expected key=value, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+@app.command()
+def explain(
+    payload: Annotated[
+        Path | None, typer.Argument(help="inference payload (JSON); not needed for importance")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML configuration")] = None,
+    method: Annotated[str, typer.Option(help="anchors, shap, counterfactual, importance, ...")] = (
+        "anchors"
+    ),
+    instance: Annotated[int, typer.Option(help="which row of the payload")] = 0,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="method parameter key=value")
+    ] = None,
+) -> None:
+    """Explain one instance in-process (no web service) and print the Explanation JSON."""
+    from explainer_service.runtime import Runtime
+
+    try:
+        settings = load_settings(config)
+        settings.explainers = {method: settings.explainers.get(method, {})}
+        runtime = Runtime(settings)
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        body = json.loads(payload.read_text()) if payload else None
+        explanation = runtime.explain(
+            method, body, instance=instance, params=dict(_parse_param(p) for p in param or [])
+        )
+    except (ExplainerServiceError, ExplainerError, ValueError, OSError) as exc:
+        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(explanation.model_dump_json(indent=2))

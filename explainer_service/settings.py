@@ -1,14 +1,19 @@
-"""Configuration models.
+"""Configuration: one YAML file, every key overridable by environment variables.
 
-The model URL comes only from here, never from a request.
+``EXPLAINER_MODEL__URL=http://...`` overrides ``model.url`` (prefix ``EXPLAINER_``, nested
+keys joined by ``__``), so a sidecar can run on environment variables alone. Environment
+variables win over the file. The model URL comes only from here, never from a request.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, HttpUrl
+import yaml
+from pydantic import BaseModel, Field, HttpUrl, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from explainers.model import OutputKind
 
@@ -63,3 +68,95 @@ class ModelSettings(BaseModel):
     v2: V2Options = Field(default_factory=V2Options)
     kserve_v1: KServeV1Options = Field(default_factory=KServeV1Options)
     mlflow: MlflowOptions = Field(default_factory=MlflowOptions)
+
+
+class DataSettings(BaseModel):
+    reference: Path = Field(description="CSV of reference rows (wire values), one column a feature")
+    target: str | None = Field(None, description="label column; needed for importance")
+
+
+class FeatureSettings(BaseModel):
+    immutable: list[str] = Field(
+        default_factory=list, description="never changed by counterfactuals"
+    )
+    categorical: list[str] | None = Field(
+        None, description="categorical features; default: the non-numeric columns"
+    )
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="feature -> schema fields, e.g. {wire: code}"
+    )
+
+
+DEFAULT_EXPLAINERS: dict[str, dict[str, Any]] = {"anchors": {}, "shap": {}, "counterfactual": {}}
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names every key that is wrong."""
+
+
+class Settings(BaseSettings):
+    """Everything the service is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EXPLAINER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    model: ModelSettings
+    data: DataSettings
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    explainers: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_EXPLAINERS.items()},
+        description="method -> its parameters; the methods the service offers",
+    )
+
+    @field_validator("explainers", mode="before")
+    @classmethod
+    def _no_nulls(cls, value: Any) -> Any:
+        # `anchors:` with nothing under it in YAML means "with default parameters"
+        if isinstance(value, dict):
+            return {k: (v if v is not None else {}) for k, v in value.items()}
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # the environment wins over the file
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Settings from a YAML file (optional) and the environment.
+
+    A relative ``data.reference`` is taken from the working directory when it exists there,
+    else from the configuration file's directory. Raises ``ConfigError`` naming each
+    wrong key.
+    """
+    values: dict[str, Any] = {}
+    base = None
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read the configuration {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping of keys, not {type(loaded).__name__}")
+        values, base = loaded, path.resolve().parent
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    reference = settings.data.reference
+    if not reference.is_absolute() and not reference.exists() and base is not None:
+        settings.data.reference = base / reference
+    return settings

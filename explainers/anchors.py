@@ -40,7 +40,7 @@ class AnchorParams(ExplainerParams):
     )
     refine_samples: int = Field(300, ge=50, le=5000, description="samples per candidate predicate")
     confidence: float = Field(
-        0.99,
+        0.999,
         gt=0.5,
         lt=1,
         description="a rule is extended until this lower bound of its "

@@ -43,3 +43,32 @@ def test_predict_with_the_wrong_protocol_says_why(income_server: str) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "missing 'inputs'" in result.stderr
+
+
+def test_explain_prints_the_explanation(income_server: str, tmp_path) -> None:
+    from explainers import Explanation
+
+    config = tmp_path / "explainer.yaml"
+    text = (paths.HERE / "explainer.yaml").read_text()
+    config.write_text(
+        text.replace("http://127.0.0.1:9000", income_server).replace(
+            "examples/income/data/reference.csv", str(paths.REFERENCE)
+        )
+    )
+    result = run(
+        "explain", str(paths.PAYLOADS / "v2.json"), "--config", str(config),
+        "--method", "shap", "--instance", "1", "-p", "nsamples=200",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    explanation = Explanation.model_validate_json(result.stdout)
+    assert explanation.method == "shap" and explanation.prediction.label == ">50K"
+    assert explanation.provenance.params["nsamples"] == 200
+    assert explanation.fidelity.additivity_error < 1e-6
+
+
+def test_explain_reports_a_bad_configuration(tmp_path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("model:\n  url: nowhere\ndata:\n  reference: x.csv\n")
+    result = run("explain", "--config", str(config), "--method", "shap")
+    assert result.returncode == 2
+    assert "model.url" in result.stderr

@@ -1,0 +1,121 @@
+"""What the configuration builds: reference data, schema, remote model and fitted explainers.
+
+Built once at start-up. Nothing here calls the model while building, so the service can
+start while the model is down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from explainer_service.errors import PayloadError
+from explainer_service.model_client import CodecError, RemoteModel
+from explainer_service.model_client.codecs import RecordsCodec
+from explainer_service.settings import ConfigError, Settings
+from explainers import (
+    BlackBox,
+    Explainer,
+    ExplainerError,
+    Explanation,
+    FeatureSchema,
+    ParameterError,
+    SchemaError,
+    get_explainer_class,
+)
+
+
+class Runtime:
+    """The fitted explainers of one configured model."""
+
+    def __init__(self, settings: Settings, *, model: RemoteModel | None = None) -> None:
+        self.settings = settings
+        path = settings.data.reference
+        try:
+            self.reference = pd.read_csv(path)
+        except (OSError, pd.errors.ParserError) as exc:
+            raise ConfigError(f"data.reference: cannot read {path}: {exc}") from None
+        target = settings.data.target
+        if target is not None and target not in self.reference.columns:
+            raise ConfigError(f"data.target: {path} has no column {target!r}")
+        try:
+            self.schema = FeatureSchema.infer(
+                self.reference,
+                target=target,
+                categorical=settings.features.categorical,
+                immutable=settings.features.immutable,
+                overrides=settings.features.overrides,
+            )
+        except (SchemaError, ValueError) as exc:
+            raise ConfigError(f"features: {exc}") from None
+        self.model = model or RemoteModel(settings.model, self.schema.names)
+        class_names = settings.model.class_names
+        if class_names is None and target is not None and settings.model.output != "regression":
+            class_names = sorted(self.reference[target].astype(str).unique())
+        self.box = BlackBox(self.model.predict, settings.model.output, class_names)
+        self.explainers: dict[str, Explainer] = {}
+        for method, params in settings.explainers.items():
+            try:
+                cls = get_explainer_class(method)
+                self.explainers[method] = cls(
+                    self.schema, self.reference, self.box, params, target=target
+                )
+            except ExplainerError as exc:
+                raise ConfigError(f"explainers.{method}: {exc}") from None
+
+    def rows(self, payload: Any) -> list[list[Any]]:
+        """The rows of an inference payload in the model's protocol, or of records
+        (``{"instances": [{feature: value}]}``), which every protocol setting accepts."""
+        try:
+            return self.model.codec.decode_request(payload)
+        except CodecError as first:
+            if self.settings.model.protocol != "records" and _looks_like_records(payload):
+                try:
+                    return RecordsCodec(self.schema.names).decode_request(payload)
+                except CodecError as exc:
+                    raise PayloadError(exc.message, field=exc.field) from None
+            raise PayloadError(
+                f"not a {self.settings.model.protocol} payload: {first.message}", field=first.field
+            ) from None
+
+    def explain(
+        self,
+        method: str,
+        payload: Any,
+        *,
+        instance: int = 0,
+        params: Mapping[str, Any] | None = None,
+    ) -> Explanation:
+        """Explain row ``instance`` of ``payload`` with ``method`` (global methods take none)."""
+        explainer = self.explainer(method)
+        if not explainer.local:
+            return explainer.explain(None, params)
+        rows = self.rows(payload)
+        if not rows:
+            raise PayloadError("the payload holds no rows")
+        if not 0 <= instance < len(rows):
+            raise PayloadError(
+                f"instance {instance} is out of range: the payload holds {len(rows)} row(s)",
+                field="instance",
+            )
+        return explainer.explain(rows[instance], params)
+
+    def explainer(self, method: str) -> Explainer:
+        if method not in self.explainers:
+            raise ParameterError(
+                method,
+                "method",
+                f"method {method!r} is not configured; configured: {', '.join(self.explainers)}",
+            )
+        return self.explainers[method]
+
+    def close(self) -> None:
+        self.model.close()
+
+
+def _looks_like_records(payload: Any) -> bool:
+    if isinstance(payload, list):
+        return bool(payload) and all(isinstance(r, dict) for r in payload)
+    return isinstance(payload, dict) and isinstance(payload.get("instances"), list)

@@ -1,0 +1,113 @@
+"""Every method on the real income model, called through the real example model server.
+
+Twenty applicants from the held-out data, ten the model refuses and ten it approves. Besides
+the checks, the cost of each method is written to test-output/explanation-budget.md.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from examples.income import paths
+from explainer_service.runtime import Runtime
+from explainer_service.settings import load_settings
+from explainers import Explanation
+from tests.conftest import IMMUTABLE
+
+pytestmark = pytest.mark.integration
+
+RESULTS: dict[str, list[Explanation]] = {}
+
+
+@pytest.fixture(scope="module")
+def runtime(income_server: str) -> Iterator[Runtime]:
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.model.url = f"{income_server}/v2/models/income/infer"  # type: ignore[assignment]
+    runtime = Runtime(settings)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture(scope="module")
+def applicants(income_pipeline) -> list[dict]:
+    holdout = pd.read_csv(paths.HOLDOUT)[paths.FEATURES]
+    predicted = income_pipeline.predict(holdout)
+    chosen = pd.concat(
+        [holdout[predicted == "<=50K"].head(10), holdout[predicted == ">50K"].head(10)]
+    )
+    return [
+        {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+        for row in chosen.to_dict(orient="records")
+    ]
+
+
+def explain_all(runtime: Runtime, method: str, applicants: list[dict]) -> list[Explanation]:
+    explanations = [runtime.explain(method, {"instances": [a]}) for a in applicants]
+    RESULTS[method] = explanations
+    return explanations
+
+
+def test_anchors_hold_on_fresh_samples(runtime: Runtime, applicants: list[dict]) -> None:
+    explanations = explain_all(runtime, "anchors", applicants)
+    assert [e.prediction.label for e in explanations] == ["<=50K"] * 10 + [">50K"] * 10
+    for explanation in explanations:
+        fidelity = explanation.fidelity
+        assert fidelity.threshold_met, (explanation.result.rule, fidelity)
+        assert fidelity.precision >= 0.95
+        assert explanation.result.conditions
+
+
+def test_shap_adds_up_to_the_live_prediction(runtime: Runtime, applicants: list[dict]) -> None:
+    explanations = explain_all(runtime, "shap", applicants)
+    for explanation in explanations:
+        assert explanation.fidelity.additivity_error < 1e-3
+        assert len(explanation.result.contributions) == len(paths.FEATURES)
+        assert explanation.result.output == explanation.prediction.label
+        assert explanation.cost.model_calls == 4  # the instance, the background, f(x), coalitions
+
+
+def test_counterfactuals_are_all_valid(
+    runtime: Runtime, applicants: list[dict], income_pipeline
+) -> None:
+    explanations = explain_all(runtime, "counterfactual", applicants)
+    for applicant, explanation in zip(applicants, explanations, strict=True):
+        result = explanation.result
+        assert result.found, result.message
+        frame = pd.DataFrame([cf.values for cf in result.counterfactuals])[paths.FEATURES]
+        assert (income_pipeline.predict(frame) == result.desired).all()  # checked independently
+        for cf in result.counterfactuals:
+            assert all(cf.values[name] == applicant[name] for name in IMMUTABLE)
+        assert explanation.fidelity.validity == 1.0
+
+
+def test_global_importance(runtime: Runtime) -> None:
+    explanation = runtime.explain("importance", None)
+    assert explanation.result.baseline_score >= 0.84
+    assert explanation.result.features[0].mean > 0
+    RESULTS["importance"] = [explanation]
+
+
+def test_write_the_budget(output_dir: Path) -> None:
+    if set(RESULTS) != {"anchors", "shap", "counterfactual", "importance"}:
+        pytest.skip("needs the four method tests of this module")
+    lines = [
+        "| method | explanations | median s | max s | median s waiting for the model "
+        "| median model calls | median rows |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method, explanations in RESULTS.items():
+        seconds = [e.cost.seconds for e in explanations]
+        waiting = statistics.median(e.cost.model_seconds for e in explanations)
+        lines.append(
+            f"| {method} | {len(explanations)} | {statistics.median(seconds):.2f} | "
+            f"{max(seconds):.2f} | {waiting:.2f} | "
+            f"{statistics.median(e.cost.model_calls for e in explanations):.0f} | "
+            f"{statistics.median(e.cost.rows for e in explanations):.0f} |"
+        )
+    (output_dir / "explanation-budget.md").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))

@@ -1,0 +1,86 @@
+"""Runtime: built from settings without calling the model; payloads decoded to rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from examples.income import paths
+from explainer_service.errors import ModelUnavailableError, PayloadError
+from explainer_service.runtime import Runtime
+from explainer_service.settings import ConfigError, load_settings
+from explainers import ParameterError
+from tests.support import free_port
+
+
+@pytest.fixture(scope="module")
+def runtime(income_files):
+    """Pointed at a port where nothing listens: building must not need the model."""
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.model.url = f"http://127.0.0.1:{free_port()}/v2/models/income/infer"
+    settings.model.retries = 0
+    runtime = Runtime(settings)
+    yield runtime
+    runtime.close()
+
+
+def payload(name: str):
+    return json.loads((paths.PAYLOADS / f"{name}.json").read_text())
+
+
+def test_built_without_the_model(runtime: Runtime) -> None:
+    assert set(runtime.explainers) == {"anchors", "shap", "counterfactual", "importance"}
+    assert runtime.model.stats.calls == 0
+    with pytest.raises(ModelUnavailableError):
+        runtime.explain("shap", payload("v2"))
+
+
+def test_payload_in_the_protocol_and_as_records(runtime: Runtime) -> None:
+    rows = runtime.rows(payload("v2"))
+    assert len(rows) == 2 and rows[0][1] == "Private"
+    records = {"instances": [dict(zip(paths.FEATURES, row, strict=True)) for row in rows]}
+    assert runtime.rows(records) == rows
+    assert runtime.rows(payload("records")) == rows
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "field"),
+    [
+        ({"data": {"ndarray": [[1]]}}, "not a v2 payload", "inputs"),
+        ({"instances": [{"age": 39}]}, "missing feature(s)", "workclass"),
+        ([{"age": 39, "zip": 1}], "missing feature(s)", "workclass"),
+        ("age=39", "not a v2 payload", None),
+    ],
+)
+def test_bad_payloads(runtime: Runtime, body, message: str, field: str | None) -> None:
+    with pytest.raises(PayloadError) as info:
+        runtime.rows(body)
+    assert message in info.value.message and info.value.field == field
+
+
+def test_instance_and_method_checks(runtime: Runtime) -> None:
+    with pytest.raises(PayloadError, match="out of range") as info:
+        runtime.explain("shap", payload("v2"), instance=2)
+    assert info.value.field == "instance"
+    with pytest.raises(ParameterError, match="not configured"):
+        runtime.explain("lime", payload("v2"))
+
+
+def test_configuration_errors(income_files, tmp_path) -> None:
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.data.reference = tmp_path / "missing.csv"
+    with pytest.raises(ConfigError, match=r"data\.reference"):
+        Runtime(settings)
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.data.target = "salary"
+    with pytest.raises(ConfigError, match=r"data\.target"):
+        Runtime(settings)
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.features.immutable = ["shoe-size"]
+    with pytest.raises(ConfigError, match="shoe-size"):
+        Runtime(settings)
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.explainers = {"anchors": {"threshold": 2}}
+    with pytest.raises(ConfigError, match=r"explainers\.anchors.*threshold"):
+        Runtime(settings)
