@@ -94,3 +94,25 @@ def explain(
     finally:
         runtime.close()
     typer.echo(explanation.model_dump_json(indent=2))
+
+
+@app.command()
+def serve(
+    config: Annotated[
+        Path | None, typer.Option(help="YAML configuration (or env vars only)")
+    ] = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8080,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Run the explainer service."""
+    import uvicorn
+
+    from explainer_service.app import create_app
+
+    try:
+        application = create_app(load_settings(config))
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(application, host=host, port=port, log_level=log_level)

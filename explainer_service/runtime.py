@@ -6,6 +6,7 @@ start while the model is down.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,15 +56,24 @@ class Runtime:
         if class_names is None and target is not None and settings.model.output != "regression":
             class_names = sorted(self.reference[target].astype(str).unique())
         self.box = BlackBox(self.model.predict, settings.model.output, class_names)
-        self.explainers: dict[str, Explainer] = {}
+        self.classes: dict[str, type[Explainer]] = {}
         for method, params in settings.explainers.items():
             try:
-                cls = get_explainer_class(method)
-                self.explainers[method] = cls(
-                    self.schema, self.reference, self.box, params, target=target
-                )
+                self.classes[method] = get_explainer_class(method)
+                self.classes[method].validate_params(params)
             except ExplainerError as exc:
                 raise ConfigError(f"explainers.{method}: {exc}") from None
+        self.explainers: dict[str, Explainer] = {}
+        self._fit_lock = threading.Lock()
+
+    def fit(self) -> None:
+        """Fit every configured explainer (seconds: discretisers, backgrounds, dice data)."""
+        for method in self.classes:
+            self.explainer(method)
+
+    @property
+    def fitted(self) -> bool:
+        return len(self.explainers) == len(self.classes)
 
     def rows(self, payload: Any) -> list[list[Any]]:
         """The rows of an inference payload in the model's protocol, or of records
@@ -103,13 +113,26 @@ class Runtime:
         return explainer.explain(rows[instance], params)
 
     def explainer(self, method: str) -> Explainer:
-        if method not in self.explainers:
+        """The fitted explainer for ``method``, fitted on first use."""
+        if method not in self.classes:
             raise ParameterError(
                 method,
                 "method",
-                f"method {method!r} is not configured; configured: {', '.join(self.explainers)}",
+                f"method {method!r} is not configured; configured: {', '.join(self.classes)}",
             )
-        return self.explainers[method]
+        with self._fit_lock:
+            if method not in self.explainers:
+                try:
+                    self.explainers[method] = self.classes[method](
+                        self.schema,
+                        self.reference,
+                        self.box,
+                        self.settings.explainers[method],
+                        target=self.settings.data.target,
+                    )
+                except ExplainerError as exc:
+                    raise ConfigError(f"explainers.{method}: {exc}") from None
+            return self.explainers[method]
 
     def close(self) -> None:
         self.model.close()

@@ -52,6 +52,7 @@ class ModelSettings(BaseModel):
     """The remote model: where it is, what it speaks, and how to call it."""
 
     name: str = "model"
+    version: str | None = Field(None, description="part of every explanation's id when set")
     url: HttpUrl
     protocol: Protocol = Protocol.v2
     output: OutputKind = OutputKind.probabilities
@@ -87,6 +88,19 @@ class FeatureSettings(BaseModel):
     )
 
 
+class ServiceSettings(BaseModel):
+    store: str = Field(
+        "data/explanations.sqlite", description="SQLite file of the explanation store, or :memory:"
+    )
+    workers: int = Field(4, ge=1, le=64, description="explanations computed at once")
+    max_instances: int = Field(10, ge=1, le=1000, description="rows explained by one instance=all")
+    drilldown_wait_s: float = Field(
+        2.0, ge=0, le=300, description="a drill-down link waits this long, then shows progress"
+    )
+    ready_interval_s: float = Field(1.0, gt=0, description="readiness re-check while not ready")
+    ready_recheck_s: float = Field(30.0, gt=0, description="readiness re-check once ready")
+
+
 DEFAULT_EXPLAINERS: dict[str, dict[str, Any]] = {"anchors": {}, "shap": {}, "counterfactual": {}}
 
 
@@ -104,6 +118,7 @@ class Settings(BaseSettings):
     model: ModelSettings
     data: DataSettings
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
     explainers: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_EXPLAINERS.items()},
         description="method -> its parameters; the methods the service offers",

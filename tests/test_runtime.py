@@ -30,7 +30,9 @@ def payload(name: str):
 
 
 def test_built_without_the_model(runtime: Runtime) -> None:
-    assert set(runtime.explainers) == {"anchors", "shap", "counterfactual", "importance"}
+    assert set(runtime.classes) == {"anchors", "shap", "counterfactual", "importance"}
+    runtime.fit()
+    assert runtime.fitted and set(runtime.explainers) == set(runtime.classes)
     assert runtime.model.stats.calls == 0
     with pytest.raises(ModelUnavailableError):
         runtime.explain("shap", payload("v2"))
@@ -84,3 +86,7 @@ def test_configuration_errors(income_files, tmp_path) -> None:
     settings.explainers = {"anchors": {"threshold": 2}}
     with pytest.raises(ConfigError, match=r"explainers\.anchors.*threshold"):
         Runtime(settings)
+    settings.explainers = {"importance": {}}
+    settings.data.target = None
+    with pytest.raises(ConfigError, match=r"explainers\.importance.*labelled"):
+        Runtime(settings).fit()

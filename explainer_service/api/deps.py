@@ -1,0 +1,65 @@
+"""What routers share: the service, request bodies, and the explanation answer shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from explainer_service.errors import MalformedJsonError, PayloadError
+from explainer_service.render import links_for
+from explainer_service.service import Service
+from explainers import Explanation
+
+#: Query parameters of /explain that are not parameters of the method.
+RESERVED = frozenset({"method", "format", "mode", "instance", "payload"})
+
+
+class ExplanationOut(Explanation):
+    """An Explanation, with its id in the store and where to find it."""
+
+    id: str
+    links: dict[str, str]
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def answer(id: str, explanation: Explanation) -> dict[str, Any]:
+    return {**explanation.model_dump(mode="json"), "id": id, "links": links_for(id)}
+
+
+def parse_json(text: str | bytes, what: str = "the body") -> Any:
+    if not text:
+        raise PayloadError(f"{what} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedJsonError(
+            f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except UnicodeDecodeError:
+        raise MalformedJsonError(f"{what} is not UTF-8 text") from None
+
+
+def method_params(request: Request) -> dict[str, Any]:
+    """Query parameters that are method parameters; values read as JSON when they parse."""
+    params: dict[str, Any] = {}
+    for key, value in request.query_params.items():
+        if key in RESERVED:
+            continue
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def wants_html(request: Request, format: str | None, default: bool = False) -> bool:
+    if format is not None:
+        return format == "html"
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept if accept else default

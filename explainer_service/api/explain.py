@@ -1,0 +1,128 @@
+"""``POST /explain`` with the model's own payload, and ``GET /explain`` drill-down links."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from explainer_service.api.deps import (
+    ExplanationOut,
+    answer,
+    get_service,
+    method_params,
+    parse_json,
+    wants_html,
+)
+from explainer_service.errors import PayloadError
+from explainer_service.render import links_for, render_explanation, render_status
+from explainer_service.service import Service, Ticket
+from explainer_service.store import Record, Status
+
+router = APIRouter(tags=["explain"])
+
+Method = Annotated[str, Query(description="anchors, shap, counterfactual, importance, ...")]
+Instance = Annotated[str, Query(pattern=r"^(\d+|all)$", description="row index, or all")]
+Format = Annotated[Literal["json", "html"] | None, Query()]
+
+
+def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None]:
+    """``{"payload", "parameters", "instance"}`` around a payload, or the payload itself."""
+    if (
+        isinstance(body, dict)
+        and "payload" in body
+        and set(body) <= {"payload", "parameters", "instance"}
+    ):
+        parameters = body.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise PayloadError("'parameters' must be an object", field="parameters")
+        instance = body.get("instance")
+        return body["payload"], parameters, None if instance is None else str(instance)
+    return body, {}, None
+
+
+def page(service: Service, id: str, explanation: Any) -> str:
+    schema = service.runtime.schema
+    return render_explanation(
+        explanation,
+        id,
+        model_name=service.settings.model.name,
+        model_version=service.settings.model.version,
+        methods=list(service.runtime.classes),
+        immutable=schema.immutable,
+    )
+
+
+def pending_page(service: Service, ticket: Ticket) -> HTMLResponse:
+    record = service.store.get(ticket.id) or Record(
+        ticket.id, ticket.method, Status.pending, "", "", None, None
+    )
+    html = render_status(record, model_name=service.settings.model.name)
+    return HTMLResponse(html, status_code=202, headers={"Location": links_for(ticket.id)["html"]})
+
+
+@router.post("/explain", response_model=ExplanationOut, summary="Explain an inference payload")
+async def post_explain(
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    method: Method = "anchors",
+    instance: Instance = "0",
+    mode: Annotated[Literal["sync", "async"], Query()] = "sync",
+    format: Format = None,
+) -> Response:
+    """The body is the JSON that was sent to the model (or ``{"instances": [records]}``, or
+    ``{"payload": ..., "parameters": {...}, "instance": k}``). Method parameters may also be
+    query parameters. ``mode=async`` answers 202 at once with the id."""
+    request.state.html = wants_html(request, format)
+    payload, body_params, body_instance = _envelope(parse_json(await request.body()))
+    tickets = service.tickets(
+        method, payload, body_instance or instance, {**body_params, **method_params(request)}
+    )
+    if mode == "async":
+        pending = [
+            {"id": t.id, "status": "done" if t.record else "pending", "links": links_for(t.id)}
+            for t in tickets
+        ]
+        headers = {"Location": links_for(tickets[0].id)["json"]}
+        return JSONResponse(
+            pending[0] if len(pending) == 1 else {"explanations": pending}, 202, headers
+        )
+    explanations = [await service.result(t) for t in tickets]
+    if request.state.html:
+        return HTMLResponse(page(service, tickets[0].id, explanations[0]))
+    answers = [answer(t.id, e) for t, e in zip(tickets, explanations, strict=True) if e]
+    return JSONResponse(answers[0] if len(answers) == 1 else {"explanations": answers})
+
+
+@router.get("/explain", summary="Drill-down link: explain a payload carried in the URL")
+async def get_explain(
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    method: Method = "anchors",
+    payload: Annotated[str | None, Query(description="URL-encoded inference payload")] = None,
+    instance: Instance = "0",
+    format: Format = None,
+) -> Response:
+    """Answers the HTML page (``format=json`` for JSON). When the explanation takes longer
+    than ``service.drilldown_wait_s``, a page that refreshes itself until it is done."""
+    request.state.html = format != "json"
+    body = (
+        parse_json(payload or "", "the payload parameter")
+        if payload or method != "importance"
+        else None
+    )
+    tickets = service.tickets(method, body, instance, method_params(request))
+    ticket = tickets[0]
+    explanation = await service.result(ticket, timeout=service.settings.service.drilldown_wait_s)
+    if explanation is None:
+        if request.state.html:
+            return pending_page(service, ticket)
+        return JSONResponse(
+            {"id": ticket.id, "status": "running", "links": links_for(ticket.id)},
+            202,
+            {"Location": links_for(ticket.id)["json"]},
+        )
+    if request.state.html:
+        return HTMLResponse(page(service, ticket.id, explanation))
+    return JSONResponse(answer(ticket.id, explanation))

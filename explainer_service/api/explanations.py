@@ -1,0 +1,56 @@
+"""Stored explanations: one by id, or the most recent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from explainer_service.api.deps import answer, get_service, wants_html
+from explainer_service.api.explain import page
+from explainer_service.render import links_for, render_status
+from explainer_service.service import Service
+from explainer_service.store import Record
+
+router = APIRouter(tags=["explanations"])
+
+
+def summary(record: Record) -> dict[str, Any]:
+    prediction = record.explanation.prediction if record.explanation else None
+    return {
+        "id": record.id,
+        "method": record.method,
+        "status": record.status,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "prediction": prediction.model_dump() if prediction else None,
+        "error": record.error,
+        "links": links_for(record.id),
+    }
+
+
+@router.get("/explanations/{id}", summary="A stored explanation, or how far it has got")
+async def get_explanation(
+    id: str,
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    format: Annotated[Literal["json", "html"] | None, Query()] = None,
+) -> Response:
+    request.state.html = wants_html(request, format)
+    record = service.record(id)
+    if record.explanation is not None:
+        if request.state.html:
+            return HTMLResponse(page(service, id, record.explanation))
+        return JSONResponse(answer(id, record.explanation))
+    if request.state.html:
+        return HTMLResponse(render_status(record, model_name=service.settings.model.name))
+    return JSONResponse(summary(record))
+
+
+@router.get("/explanations", summary="The most recent explanations")
+async def list_explanations(
+    service: Annotated[Service, Depends(get_service)],
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> list[dict[str, Any]]:
+    return [summary(r) for r in service.store.recent(limit)]

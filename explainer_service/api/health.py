@@ -1,0 +1,26 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from explainer_service.api.deps import get_service
+from explainer_service.service import Service
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/health/ready", responses={503: {"description": "not ready, with the reason"}})
+async def ready(service: Annotated[Service, Depends(get_service)]) -> Any:
+    """Ready when the explainers are fitted and the model answered the last check."""
+    state = service.readiness
+    body = {"ready": state.ready, "reason": state.reason, "checked_at": state.checked_at}
+    return JSONResponse(body, status_code=200 if state.ready else 503)

@@ -1,0 +1,84 @@
+"""``create_app(settings)``: the FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from explainer_service.api import compat, explain, explanations, health, pages
+from explainer_service.errors import http_error
+from explainer_service.render import render_error
+from explainer_service.runtime import Runtime
+from explainer_service.service import Service
+from explainer_service.settings import Settings
+from explainer_service.store import Store
+
+log = logging.getLogger("explainer_service")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the service. Reads the reference data and checks the configuration now (raises
+    ``ConfigError``); fits the explainers and checks the model in the background, so the
+    service answers ``/health/live`` at once, even while the model is down."""
+    runtime = Runtime(settings)
+    service = Service(settings, runtime, Store(settings.service.store))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(service.run_background())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            service.close()
+
+    app = FastAPI(
+        title="explainer-service",
+        description=f"Explanations for the model {settings.model.name!r}, a black box.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    for module in (explain, explanations, health, compat, pages):
+        app.include_router(module.router)
+    _install_error_handlers(app, settings.model.name)
+    return app
+
+
+def _install_error_handlers(app: FastAPI, model_name: str) -> None:
+    def respond(request: Request, status: int, body: dict[str, Any]) -> Response:
+        if getattr(request.state, "html", False):
+            return HTMLResponse(render_error(status, body, model_name=model_name), status)
+        return JSONResponse(body, status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(p) for p in first["loc"][1:]) or None
+        text = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in problems)
+        body = {"error": {"code": "invalid_request", "message": text, "detail": {"field": field}}}
+        return respond(request, 422, body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        body = {"error": {"code": code, "message": str(exc.detail), "detail": {}}}
+        return respond(request, exc.status_code, body)
+
+    @app.exception_handler(Exception)
+    async def any_error(request: Request, exc: Exception) -> Response:
+        status, body = http_error(exc)
+        if status == 500:
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return respond(request, status, body)

@@ -1,0 +1,19 @@
+"""HTML pages of the service (Jinja2, autoescaped)."""
+
+from explainer_service.render.pages import (
+    drilldown_link,
+    links_for,
+    render_error,
+    render_explanation,
+    render_landing,
+    render_status,
+)
+
+__all__ = [
+    "drilldown_link",
+    "links_for",
+    "render_error",
+    "render_explanation",
+    "render_landing",
+    "render_status",
+]
