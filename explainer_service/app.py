@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +32,8 @@ def create_app(settings: Settings) -> FastAPI:
     service answers ``/health/live`` at once, even while the model is down."""
     runtime = Runtime(settings)
     service = Service(settings, runtime, Store(settings.service.store))
+    # explanations run in threads; a short switch interval keeps the event loop responsive
+    sys.setswitchinterval(0.001)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ then. ``explain(instance)`` then answers one ``Explanation`` per call.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import random
@@ -194,14 +195,20 @@ def _native(values: Sequence[Any]) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
-def package_versions() -> dict[str, str]:
-    found = {}
+@functools.cache
+def _versions() -> tuple[tuple[str, str], ...]:
+    found = []
     for package in (*VERSIONED_PACKAGES, "explainer-service"):
         try:
-            found[package] = version(package)
+            found.append((package, version(package)))
         except PackageNotFoundError:
             continue
-    return found
+    return tuple(found)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape an explanation (read once per process)."""
+    return dict(_versions())
 
 
 # --- registry ---------------------------------------------------------------------------

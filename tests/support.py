@@ -90,3 +90,51 @@ def python_server(module: str, port: int, *extra: str, log: Path | None = None) 
         else f"http://127.0.0.1:{port}/v2/health/ready",
         log=log,
     )
+
+
+def explainer_service(
+    config: dict, directory: Path, log: Path | None = None, port: int | None = None
+) -> tuple[ServerProcess, str]:
+    """``explainer-service serve`` with ``config`` written as YAML into ``directory``;
+    returns the process (live, not necessarily ready) and its base URL."""
+    import yaml
+
+    port = port or free_port()
+    path = directory / f"explainer-{port}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    script = Path(sys.executable).parent / "explainer-service"
+    process = ServerProcess(
+        [
+            str(script),
+            "serve",
+            "--config",
+            str(path),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        ready_url=f"http://127.0.0.1:{port}/health/live",
+        log=log,
+    ).wait_ready()
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_until_ready(base_url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(base_url + "/health/ready", timeout=5).status_code == 200:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url} not ready: {httpx.get(base_url + '/health/ready').text}")
+
+
+def wait_until_fitted(base_url: str, timeout: float = 60.0) -> dict:
+    """Until the explainers are fitted (readiness then speaks of the model); the last state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = httpx.get(base_url + "/health/ready", timeout=5).json()
+        if not state["reason"].startswith("starting"):
+            return state
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url} still fitting after {timeout} s")

@@ -1,80 +1,93 @@
-"""`make demo`: start the income model server and show what it answers.
+"""`make demo`: the income model server and the explainer service, with links to open.
 
-    python -m examples.income.demo [--port 9000]
+    python -m examples.income.demo [--model-port 9000] [--port 8080]
 
-Starts the model server as a child process, sends the two sample applicants (one refused,
-one approved) through ``RemoteModel`` in every protocol, prints the scores and the URLs to
-try, and keeps the server running until Ctrl-C.
+Starts the model server and the explainer service (configured by ``explainer.yaml``) as
+child processes, waits until the service is ready, and prints, for two sample applicants
+(one refused, one approved), the links of their anchors, SHAP and counterfactual pages.
+Ctrl-C stops both.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
 from examples.income import paths
-from explainer_service import ModelSettings, RemoteModel
+from explainer_service.render import drilldown_link
 
-#: protocol -> (route, sample payload written by train.py)
-ROUTES = {
-    "v2": ("/v2/models/income/infer", "v2.json"),
-    "seldon": ("/api/v1.0/predictions", "seldon.json"),
-    "kserve-v1": ("/v1/models/income:predict", "kserve-v1.json"),
-    "mlflow": ("/invocations", "mlflow-split.json"),
-    "records": ("/predict", "records.json"),
-}
+METHODS = ("anchors", "shap", "counterfactual")
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_for(url: str, processes: list[subprocess.Popen[bytes]], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the model server exited with {process.returncode}")
+        for process in processes:
+            if process.poll() is not None:
+                raise SystemExit(f"{process.args} exited with {process.returncode}")
         try:
-            if httpx.get(base + "/v2/health/ready", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit(f"the model server did not become ready at {base}")
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} did not answer 200 within {timeout} s")
+
+
+def applicants() -> list[dict[str, object]]:
+    """The two sample applicants of train.py (refused, approved) as records."""
+    body = json.loads((paths.PAYLOADS / "records.json").read_text())
+    return list(body)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Start the income example.")
-    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--model-port", type=int, default=9000)
+    parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
+    model_base = f"http://127.0.0.1:{args.model_port}"
     base = f"http://127.0.0.1:{args.port}"
-    command = [sys.executable, "-m", "examples.income.model_server", "--port", str(args.port)]
-    server = subprocess.Popen(command)
+    env = {**os.environ, "EXPLAINER_MODEL__URL": f"{model_base}/v2/models/income/infer"}
+    script = Path(sys.executable).parent / "explainer-service"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "examples.income.model_server", "--port", str(args.model_port)]
+        ),
+        subprocess.Popen(
+            [str(script), "serve", "--config", str(paths.HERE / "explainer.yaml"),
+             "--port", str(args.port), "--log-level", "warning"],
+            env=env,
+        ),
+    ]  # fmt: skip
     try:
-        wait_ready(base, server)
-        print(f"\nThe income model is served at {base}\n")
-        for protocol, (route, sample) in ROUTES.items():
-            settings = ModelSettings(name="income", url=base + route, protocol=protocol)
-            with RemoteModel(settings, paths.FEATURES) as model:
-                payload = json.loads((paths.PAYLOADS / sample).read_text())
-                rows = model.codec.decode_request(payload)
-                scores = model.predict(rows)
-            verdicts = ", ".join(
-                f"{paths.CLASS_NAMES[int(p.argmax())]} (P(>50K) = {p[1]:.2f})" for p in scores
-            )
-            print(f"  {protocol:<10} POST {base + route:<52} -> {verdicts}")
-        print(
-            "\nTry it:\n"
-            f"  curl -s -X POST {base}/v2/models/income/infer "
-            f"-d @{paths.PAYLOADS.relative_to(paths.HERE.parent.parent)}/v2.json\n"
-            f"  open {base}/docs for the server's routes\n\nCtrl-C stops it."
-        )
-        server.wait()
+        wait_for(model_base + "/v2/health/ready", processes)
+        print("\nFitting the explainers and checking the model...", flush=True)
+        wait_for(base + "/health/ready", processes)
+        print(f"\nThe income model:       {model_base}  (POST /v2/models/income/infer)")
+        print(f"The explainer service:  {base}/  (API: {base}/docs)\n")
+        for applicant, verdict in zip(applicants(), ("refused", "approved"), strict=True):
+            summary = ", ".join(f"{k}={applicant[k]}" for k in ("age", "education", "occupation"))
+            print(f"Applicant {verdict} ({summary}):")
+            for method in METHODS:
+                print(f"  {method:<15} {base}{drilldown_link(method, {'instances': [applicant]})}")
+            print()
+        print("Ctrl-C stops both.", flush=True)
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
-        server.terminate()
-        server.wait(10)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
 
 
 if __name__ == "__main__":

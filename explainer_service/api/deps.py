@@ -62,4 +62,8 @@ def wants_html(request: Request, format: str | None, default: bool = False) -> b
     if format is not None:
         return format == "html"
     accept = request.headers.get("accept", "")
-    return "text/html" in accept if accept else default
+    if "text/html" in accept:
+        return True
+    if "application/json" in accept:
+        return False
+    return default

@@ -106,7 +106,7 @@ async def get_explain(
 ) -> Response:
     """Answers the HTML page (``format=json`` for JSON). When the explanation takes longer
     than ``service.drilldown_wait_s``, a page that refreshes itself until it is done."""
-    request.state.html = format != "json"
+    request.state.html = wants_html(request, format, default=True)
     body = (
         parse_json(payload or "", "the payload parameter")
         if payload or method != "importance"

@@ -1,0 +1,47 @@
+"""`make demo`: both servers start, and the links it prints open explanation pages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.support import ROOT, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_prints_links_that_open(income_files, tmp_path) -> None:
+    model_port, port = free_port(), free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "examples.income.demo", "--model-port", str(model_port),
+         "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "EXPLAINER_SERVICE__STORE": str(tmp_path / "demo.sqlite")},
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        assert demo.stdout is not None
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops both" in line:
+                break
+        links = [word for line in lines for word in line.split() if "/explain?method=" in word]
+        assert len(links) == 6, "".join(lines)
+        page = httpx.get(links[0], timeout=120, follow_redirects=True)
+        assert page.status_code == 200
+        assert "The model predicts &lt;=50K whenever" in page.text
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(30)
+        if demo.stdout:
+            demo.stdout.close()

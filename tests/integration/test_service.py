@@ -1,0 +1,366 @@
+"""The service end to end: the example model server and the service as separate processes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from examples.income import paths
+from explainers import Explanation
+from tests.support import (
+    explainer_service,
+    free_port,
+    python_server,
+    wait_until_fitted,
+    wait_until_ready,
+)
+
+pytestmark = pytest.mark.integration
+
+ROUTES = {
+    "v2": ("/v2/models/income/infer", "v2.json"),
+    "seldon": ("/api/v1.0/predictions", "seldon.json"),
+    "kserve-v1": ("/v1/models/income:predict", "kserve-v1.json"),
+    "mlflow": ("/invocations", "mlflow-split.json"),
+    "records": ("/predict", "records.json"),
+}
+PAGE_TEXT = {
+    "anchors": "The model predicts",
+    "shap": "SHAP value",
+    "counterfactual": 'class="changed"',
+}
+
+
+def config(model_url: str, store: Path, protocol: str = "v2", **service) -> dict:
+    return {
+        "model": {
+            "name": "income",
+            "url": model_url,
+            "protocol": protocol,
+            "class_names": paths.CLASS_NAMES,
+            "retries": 1,
+            "backoff_s": 0.05,
+        },
+        "data": {"reference": str(paths.REFERENCE), "target": "loan"},
+        "features": {"immutable": ["age", "gender", "ethnicity", "relationship", "marital-status"]},
+        "service": {
+            "store": str(store),
+            "ready_recheck_s": 3600,
+            "ready_interval_s": 0.3,
+            **service,
+        },
+        "explainers": {
+            "anchors": {"threshold": 0.95},
+            "shap": {"nsamples": 300},
+            "counterfactual": {"algorithm": "random", "total": 2},
+        },
+    }
+
+
+def payload(name: str) -> dict:
+    return json.loads((paths.PAYLOADS / name).read_text())
+
+
+def requests_served(model_base: str) -> int:
+    return httpx.get(model_base + "/stats").json()["requests"]
+
+
+def check_explanation(body: dict, method: str) -> Explanation:
+    assert set(body) >= {"id", "links"}
+    explanation = Explanation.model_validate(
+        {k: v for k, v in body.items() if k not in ("id", "links")}
+    )
+    assert explanation.method == method and explanation.cost.model_calls > 0
+    return explanation
+
+
+@pytest.fixture(scope="module")
+def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[tuple[str, Path]]:
+    directory = tmp_path_factory.mktemp("service")
+    store = directory / "store.sqlite"
+    process, base = explainer_service(
+        config(income_server + ROUTES["v2"][0], store), directory, output_dir / "service-v2.log"
+    )
+    wait_until_ready(base)
+    yield base, store
+    process.stop()
+
+
+@pytest.mark.parametrize("protocol", list(ROUTES))
+def test_each_method_in_each_protocol(
+    protocol: str, income_server: str, tmp_path: Path, output_dir: Path
+) -> None:
+    route, sample = ROUTES[protocol]
+    process, base = explainer_service(
+        config(income_server + route, tmp_path / "store.sqlite", protocol),
+        tmp_path,
+        output_dir / f"service-{protocol}.log",
+    )
+    try:
+        wait_until_ready(base)
+        body = payload(sample)
+        for method in PAGE_TEXT:
+            response = httpx.post(
+                f"{base}/explain?method={method}&instance=1", json=body, timeout=120
+            )
+            assert response.status_code == 200, response.text
+            explanation = check_explanation(response.json(), method)
+            assert explanation.prediction.label == ">50K"  # the second sample applicant
+            page = httpx.get(base + response.json()["links"]["html"], timeout=30)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            assert PAGE_TEXT[method] in page.text
+            html = httpx.post(f"{base}/explain?method={method}&instance=1&format=html", json=body)
+            assert html.status_code == 200 and PAGE_TEXT[method] in html.text
+        records = {"instances": [explanation.instance]}
+        again = httpx.post(f"{base}/explain?method=shap", json=records, timeout=60)
+        assert again.status_code == 200
+        assert again.json()["instance"] == explanation.instance
+    finally:
+        process.stop()
+
+
+def test_drilldown_link_opens_the_same_explanation(service, income_server: str) -> None:
+    base, _ = service
+    logged = payload("v2.json")
+    posted = httpx.post(f"{base}/explain?method=shap", json=logged, timeout=60).json()
+    link = f"{base}/explain?method=shap&payload={quote(json.dumps(logged))}"
+    page = httpx.get(link, timeout=60)
+    assert page.status_code == 200 and "SHAP value" in page.text
+    assert posted["links"]["json"] in page.text
+    as_json = httpx.get(link + "&format=json", timeout=60).json()
+    assert as_json["id"] == posted["id"] and as_json["result"] == posted["result"]
+
+
+def test_the_same_request_is_answered_from_the_store(
+    service, income_server: str, tmp_path, output_dir
+) -> None:
+    base, store = service
+    body = payload("kserve-v1.json")
+    records = {"instances": [dict(zip(paths.FEATURES, body["instances"][0], strict=True))]}
+    first = httpx.post(f"{base}/explain?method=counterfactual", json=records, timeout=120).json()
+    before = requests_served(income_server)
+    second = httpx.post(f"{base}/explain?method=counterfactual", json=records, timeout=120).json()
+    assert requests_served(income_server) == before  # no call reached the model
+    assert second == first
+    # the store outlives the process
+    process, again = explainer_service(
+        config(income_server + ROUTES["v2"][0], store), tmp_path, output_dir / "service-restart.log"
+    )
+    try:
+        wait_until_ready(again)
+        before = requests_served(income_server)
+        stored = httpx.get(f"{again}/explanations/{first['id']}").json()
+        repeated = httpx.post(
+            f"{again}/explain?method=counterfactual", json=records, timeout=120
+        ).json()
+        assert requests_served(income_server) == before
+        assert stored == first and repeated == first
+        listed = httpx.get(f"{again}/explanations?limit=50").json()
+        assert first["id"] in {item["id"] for item in listed}
+    finally:
+        process.stop()
+
+
+def test_async_mode_answers_at_once_and_the_resource_reports_progress(service) -> None:
+    base, _ = service
+    body = payload("v2.json")
+    response = httpx.post(f"{base}/explain?method=anchors&mode=async&instance=1&seed=11", json=body)
+    assert response.status_code == 202
+    location = response.headers["location"]
+    assert location == response.json()["links"]["json"]
+    seen = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = httpx.get(base + location).json()
+        seen.add(state.get("status", "done"))
+        if "result" in state:
+            break
+        time.sleep(0.1)
+    assert "result" in state and state["method"] == "anchors"
+    assert seen & {"pending", "running"}
+    page = httpx.get(base + location + "?format=html")
+    assert "The model predicts" in page.text
+
+
+def test_compatibility_routes(service) -> None:
+    base, _ = service
+    kserve = payload("kserve-v1.json")
+    response = httpx.post(f"{base}/v1/models/income:explain?method=shap", json=kserve, timeout=60)
+    assert response.status_code == 200, response.text
+    assert check_explanation(response.json(), "shap").instance["age"] == kserve["instances"][0][0]
+    seldon = payload("seldon.json")
+    response = httpx.post(f"{base}/api/v1.0/explain?method=shap", json=seldon, timeout=60)
+    assert response.status_code == 200, response.text
+    assert check_explanation(response.json(), "shap").prediction.label == "<=50K"
+    wrong = httpx.post(f"{base}/v1/models/other:explain", json=kserve)
+    assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "not_found"
+
+
+def v2_body(**changes) -> dict:
+    body = payload("v2.json")
+    data = body["inputs"][0]["data"]
+    for index, value in changes.items():
+        data[int(index.strip("_"))] = value
+    return body
+
+
+BAD_INPUTS = [
+    ("POST", "/explain?method=shap", b"{not json", 400, "not JSON"),
+    ("POST", "/explain?method=shap", b"", 422, "empty"),
+    ("POST", "/explain?method=shap", {"inputs": []}, 422, "'inputs' is empty"),
+    ("POST", "/explain?method=shap", {"data": {"ndarray": [[1]]}}, 422, "not a v2 payload"),
+    (
+        "POST",
+        "/explain?method=shap",
+        {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
+        422,
+        "expected [n, 12]",
+    ),
+    ("POST", "/explain?method=shap", {"instances": [{"age": 39}]}, 422, "missing feature(s)"),
+    (
+        "POST",
+        "/explain?method=shap",
+        v2_body(_1="Astronaut"),
+        422,
+        "unknown category 'Astronaut' for feature 'workclass'",
+    ),
+    (
+        "POST",
+        "/explain?method=shap",
+        v2_body(_0="old"),
+        422,
+        "invalid value 'old' for feature 'age'",
+    ),
+    ("POST", "/explain?method=lime", payload("v2.json"), 422, "method 'lime' is not configured"),
+    ("POST", "/explain?method=shap&nsamples=5", payload("v2.json"), 422, "nsamples"),
+    ("POST", "/explain?method=shap&colour=red", payload("v2.json"), 422, "colour"),
+    ("POST", "/explain?method=shap&instance=7", payload("v2.json"), 422, "out of range"),
+    ("POST", "/explain?method=shap&instance=first", payload("v2.json"), 422, "instance"),
+    ("POST", "/explain?method=shap&mode=later", payload("v2.json"), 422, "mode"),
+    (
+        "POST",
+        "/explain?method=shap",
+        {"payload": payload("v2.json"), "parameters": [1]},
+        422,
+        "'parameters' must be an object",
+    ),
+    ("GET", "/explain?method=shap&payload=%7Bbroken", None, 400, "not JSON"),
+    ("GET", "/explain?method=shap", None, 422, "empty"),
+    ("GET", "/explanations/0123456789abcdef", None, 404, "no explanation"),
+    ("GET", "/explanations?limit=0", None, 422, "limit"),
+    ("POST", "/api/v1.0/explain", {"instances": [[1]]}, 422, "not a seldon request"),
+    ("GET", "/no/such/route", None, 404, "Not Found"),
+]
+
+
+@pytest.mark.parametrize(
+    ("verb", "path", "body", "status", "message"), BAD_INPUTS, ids=range(len(BAD_INPUTS))
+)
+def test_bad_input_gets_a_clear_json_error(service, verb, path, body, status, message) -> None:
+    base, _ = service
+    content = (
+        body
+        if isinstance(body, bytes)
+        else (json.dumps(body).encode() if body is not None else None)
+    )
+    response = httpx.request(
+        verb, base + path, content=content, headers={"accept": "application/json"}, timeout=30
+    )
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert message in error["message"], error
+    assert set(error) == {"code", "message", "detail"}
+    assert "Traceback" not in response.text
+
+
+def test_model_failures_name_the_url_and_status(
+    income_server: str, tmp_path: Path, output_dir: Path
+) -> None:
+    """A model that is not there (503), and one that answers in another protocol (502)."""
+    nowhere = f"http://127.0.0.1:{free_port()}/v2/models/income/infer"
+    process, base = explainer_service(
+        config(nowhere, tmp_path / "a.sqlite"), tmp_path, output_dir / "service-down.log"
+    )
+    try:
+        state = wait_until_fitted(base)
+        assert not state["ready"] and nowhere in state["reason"]
+        response = httpx.post(f"{base}/explain?method=shap", json=payload("v2.json"), timeout=60)
+        assert response.status_code == 503, response.text
+        assert nowhere in response.json()["error"]["message"]
+        assert response.json()["error"]["code"] == "model_unavailable"
+    finally:
+        process.stop()
+    wrong = income_server + "/api/v1.0/predictions"  # a Seldon route, configured as v2
+    process, base = explainer_service(
+        config(wrong, tmp_path / "b.sqlite"), tmp_path, output_dir / "service-wrong.log"
+    )
+    try:
+        wait_until_fitted(base)
+        response = httpx.post(f"{base}/explain?method=shap", json=payload("v2.json"), timeout=60)
+        assert response.status_code == 502, response.text
+        assert response.json()["error"]["detail"] == {"url": wrong, "status": 400}
+        assert "HTTP 400" in response.json()["error"]["message"]
+    finally:
+        process.stop()
+
+
+def test_ready_flips_once_the_model_comes_up(
+    income_files, tmp_path: Path, output_dir: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v2/models/income/infer"
+    process, base = explainer_service(
+        config(url, tmp_path / "s.sqlite"), tmp_path, output_dir / "service-early.log"
+    )
+    model = None
+    try:
+        assert httpx.get(base + "/health/live").status_code == 200
+        not_ready = httpx.get(base + "/health/ready")
+        assert not_ready.status_code == 503 and not_ready.json()["reason"]
+        model = python_server(
+            "examples.income.model_server", port, log=output_dir / "late-model.log"
+        ).wait_ready()
+        wait_until_ready(base, timeout=30)
+    finally:
+        if model:
+            model.stop()
+        process.stop()
+
+
+def test_liveness_stays_fast_while_anchors_run(service, output_dir: Path) -> None:
+    base, _ = service
+    body = payload("v2.json")
+    with ThreadPoolExecutor(4) as pool:
+        running = [
+            pool.submit(
+                httpx.post,
+                f"{base}/explain?method=anchors&seed={100 + i}&instance={i % 2}",
+                json=body,
+                timeout=300,
+            )
+            for i in range(4)
+        ]
+        slowest = 0.0
+        checks = 0
+        client = httpx.Client(timeout=5)  # one connection: time the service, not client set-up
+        while not all(f.done() for f in running):
+            started = time.perf_counter()
+            assert client.get(base + "/health/live").status_code == 200
+            slowest = max(slowest, time.perf_counter() - started)
+            checks += 1
+            time.sleep(0.05)
+        client.close()
+        assert all(f.result().status_code == 200 for f in running)
+    (output_dir / "liveness-under-load.txt").write_text(
+        f"{checks} /health/live checks while 4 anchors explanations ran; "
+        f"slowest {slowest * 1000:.1f} ms\n"
+    )
+    assert checks > 5
+    assert slowest < 0.1, f"slowest /health/live took {slowest * 1000:.1f} ms"
