@@ -292,25 +292,9 @@ class CounterfactualExplainer(Explainer):
         )
         return result, fidelity
 
-    def _predictions(self, rows: list[list[Any]], model: CountingModel) -> list[Prediction]:
-        if not rows:
-            return []
-        scores = model.raw_wire(rows)
-        if not self.model.is_classifier:
-            return [Prediction(value=float(v)) for v in scores.astype(float).reshape(-1)]
-        classes = model.to_classes(scores)
-        if self.model.output == "labels":
-            return [Prediction(label=model.class_name(int(i)), class_index=int(i)) for i in classes]
-        proba = model.to_proba(scores)
-        names = model.class_names or [str(i) for i in range(proba.shape[1])]
-        return [
-            Prediction(
-                label=names[int(i)],
-                class_index=int(i),
-                probabilities={n: float(p) for n, p in zip(names, row, strict=True)},
-            )
-            for i, row in zip(classes, proba, strict=True)
-        ]
+    @staticmethod
+    def _predictions(rows: list[list[Any]], model: CountingModel) -> list[Prediction]:
+        return model.predictions(model.raw_wire(rows)) if rows else []
 
     @staticmethod
     def _reaches(predicted: Prediction, target: Any) -> bool:

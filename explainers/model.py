@@ -134,21 +134,27 @@ class CountingModel:
     def class_name(self, index: int) -> str:
         return self.class_names[index] if index < len(self.class_names) else str(index)
 
+    def predictions(self, scores: np.ndarray) -> list[Prediction]:
+        """One Prediction per row of raw scores."""
+        if self.box.output is OutputKind.regression:
+            return [Prediction(value=float(v)) for v in np.asarray(scores, dtype=float).reshape(-1)]
+        classes = self.to_classes(scores)
+        if self.box.output is OutputKind.labels:
+            return [Prediction(label=self.class_name(int(i)), class_index=int(i)) for i in classes]
+        proba = self.to_proba(scores)
+        names = self.class_names or [str(i) for i in range(proba.shape[1])]
+        return [
+            Prediction(
+                label=names[int(i)],
+                class_index=int(i),
+                probabilities={n: float(p) for n, p in zip(names, row, strict=True)},
+            )
+            for i, row in zip(classes, proba, strict=True)
+        ]
+
     def predict_one(self, x: np.ndarray) -> Prediction:
         """The model's prediction for one instance (a counted call)."""
-        if self.box.output is OutputKind.regression:
-            return Prediction(value=float(self.values(x)[0]))
-        if self.box.output is OutputKind.labels:
-            index = int(self.classes(x)[0])
-            return Prediction(label=self.class_name(index), class_index=index)
-        proba = self.proba(x)[0]
-        index = int(np.argmax(proba))
-        names = self.class_names or [str(i) for i in range(len(proba))]
-        return Prediction(
-            label=names[index],
-            class_index=index,
-            probabilities={n: float(p) for n, p in zip(names, proba, strict=True)},
-        )
+        return self.predictions(self.raw(x))[0]
 
     def cost(self) -> Cost:
         return Cost(
