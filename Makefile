@@ -11,17 +11,23 @@ MLSERVER_VERSION := 1.6.1
 STAMPS := .stamps
 MODEL := examples/income/model.joblib
 
-.PHONY: demo test venv mlserver model lint clean
+.PHONY: demo test venv mlserver model browser lint clean
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
 
-test: venv mlserver model
+test: venv mlserver model browser
 	$(BIN)/python -m pytest
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Debian's chromium renders the HTML pages in the browser tests.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 venv: $(STAMPS)/venv
 mlserver: $(STAMPS)/mlserver

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from explainer_service.api import compat, explain, explanations, health, pages
+from explainer_service.api import compat, explain, explanations, health, links, pages
 from explainer_service.errors import http_error
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    for module in (explain, explanations, health, compat, pages):
+    for module in (explain, explanations, health, compat, links, pages):
         app.include_router(module.router)
     _install_error_handlers(app, settings.model.name)
     return app

@@ -116,3 +116,21 @@ def serve(
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
     uvicorn.run(application, host=host, port=port, log_level=log_level)
+
+
+@app.command()
+def links(
+    payload: Annotated[Path, typer.Argument(help="a logged inference payload (JSON)")],
+    base_url: Annotated[str, typer.Option(help="where the service answers")] = (
+        "http://127.0.0.1:8080"
+    ),
+    method: Annotated[
+        list[str] | None, typer.Option(help="methods (default: the local three)")
+    ] = None,
+) -> None:
+    """Print the drill-down links that open the explanations of PAYLOAD in a browser."""
+    from explainer_service.render import drilldown_link
+
+    body = json.loads(payload.read_text())
+    for name in method or ["anchors", "shap", "counterfactual"]:
+        typer.echo(f"{name}\t{drilldown_link(name, body, base_url.rstrip('/'))}")

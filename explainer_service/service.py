@@ -101,6 +101,10 @@ class Service:
         if not explainer.local:
             chosen: list[list[Any] | None] = [None]
         else:
+            if payload is None:
+                raise PayloadError(
+                    "the payload is empty: send the inference payload that was sent to the model"
+                )
             rows = self.runtime.rows(payload)
             if not rows:
                 raise PayloadError("the payload holds no rows")

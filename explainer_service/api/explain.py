@@ -75,7 +75,8 @@ async def post_explain(
     ``{"payload": ..., "parameters": {...}, "instance": k}``). Method parameters may also be
     query parameters. ``mode=async`` answers 202 at once with the id."""
     request.state.html = wants_html(request, format)
-    payload, body_params, body_instance = _envelope(parse_json(await request.body()))
+    raw = await request.body()
+    payload, body_params, body_instance = _envelope(parse_json(raw) if raw.strip() else None)
     tickets = service.tickets(
         method, payload, body_instance or instance, {**body_params, **method_params(request)}
     )

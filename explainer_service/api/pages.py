@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
+import plotly
 from fastapi import APIRouter, Depends
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from explainer_service.api.deps import get_service
 from explainer_service.render import render_landing
 from explainer_service.service import Service
 
 router = APIRouter(tags=["pages"])
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@router.get("/static/plotly.min.js", include_in_schema=False)
+async def plotly_js() -> FileResponse:
+    """plotly.js from the installed plotly package: pages never load it from elsewhere."""
+    return FileResponse(
+        PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
+    )
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from explainer_service.render.figures import figure_json
 from explainer_service.store import Record
-from explainers import Explanation
+from explainers import Explanation, Prediction
 from explainers.explanation import (
     AnchorFidelity,
     AnchorResult,
@@ -31,14 +32,18 @@ def links_for(id: str) -> dict[str, str]:
     return {"json": f"/explanations/{id}", "html": f"/explanations/{id}?format=html"}
 
 
-def drilldown_link(method: str, payload: Any) -> str:
+def drilldown_link(method: str, payload: Any, base: str = "") -> str:
     """The GET link that explains ``payload`` with ``method`` (what a Kibana link opens)."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return f"/explain?method={quote(method)}&payload={quote(body, safe='')}"
+    return f"{base}/explain?method={quote(method)}&payload={quote(body, safe='')}"
 
 
 def prediction_text(explanation: Explanation) -> str:
-    p = explanation.prediction
+    return prediction_of(explanation.prediction)
+
+
+def prediction_of(p: Prediction | None) -> str:
+    """ "<=50K (probability 0.83)", a regression value, or a dash."""
     if p is None:
         return "—"
     if p.value is not None:
@@ -74,7 +79,8 @@ def rule_sentence(explanation: Explanation) -> str:
     rule = explanation.result.rule if isinstance(explanation.result, AnchorResult) else []
     if not rule:
         return f"The model predicts {label} for almost any applicant: no condition is needed."
-    return f"The model predicts {label} whenever " + " AND ".join(rule)
+    readable = [r.replace(" <= ", " ≤ ").replace(" >= ", " ≥ ") for r in rule]
+    return f"The model predicts {label} whenever " + " AND ".join(readable)
 
 
 def render_explanation(
@@ -106,6 +112,8 @@ def render_explanation(
         contributions=contributions,
         other_methods=others,
         immutable=immutable,
+        figure_json=figure_json(explanation),
+        prediction_of=prediction_of,
     )
 
 

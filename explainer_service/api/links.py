@@ -1,0 +1,30 @@
+"""``GET /links``: the drill-down links of a logged payload, one per method."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from explainer_service.api.deps import get_service, parse_json
+from explainer_service.render import drilldown_link
+from explainer_service.service import Service
+
+router = APIRouter(tags=["links"])
+
+
+@router.get("/links", summary="Drill-down links for a payload, one per method")
+async def links(
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    payload: Annotated[str, Query(description="the logged inference payload (JSON)")],
+) -> dict[str, str]:
+    """Checks that the payload is readable, then answers method -> absolute link."""
+    body = parse_json(payload, "the payload parameter")
+    service.runtime.rows(body)  # a payload that cannot be read gets its error now
+    base = str(request.base_url).rstrip("/")
+    return {
+        method: drilldown_link(method, body, base)
+        for method, cls in service.runtime.classes.items()
+        if cls.local
+    }

@@ -1,0 +1,129 @@
+"""Explanation pages in headless Chromium, offline: plots drawn, text there, nothing injected."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pandas as pd
+import pytest
+
+from examples.income import paths
+from tests.browser import dump_dom, screenshot
+from tests.support import ROOT, explainer_service, wait_until_ready
+
+pytestmark = pytest.mark.integration
+
+XSS = '<script>document.title="pwned"</script>'
+ESCAPED = "&lt;script&gt;document.title="
+
+
+@pytest.fixture(scope="module")
+def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[str]:
+    """A service whose reference data has a hostile category (the model ignores it)."""
+    directory = tmp_path_factory.mktemp("browser")
+    reference = pd.read_csv(paths.REFERENCE)
+    reference.loc[:20, "workclass"] = XSS
+    reference.to_csv(directory / "reference.csv", index=False)
+    config = {
+        "model": {
+            "name": "income",
+            "url": f"{income_server}/v2/models/income/infer",
+            "class_names": paths.CLASS_NAMES,
+        },
+        "data": {"reference": str(directory / "reference.csv"), "target": "loan"},
+        "features": {"immutable": ["age", "gender", "ethnicity", "relationship", "marital-status"]},
+        "service": {"store": ":memory:", "ready_recheck_s": 3600},
+        "explainers": {
+            "anchors": {},
+            "shap": {"nsamples": 300},
+            "counterfactual": {"algorithm": "random"},
+            "importance": {"rows": 300, "iterations": 2},
+        },
+    }
+    process, base = explainer_service(config, directory, output_dir / "service-browser.log")
+    wait_until_ready(base)
+    yield base
+    process.stop()
+
+
+def hostile_applicant() -> dict:
+    record = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[3].to_dict()
+    record = {k: v.item() if hasattr(v, "item") else v for k, v in record.items()}
+    return {**record, "workclass": XSS}
+
+
+def explain(base: str, method: str) -> dict:
+    body = None if method == "importance" else {"instances": [hostile_applicant()]}
+    response = httpx.post(f"{base}/explain?method={method}", json=body, timeout=300)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def key_text(method: str, explanation: dict) -> str:
+    if method == "anchors":
+        return "The model predicts"
+    if method == "shap":
+        top = max(explanation["result"]["contributions"], key=lambda c: abs(c["shap"]))
+        return f"{top['feature']} = {top['value']}"
+    if method == "counterfactual":
+        return 'class="changed"'
+    return "Drop of accuracy when a feature is shuffled"
+
+
+def foreign_urls(html: str, base: str) -> list[str]:
+    return [u for u in re.findall(r"https?://[^\s\"'<>)]+", html) if not u.startswith(base)]
+
+
+@pytest.mark.parametrize("method", ["anchors", "shap", "counterfactual", "importance"])
+def test_page_renders_offline(service: str, method: str, output_dir: Path) -> None:
+    explanation = explain(service, method)
+    url = service + explanation["links"]["html"]
+    html = httpx.get(url).text
+    assert foreign_urls(html, service) == []
+    assert '<script src="/static/plotly.min.js">' in html
+    dom = dump_dom(url)  # with every host but 127.0.0.1 unresolvable
+    assert "main-svg" in dom, dom[:2000]
+    assert key_text(method, explanation) in dom
+    if method != "importance":
+        assert ESCAPED in html and XSS not in html
+    assert "<title>pwned</title>" not in dom
+    shot = screenshot(url, output_dir / "screenshots" / f"{method}.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_other_pages_escape_the_hostile_value(service: str) -> None:
+    explain(service, "shap")
+    landing = httpx.get(service + "/").text
+    assert ESCAPED in landing and XSS not in landing
+    assert "<title>pwned</title>" not in dump_dom(service + "/")
+    error = httpx.get(service + "/explain", params={"method": "shap", "payload": json.dumps(
+        {"instances": [{**hostile_applicant(), "education": XSS}]})}).text  # fmt: skip
+    assert ESCAPED in error and XSS not in error
+
+
+def test_the_kibana_template_opens_the_page(service: str, output_dir: Path) -> None:
+    text = (ROOT / "docs" / "kibana.md").read_text()
+    template = next(line for line in text.splitlines() if "{{value}}" in line).strip()
+    logged = (paths.PAYLOADS / "v2.json").read_text()  # what the request logger stored
+    link = template.replace("http://EXPLAINER", service).replace(
+        "{{value}}",
+        quote(logged, safe=""),  # Kibana puts the URI-escaped value here
+    )
+    dom = dump_dom(link)
+    assert "The model predicts" in dom and "main-svg" in dom
+    screenshot(link, output_dir / "screenshots" / "kibana-link.png")
+
+
+def test_links_helper(service: str) -> None:
+    logged = (paths.PAYLOADS / "v2.json").read_text()
+    links = httpx.get(service + "/links", params={"payload": logged}).json()
+    assert set(links) == {"anchors", "shap", "counterfactual"}
+    page = httpx.get(links["shap"], timeout=120)
+    assert page.status_code == 200 and "SHAP value" in page.text
+    bad = httpx.get(service + "/links", params={"payload": '{"inputs": []}'})
+    assert bad.status_code == 422 and "'inputs' is empty" in bad.json()["error"]["message"]
