@@ -72,3 +72,20 @@ def test_explain_reports_a_bad_configuration(tmp_path) -> None:
     result = run("explain", "--config", str(config), "--method", "shap")
     assert result.returncode == 2
     assert "model.url" in result.stderr
+
+
+def test_links_prints_one_drilldown_link_per_method() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    result = run("links", str(paths.PAYLOADS / "v2.json"), "--base-url", "http://explainer:8080/")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [name for name, _ in lines] == ["anchors", "shap", "counterfactual"]
+    for name, link in lines:
+        parts = urlsplit(link)
+        assert (parts.netloc, parts.path) == ("explainer:8080", "/explain")
+        query = parse_qs(parts.query)
+        assert query["method"] == [name]
+        assert json.loads(query["payload"][0]) == json.loads(
+            (paths.PAYLOADS / "v2.json").read_text()
+        )
