@@ -90,6 +90,35 @@ class Runtime:
                 f"not a {self.settings.model.protocol} payload: {first.message}", field=first.field
             ) from None
 
+    def instances(
+        self, method: str, payload: Any, instance: int | str, limit: int = 1
+    ) -> list[list[Any] | None]:
+        """The rows ``method`` explains: ``[None]`` for a global method; else row ``instance``
+        of ``payload``, or every row for ``"all"`` (at most ``limit``)."""
+        if not self._class(method).local:
+            return [None]
+        if payload is None:
+            raise PayloadError(
+                "the payload is empty: send the inference payload that was sent to the model"
+            )
+        rows = self.rows(payload)
+        if not rows:
+            raise PayloadError("the payload holds no rows")
+        if instance == "all":
+            if len(rows) > limit:
+                raise PayloadError(
+                    f"the payload holds {len(rows)} rows; at most {limit} are explained at once",
+                    field="instance",
+                )
+            return list(rows)
+        index = int(instance)
+        if not 0 <= index < len(rows):
+            raise PayloadError(
+                f"instance {index} is out of range: the payload holds {len(rows)} row(s)",
+                field="instance",
+            )
+        return [rows[index]]
+
     def explain(
         self,
         method: str,
@@ -99,31 +128,25 @@ class Runtime:
         params: Mapping[str, Any] | None = None,
     ) -> Explanation:
         """Explain row ``instance`` of ``payload`` with ``method`` (global methods take none)."""
-        explainer = self.explainer(method)
-        if not explainer.local:
-            return explainer.explain(None, params)
-        rows = self.rows(payload)
-        if not rows:
-            raise PayloadError("the payload holds no rows")
-        if not 0 <= instance < len(rows):
-            raise PayloadError(
-                f"instance {instance} is out of range: the payload holds {len(rows)} row(s)",
-                field="instance",
-            )
-        return explainer.explain(rows[instance], params)
+        row = self.instances(method, payload, instance)[0]
+        return self.explainer(method).explain(row, params)
 
-    def explainer(self, method: str) -> Explainer:
-        """The fitted explainer for ``method``, fitted on first use."""
+    def _class(self, method: str) -> type[Explainer]:
         if method not in self.classes:
             raise ParameterError(
                 method,
                 "method",
                 f"method {method!r} is not configured; configured: {', '.join(self.classes)}",
             )
+        return self.classes[method]
+
+    def explainer(self, method: str) -> Explainer:
+        """The fitted explainer for ``method``, fitted on first use."""
+        cls = self._class(method)
         with self._fit_lock:
             if method not in self.explainers:
                 try:
-                    self.explainers[method] = self.classes[method](
+                    self.explainers[method] = cls(
                         self.schema,
                         self.reference,
                         self.box,

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from explainer_service.errors import NotFoundError, NotReadyError, PayloadError, http_error
+from explainer_service.errors import NotFoundError, NotReadyError, http_error
 from explainer_service.runtime import Runtime
 from explainer_service.settings import ConfigError, Settings
 from explainer_service.store import Record, Status, Store, explanation_id
@@ -98,38 +98,14 @@ class Service:
             raise NotReadyError(f"not ready: {self.readiness.reason}")
         explainer = self.runtime.explainer(method)
         resolved = explainer.resolve_params(params)
-        if not explainer.local:
-            chosen: list[list[Any] | None] = [None]
-        else:
-            if payload is None:
-                raise PayloadError(
-                    "the payload is empty: send the inference payload that was sent to the model"
-                )
-            rows = self.runtime.rows(payload)
-            if not rows:
-                raise PayloadError("the payload holds no rows")
-            if instance == "all":
-                limit = self.settings.service.max_instances
-                if len(rows) > limit:
-                    raise PayloadError(
-                        f"the payload holds {len(rows)} rows; "
-                        f"at most {limit} are explained at once",
-                        field="instance",
-                    )
-                chosen = list(rows)
-            else:
-                index = int(instance)
-                if not 0 <= index < len(rows):
-                    raise PayloadError(
-                        f"instance {index} is out of range: the payload holds {len(rows)} row(s)",
-                        field="instance",
-                    )
-                chosen = [rows[index]]
+        chosen = self.runtime.instances(
+            method, payload, instance, self.settings.service.max_instances
+        )
         schema = self.runtime.schema
         model = self.settings.model
         tickets = []
         for row in chosen:
-            canonical = None if row is None else schema.to_wire(schema.to_numeric([row]))[0]
+            canonical = None if row is None else schema.normalise([row])[0]
             id = explanation_id(
                 model.name, model.version, method, resolved.model_dump(mode="json"), canonical
             )

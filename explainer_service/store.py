@@ -71,6 +71,9 @@ CREATE INDEX IF NOT EXISTS explanations_created ON explanations (created_at);
 """
 
 
+_COLUMNS = "id, method, status, created_at, updated_at, explanation, error"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -102,23 +105,21 @@ class Store:
     def get(self, id: str) -> Record | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, method, status, created_at, updated_at, explanation, error "
-                "FROM explanations WHERE id = ?",
+                f"SELECT {_COLUMNS} FROM explanations WHERE id = ?",
                 (id,),
             ).fetchone()
         return _record(row) if row else None
 
-    def claim(self, id: str, method: str) -> bool:
-        """Create a pending row; False when one exists that is not failed (someone has it)."""
+    def claim(self, id: str, method: str) -> None:
+        """Mark ``id`` pending: a new row, or a failed one tried again."""
         now = _now()
         with self._lock:
-            cursor = self._db.execute(
+            self._db.execute(
                 "INSERT INTO explanations (id, method, status, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
                 "updated_at = excluded.updated_at, error = NULL WHERE explanations.status = ?",
                 (id, method, Status.pending, now, now, Status.failed),
             )
-            return cursor.rowcount == 1
 
     def set_status(self, id: str, status: Status) -> None:
         with self._lock:
@@ -145,8 +146,7 @@ class Store:
     def recent(self, limit: int) -> list[Record]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, method, status, created_at, updated_at, explanation, error "
-                "FROM explanations ORDER BY created_at DESC LIMIT ?",
+                f"SELECT {_COLUMNS} FROM explanations ORDER BY created_at DESC LIMIT ?",
                 (limit,),
             ).fetchall()
         return [_record(row) for row in rows]

@@ -62,8 +62,7 @@ class _DiceModel:
     def _scores(self, frame: pd.DataFrame) -> np.ndarray:
         assert self.current is not None, "set .current before dice-ml runs"
         schema = self.explainer.schema
-        rows = schema.to_wire(schema.to_numeric(frame[schema.names].values.tolist()))
-        return self.current.raw_wire(rows)
+        return self.current.raw(schema.to_numeric(frame[schema.names].values.tolist()))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         assert self.current is not None
@@ -162,7 +161,9 @@ class CounterfactualExplainer(Explainer):
             frame, message = None, str(exc)
         finally:
             self._dice_model.current = None
-        candidates = [] if frame is None else frame[self.schema.names].values.tolist()
+        candidates = (
+            [] if frame is None else self.schema.normalise(frame[self.schema.names].values.tolist())
+        )
         if params.sparsify and candidates:
             candidates = self._sparsify(instance, candidates, dice_target, model)
         candidates = [list(row) for row in dict.fromkeys(tuple(row) for row in candidates)]
@@ -179,9 +180,7 @@ class CounterfactualExplainer(Explainer):
         keeps, per counterfactual, the first revert after which it still reaches the target.
         Invalid candidates are left as they are (they are judged later).
         """
-        schema = self.schema
-        current = [schema.to_wire(schema.to_numeric([c]))[0] for c in candidates]
-        instance = schema.to_wire(schema.to_numeric([instance]))[0]
+        current = [list(c) for c in candidates]
         done = [not r for r in self._reach_all(current, target, model)]
         while not all(done):
             trials: list[tuple[int, list[Any]]] = []
@@ -250,7 +249,7 @@ class CounterfactualExplainer(Explainer):
     ) -> tuple[CounterfactualResult, CounterfactualFidelity]:
         """Score every candidate with the live model; keep the valid ones (or flag)."""
         schema = self.schema
-        rows = [schema.to_wire(schema.to_numeric([c]))[0] for c in candidates]
+        rows = candidates  # already in canonical wire form
         predictions = self._predictions(rows, model)
         kept, valid_count, distances = [], 0, []
         for row, predicted in zip(rows, predictions, strict=True):
@@ -292,9 +291,8 @@ class CounterfactualExplainer(Explainer):
         )
         return result, fidelity
 
-    @staticmethod
-    def _predictions(rows: list[list[Any]], model: CountingModel) -> list[Prediction]:
-        return model.predictions(model.raw_wire(rows)) if rows else []
+    def _predictions(self, rows: list[list[Any]], model: CountingModel) -> list[Prediction]:
+        return model.predictions(model.raw(self.schema.to_numeric(rows))) if rows else []
 
     @staticmethod
     def _reaches(predicted: Prediction, target: Any) -> bool:

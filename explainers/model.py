@@ -62,20 +62,31 @@ class CountingModel:
     model_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _seen: dict[bytes, Any] = field(default_factory=dict)
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         """Scores exactly as the model answers them, for rows (n, d) in the explainer space.
 
-        Categorical columns must hold whole category codes: an explainer that would send a
-        fractional code (an interpolated category) raises ``ExplainerError`` instead.
+        Each distinct row is sent once per explanation: rows answered before are answered
+        from memory, and a call whose rows are all known makes no request. Categorical
+        columns must hold whole category codes: an explainer that would send a fractional
+        code (an interpolated category) raises ``ExplainerError`` instead.
         """
         matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
         codes = matrix[:, self._categorical]
         if codes.size and not np.allclose(codes, np.round(codes), rtol=0, atol=1e-9):
             raise ExplainerError("an explainer produced a fractional category code")
-        return self.raw_wire(self.schema.to_wire(matrix))
+        if len(matrix) == 0:
+            return self._send([])
+        keys = [row.tobytes() for row in matrix]
+        first = {key: i for i, key in reversed(list(enumerate(keys)))}
+        new = [key for key in first if key not in self._seen]
+        if new:
+            scores = self._send(self.schema.to_wire(matrix[[first[key] for key in new]]))
+            self._seen.update(zip(new, scores, strict=True))
+        return np.stack([np.asarray(self._seen[key]) for key in keys])
 
-    def raw_wire(self, rows: list[list[Any]]) -> np.ndarray:
+    def _send(self, rows: list[list[Any]]) -> np.ndarray:
         """Scores for rows of wire values in schema order (one counted call)."""
         began = time.perf_counter()
         try:

@@ -206,6 +206,11 @@ class FeatureSchema(BaseModel):
             encoded.append([f.encode(v) for f, v in zip(self.features, row, strict=True)])
         return np.asarray(encoded, dtype=float).reshape(len(encoded), len(self.features))
 
+    def normalise(self, rows: Sequence[Sequence[Any]]) -> list[list[WireValue]]:
+        """Wire rows in their canonical form (``39.0`` -> ``39`` for an integer feature, ...),
+        so that equal rows compare equal."""
+        return self.to_wire(self.to_numeric(rows))
+
     def to_wire(self, matrix: np.ndarray) -> list[list[WireValue]]:
         """Float matrix (n, d) in the explainer space -> wire rows, schema order."""
         matrix = np.atleast_2d(np.asarray(matrix, dtype=float))

@@ -133,3 +133,28 @@ def test_instances_are_checked_against_the_schema(census_schema, reference) -> N
     assert explainer.explain(row).instance == applicant(reference)
     with pytest.raises(ExplainerError, match="one instance"):
         explainer.explain(None)
+
+
+def test_each_distinct_row_is_sent_once_per_explanation(census_schema, reference) -> None:
+    import numpy as np
+
+    from explainers import CountingModel
+
+    sent: list[int] = []
+
+    def recording(rows):
+        sent.append(len(rows))
+        return threshold_classifier(rows)
+
+    model = CountingModel(BlackBox(recording, class_names=["no", "yes"]), census_schema)
+    matrix = census_schema.to_numeric(reference[census_schema.names].head(5).values.tolist())
+    doubled = np.vstack([matrix, matrix[::-1], matrix[:2]])
+    scores = model.proba(doubled)
+    assert sent == [5] and (model.calls, model.rows) == (1, 5)
+    expected = threshold_classifier(census_schema.to_wire(doubled))
+    np.testing.assert_array_equal(scores, expected)
+    model.proba(matrix[3:])  # all known: no request
+    older = matrix[:1].copy()
+    older[0, 0] += 1  # one year older: a new row
+    model.proba(np.vstack([matrix[:1], older]))
+    assert sent == [5, 1] and (model.calls, model.rows) == (2, 6)

@@ -31,7 +31,8 @@ def test_rule_classifier_importance(census_schema: FeatureSchema, reference: pd.
         ["age", "hours-per-week"], ["hours-per-week", "age"],
     )  # fmt: skip
     assert explanation.cost.model_calls == 1 + 3 * len(paths.FEATURES)
-    assert explanation.cost.rows == 500 * explanation.cost.model_calls
+    # a shuffle leaves many rows as they were (same value drawn); those are not sent again
+    assert 500 < explanation.cost.rows < 500 * explanation.cost.model_calls
 
 
 def test_needs_labels(census_schema: FeatureSchema, reference: pd.DataFrame) -> None:
