@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from explainers import Explanation
 
 
@@ -157,13 +159,27 @@ class Store:
 
 
 def _record(row: tuple[Any, ...]) -> Record:
+    """A stored row; an explanation stored in an older schema reads as failed, so that asking
+    again computes it anew."""
     id, method, status, created, updated, explanation, error = row
+    try:
+        parsed = Explanation.model_validate_json(explanation) if explanation else None
+    except ValidationError:
+        return Record(id, method, Status.failed, created, updated, None, _STALE)
     return Record(
         id=id,
         method=method,
         status=Status(status),
         created_at=created,
         updated_at=updated,
-        explanation=Explanation.model_validate_json(explanation) if explanation else None,
+        explanation=parsed,
         error=json.loads(error) if error else None,
     )
+
+
+_STALE = {
+    "code": "stale",
+    "message": "stored by an older version of the service; ask again to compute it anew",
+    "detail": {},
+    "status": 410,
+}

@@ -34,7 +34,7 @@ BUILTIN: dict[str, str] = {
     "counterfactual": "explainers.counterfactual:CounterfactualExplainer",
     "importance": "explainers.importance:ImportanceExplainer",
 }
-VERSIONED_PACKAGES = ("alibi", "shap", "dice-ml", "eli5", "scikit-learn", "numpy", "pandas")
+VERSIONED_PACKAGES = ("shap", "dice-ml", "eli5", "scikit-learn", "numpy", "pandas")
 
 # alibi, shap and dice-ml draw from numpy's and Python's global random generators. An
 # explanation is deterministic for its seed only if nothing else draws meanwhile, so the

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 WireValue = int | float | str
 
 
@@ -80,14 +80,25 @@ class AnchorResult(_Strict):
 
 class AnchorFidelity(_Strict):
     method: Literal["anchors"] = "anchors"
-    precision: float = Field(description="measured on fresh samples, scored by the live model")
-    samples: int
+    precision: float = Field(
+        description="share of fresh samples where the rule holds that get the same prediction "
+        "from the live model; samples drawn after the rule was chosen"
+    )
+    samples: int = Field(description="fresh samples behind the precision")
+    precision_lower: float = Field(description="one-sided lower bound at `confidence`")
+    precision_upper: float = Field(description="one-sided upper bound at `confidence`")
+    confidence: float
+    reference_rows: int = Field(
+        description="reference rows where the rule holds: the samples' real rows; beyond them "
+        "samples vary the other features and draw anchored ones feature by feature"
+    )
     threshold: float
-    threshold_met: bool
-    search_rule: list[str] = Field(description="the rule alibi's beam search returned")
-    search_precision_estimate: float = Field(description="alibi's own estimate for it")
-    search_precision_measured: float = Field(description="its precision on fresh samples")
-    extended: bool = Field(description="the search rule was extended to reach the threshold")
+    threshold_met: bool = Field(
+        description="the precision reaches the threshold (settled by the bounds, or by the "
+        "estimate once the sample limit is reached)"
+    )
+    rounds: int = Field(description="rule sizes the search examined")
+    candidates: int = Field(description="candidate rules it scored")
     note: str | None = None
 
 

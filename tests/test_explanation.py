@@ -38,16 +38,18 @@ def envelope(**overrides) -> Explanation:
         "fidelity": AnchorFidelity(
             precision=0.96,
             samples=1000,
+            precision_lower=0.95,
+            precision_upper=0.97,
+            confidence=0.95,
+            reference_rows=120,
             threshold=0.95,
             threshold_met=True,
-            search_rule=["age > 28.00"],
-            search_precision_estimate=0.99,
-            search_precision_measured=0.96,
-            extended=False,
+            rounds=1,
+            candidates=20,
         ),
         "cost": Cost(model_calls=3, rows=1200, model_seconds=0.1, seconds=0.2),
         "provenance": Provenance(
-            explainer="x.Y", params={"threshold": 0.95}, seed=0, versions={"alibi": "0.9.4"},
+            explainer="x.Y", params={"threshold": 0.95}, seed=0, versions={"shap": "0.49.1"},
             reference_fingerprint="ab", reference_rows=10,
         ),
     }  # fmt: skip

@@ -58,7 +58,9 @@ def fidelity_text(explanation: Explanation) -> str:
     if isinstance(f, AnchorFidelity):
         met = "meets" if f.threshold_met else "does not meet"
         return (
-            f"precision {f.precision:.3f} on {f.samples} fresh samples scored by the model; "
+            f"precision {f.precision:.3f} on {f.samples} fresh samples scored by the model "
+            f"({f.confidence:.0%} bounds {f.precision_lower:.3f}-{f.precision_upper:.3f}, "
+            f"{f.reference_rows} reference rows where the rule holds); "
             f"{met} the threshold {f.threshold}"
         )
     if isinstance(f, ShapFidelity):
