@@ -19,6 +19,7 @@ from explainers.anchor_search import (
     AnchorSearch,
     Predicate,
     SearchSettings,
+    instance_edges,
     instance_predicates,
 )
 from explainers.base import Explainer, ExplainerParams
@@ -29,7 +30,7 @@ from explainers.model import CountingModel
 
 class AnchorParams(ExplainerParams):
     threshold: float = Field(0.95, gt=0, le=1, description="minimum precision of the anchor")
-    beam_size: int = Field(1, ge=1, le=20, description="rules kept from one size to the next")
+    beam_size: int = Field(2, ge=1, le=20, description="rules kept from one size to the next")
     init_samples: int = Field(
         25, ge=5, le=1000, description="first samples per candidate rule when choosing"
     )
@@ -73,9 +74,14 @@ class AnchorsExplainer(Explainer):
             raise ExplainerError("anchors explain classifiers; the model is a regression")
         prediction = model.predict_one(x)
         label = int(prediction.class_index or 0)
-        predicates = instance_predicates(
-            x, [f.is_categorical for f in self.schema.features], self._edges
-        )
+        percentiles = [float(p) for p in self.params.disc_perc]
+        edges = [
+            None
+            if cut is None
+            else instance_edges(self.reference_matrix[:, j], cut, x[j], percentiles)
+            for j, cut in enumerate(self._edges)
+        ]
+        predicates = instance_predicates(x, [f.is_categorical for f in self.schema.features], edges)
         search = AnchorSearch(
             self.reference_matrix,
             x,

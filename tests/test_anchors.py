@@ -71,21 +71,38 @@ def test_the_same_seed_gives_the_same_anchor(rule_anchors, reference) -> None:
     assert first.result == again.result and first.fidelity == again.fidelity
 
 
-def test_a_rule_that_the_bins_cannot_express_is_reported_below_the_threshold(
+def test_quartiles_get_thresholds_near_the_instance(
     census_schema: FeatureSchema, reference: pd.DataFrame
 ) -> None:
-    """With quartiles no edge says age > 50: the anchor says it does not hold, and shows
-    where it fails."""
+    """No quartile of age is 50, but the quantiles inside the instance's own bin give the
+    search a bound at or above it."""
+    explainer = AnchorsExplainer(
+        census_schema, reference, BlackBox(rule_classifier, class_names=["no", "yes"])
+    )
+    explanation = explainer.explain(applicant(reference, 3, age=62, **{"hours-per-week": 50}))
+    result, fidelity = explanation.result, explanation.fidelity
+    assert {c.feature for c in result.conditions} == {"age", "hours-per-week"}
+    assert fidelity.threshold_met and result.precision == 1.0
+    age = [c for c in result.conditions if c.feature == "age"]
+    assert [c.operator for c in age] == [">"] and age[0].value >= 50
+
+
+def test_a_rule_that_cannot_reach_the_threshold_says_so(
+    census_schema: FeatureSchema, reference: pd.DataFrame
+) -> None:
+    """One predicate cannot say age > 50 and hours > 40: the anchor says it does not hold,
+    and shows where it fails."""
     explainer = AnchorsExplainer(
         census_schema, reference, BlackBox(rule_classifier, class_names=["no", "yes"]),
-        {"max_anchor_size": 3},
+        {"max_anchor_size": 1},
     )  # fmt: skip
     explanation = explainer.explain(applicant(reference, 3, age=62, **{"hours-per-week": 50}))
     result, fidelity = explanation.result, explanation.fidelity
     assert not fidelity.threshold_met and fidelity.precision < 0.95
+    assert fidelity.precision_upper < 0.95  # settled, not a near miss
     assert "no rule" in fidelity.note
-    assert len(result.conditions) <= 3
-    # where it fails, the true rule does not hold: age is at most 50 there
+    assert len(result.conditions) == 1
+    # where it fails, the true rule does not hold
     assert result.examples_fail
     assert all(ex["age"] <= 50 or ex["hours-per-week"] <= 40 for ex in result.examples_fail)
 
