@@ -87,7 +87,7 @@ def instance_edges(
     high = above.min() if len(above) else np.inf
     inside = column[(column > low) & (column <= high)]
     local = np.percentile(inside, percentiles) if len(inside) else np.array([])
-    return np.unique(np.concatenate([edges, local]))
+    return np.asarray(np.unique(np.concatenate([edges, local])))
 
 
 @dataclass(frozen=True)
