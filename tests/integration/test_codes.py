@@ -48,6 +48,7 @@ class Coded:
     codes: dict[str, dict[str, int]]  # feature -> category name -> code
     reference: Path
     features: dict
+    url: str = ""
 
 
 def encode(frame: pd.DataFrame, codes: dict[str, dict[str, int]]) -> pd.DataFrame:
