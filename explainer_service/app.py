@@ -16,12 +16,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from explainer_service.api import compat, explain, explanations, health, links, pages
-from explainer_service.errors import http_error
+from explainer_service.errors import ExplainerServiceError, http_error
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
 from explainer_service.settings import Settings
 from explainer_service.store import Store
+from explainers import ExplainerError
 
 log = logging.getLogger("explainer_service")
 
@@ -79,9 +80,20 @@ def _install_error_handlers(app: FastAPI, model_name: str) -> None:
         body = {"error": {"code": code, "message": str(exc.detail), "detail": {}}}
         return respond(request, exc.status_code, body)
 
+    # Errors raised on purpose are answered by Starlette's ExceptionMiddleware, which ends the
+    # request there. A handler for `Exception` runs in ServerErrorMiddleware instead, which
+    # re-raises after answering: uvicorn then drops the kept-alive connection, so that
+    # handler is left to the unexpected errors and says `Connection: close`.
+    @app.exception_handler(ExplainerServiceError)
+    @app.exception_handler(ExplainerError)
+    async def known_error(request: Request, exc: Exception) -> Response:
+        status, body = http_error(exc)
+        return respond(request, status, body)
+
     @app.exception_handler(Exception)
     async def any_error(request: Request, exc: Exception) -> Response:
         status, body = http_error(exc)
-        if status == 500:
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return respond(request, status, body)
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        response = respond(request, status, body)
+        response.headers["Connection"] = "close"
+        return response

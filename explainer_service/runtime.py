@@ -55,7 +55,10 @@ class Runtime:
         class_names = settings.model.class_names
         if class_names is None and target is not None and settings.model.output != "regression":
             class_names = sorted(self.reference[target].astype(str).unique())
-        self.box = BlackBox(self.model.predict, settings.model.output, class_names)
+        # the explanation's cost counts the HTTP requests of its own thread (chunks, retries)
+        self.box = BlackBox(
+            self.model.predict, settings.model.output, class_names, usage=self.model.thread_stats
+        )
         self.classes: dict[str, type[Explainer]] = {}
         for method, params in settings.explainers.items():
             try:

@@ -1,11 +1,13 @@
 """Counterfactuals with dice-ml's model-agnostic methods (``genetic``, ``random``).
 
-dice-ml works on wire values (strings for categories) in a DataFrame, with the reference
-data as its data interface; it never sees the model except through ``predict_proba`` /
-``predict`` on such frames. Immutable features are left out of ``features_to_vary``; the
-ranges a feature may take are those of the reference data. Every counterfactual dice-ml
-returns is scored again by the live model, and the ones that do not reach the desired
-outcome (or touch an immutable feature) are dropped, or kept and flagged.
+dice-ml works on a DataFrame in which a categorical feature holds the category's text (the
+name in ``Feature.categories``, whatever the model takes on the wire) and a numeric one its
+number, with the reference data as its data interface; it never sees the model except
+through ``predict_proba`` / ``predict`` on such frames, which go to the model as wire values.
+Immutable features are left out of ``features_to_vary``; the ranges a feature may take are
+those of the reference data. Every counterfactual dice-ml returns is scored again by the
+live model, and the ones that do not reach the desired outcome (or touch an immutable
+feature) are dropped, or kept and flagged.
 """
 
 from __future__ import annotations
@@ -28,8 +30,35 @@ from explainers.explanation import (
     Prediction,
 )
 from explainers.model import CountingModel
+from explainers.schema import FeatureSchema
 
 OUTCOME = "__outcome__"
+
+
+def to_dice(schema: FeatureSchema, matrix: np.ndarray) -> pd.DataFrame:
+    """Rows of the explainer space as dice-ml's frame: category texts and numbers."""
+    matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
+    columns: dict[str, Any] = {}
+    for j, feature in enumerate(schema.features):
+        if feature.is_categorical:
+            columns[feature.name] = [feature.categories[round(c)] for c in matrix[:, j]]
+        elif feature.integer:
+            columns[feature.name] = np.round(matrix[:, j]).astype(np.int64)
+        else:
+            columns[feature.name] = matrix[:, j]
+    return pd.DataFrame(columns, columns=schema.names)
+
+
+def from_dice(schema: FeatureSchema, frame: pd.DataFrame) -> np.ndarray:
+    """dice-ml's frame (category texts, numbers) as rows of the explainer space."""
+    columns = []
+    for feature in schema.features:
+        values = frame[feature.name]
+        if feature.is_categorical:
+            columns.append([float(feature.code_of_category(str(v))) for v in values])
+        else:
+            columns.append(pd.to_numeric(values).astype(float).to_numpy())
+    return np.array(columns, dtype=float).reshape(len(schema), len(frame)).T
 
 
 class CounterfactualParams(ExplainerParams):
@@ -61,8 +90,7 @@ class _DiceModel:
 
     def _scores(self, frame: pd.DataFrame) -> np.ndarray:
         assert self.current is not None, "set .current before dice-ml runs"
-        schema = self.explainer.schema
-        return self.current.raw(schema.to_numeric(frame[schema.names].values.tolist()))
+        return self.current.raw(from_dice(self.explainer.schema, frame))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         assert self.current is not None
@@ -82,12 +110,9 @@ class CounterfactualExplainer(Explainer):
     def fit(self) -> None:
         import dice_ml
 
-        frame = self.reference[self.schema.names].copy()
+        frame = to_dice(self.schema, self.reference_matrix)
         frame[OUTCOME] = self._outcomes()
         numeric = [f.name for f in self.schema.features if not f.is_categorical]
-        for feature in self.schema.features:
-            if feature.is_categorical:
-                frame[feature.name] = frame[feature.name].astype(str)
         self._data = dice_ml.Data(
             dataframe=frame, continuous_features=numeric, outcome_name=OUTCOME
         )
@@ -128,7 +153,7 @@ class CounterfactualExplainer(Explainer):
         prediction = model.predict_one(x)
         desired, dice_target = self._desired(prediction, params)
         instance = self.schema.to_wire(x)[0]
-        query = pd.DataFrame([instance], columns=self.schema.names)
+        query = to_dice(self.schema, x)
         mutable = [f.name for f in self.schema.features if not f.immutable]
         options: dict[str, Any] = {
             "total_CFs": params.total,
@@ -162,8 +187,8 @@ class CounterfactualExplainer(Explainer):
         finally:
             self._dice_model.current = None
         candidates = (
-            [] if frame is None else self.schema.normalise(frame[self.schema.names].values.tolist())
-        )
+            [] if frame is None else self.schema.to_wire(from_dice(self.schema, frame))
+        )  # in canonical wire form
         if params.sparsify and candidates:
             candidates = self._sparsify(instance, candidates, dice_target, model)
         candidates = [list(row) for row in dict.fromkeys(tuple(row) for row in candidates)]

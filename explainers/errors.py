@@ -66,7 +66,7 @@ class UnexpectedFeatureError(SchemaError):
 
 
 class UnknownCategoryError(SchemaError):
-    def __init__(self, feature: str, value: Any, valid: Sequence[str]) -> None:
+    def __init__(self, feature: str, value: Any, valid: Sequence[Any]) -> None:
         super().__init__(
             f"unknown category {value!r} for feature {feature!r}; valid values: "
             + ", ".join(repr(v) for v in valid),

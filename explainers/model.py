@@ -1,7 +1,8 @@
 """The black-box model as the explainers see it, and the counting of what it costs.
 
 The library never calls a URL: it receives ``predict``, a function from wire rows (lists in
-schema order) to scores, and says what kind of scores they are.
+schema order) to scores, and says what kind of scores they are. A predict function that
+splits batches or retries can say what a call really cost through ``BlackBox.usage``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +21,16 @@ from explainers.explanation import Cost, Prediction
 from explainers.schema import FeatureSchema
 
 PredictFn = Callable[[list[list[Any]]], np.ndarray]
+
+
+class Usage(Protocol):
+    """What a predict function has sent so far: ``calls`` requests carrying ``rows`` rows."""
+
+    @property
+    def calls(self) -> int: ...
+
+    @property
+    def rows(self) -> int: ...
 
 
 class OutputKind(StrEnum):
@@ -36,11 +47,19 @@ class BlackBox:
     probabilities, (n,) labels or (n,) regression values, as ``output`` says. For classifiers
     ``class_names`` gives the classes in score-column order (required for ``labels``).
     Whatever ``predict`` raises reaches the caller of ``explain`` unchanged.
+
+    ``usage() -> Usage``, when given, reads a cumulative count of the requests (and rows)
+    ``predict`` has made *on behalf of the calling thread*: an explanation's cost is the
+    change of that count over its predict calls, so a batch split into chunks, or retried,
+    counts every request. The count must be per calling thread (or per process when a
+    process runs one explanation at a time): a count shared by threads that explain at
+    the same time would mix their costs. Without ``usage`` each call is one request.
     """
 
     predict: PredictFn
     output: OutputKind = OutputKind.probabilities
     class_names: list[str] | None = None
+    usage: Callable[[], Usage] | None = None
 
     def __post_init__(self) -> None:
         if self.output is OutputKind.labels and not self.class_names:
@@ -53,7 +72,12 @@ class BlackBox:
 
 @dataclass
 class CountingModel:
-    """One explanation's view of the black box: the explainer space in, counted calls out."""
+    """One explanation's view of the black box: the explainer space in, counted calls out.
+
+    ``calls`` and ``rows`` are the requests and rows that reached the model (see
+    ``BlackBox.usage``); the change of the usage count is read in the thread that calls
+    ``predict``, so explainers may call the model from several threads.
+    """
 
     box: BlackBox
     schema: FeatureSchema
@@ -87,15 +111,23 @@ class CountingModel:
         return np.stack([np.asarray(self._seen[key]) for key in keys])
 
     def _send(self, rows: list[list[Any]]) -> np.ndarray:
-        """Scores for rows of wire values in schema order (one counted call)."""
+        """Scores for rows of wire values in schema order, counting the requests it took."""
+        usage = self.box.usage
+        before = usage() if usage else None
         began = time.perf_counter()
         try:
             return np.asarray(self.box.predict(rows))
         finally:
+            seconds = time.perf_counter() - began
+            after = usage() if usage else None
             with self._lock:
-                self.calls += 1
-                self.rows += len(rows)
-                self.model_seconds += time.perf_counter() - began
+                if before is None or after is None:
+                    self.calls += 1
+                    self.rows += len(rows)
+                else:
+                    self.calls += after.calls - before.calls
+                    self.rows += after.rows - before.rows
+                self.model_seconds += seconds
 
     @property
     def _categorical(self) -> list[int]:

@@ -1,9 +1,13 @@
 """The feature schema: what each feature is and how it moves between two spaces.
 
-*Wire values* are what the model receives: strings (or integer codes) for categorical
-features, numbers for numeric ones. The *explainer space* is a float matrix in which a
-categorical feature holds its ordinal code (the index of the category in
-``Feature.categories``). Rows are always in schema order.
+*Wire values* are what the model receives: for a categorical feature the category's name,
+its index or its own number (``WireFormat``), numbers for numeric ones. The *explainer
+space* is a float matrix in which a categorical feature holds its ordinal code (the index of
+the category in ``Feature.categories``). Rows are always in schema order.
+
+Categories are kept as text (``"Private"``, ``"5"``); a number is written without a
+fractional part when it has none (``5.0`` -> ``"5"``), so ``5``, ``5.0`` and ``"5"`` are one
+category.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
 from explainers.errors import (
     InvalidValueError,
@@ -37,7 +41,25 @@ class WireFormat(StrEnum):
     """How a categorical feature travels to the model."""
 
     string = "string"  # the category itself, e.g. "Private"
-    code = "code"  # its index in ``categories``
+    code = "code"  # its index in ``categories``: 0 for the first
+    value = "value"  # the number the category is, e.g. 5 for "5" (numeric categories only)
+
+
+def number_text(value: float) -> str:
+    """A number as category text: ``5.0`` -> ``"5"``, ``2.5`` -> ``"2.5"``."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def as_number(value: Any) -> float | None:
+    """The finite number ``value`` is or spells (``4``, ``4.0``, ``"4"``); else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):  # "abc", 10**400
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Feature(BaseModel):
@@ -49,14 +71,40 @@ class Feature(BaseModel):
     immutable: bool = Field(False, description="counterfactuals must not change it")
     min: float | None = None
     max: float | None = None
+    _codes: dict[str, int] = PrivateAttr(default_factory=dict)  # category -> code
+    _numbers: dict[float, int] = PrivateAttr(default_factory=dict)  # numeric category -> code
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        """Numeric categories (``[1, 2, 5]`` in YAML) as text."""
+        if isinstance(value, list | tuple):
+            return [
+                number_text(v) if as_number(v) is not None and not isinstance(v, str) else v
+                for v in value
+            ]
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
         if self.kind is FeatureKind.categorical:
             if not self.categories:
                 raise ValueError(f"categorical feature {self.name!r} needs categories")
-            if len(set(self.categories)) != len(self.categories):
+            self._codes = {c: i for i, c in enumerate(self.categories)}
+            if len(self._codes) != len(self.categories):
                 raise ValueError(f"categorical feature {self.name!r} repeats a category")
+            numbers = [as_number(c) for c in self.categories]
+            self._numbers = {}
+            for code, number in enumerate(numbers):
+                if number is not None:
+                    self._numbers.setdefault(number, code)
+            if self.wire is WireFormat.value and (
+                None in numbers or len(self._numbers) != len(numbers)
+            ):
+                raise ValueError(
+                    f"categorical feature {self.name!r}: wire 'value' needs categories that "
+                    f"are distinct numbers, got {self.categories}"
+                )
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"feature {self.name!r}: min {self.min} > max {self.max}")
         return self
@@ -69,13 +117,8 @@ class Feature(BaseModel):
         """Wire value -> explainer space (ordinal code or float)."""
         if self.is_categorical:
             return float(self._code_of(value))
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number | str):
-            raise InvalidValueError(self.name, value, "expected a number")
-        try:
-            number = float(value)
-        except ValueError:
-            raise InvalidValueError(self.name, value, "expected a number") from None
-        if not math.isfinite(number):
+        number = as_number(value)
+        if number is None:
             raise InvalidValueError(self.name, value, "expected a finite number")
         return number
 
@@ -83,21 +126,40 @@ class Feature(BaseModel):
         """Explainer space -> wire value. Codes are rounded and clipped to a valid category."""
         if self.is_categorical:
             code = min(max(round(float(number)), 0), len(self.categories) - 1)
-            return code if self.wire is WireFormat.code else self.categories[code]
+            if self.wire is WireFormat.code:
+                return code
+            if self.wire is WireFormat.value:
+                return _plain(float(self.categories[code]))
+            return self.categories[code]
         if self.integer:
             return round(float(number))
         return float(number)
 
+    def code_of_category(self, category: str) -> int:
+        """The code of a category given by its text (``"Private"``, ``"5"``), whatever the
+        wire format."""
+        if category in self._codes:
+            return self._codes[category]
+        raise UnknownCategoryError(self.name, category, self.categories)
+
+    @property
+    def wire_values(self) -> list[WireValue]:
+        """The values the model takes for this categorical feature, in code order."""
+        return [self.decode(code) for code in range(len(self.categories))]
+
     def _code_of(self, value: Any) -> int:
-        if isinstance(value, str):
-            try:
-                return self.categories.index(value)
-            except ValueError:
-                raise UnknownCategoryError(self.name, value, self.categories) from None
-        is_int = isinstance(value, int | np.integer) and not isinstance(value, bool)
-        if self.wire is WireFormat.code and is_int and 0 <= value < len(self.categories):
-            return int(value)
-        raise UnknownCategoryError(self.name, value, self.categories)
+        """A category's name always counts; a number (or numeric text) counts as the wire
+        format reads it: an index for ``code``, the category it equals otherwise."""
+        if isinstance(value, str) and value in self._codes:
+            return self._codes[value]
+        number = as_number(value)
+        if number is not None:
+            if self.wire is WireFormat.code:
+                if number.is_integer() and 0 <= number < len(self.categories):
+                    return int(number)
+            elif number in self._numbers:
+                return self._numbers[number]
+        raise UnknownCategoryError(self.name, value, self.wire_values)
 
 
 class FeatureSchema(BaseModel):
@@ -150,9 +212,13 @@ class FeatureSchema(BaseModel):
     ) -> FeatureSchema:
         """Infer a schema from reference data.
 
-        A column is categorical when listed in ``categorical`` or, if that is None, when its
-        dtype is not numeric. Categories are sorted, so the same data always gives the same
-        codes. ``overrides`` maps a feature name to fields that replace the inferred ones.
+        A column is categorical when its override says so (``kind``, or ``categories``
+        given), else when listed in ``categorical`` or, if that is None, when its dtype is
+        not numeric. Categories are sorted (numerically for a numeric column), so the same
+        data always gives the same codes. A numeric column that is categorical travels as
+        the categories' own numbers (``wire: value``), or as their index (``wire: code``)
+        when the override names categories that are not numbers. ``overrides`` maps a
+        feature name to fields that replace the inferred ones.
         """
         columns = [c for c in data.columns if c != target]
         chosen = set(categorical) if categorical is not None else None
@@ -167,13 +233,25 @@ class FeatureSchema(BaseModel):
         features = []
         for name in columns:
             column = data[name]
-            is_cat = (
-                name in chosen if chosen is not None else not pd.api.types.is_numeric_dtype(column)
+            override = dict(overrides.get(name, {}))
+            numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(
+                column
             )
+            if "kind" in override:
+                is_cat = override["kind"] == FeatureKind.categorical
+            elif "categories" in override:
+                is_cat = True
+            else:
+                is_cat = name in chosen if chosen is not None else not numeric
             fields: dict[str, Any] = {"name": name, "immutable": name in immutable_set}
             if is_cat:
                 fields["kind"] = FeatureKind.categorical
-                fields["categories"] = sorted({str(v) for v in column.dropna()})
+                if numeric:
+                    fields["categories"] = [number_text(v) for v in sorted(set(column.dropna()))]
+                    named = [as_number(c) for c in override.get("categories", [])]
+                    fields["wire"] = WireFormat.code if None in named else WireFormat.value
+                else:
+                    fields["categories"] = sorted({str(v) for v in column.dropna()})
             else:
                 values = pd.to_numeric(column, errors="raise").dropna()
                 fields["kind"] = FeatureKind.numeric
@@ -182,7 +260,7 @@ class FeatureSchema(BaseModel):
                 )
                 fields["min"] = float(values.min()) if len(values) else None
                 fields["max"] = float(values.max()) if len(values) else None
-            fields.update(overrides.get(name, {}))
+            fields.update(override)
             features.append(Feature(**fields))
         return cls(features=features)
 
@@ -219,6 +297,11 @@ class FeatureSchema(BaseModel):
                 f"matrix has {matrix.shape[1]} columns; the schema has {len(self.features)}"
             )
         return [[f.decode(x) for f, x in zip(self.features, row, strict=True)] for row in matrix]
+
+
+def _plain(number: float) -> int | float:
+    """``5.0`` -> ``5``; other numbers unchanged."""
+    return int(number) if number.is_integer() else number
 
 
 def records_to_rows(records: Iterable[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:

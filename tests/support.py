@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -36,6 +37,7 @@ class ServerProcess:
     ) -> None:
         self.args = list(args)
         self.ready_url = ready_url
+        self.base_url = ""
         self.log_path = log
         self._log = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -118,6 +120,45 @@ def explainer_service(
         log=log,
     ).wait_ready()
     return process, f"http://127.0.0.1:{port}"
+
+
+MLSERVER = ROOT / ".venv-mlserver" / "bin" / "mlserver"
+
+
+def mlserver(repo: Path, models: dict[str, Path], log: Path | None = None) -> ServerProcess:
+    """MLServer (its own virtual environment) serving scikit-learn ``models`` (name -> joblib
+    file) from the model repository ``repo``; ready once every model is. ``.base_url``."""
+    if not MLSERVER.exists():
+        raise RuntimeError(f"{MLSERVER} is missing: `make mlserver` (in `make test`) installs it")
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    settings = {
+        "host": "127.0.0.1",
+        "http_port": http,
+        "grpc_port": grpc,
+        "metrics_port": metrics,
+        "parallel_workers": 0,
+    }
+    (repo / "settings.json").write_text(json.dumps(settings))
+    for name, uri in models.items():
+        (repo / name).mkdir(exist_ok=True)
+        (repo / name / "model-settings.json").write_text(
+            json.dumps(
+                {
+                    "name": name,
+                    "implementation": "mlserver_sklearn.SKLearnModel",
+                    "parameters": {"uri": str(uri), "version": "1"},
+                }
+            )
+        )
+    base = f"http://127.0.0.1:{http}"
+    server = ServerProcess(
+        [str(MLSERVER), "start", str(repo)], ready_url=f"{base}/v2/health/ready", log=log
+    ).wait_ready(timeout=120)
+    for name in models:
+        server.ready_url = f"{base}/v2/models/{name}/ready"
+        server.wait_ready(timeout=120)
+    server.base_url = base
+    return server
 
 
 def wait_until_ready(base_url: str, timeout: float = 60.0) -> None:

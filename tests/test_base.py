@@ -158,3 +158,45 @@ def test_each_distinct_row_is_sent_once_per_explanation(census_schema, reference
     older[0, 0] += 1  # one year older: a new row
     model.proba(np.vstack([matrix[:1], older]))
     assert sent == [5, 1] and (model.calls, model.rows) == (2, 6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_cost_counts_the_requests_a_splitting_predict_function_makes(
+    method, census_schema, reference
+) -> None:
+    """A predict function that sends chunks of at most 7 rows, and retries each first chunk
+    once, reports its requests per calling thread; the cost is what it reports."""
+    import threading
+    from dataclasses import dataclass
+
+    @dataclass
+    class Sent:
+        calls: int = 0
+        rows: int = 0
+
+    local = threading.local()
+    invocations = []
+
+    def usage() -> Sent:
+        sent = getattr(local, "sent", Sent())
+        return Sent(sent.calls, sent.rows)
+
+    def chunked(rows):
+        invocations.append(len(rows))
+        sent = local.__dict__.setdefault("sent", Sent())
+        chunks = [rows[i : i + 7] for i in range(0, len(rows), 7)]
+        for i, chunk in enumerate(chunks):
+            retried = 2 if i == 0 else 1
+            sent.calls += retried
+            sent.rows += retried * len(chunk)
+        return threshold_classifier(rows)
+
+    labelled = reference.assign(loan=["no"] * len(reference))
+    box = BlackBox(chunked, class_names=["no", "yes"], usage=usage)
+    explainer = get_explainer_class(method)(
+        census_schema, labelled, box, FAST[method], target="loan"
+    )
+    cost = explainer.explain(instance_for(method, reference)).cost
+    chunks = sum(-(-n // 7) for n in invocations)
+    assert cost.model_calls == chunks + len(invocations) > len(invocations)
+    assert cost.rows == sum(invocations) + sum(min(n, 7) for n in invocations)

@@ -82,3 +82,41 @@ def test_desired_class_checks(threshold_cf, reference: pd.DataFrame) -> None:
         threshold_cf.explain(instance, {"desired_class": "no"})
     with pytest.raises(ParameterError, match="unknown class"):
         threshold_cf.explain(instance, {"desired_class": "maybe"})
+
+
+@pytest.mark.parametrize(
+    ("column", "features", "codes"),
+    [
+        # codes that are the categories' own numbers, not 0..k-1
+        ([1, 2, 5], {"categorical": ["plan"]}, {"basic": 1, "plus": 2, "pro": 5}),
+        # codes that index named categories, as floats (an FP64 tensor)
+        (
+            [0.0, 1.0, 2.0],
+            {"overrides": {"plan": {"wire": "code", "categories": ["basic", "plus", "pro"]}}},
+            {"basic": 0, "plus": 1, "pro": 2},
+        ),
+    ],
+)
+def test_coded_categories_reach_the_model_as_codes(
+    column: list, features: dict, codes: dict[str, int]
+) -> None:
+    """dice-ml works on category texts; the model must still receive its own codes."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"plan": rng.choice(column, 300), "usage": rng.integers(0, 100, 300)})
+    schema = FeatureSchema.infer(data, **features)
+
+    def model(rows):
+        plans = [row[0] for row in rows]
+        assert all(isinstance(p, int) and p in codes.values() for p in plans), plans[:5]
+        positive = np.array([p == codes["pro"] for p in plans], dtype=float)
+        return np.column_stack([1 - positive, positive])
+
+    explainer = CounterfactualExplainer(schema, data, BlackBox(model, class_names=["no", "yes"]))
+    instance = {"plan": float(codes["plus"]), "usage": 10}  # as an FP64 tensor carries it
+    explanation = explainer.explain(instance, {"algorithm": "random", "total": 2})
+    assert explanation.result.found, explanation.result.message
+    for cf in explanation.result.counterfactuals:
+        assert cf.valid and cf.values == {"plan": codes["pro"], "usage": 10}
+        assert [(c.feature, c.to_value) for c in cf.changes] == [("plan", codes["pro"])]

@@ -20,6 +20,7 @@ from explainer_service import (
     ProtocolMismatchError,
     RemoteModel,
 )
+from explainer_service.model_client import CallStats
 
 NAMES = ["x", "y"]
 URL = "http://model.test/v1/models/m:predict"
@@ -205,3 +206,41 @@ def test_labels_and_regression_outputs() -> None:
 
     out = make_model(values, output="regression").predict([[1, "a"], [2, "b"]])
     np.testing.assert_array_equal(out, [1.5, 2.5])
+
+
+def test_thread_stats_charge_chunks_and_retries_to_the_thread_that_called_predict() -> None:
+    lock = threading.Lock()
+    refused: set[int] = set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        first = json.loads(request.content)["instances"][0][0]
+        with lock:
+            if first % 20 == 0 and first not in refused:  # these chunks need a retry
+                refused.add(first)
+                return httpx.Response(503)
+        return echo(request)
+
+    model = make_model(handler, max_batch_rows=10, concurrency=3)
+    start = threading.Barrier(2)
+    seen: dict[str, CallStats] = {}
+
+    def explain(name: str, rows: list[list]) -> None:
+        start.wait()
+        model.predict(rows)
+        model.predict(rows[:3])
+        seen[name] = model.thread_stats()
+
+    threads = [
+        threading.Thread(target=explain, args=("a", [[i, "a"] for i in range(35)])),
+        threading.Thread(target=explain, args=("b", [[500 + i, "b"] for i in range(52)])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # a: chunks from 0, 10, 20, 30 (0 and 20 retried), then 3 rows again (0 now answers)
+    assert (seen["a"].calls, seen["a"].rows, seen["a"].failures) == (4 + 2 + 1, 35 + 20 + 3, 2)
+    # b: chunks from 500 ... 550 (500, 520, 540 retried), then 3 rows again
+    assert (seen["b"].calls, seen["b"].rows, seen["b"].failures) == (6 + 3 + 1, 52 + 30 + 3, 3)
+    assert model.stats.calls == seen["a"].calls + seen["b"].calls
+    assert model.thread_stats() == CallStats()  # this thread called nothing

@@ -20,6 +20,7 @@ from explainers import (
     UnknownCategoryError,
     WireFormat,
 )
+from explainers.schema import number_text
 
 DATA = pd.DataFrame(
     {
@@ -67,6 +68,7 @@ def test_overrides_and_explicit_categorical() -> None:
     )
     assert schema["age"].kind is FeatureKind.categorical
     assert schema["age"].categories == ["25", "38", "52", "71"]
+    assert schema["age"].wire is WireFormat.value  # a numeric column: the numbers travel
     assert schema["workclass"].wire is WireFormat.code
     assert schema["score"].min == -10.0
 
@@ -106,7 +108,7 @@ def test_unknown_category_names_feature_and_valid_values(schema: FeatureSchema) 
     assert "'Private', 'Self-emp', 'State-gov'" in str(info.value)
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "abc", None, True, [1]])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "abc", None, True, [1], 10**400])
 def test_invalid_numbers_are_refused(schema: FeatureSchema, bad: object) -> None:
     with pytest.raises(InvalidValueError) as info:
         schema.to_numeric([[bad, "Private", 1.0, "Male"]])
@@ -172,3 +174,172 @@ def test_property_wire_numeric_wire(categories: list[str], data: st.DataObject) 
     )
     assert schema.to_wire(schema.to_numeric(rows)) == rows
     assert schema.to_numeric(rows).shape == (len(rows), 3)
+
+
+# --- categories that are numbers, and codes ---------------------------------------------------
+
+CODED = pd.DataFrame(
+    {
+        "plan": [10, 2, 5, 2, 10, 1],  # codes that are not 0..k-1; "10" < "2" as text
+        "level": [0.0, 3.0, 1.0, 2.0, 3.0, 0.0],  # an index into named categories, as FP64
+        "rate": [0.5, 1.5, 0.5, 2.25, 1.5, 0.5],
+    }
+)
+LEVELS = ["low", "mid", "high", "top"]
+
+
+@pytest.fixture
+def coded() -> FeatureSchema:
+    return FeatureSchema.infer(
+        CODED,
+        categorical=["plan", "rate"],
+        overrides={"level": {"wire": "code", "categories": LEVELS}},
+    )
+
+
+def test_numeric_categories_sort_as_numbers_and_travel_as_themselves(
+    coded: FeatureSchema,
+) -> None:
+    plan, level, rate = coded.features
+    assert (plan.categories, plan.wire) == (["1", "2", "5", "10"], WireFormat.value)
+    assert (rate.categories, rate.wire) == (["0.5", "1.5", "2.25"], WireFormat.value)
+    assert (level.kind, level.categories, level.wire) == (
+        FeatureKind.categorical,
+        LEVELS,
+        WireFormat.code,
+    )
+    encoded = coded.to_numeric(CODED.values.tolist())
+    np.testing.assert_array_equal(encoded[:, 0], [3, 1, 2, 1, 3, 0])  # indexes, not values
+    np.testing.assert_array_equal(encoded[:, 1], [0, 3, 1, 2, 3, 0])
+    wire = coded.to_wire(encoded)
+    assert [row[0] for row in wire] == [10, 2, 5, 2, 10, 1]
+    assert all(isinstance(row[0], int) and isinstance(row[1], int) for row in wire)
+    assert [row[2] for row in wire] == [0.5, 1.5, 0.5, 2.25, 1.5, 0.5]
+    assert plan.wire_values == [1, 2, 5, 10] and level.wire_values == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ([10, 3, 0.5], [3, 3, 0]),
+        ([10.0, 3.0, 0.5], [3, 3, 0]),  # an FP64 tensor
+        (["10", "3", "0.5"], [3, 3, 0]),  # a BYTES tensor
+        (["10.0", " 3 ", "5e-1"], [3, 3, 0]),
+        (["1", "top", "2.25"], [0, 3, 2]),  # a category's name always counts
+        ([np.int64(5), np.float64(1.0), np.float32(1.5)], [2, 1, 1]),
+    ],
+)
+def test_codes_are_read_in_every_spelling(coded: FeatureSchema, row: list, expected: list) -> None:
+    np.testing.assert_array_equal(coded.to_numeric([row])[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "valid"),
+    [
+        (0, 3, [1, 2, 5, 10]),  # not one of the numbers
+        (0, 4.5, [1, 2, 5, 10]),
+        (0, "ten", [1, 2, 5, 10]),
+        (1, 4.5, [0, 1, 2, 3]),  # not a whole code
+        (1, 4.0, [0, 1, 2, 3]),  # out of range
+        (1, -1, [0, 1, 2, 3]),
+        (1, "4", [0, 1, 2, 3]),
+        (1, "nan", [0, 1, 2, 3]),
+        (1, True, [0, 1, 2, 3]),
+        (1, 10**400, [0, 1, 2, 3]),
+        (2, 1.0, [0.5, 1.5, 2.25]),
+    ],
+)
+def test_a_value_that_is_no_category_names_the_feature_and_what_is_valid(
+    coded: FeatureSchema, column: int, value: object, valid: list
+) -> None:
+    row = [10, 1, 0.5]
+    row[column] = value
+    with pytest.raises(UnknownCategoryError) as info:
+        coded.to_numeric([row])
+    assert info.value.feature == coded.names[column]
+    assert info.value.valid == valid
+    assert repr(value) in str(info.value) and coded.names[column] in str(info.value)
+
+
+def test_numeric_categories_given_as_numbers_become_text() -> None:
+    feature = Feature(name="plan", kind="categorical", categories=[1, 2.0, 5.5], wire="value")
+    assert feature.categories == ["1", "2", "5.5"]
+    assert feature.wire_values == [1, 2, 5.5]
+
+
+@pytest.mark.parametrize(
+    "categories", [["1", "a"], ["1", "1.0"]], ids=["not numbers", "the same number twice"]
+)
+def test_wire_value_needs_distinct_numbers(categories: list[str]) -> None:
+    with pytest.raises(ValidationError, match="wire 'value'"):
+        Feature(name="c", kind="categorical", categories=categories, wire="value")
+
+
+def test_names_in_the_reference_and_codes_on_the_wire() -> None:
+    data = pd.DataFrame({"level": ["mid", "low", "top"]})
+    schema = FeatureSchema.infer(data, overrides={"level": {"wire": "code", "categories": LEVELS}})
+    np.testing.assert_array_equal(schema.to_numeric([["mid"], [3.0], ["2"]])[:, 0], [1, 3, 2])
+    assert schema.to_wire(np.array([[1.0]])) == [[1]]
+
+
+def test_an_override_kind_decides_for_a_numeric_column() -> None:
+    schema = FeatureSchema.infer(CODED, overrides={"plan": {"kind": "categorical"}})
+    assert schema["plan"].categories == ["1", "2", "5", "10"]
+    assert schema["plan"].wire is WireFormat.value
+    assert schema["level"].kind is FeatureKind.numeric
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    numbers=st.lists(
+        st.one_of(
+            st.integers(-(10**6), 10**6),
+            st.floats(-1e6, 1e6, allow_nan=False).filter(lambda x: not x.is_integer()),
+        ),
+        min_size=1,
+        max_size=8,
+        unique_by=float,
+    ),
+    data=st.data(),
+)
+def test_property_numeric_categories_round_trip(numbers: list, data: st.DataObject) -> None:
+    column = pd.Series(
+        numbers * 2, dtype=float if any(isinstance(n, float) for n in numbers) else int
+    )
+    schema = FeatureSchema.infer(pd.DataFrame({"c": column}), categorical=["c"])
+    feature = schema["c"]
+    assert [float(c) for c in feature.categories] == sorted(float(n) for n in numbers)
+    chosen = data.draw(st.lists(st.sampled_from(numbers), min_size=1, max_size=10))
+    spelled = [data.draw(st.sampled_from([n, float(n), str(n), repr(float(n))])) for n in chosen]
+    codes = schema.to_numeric([[v] for v in spelled])[:, 0]
+    assert [feature.categories[int(c)] for c in codes] == [number_text(n) for n in chosen]
+    wire = [row[0] for row in schema.to_wire(codes.reshape(-1, 1))]
+    assert wire == [int(n) if float(n).is_integer() else n for n in chosen]
+    assert schema.normalise([[v] for v in spelled]) == [[w] for w in wire]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(st.text(min_size=1), min_size=1, max_size=8, unique=True),
+    value=st.one_of(
+        st.integers(-20, 20),
+        st.floats(-20, 20, allow_nan=False),
+        st.integers(-20, 20).map(str),
+    ),
+)
+def test_property_wire_code_accepts_exactly_whole_codes_in_range(
+    names: list[str], value: int | float | str
+) -> None:
+    feature = Feature(name="c", kind="categorical", categories=names, wire="code")
+    schema = FeatureSchema(features=[feature])
+    if isinstance(value, str) and value in names:
+        assert schema.to_numeric([[value]])[0, 0] == names.index(value)
+        return
+    number = float(value)
+    if number.is_integer() and 0 <= number < len(names):
+        assert schema.to_numeric([[value]])[0, 0] == number
+        assert schema.to_wire(np.array([[number]])) == [[int(number)]]
+    else:
+        with pytest.raises(UnknownCategoryError) as info:
+            schema.to_numeric([[value]])
+        assert info.value.valid == list(range(len(names)))

@@ -42,6 +42,14 @@ class CallStats:
     def copy(self) -> CallStats:
         return CallStats(self.calls, self.rows, self.seconds, self.failures)
 
+    def __add__(self, other: CallStats) -> CallStats:
+        return CallStats(
+            self.calls + other.calls,
+            self.rows + other.rows,
+            self.seconds + other.seconds,
+            self.failures + other.failures,
+        )
+
     def __sub__(self, other: CallStats) -> CallStats:
         return CallStats(
             self.calls - other.calls,
@@ -59,6 +67,10 @@ class RemoteModel:
     the scores come back in row order. Refused or reset connections and 502/503 answers are
     retried ``retries`` times with exponential backoff; a call that takes longer than
     ``timeout_s`` fails at once. Thread-safe: explanations may share one instance.
+
+    Every HTTP request is counted: ``stats`` for the whole instance, ``thread_stats()`` for
+    the requests made on behalf of the calling thread (its chunks are counted there even
+    though pool threads send them), which is what an explanation's cost reads.
 
     Raises the ``ModelError`` subclasses of ``explainer_service.errors``; rows that cannot
     be sent (wrong length, NaN) raise ``PayloadError``.
@@ -88,6 +100,7 @@ class RemoteModel:
         self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="model-call")
         self._lock = threading.Lock()
         self._stats = CallStats()
+        self._local = threading.local()
 
     # --- public ------------------------------------------------------------------------
 
@@ -96,6 +109,11 @@ class RemoteModel:
         """A snapshot of the cumulative cost."""
         with self._lock:
             return self._stats.copy()
+
+    def thread_stats(self) -> CallStats:
+        """A snapshot of the cumulative cost of the ``predict`` calls made by this thread."""
+        mine: CallStats = getattr(self._local, "stats", CallStats())
+        return mine.copy()
 
     def predict(self, rows: Sequence[Sequence[Any]] | np.ndarray) -> np.ndarray:
         """Scores for ``rows`` (n, d) of wire values in feature order; see ``scores.interpret``."""
@@ -108,9 +126,15 @@ class RemoteModel:
             return interpret(np.empty((0, n_classes)), self.settings.output, 0, n_classes)
         size = self.settings.max_batch_rows
         chunks = [checked[i : i + size] for i in range(0, len(checked), size)]
-        if len(chunks) == 1:
-            return self._call(chunks[0])
-        return np.concatenate(list(self._pool.map(self._call, chunks)))
+        spent = CallStats()  # this call's requests, wherever they are sent from
+        try:
+            if len(chunks) == 1:
+                return self._call(chunks[0], spent)
+            return np.concatenate(list(self._pool.map(lambda c: self._call(c, spent), chunks)))
+        finally:
+            with self._lock:
+                spent = spent.copy()
+            self._local.stats = self.thread_stats() + spent
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -124,11 +148,11 @@ class RemoteModel:
 
     # --- one HTTP call ------------------------------------------------------------------
 
-    def _call(self, rows: Rows) -> np.ndarray:
+    def _call(self, rows: Rows, spent: CallStats) -> np.ndarray:
         content = json.dumps(
             self.codec.encode_request(rows), allow_nan=False, ensure_ascii=False
         ).encode()
-        response = self._post(content, len(rows))
+        response = self._post(content, len(rows), spent)
         try:
             body = response.json()
         except ValueError:
@@ -152,7 +176,7 @@ class RemoteModel:
                 body=response.text,
             ) from None
 
-    def _post(self, content: bytes, n_rows: int) -> httpx.Response:
+    def _post(self, content: bytes, n_rows: int, spent: CallStats) -> httpx.Response:
         attempts = self.settings.retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -162,7 +186,7 @@ class RemoteModel:
                     self.url, content=content, headers={"Content-Type": "application/json"}
                 )
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                self._count(n_rows, started, failed=True)
+                self._count(n_rows, started, spent, failed=True)
                 if last:
                     raise ModelUnavailableError(
                         f"the model is unreachable after {attempts} attempt(s): "
@@ -170,13 +194,13 @@ class RemoteModel:
                         url=self.url,
                     ) from None
             except httpx.TimeoutException:
-                self._count(n_rows, started, failed=True)
+                self._count(n_rows, started, spent, failed=True)
                 raise ModelTimeoutError(
                     f"the model did not answer within {self.settings.timeout_s} s", url=self.url
                 ) from None
             else:
                 failed = response.status_code >= 400
-                self._count(n_rows, started, failed=failed)
+                self._count(n_rows, started, spent, failed=failed)
                 if not failed:
                     return response
                 if response.status_code not in RETRY_STATUSES or last:
@@ -192,9 +216,11 @@ class RemoteModel:
             time.sleep(self.settings.backoff_s * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _count(self, n_rows: int, started: float, *, failed: bool) -> None:
+    def _count(self, n_rows: int, started: float, spent: CallStats, *, failed: bool) -> None:
+        seconds = time.perf_counter() - started
         with self._lock:
-            self._stats.calls += 1
-            self._stats.rows += n_rows
-            self._stats.seconds += time.perf_counter() - started
-            self._stats.failures += int(failed)
+            for stats in (self._stats, spent):
+                stats.calls += 1
+                stats.rows += n_rows
+                stats.seconds += seconds
+                stats.failures += int(failed)

@@ -6,6 +6,7 @@ the checks, the cost of each method is written to test-output/explanation-budget
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,8 +112,12 @@ def test_shap_adds_up_to_the_live_prediction(runtime: Runtime, applicants: list[
         assert explanation.fidelity.additivity_error < 1e-3
         assert len(explanation.result.contributions) == len(paths.FEATURES)
         assert explanation.result.output == explanation.prediction.label
-        # the instance, the background, the coalitions (shap's own f(x) is the instance again)
-        assert explanation.cost.model_calls == 3
+        # the instance, the background, the coalitions (shap's own f(x) is the instance again),
+        # which go in chunks of at most max_batch_rows: one request each
+        background = runtime.settings.explainers["shap"]["background_size"]
+        coalitions = explanation.cost.rows - 1 - background
+        chunks = math.ceil(coalitions / runtime.settings.model.max_batch_rows)
+        assert explanation.cost.model_calls == 2 + chunks
 
 
 def test_counterfactuals_are_all_valid(

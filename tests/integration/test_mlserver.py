@@ -7,7 +7,6 @@ layout: one named input per feature and ``parameters.content_type = "pd"``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,46 +16,17 @@ import pytest
 
 from examples.income import paths
 from explainer_service import ModelResponseError, ModelSettings, RemoteModel
-from tests.support import ROOT, ServerProcess, free_port
+from tests.support import mlserver as start_mlserver
 
 pytestmark = [pytest.mark.integration, pytest.mark.mlserver]
-
-MLSERVER = ROOT / ".venv-mlserver" / "bin" / "mlserver"
 
 
 @pytest.fixture(scope="module")
 def mlserver(income_files: Path, tmp_path_factory, output_dir: Path) -> Iterator[str]:
-    if not MLSERVER.exists():
-        pytest.fail(f"{MLSERVER} is missing: `make mlserver` (part of `make test`) installs it")
     repo = tmp_path_factory.mktemp("mlserver")
-    http, grpc, metrics = free_port(), free_port(), free_port()
-    (repo / "settings.json").write_text(
-        json.dumps(
-            {
-                "host": "127.0.0.1",
-                "http_port": http,
-                "grpc_port": grpc,
-                "metrics_port": metrics,
-                "parallel_workers": 0,
-            }
-        )
-    )
-    (repo / "model-settings.json").write_text(
-        json.dumps(
-            {
-                "name": "income",
-                "implementation": "mlserver_sklearn.SKLearnModel",
-                "parameters": {"uri": str(paths.MODEL), "version": "1"},
-            }
-        )
-    )
-    server = ServerProcess(
-        [str(MLSERVER), "start", str(repo)],
-        ready_url=f"http://127.0.0.1:{http}/v2/models/income/ready",
-        log=output_dir / "mlserver.log",
-    ).wait_ready(timeout=120)
+    server = start_mlserver(repo, {"income": paths.MODEL}, output_dir / "mlserver.log")
     try:
-        yield f"http://127.0.0.1:{http}/v2/models/income/infer"
+        yield f"{server.base_url}/v2/models/income/infer"
     finally:
         server.stop()
 
