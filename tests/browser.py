@@ -7,6 +7,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.support import open_page
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -35,12 +37,13 @@ def _run(url: str, extra: list[str]) -> subprocess.CompletedProcess[str]:
             [chromium_path(), *FLAGS, f"--user-data-dir={profile}", *extra, url],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
         )
 
 
 def dump_dom(url: str) -> str:
-    """The DOM after scripts ran (plotly draws its SVG then)."""
+    """The DOM after scripts ran (plotly draws its SVG then), once the page is done."""
+    open_page(url)
     result = _run(url, ["--dump-dom"])
     if result.returncode != 0:
         raise RuntimeError(f"chromium failed on {url}: {result.stderr[-2000:]}")
@@ -49,6 +52,7 @@ def dump_dom(url: str) -> str:
 
 def screenshot(url: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    open_page(url)
     result = _run(url, [f"--screenshot={path}"])
     if result.returncode != 0 or not path.exists():
         raise RuntimeError(f"chromium took no screenshot of {url}: {result.stderr[-2000:]}")

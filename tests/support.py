@@ -179,3 +179,14 @@ def wait_until_fitted(base_url: str, timeout: float = 60.0) -> dict:
             return state
         time.sleep(0.2)
     raise TimeoutError(f"{base_url} still fitting after {timeout} s")
+
+
+def open_page(url: str, timeout: float = 600.0) -> httpx.Response:
+    """GET ``url`` as a person would: a drill-down link answers 202 with a page that refreshes
+    itself while the explanation runs (longer on a busy machine); poll until it is done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url, timeout=timeout, follow_redirects=True)
+        if response.status_code != 202 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)

@@ -14,7 +14,7 @@ import pytest
 
 from examples.income import paths
 from tests.browser import dump_dom, screenshot
-from tests.support import ROOT, explainer_service, wait_until_ready
+from tests.support import ROOT, explainer_service, open_page, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,7 @@ def test_links_helper(service: str) -> None:
     logged = (paths.PAYLOADS / "v2.json").read_text()
     links = httpx.get(service + "/links", params={"payload": logged}).json()
     assert set(links) == {"anchors", "shap", "counterfactual"}
-    page = httpx.get(links["shap"], timeout=120)
+    page = open_page(links["shap"])
     assert page.status_code == 200 and "SHAP value" in page.text
     bad = httpx.get(service + "/links", params={"payload": '{"inputs": []}'})
     assert bad.status_code == 422 and "'inputs' is empty" in bad.json()["error"]["message"]
