@@ -48,7 +48,7 @@ class ServerProcess:
             env={**os.environ, **(env or {})},
         )
 
-    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
+    def wait_ready(self, timeout: float = 300.0) -> ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -161,7 +161,7 @@ def mlserver(repo: Path, models: dict[str, Path], log: Path | None = None) -> Se
     return server
 
 
-def wait_until_ready(base_url: str, timeout: float = 60.0) -> None:
+def wait_until_ready(base_url: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if httpx.get(base_url + "/health/ready", timeout=5).status_code == 200:
@@ -170,7 +170,7 @@ def wait_until_ready(base_url: str, timeout: float = 60.0) -> None:
     raise TimeoutError(f"{base_url} not ready: {httpx.get(base_url + '/health/ready').text}")
 
 
-def wait_until_fitted(base_url: str, timeout: float = 60.0) -> dict:
+def wait_until_fitted(base_url: str, timeout: float = 300.0) -> dict:
     """Until the explainers are fitted (readiness then speaks of the model); the last state."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
