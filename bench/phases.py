@@ -131,8 +131,14 @@ def throughput(
     with HealthPoller(explainer.live_url) as poller:
         start = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
-            for future in [pool.submit(caller) for _ in range(clients)]:
-                future.result()
+            futures = [pool.submit(caller) for _ in range(clients)]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:  # Ctrl-C: callers finish what they hold, take no more
+                while not work.empty():
+                    work.get_nowait()
+                raise
         wall = time.perf_counter() - start
     bar.close()
     counts = explainer.proxy.stats()
