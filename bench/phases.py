@@ -29,8 +29,16 @@ class AnchorExplainer(Protocol):
     def anchors(self, client: httpx.Client, row: list[float], seed: int) -> Outcome: ...
 
 
+Call = Callable[[httpx.Client, int], Outcome]  # (client, applicant number) -> outcome
+
+
+def counted(proxy: Proxy, call: Call) -> Call:
+    """``call`` with the model calls and rows it causes, counted at ``proxy``."""
+    return lambda client, i: proxy.counted(lambda: call(client, i))
+
+
 def interleaved(
-    contenders: Sequence[tuple[str, Callable[[httpx.Client, int], Outcome]]],
+    contenders: Sequence[tuple[str, Call]],
     count: int,
     desc: str,
 ) -> dict[str, list[Outcome]]:
@@ -49,19 +57,16 @@ def anchors_latency(
 ) -> dict[str, list[Outcome]]:
     """One anchors explanation per applicant and explainer, interleaved, counted."""
 
-    def contender(e: AnchorExplainer) -> Callable[[httpx.Client, int], Outcome]:
-        return lambda client, i: e.proxy.counted(lambda: e.anchors(client, rows[i], seed))
+    def explain(e: AnchorExplainer) -> Call:
+        return counted(e.proxy, lambda client, i: e.anchors(client, rows[i], seed))
 
-    return interleaved([(e.name, contender(e)) for e in explainers], len(rows), "anchors")
+    return interleaved([(e.name, explain(e)) for e in explainers], len(rows), "anchors")
 
 
 def repeat(explainer: Ours, rows: Sequence[list[float]], seed: int) -> list[Outcome]:
     """The same anchors requests again (the service answers them from its store)."""
-    contender = (
-        "repeat",
-        lambda client, i: explainer.proxy.counted(lambda: explainer.anchors(client, rows[i], seed)),
-    )
-    return interleaved([contender], len(rows), "repeat")["repeat"]
+    call = counted(explainer.proxy, lambda client, i: explainer.anchors(client, rows[i], seed))
+    return interleaved([("repeat", call)], len(rows), "repeat")["repeat"]
 
 
 class HealthPoller:
@@ -168,20 +173,13 @@ def shap_comparison(
     """SHAP values per applicant from the service, from ``in_process`` (shap's
     KernelExplainer in this process, calling the same model over HTTP) and from MLServer's
     kernel_shap, interleaved and counted."""
-    contenders: list[tuple[str, Callable[[httpx.Client, int], Outcome]]] = [
-        (
-            "ours",
-            lambda c, i: ours.proxy.counted(lambda: ours.explain(c, "shap", rows[i], seed=seed)),
-        ),
-        ("in_process", lambda c, i: ours.proxy.counted(lambda: in_process(c, rows[i], classes[i]))),
+    contenders: list[tuple[str, Call]] = [
+        ("ours", counted(ours.proxy, lambda c, i: ours.explain(c, "shap", rows[i], seed=seed))),
+        ("in_process", counted(ours.proxy, lambda c, i: in_process(c, rows[i], classes[i]))),
     ]
     if theirs is not None:
-        contenders.append(
-            (
-                "mlserver",
-                lambda c, i: theirs.proxy.counted(lambda: theirs.shap(c, rows[i], nsamples)),
-            )
-        )
+        shap = counted(theirs.proxy, lambda c, i: theirs.shap(c, rows[i], nsamples))
+        contenders.append(("mlserver", shap))
     return interleaved(contenders, len(rows), "shap")
 
 
@@ -215,13 +213,11 @@ def kernel_shap_in_process(
 
 
 def counterfactuals(ours: Ours, rows: Sequence[list[float]], seed: int) -> list[Outcome]:
-    contender = (
-        "counterfactual",
-        lambda client, i: ours.proxy.counted(
-            lambda: ours.explain(client, "counterfactual", rows[i], seed=seed)
-        ),
+    """One counterfactual explanation per applicant from the service, counted."""
+    call = counted(
+        ours.proxy, lambda client, i: ours.explain(client, "counterfactual", rows[i], seed=seed)
     )
-    return interleaved([contender], len(rows), "counterfactuals")["counterfactual"]
+    return interleaved([("counterfactual", call)], len(rows), "counterfactuals")["counterfactual"]
 
 
 def warm_up(calls: Sequence[tuple[str, Callable[[httpx.Client], Outcome]]]) -> dict[str, Outcome]:

@@ -9,10 +9,8 @@ its proxy; the explainer service calling it through the other.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -25,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench import data, evaluation, markdown, mlserver, ours, phases, records, stats
+from bench import data, environment, evaluation, markdown, mlserver, ours, phases, records, stats
 from bench.clients import TIMEOUT, MLServerExplainers, Ours, Outcome, Proxy, score
 from bench.processes import Server, free_port
 
@@ -353,7 +351,11 @@ def _assemble(
         notes.insert(0, "MLServer's alibi-explain was skipped (--skip-mlserver): ours only.")
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
     return {
-        "environment": environment(options),
+        "environment": environment.describe(
+            ROOT,
+            Path(sys.executable),
+            (options.model_venv if options.skip_mlserver else options.venv) / "bin" / "python",
+        ),
         "settings": {
             **settings,
             "model_accuracy": prepared.accuracy,
@@ -448,68 +450,3 @@ def _rescore(
     if not rows:
         return []
     return [int(k) for k in score(client, url, np.asarray(rows)).argmax(axis=1)]
-
-
-# --- the environment ----------------------------------------------------------------------
-
-
-def environment(options: Options) -> dict[str, Any]:
-    """Date, git commit, cores, and the versions in both environments."""
-    ours_versions = _versions(
-        Path(sys.executable),
-        ["explainer-service", "alibi", "shap", "dice-ml", "scikit-learn", "numpy"],
-    )
-    theirs_venv = options.model_venv if options.skip_mlserver else options.venv
-    theirs = _versions(
-        theirs_venv / "bin" / "python",
-        [
-            "mlserver",
-            "mlserver-alibi-explain",
-            "alibi",
-            "shap",
-            "scikit-learn",
-            "numpy",
-            "tensorflow",
-        ],
-    )
-    return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": _git("rev-parse", "--short=12", "HEAD"),
-        "branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {
-            **{f"ours: {k}": v for k, v in ours_versions.items()},
-            **{f"MLServer: {k}": v for k, v in theirs.items()},
-        },
-    }
-
-
-def _git(*args: str) -> str:
-    try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
-    return done.stdout.strip()
-
-
-def _versions(python: Path, packages: list[str]) -> dict[str, str]:
-    """Installed versions of ``packages`` in the environment of ``python``."""
-    code = (
-        "import json, sys, importlib.metadata as m\n"
-        "out = {}\n"
-        "for p in sys.argv[1:]:\n"
-        "    try: out[p] = m.version(p)\n"
-        "    except m.PackageNotFoundError: pass\n"
-        "print(json.dumps(out))"
-    )
-    try:
-        done = subprocess.run(
-            [str(python), "-c", code, *packages], capture_output=True, text=True, check=True
-        )
-        versions: dict[str, str] = json.loads(done.stdout)
-    except (OSError, subprocess.CalledProcessError, ValueError):
-        return {}
-    return versions
