@@ -17,7 +17,12 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=__d
 @app.command()
 def main(
     applicants: Annotated[
-        int, typer.Option(envvar="BENCH_APPLICANTS", min=2, help="half per predicted class")
+        int,
+        typer.Option(
+            envvar="BENCH_APPLICANTS",
+            min=2,
+            help="half per predicted class (an odd number is rounded down)",
+        ),
     ] = 20,
     seed: Annotated[int, typer.Option(envvar="BENCH_SEED", min=0)] = 0,
     reference_rows: Annotated[
@@ -55,7 +60,7 @@ def main(
             help="parallel_workers of the alibi-explain server",
         ),
     ] = 1,
-    out: Annotated[Path, typer.Option(envvar="BENCH_OUTPUT")] = ROOT / "bench-output",
+    out: Annotated[Path, typer.Option(envvar="BENCH_OUT")] = ROOT / "bench-output",
 ) -> None:
     """Benchmark the explainer service against MLServer 1.6.1's alibi-explain on one model."""
     if payload not in ("auto", "fp64", "int64"):

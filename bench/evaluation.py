@@ -41,14 +41,14 @@ def precision_summary(
     precisions: Sequence[float | None], threshold: float
 ) -> dict[str, float | int | None]:
     """Minimum, mean, how many are below ``threshold``, and how many could not be measured
-    (no evaluation row satisfies the rule)."""
+    (no evaluation row satisfies the rule); None where nothing was measured."""
     measured = [p for p in precisions if p is not None]
     return {
         "measured": len(measured),
         "unmeasured": len(precisions) - len(measured),
         "min": min(measured) if measured else None,
         "mean": float(np.mean(measured)) if measured else None,
-        "below_threshold": sum(p < threshold for p in measured),
+        "below_threshold": sum(p < threshold for p in measured) if measured else None,
     }
 
 

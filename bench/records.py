@@ -109,14 +109,15 @@ def ratios(ours: Mapping[str, Any], theirs: Mapping[str, Any] | None) -> dict[st
 
 
 def throughput_summary(run: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``phases.throughput`` run: successful explanations per second of wall time."""
+    """A ``phases.throughput`` run: successful explanations per second of wall time (None
+    when none succeeded)."""
     return {
         "clients": run["clients"],
         "explanations": run["explanations"],
         "ok": run["ok"],
         "errors": len(run["errors"]),
         "seconds": run["seconds"],
-        "per_second": stats.rate(run["ok"], run["seconds"]),
+        "per_second": stats.rate(run["ok"], run["seconds"]) if run["ok"] else None,
         "model_calls": run["model_calls"],
         "model_rows": run["model_rows"],
         "latency": stats.latency_summary(run["latencies_s"]),

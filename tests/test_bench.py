@@ -172,7 +172,9 @@ def test_precision_summary() -> None:
         "mean": pytest.approx((0.99 + 0.9 + 0.95 + 0.5) / 4),
         "below_threshold": 2,
     }
-    assert evaluation.precision_summary([], 0.95)["min"] is None
+    nothing = evaluation.precision_summary([None], 0.95)
+    assert nothing["min"] is None and nothing["below_threshold"] is None
+    assert nothing["unmeasured"] == 1
 
 
 def test_max_abs_difference() -> None:
@@ -389,6 +391,22 @@ def test_markdown_has_the_ratios_and_marks_what_is_missing() -> None:
     )
     assert lines["throughput, 4 clients (explanations/s)"].endswith("| 2.000 | 1.000 | 2.00 |")
     assert lines["throughput, 1 client (explanations/s)"].endswith("| n/a | n/a | n/a |")
+
+
+def test_throughput_of_a_run_where_everything_failed_is_not_zero() -> None:
+    run = {
+        "clients": 4,
+        "explanations": 3,
+        "ok": 0,
+        "errors": ["422 x: y"] * 3,
+        "seconds": 0.3,
+        "latencies_s": [0.1] * 3,
+        "model_calls": 0,
+        "model_rows": 0,
+        "health": {},
+    }
+    assert records.throughput_summary(run)["per_second"] is None
+    assert records.throughput_summary({**run, "ok": 3})["per_second"] == pytest.approx(10.0)
 
 
 def test_table_cells_cannot_break_the_table() -> None:
