@@ -10,14 +10,28 @@ MLSERVER_VENV := .venv-mlserver
 MLSERVER_VERSION := 1.6.1
 STAMPS := .stamps
 MODEL := examples/income/model.joblib
+# `make bench` only: MLServer with its alibi-explain runtime. alibi 0.9.6 is under the
+# Business Source License; it is installed here and nowhere else.
+BENCH_VENV := .venv-bench
 
-.PHONY: demo test venv mlserver model browser lint clean
+.PHONY: demo test venv mlserver model browser lint clean bench
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
 
 test: venv mlserver model browser
 	$(BIN)/python -m pytest
+
+# The explainer service side by side with MLServer 1.6.1's alibi-explain (README
+# "Benchmark"); not part of `make test`. Options as BENCH_* variables or BENCH_ARGS, e.g.
+# `make bench BENCH_APPLICANTS=6`; BENCH_SKIP_MLSERVER=1 measures ours only, with the model
+# served from .venv-mlserver.
+ifeq ($(BENCH_SKIP_MLSERVER),1)
+bench: venv mlserver
+else
+bench: venv $(STAMPS)/bench
+endif
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -51,8 +65,23 @@ $(STAMPS)/mlserver: $(STAMPS)/venv
 		scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')
 	@touch $@
 
+# One pip call: installed separately, pip backtracks for a long time. uvloop<0.22: with
+# 0.22 and later MLServer 1.6.1's worker processes (parallel_workers >= 1) fail to start.
+# The same scikit-learn as the main environment, so both load the benchmark's model.
+$(STAMPS)/bench: $(STAMPS)/venv
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet \
+		mlserver==$(MLSERVER_VERSION) mlserver-sklearn==$(MLSERVER_VERSION) \
+		mlserver-alibi-explain==$(MLSERVER_VERSION) mlserver-lightgbm==$(MLSERVER_VERSION) \
+		mlserver-xgboost==$(MLSERVER_VERSION) 'alibi[shap,tensorflow]==0.9.6' shap==0.43.0 \
+		numba==0.59.1 tensorflow==2.14.1 'numpy<2' 'uvloop<0.22' \
+		scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')
+	@touch $@
+
 $(MODEL): $(STAMPS)/venv examples/income/train.py
 	$(BIN)/python -m examples.income.train
 
 clean:
-	rm -rf $(VENV) $(MLSERVER_VENV) $(STAMPS) $(MODEL) examples/income/data test-output
+	rm -rf $(VENV) $(MLSERVER_VENV) $(BENCH_VENV) $(STAMPS) $(MODEL) examples/income/data \
+		test-output bench-output
