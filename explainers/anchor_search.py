@@ -283,7 +283,9 @@ class AnchorSearch:
             tried += found
             valid = [a for a in found if a.valid]
             if valid:
-                return max(valid, key=lambda a: (a.coverage, a.measurement.precision))
+                return self._minimise(
+                    max(valid, key=lambda a: (a.coverage, a.measurement.precision))
+                )
             if not any(self.mask(rule).any() for rule in beam):
                 break  # no reference row is described any more: longer rules say no more
         if not tried:  # nothing looked promising: measure the last beam all the same
@@ -319,6 +321,24 @@ class AnchorSearch:
         upper = kl_upper(means[chosen], np.full(len(chosen), np.log(1 / s.delta)) / n[chosen])
         beam = [candidates[i] for i in chosen]
         return beam, [rule for rule, u in zip(beam, upper, strict=True) if u >= s.threshold]
+
+    def _minimise(self, anchor: Anchor) -> Anchor:
+        """Drop predicates the rule does not need: each round scores every rule with one
+        predicate fewer (one call), and the best ``beam_size`` are decided on fresh samples;
+        a valid one replaces the rule. Stops when none is valid."""
+        s = self.settings
+        while len(anchor.rule) > 1:
+            shorter = [tuple(i for i in anchor.rule if i != drop) for drop in anchor.rule]
+            scored = self.measure([(rule, s.batch_size) for rule in shorter])
+            k = np.array([agree.sum() for _, agree in scored], dtype=float)
+            n = np.array([len(agree) for _, agree in scored], dtype=float)
+            order = self._ranked(shorter, np.arange(len(shorter)), k, n)[: s.beam_size]
+            hopeful = [shorter[i] for i in order if k[i] / n[i] >= s.threshold]
+            valid = [a for a in self._validate(hopeful) if a.valid]
+            if not valid:
+                break
+            anchor = max(valid, key=lambda a: (a.coverage, a.measurement.precision))
+        return anchor
 
     def _ranked(
         self, candidates: list[Rule], alive: np.ndarray, k: np.ndarray, n: np.ndarray

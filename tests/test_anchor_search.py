@@ -146,3 +146,20 @@ def test_bounds() -> None:
     wide = kl_upper(np.array([0.5]), np.array([0.1]))[0]
     narrow = kl_upper(np.array([0.5]), np.array([0.001]))[0]
     assert 0.5 < narrow < wide <= 1.0
+
+
+def test_predicates_the_rule_does_not_need_are_dropped() -> None:
+    x = np.array([75.0, 20.0, 2.0])
+    found, _ = search(x, lambda r: ((r[:, 0] > 60) & (r[:, 2] == 2)).astype(int))
+    wanted = {(0, ">", 60.0), (2, "=", 2.0)}
+    padded = tuple(
+        i
+        for i, p in enumerate(found.predicates)
+        if (p.feature, p.operator, p.value) in wanted | {(1, ">", 10.0), (0, "<=", 80.0)}
+    )
+    assert len(padded) == 4
+    start = found._validate([padded])[0]
+    assert start.valid
+    minimal = found._minimise(start)
+    assert rule_of(found, minimal.rule) == wanted
+    assert minimal.valid and minimal.coverage > start.coverage
