@@ -133,6 +133,8 @@ SUMMARY: list[Metric] = [
         0,
     ),
     ("rule length (predicates), median", (*_A_O, "length_median"), (*_A_M, "length_median"), 1),
+    ("rule length (predicates), mean", (*_A_O, "length_mean"), (*_A_M, "length_mean"), 2),
+    ("coverage on the evaluation set, mean", (*_A_O, "coverage_mean"), (*_A_M, "coverage_mean"), 3),
     (
         "coverage on the evaluation set, median",
         (*_A_O, "coverage_median"),

@@ -37,6 +37,11 @@ def _median_of(records: Sequence[Mapping[str, Any]], key: str) -> float | None:
     return stats.median([r[key] for r in records if r.get(key) is not None])
 
 
+def _mean_of(records: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    values = [float(r[key]) for r in records if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
 def _ok(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [r for r in records if r["error"] is None]
 
@@ -91,7 +96,9 @@ def summarise_anchors(records: Sequence[Mapping[str, Any]], threshold: float) ->
         "precision": evaluation.precision_summary([r["precision"] for r in measured], threshold),
         "rule_errors": sum("rule_error" in r for r in ok),
         "length_median": _median_of(measured, "length"),
+        "length_mean": _mean_of(measured, "length"),
         "coverage_median": _median_of(measured, "coverage"),
+        "coverage_mean": _mean_of(measured, "coverage"),
         "rows_behind_min": min((r["rows"] for r in measured), default=None),
     }
     return summary

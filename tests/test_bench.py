@@ -240,6 +240,10 @@ def test_anchor_records_of_both_explainers() -> None:
     assert mine["rows"] == alibi["rows"] == 3  # rows 0, 1, 5
     assert mine["precision"] == alibi["precision"] == pytest.approx(2 / 3)
     assert alibi["claimed_precision"] == 0.96 and "reported_calls" not in alibi
+    longer = {**mine, "length": 5, "coverage": 0.1}
+    summary = records.summarise_anchors([mine, longer], 0.95)
+    assert summary["length_mean"] == (mine["length"] + 5) / 2
+    assert summary["coverage_mean"] == pytest.approx((mine["coverage"] + 0.1) / 2)
 
 
 def test_failed_and_unreadable_anchor_records() -> None:
