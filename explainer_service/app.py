@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,24 +15,24 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from explainer_service.api import compat, explain, explanations, health, links, pages
-from explainer_service.errors import http_error
+from explainer_service.errors import ExplainerServiceError, http_error
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
 from explainer_service.settings import Settings
 from explainer_service.store import Store
+from explainers import ExplainerError
 
 log = logging.getLogger("explainer_service")
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the service. Reads the reference data and checks the configuration now (raises
-    ``ConfigError``); fits the explainers and checks the model in the background, so the
-    service answers ``/health/live`` at once, even while the model is down."""
+    ``ConfigError``). Once it runs, it starts the worker processes, which fit the
+    explainers, and checks the model in the background, so the service answers
+    ``/health/live`` at once, even while the model is down; it stops them on shutdown."""
     runtime = Runtime(settings)
     service = Service(settings, runtime, Store(settings.service.store))
-    # explanations run in threads; a short switch interval keeps the event loop responsive
-    sys.setswitchinterval(0.001)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            service.close()
+            await asyncio.to_thread(service.close)  # waits for the workers to exit
 
     app = FastAPI(
         title="explainer-service",
@@ -79,9 +78,13 @@ def _install_error_handlers(app: FastAPI, model_name: str) -> None:
         body = {"error": {"code": code, "message": str(exc.detail), "detail": {}}}
         return respond(request, exc.status_code, body)
 
-    @app.exception_handler(Exception)
     async def any_error(request: Request, exc: Exception) -> Response:
         status, body = http_error(exc)
-        if status == 500:
+        if body["error"]["code"] == "internal":
             log.exception("unexpected error on %s %s", request.method, request.url.path)
         return respond(request, status, body)
+
+    # Errors raised on purpose are answered here; a handler for Exception alone would answer
+    # them too, but Starlette then re-raises them, and the server logs each as a crash.
+    for kind in (ExplainerServiceError, ExplainerError, Exception):
+        app.add_exception_handler(kind, any_error)

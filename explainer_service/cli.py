@@ -74,12 +74,12 @@ def explain(
     ] = None,
 ) -> None:
     """Explain one instance in-process (no web service) and print the Explanation JSON."""
-    from explainer_service.runtime import Runtime
+    from explainer_service.runtime import FittedRuntime
 
     try:
         settings = load_settings(config)
         settings.explainers = {method: settings.explainers.get(method, {})}
-        runtime = Runtime(settings)
+        runtime = FittedRuntime(settings)
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
-from explainer_service.runtime import Runtime
+from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import load_settings
 from explainers import Explanation
 from tests.conftest import IMMUTABLE
@@ -25,10 +25,10 @@ RESULTS: dict[str, list[Explanation]] = {}
 
 
 @pytest.fixture(scope="module")
-def runtime(income_server: str) -> Iterator[Runtime]:
+def runtime(income_server: str) -> Iterator[FittedRuntime]:
     settings = load_settings(paths.HERE / "explainer.yaml")
     settings.model.url = f"{income_server}/v2/models/income/infer"  # type: ignore[assignment]
-    runtime = Runtime(settings)
+    runtime = FittedRuntime(settings)
     yield runtime
     runtime.close()
 
@@ -46,13 +46,13 @@ def applicants(income_pipeline) -> list[dict]:
     ]
 
 
-def explain_all(runtime: Runtime, method: str, applicants: list[dict]) -> list[Explanation]:
+def explain_all(runtime: FittedRuntime, method: str, applicants: list[dict]) -> list[Explanation]:
     explanations = [runtime.explain(method, {"instances": [a]}) for a in applicants]
     RESULTS[method] = explanations
     return explanations
 
 
-def test_anchors_hold_on_fresh_samples(runtime: Runtime, applicants: list[dict]) -> None:
+def test_anchors_hold_on_fresh_samples(runtime: FittedRuntime, applicants: list[dict]) -> None:
     explanations = explain_all(runtime, "anchors", applicants)
     assert [e.prediction.label for e in explanations] == ["<=50K"] * 10 + [">50K"] * 10
     for explanation in explanations:
@@ -62,7 +62,9 @@ def test_anchors_hold_on_fresh_samples(runtime: Runtime, applicants: list[dict])
         assert explanation.result.conditions
 
 
-def test_shap_adds_up_to_the_live_prediction(runtime: Runtime, applicants: list[dict]) -> None:
+def test_shap_adds_up_to_the_live_prediction(
+    runtime: FittedRuntime, applicants: list[dict]
+) -> None:
     explanations = explain_all(runtime, "shap", applicants)
     for explanation in explanations:
         assert explanation.fidelity.additivity_error < 1e-3
@@ -73,7 +75,7 @@ def test_shap_adds_up_to_the_live_prediction(runtime: Runtime, applicants: list[
 
 
 def test_counterfactuals_are_all_valid(
-    runtime: Runtime, applicants: list[dict], income_pipeline
+    runtime: FittedRuntime, applicants: list[dict], income_pipeline
 ) -> None:
     explanations = explain_all(runtime, "counterfactual", applicants)
     for applicant, explanation in zip(applicants, explanations, strict=True):
@@ -86,7 +88,7 @@ def test_counterfactuals_are_all_valid(
         assert explanation.fidelity.validity == 1.0
 
 
-def test_global_importance(runtime: Runtime) -> None:
+def test_global_importance(runtime: FittedRuntime) -> None:
     explanation = runtime.explain("importance", None)
     assert explanation.result.baseline_score >= 0.84
     assert explanation.result.features[0].mean > 0
