@@ -111,11 +111,18 @@ def serve(
     from explainer_service.app import create_app
 
     try:
-        application = create_app(load_settings(config))
+        settings = load_settings(config)
+        application = create_app(settings)
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(application, host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=settings.service.shutdown_grace_s,
+    )
 
 
 @app.command()
