@@ -101,8 +101,8 @@ class ServiceSettings(BaseModel):
     )
     ready_interval_s: float = Field(1.0, gt=0, description="readiness re-check while not ready")
     ready_recheck_s: float = Field(30.0, gt=0, description="readiness re-check once ready")
-    shutdown_grace_s: float = Field(
-        10.0,
+    shutdown_grace_s: int = Field(
+        10,
         ge=0,
         description="on SIGTERM, requests in flight get this long to finish; then the "
         "workers are stopped, running explanations with them",

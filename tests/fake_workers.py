@@ -43,3 +43,35 @@ def misconfigured(index: int, settings: Any, conn: Connection) -> None:
 
 def dying_at_start(index: int, settings: Any, conn: Connection) -> None:
     os._exit(7)
+
+
+def explaining(index: int, gate: Any, conn: Connection) -> None:
+    """Answers every task with a small Explanation once the file ``gate`` exists; a task
+    with seed 13 fails with a 422 instead."""
+    from explainers.explanation import Cost, Explanation, OtherFidelity, OtherResult, Provenance
+
+    conn.send(Started(os.getpid()))
+    while (task := conn.recv()) is not None:
+        while not os.path.exists(gate):
+            time.sleep(0.01)
+        if task.params.get("seed") == 13:
+            body = {"error": {"code": "unlucky", "message": "seed 13", "detail": {}}}
+            conn.send(Failed(task.id, 422, body))
+            continue
+        explanation = Explanation(
+            method=task.method,
+            instance=None,
+            prediction=None,
+            result=OtherResult(method=task.method),
+            fidelity=OtherFidelity(method=task.method),
+            cost=Cost(model_calls=1, rows=1, model_seconds=0.0, seconds=0.0),
+            provenance=Provenance(
+                explainer="fake",
+                params=task.params,
+                seed=task.params.get("seed"),
+                versions={},
+                reference_fingerprint="",
+                reference_rows=0,
+            ),
+        )
+        conn.send(Done(task.id, explanation.model_dump_json()))
