@@ -93,7 +93,11 @@ class ServiceSettings(BaseModel):
         "data/explanations.sqlite", description="SQLite file of the explanation store, or :memory:"
     )
     workers: int = Field(
-        4, ge=1, le=64, description="worker processes: explanations computed at once"
+        2,
+        ge=1,
+        le=64,
+        description="worker processes, each computing one explanation at a time (about one "
+        "per core; see the README for the measurements behind the default)",
     )
     max_instances: int = Field(10, ge=1, le=1000, description="rows explained by one instance=all")
     drilldown_wait_s: float = Field(

@@ -5,7 +5,8 @@
 Starts the example model server, then for each worker count a service (a fresh store, so
 nothing is answered from it), sends each method's requests from 8 clients at once (every
 request with its own seed, so each is computed) and prints the throughput, the median
-latency, and the memory (RSS) of the worker processes. Run it on an otherwise idle
+latency, and the memory (RSS) of the worker processes; then the median latency of SHAP
+requests sent one by one while 4 clients keep anchors requests coming. Run it on an otherwise idle
 machine: the numbers are wall-clock times.
 """
 
@@ -16,6 +17,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,21 +47,42 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def one(base: str, method: str, i: int, payload: dict) -> float:
+    """Seconds for one request (seed ``i``: computed, not answered from the store)."""
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{base}/explain?method={method}&instance={i % 2}&seed={i}", json=payload, timeout=600
+    )
+    response.raise_for_status()
+    return time.perf_counter() - started
+
+
 def run(base: str, method: str, count: int, payload: dict) -> tuple[float, float]:
     """(explanations per minute, median seconds per request) for ``count`` requests."""
-
-    def one(i: int) -> float:
-        started = time.perf_counter()
-        response = httpx.post(
-            f"{base}/explain?method={method}&instance={i % 2}&seed={i}", json=payload, timeout=600
-        )
-        response.raise_for_status()
-        return time.perf_counter() - started
-
     started = time.perf_counter()
     with ThreadPoolExecutor(CLIENTS) as clients:
-        latencies = list(clients.map(one, range(count)))
+        latencies = list(clients.map(lambda i: one(base, method, i, payload), range(count)))
     return count / (time.perf_counter() - started) * 60, statistics.median(latencies)
+
+
+def mixed(base: str, payload: dict, count: int = 6) -> float:
+    """Median seconds of ``count`` SHAP requests, one after another, sent while 4 clients
+    keep anchors requests coming."""
+    done = threading.Event()
+
+    def anchors(client: int) -> None:
+        i = 10_000 + client * 1000
+        while not done.is_set():
+            one(base, "anchors", i, payload)
+            i += 1
+
+    with ThreadPoolExecutor(4) as clients:
+        for client in range(4):
+            clients.submit(anchors, client)
+        time.sleep(2)
+        latencies = [one(base, "shap", 20_000 + i, payload) for i in range(count)]
+        done.set()
+    return statistics.median(latencies)
 
 
 def measure(url: str, workers: int, counts: dict[str, int], payload: dict) -> None:
@@ -74,6 +97,7 @@ def measure(url: str, workers: int, counts: dict[str, int], payload: dict) -> No
                 memory = sum(rss_mib(w["pid"]) for w in state["workers"])
                 row = f"{workers:7d}  {method:7s}  {rate:10.1f}  {median:8.2f}  {memory:14.0f}"
                 print(row, flush=True)
+            print(f"{workers:7d}  shap while anchors run: median {mixed(base, payload):.2f} s")
         finally:
             service.stop()
 
