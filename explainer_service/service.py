@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from explainer_service.errors import NotFoundError, NotReadyError, http_error
+from explainer_service.errors import NotFoundError, NotReadyError, WorkerError, http_error
 from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
 from explainer_service.store import Record, Status, Store, explanation_id
@@ -153,8 +153,8 @@ class Service:
             self.store.finish(id, explanation)
         except Exception as exc:
             status, body = http_error(exc)
-            if body["error"]["code"] == "internal":
-                log.exception("explanation %s failed", id)
+            if body["error"]["code"] == "internal" and not isinstance(exc, WorkerError):
+                log.exception("explanation %s failed", id)  # a worker logs its own
             self.store.fail(id, {**body["error"], "status": status})
             self._forget(id)
             future.set_exception(exc)
