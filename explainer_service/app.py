@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,12 +28,11 @@ log = logging.getLogger("explainer_service")
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the service. Reads the reference data and checks the configuration now (raises
-    ``ConfigError``); fits the explainers and checks the model in the background, so the
-    service answers ``/health/live`` at once, even while the model is down."""
+    ``ConfigError``). Once it runs, it starts the worker processes, which fit the
+    explainers, and checks the model in the background, so the service answers
+    ``/health/live`` at once, even while the model is down; it stops them on shutdown."""
     runtime = Runtime(settings)
     service = Service(settings, runtime, Store(settings.service.store))
-    # explanations run in threads; a short switch interval keeps the event loop responsive
-    sys.setswitchinterval(0.001)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            service.close()
+            await asyncio.to_thread(service.close)  # waits for the workers to exit
 
     app = FastAPI(
         title="explainer-service",

@@ -74,12 +74,12 @@ def explain(
     ] = None,
 ) -> None:
     """Explain one instance in-process (no web service) and print the Explanation JSON."""
-    from explainer_service.runtime import Runtime
+    from explainer_service.runtime import FittedRuntime
 
     try:
         settings = load_settings(config)
         settings.explainers = {method: settings.explainers.get(method, {})}
-        runtime = Runtime(settings)
+        runtime = FittedRuntime(settings)
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -111,11 +111,18 @@ def serve(
     from explainer_service.app import create_app
 
     try:
-        application = create_app(load_settings(config))
+        settings = load_settings(config)
+        application = create_app(settings)
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(application, host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=settings.service.shutdown_grace_s,
+    )
 
 
 @app.command()

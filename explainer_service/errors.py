@@ -4,7 +4,9 @@
      ├── PayloadError              the caller's inference payload cannot be read
      │    └── MalformedJsonError       the body is not JSON at all
      ├── NotFoundError             no such explanation
-     ├── NotReadyError             the explainers are still being fitted
+     ├── NotReadyError             the explainers are still being fitted, or the service stops
+     ├── WorkerError               an error raised in a worker process, as its HTTP answer
+     ├── WorkerCrashedError        the worker process died while running the explanation
      └── ModelError                calling the remote model failed (names the URL)
           ├── ModelUnavailableError    connection refused/reset or 503, after retries
           ├── ModelTimeoutError        no answer within ``timeout_s``
@@ -19,6 +21,7 @@ Errors of the explanation library (``explainers.errors``) pass through unchanged
 from __future__ import annotations
 
 import re
+import signal
 from typing import Any
 
 from explainers.errors import (
@@ -66,6 +69,45 @@ class NotReadyError(ExplainerServiceError):
     """The explainers are still being fitted."""
 
 
+class WorkerError(ExplainerServiceError):
+    """An error raised while a worker process explained, carried back as ``http_error`` made it.
+
+    Exceptions do not always survive pickling (keyword-only arguments), so a worker sends
+    ``(status, body)`` and the service raises this; ``http_error`` gives them back unchanged.
+    """
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(str(body["error"]["message"]))
+        self.status = status
+        self.body = body
+
+
+class WorkerCrashedError(ExplainerServiceError):
+    """The worker process died (killed, out of memory, a crash in native code) while running
+    the explanation. The pool replaces it; the request may be retried."""
+
+    def __init__(self, worker: int, exit_code: int | None) -> None:
+        how = _exit_description(exit_code)
+        super().__init__(
+            f"the worker process running this explanation died ({how}); it was replaced "
+            "and the request may be retried"
+        )
+        self.worker = worker
+        self.exit_code = exit_code
+
+
+def _exit_description(exit_code: int | None) -> str:
+    if exit_code is None:
+        return "exit code unknown"
+    if exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        return f"exit code {exit_code}, killed by {name}"
+    return f"exit code {exit_code}"
+
+
 class ModelError(ExplainerServiceError):
     """Calling the remote model failed."""
 
@@ -102,8 +144,11 @@ class ProtocolMismatchError(ModelError):
 
 def http_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """(status, body) for any exception; unknown ones become a 500 without internals."""
+    if isinstance(exc, WorkerError):
+        return exc.status, exc.body
     status, code, detail = _classify(exc)
-    message = (getattr(exc, "message", None) or str(exc)) if status != 500 else "internal error"
+    known = code != "internal"
+    message = (getattr(exc, "message", None) or str(exc)) if known else "internal error"
     return status, {"error": {"code": code, "message": message, "detail": detail}}
 
 
@@ -131,6 +176,8 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
         return 404, "not_found", {}
     if isinstance(exc, NotReadyError):
         return 503, "not_ready", {}
+    if isinstance(exc, WorkerCrashedError):
+        return 500, "worker_crashed", {"worker": exc.worker, "exit_code": exc.exit_code}
     if isinstance(exc, ModelError):
         detail = {"url": exc.url, "status": exc.status}
         if isinstance(exc, ModelUnavailableError):

@@ -1,7 +1,11 @@
-"""What the configuration builds: reference data, schema, remote model and fitted explainers.
+"""What the configuration builds, in two parts.
 
-Built once at start-up. Nothing here calls the model while building, so the service can
-start while the model is down.
+``Runtime`` is what the service process needs: reference data, schema, payload decoding,
+the configured explainer classes and their parameters, and a ``RemoteModel`` for the
+readiness check. ``FittedRuntime`` adds the fitted explainers and runs explanations; each
+worker process builds one (``explainer_service.workers``), and so does the ``explain``
+command. Nothing here calls the model while building, so the service can start while the
+model is down.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from explainers import (
 
 
 class Runtime:
-    """The fitted explainers of one configured model."""
+    """One configured model as the service sees it; it never fits or runs an explainer."""
 
     def __init__(self, settings: Settings, *, model: RemoteModel | None = None) -> None:
         self.settings = settings
@@ -52,31 +56,20 @@ class Runtime:
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
         self.model = model or RemoteModel(settings.model, self.schema.names)
-        class_names = settings.model.class_names
-        if class_names is None and target is not None and settings.model.output != "regression":
-            class_names = sorted(self.reference[target].astype(str).unique())
-        # the explanation's cost counts the HTTP requests of its own thread (chunks, retries)
-        self.box = BlackBox(
-            self.model.predict, settings.model.output, class_names, usage=self.model.thread_stats
-        )
         self.classes: dict[str, type[Explainer]] = {}
+        self.params: dict[str, Any] = {}
         for method, params in settings.explainers.items():
             try:
                 self.classes[method] = get_explainer_class(method)
-                self.classes[method].validate_params(params)
+                self.params[method] = self.classes[method].validate_params(params)
             except ExplainerError as exc:
                 raise ConfigError(f"explainers.{method}: {exc}") from None
-        self.explainers: dict[str, Explainer] = {}
-        self._fit_lock = threading.Lock()
 
-    def fit(self) -> None:
-        """Fit every configured explainer (seconds: discretisers, backgrounds, dice data)."""
-        for method in self.classes:
-            self.explainer(method)
+    def resolve_params(self, method: str, overrides: Mapping[str, Any] | None) -> Any:
+        """The configured parameters of ``method`` with per-call ``overrides`` applied.
 
-    @property
-    def fitted(self) -> bool:
-        return len(self.explainers) == len(self.classes)
+        Raises ``ParameterError`` for an unconfigured method or a bad parameter."""
+        return self._class(method).resolve_params(self.params[method], overrides)
 
     def rows(self, payload: Any) -> list[list[Any]]:
         """The rows of an inference payload in the model's protocol, or of records
@@ -122,6 +115,46 @@ class Runtime:
             )
         return [rows[index]]
 
+    def _class(self, method: str) -> type[Explainer]:
+        if method not in self.classes:
+            raise ParameterError(
+                method,
+                "method",
+                f"method {method!r} is not configured; configured: {', '.join(self.classes)}",
+            )
+        return self.classes[method]
+
+    def close(self) -> None:
+        self.model.close()
+
+
+class FittedRuntime(Runtime):
+    """A ``Runtime`` with its explainers, fitted on first use; it runs explanations."""
+
+    def __init__(self, settings: Settings, *, model: RemoteModel | None = None) -> None:
+        super().__init__(settings, model=model)
+        target = settings.data.target
+        class_names = settings.model.class_names
+        if class_names is None and target is not None and settings.model.output != "regression":
+            class_names = sorted(self.reference[target].astype(str).unique())
+        # the explanation's cost counts the HTTP requests of its own thread (chunks, retries)
+        self.box = BlackBox(
+            self.model.predict, settings.model.output, class_names, usage=self.model.thread_stats
+        )
+        self.explainers: dict[str, Explainer] = {}
+        self._fit_lock = threading.Lock()
+
+    def fit(self) -> None:
+        """Fit every configured explainer (seconds: discretisers, backgrounds, dice data).
+
+        Raises ``ConfigError`` when the configuration cannot be fitted."""
+        for method in self.classes:
+            self.explainer(method)
+
+    @property
+    def fitted(self) -> bool:
+        return len(self.explainers) == len(self.classes)
+
     def explain(
         self,
         method: str,
@@ -134,15 +167,6 @@ class Runtime:
         row = self.instances(method, payload, instance)[0]
         return self.explainer(method).explain(row, params)
 
-    def _class(self, method: str) -> type[Explainer]:
-        if method not in self.classes:
-            raise ParameterError(
-                method,
-                "method",
-                f"method {method!r} is not configured; configured: {', '.join(self.classes)}",
-            )
-        return self.classes[method]
-
     def explainer(self, method: str) -> Explainer:
         """The fitted explainer for ``method``, fitted on first use."""
         cls = self._class(method)
@@ -153,15 +177,12 @@ class Runtime:
                         self.schema,
                         self.reference,
                         self.box,
-                        self.settings.explainers[method],
+                        self.params[method],
                         target=self.settings.data.target,
                     )
                 except ExplainerError as exc:
                     raise ConfigError(f"explainers.{method}: {exc}") from None
             return self.explainers[method]
-
-    def close(self) -> None:
-        self.model.close()
 
 
 def _looks_like_records(payload: Any) -> bool:

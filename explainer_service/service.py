@@ -1,9 +1,10 @@
 """The service's work, apart from HTTP: explanations in a worker pool, stored, and readiness.
 
-Explanations are synchronous and CPU-bound (alibi, shap, dice-ml), so they run in a thread
-pool and the event loop stays free for health checks and stored answers. A request whose id
-is already in the store is answered from it; one whose id is being computed waits for that
-computation instead of starting another.
+Explanations are CPU-bound (alibi, shap, dice-ml) and draw from process-wide random
+generators, so they run in worker processes (``explainer_service.workers``), one at a time
+each; no explanation engine runs in this process. Here requests are checked, turned into
+tasks and de-duplicated: a request whose id is already in the store is answered from it;
+one whose id is being computed waits for that computation instead of starting another.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from explainer_service.errors import NotFoundError, NotReadyError, http_error
+from explainer_service.errors import NotFoundError, NotReadyError, WorkerError, http_error
 from explainer_service.runtime import Runtime
-from explainer_service.settings import ConfigError, Settings
+from explainer_service.settings import Settings
 from explainer_service.store import Record, Status, Store, explanation_id
+from explainer_service.workers import Job, Pool, Task
 from explainers import Explanation
 
 log = logging.getLogger("explainer_service")
@@ -44,25 +46,36 @@ class Ticket:
 
 
 class Service:
-    def __init__(self, settings: Settings, runtime: Runtime, store: Store) -> None:
+    """``pool``: where explanations run; by default ``service.workers`` worker processes."""
+
+    def __init__(
+        self, settings: Settings, runtime: Runtime, store: Store, pool: Pool | None = None
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
         self.store = store
         self.readiness = Readiness()
-        self._pool = ThreadPoolExecutor(settings.service.workers, thread_name_prefix="explain")
+        self.pool = pool or Pool(settings, settings.service.workers)
+        self.pool.on_start = self._started
         self._inflight: dict[str, Future[Explanation]] = {}
         self._lock = threading.Lock()
 
     # --- start-up and readiness ---------------------------------------------------------
 
     async def run_background(self) -> None:
-        """Fit the explainers, then keep checking that the model answers."""
-        try:
-            await asyncio.to_thread(self.runtime.fit)
-        except ConfigError as exc:
-            self.readiness = Readiness(False, f"configuration error: {exc}", time.time())
-            log.error("cannot fit the explainers: %s", exc)
-            return
+        """Start the workers and wait until each has fitted its explainers, then keep
+        checking that the model answers."""
+        self.pool.start()
+        while not self.pool.ready:
+            if self.pool.failure is not None:
+                self.readiness = Readiness(False, self.pool.failure, time.time())
+                return
+            reason = (
+                f"starting: fitting the explainers ({self.pool.ready_count} of "
+                f"{self.pool.size} workers ready)"
+            )
+            self.readiness = Readiness(False, reason, time.time())
+            await asyncio.sleep(0.1)
         while True:
             await asyncio.to_thread(self.check_model)
             wait = self.settings.service
@@ -94,10 +107,9 @@ class Service:
 
         ``instance`` is a row index or ``"all"`` (up to ``max_instances`` rows).
         """
-        if not self.runtime.fitted:
+        if not self.pool.ready:
             raise NotReadyError(f"not ready: {self.readiness.reason}")
-        explainer = self.runtime.explainer(method)
-        resolved = explainer.resolve_params(params)
+        resolved = self.runtime.resolve_params(method, params)
         chosen = self.runtime.instances(
             method, payload, instance, self.settings.service.max_instances
         )
@@ -109,10 +121,12 @@ class Service:
             id = explanation_id(
                 model.name, model.version, method, resolved.model_dump(mode="json"), canonical
             )
-            tickets.append(self._ticket(id, method, row, resolved))
+            task = Task(id, method, row, resolved.model_dump())
+            tickets.append(self._ticket(task))
         return tickets
 
-    def _ticket(self, id: str, method: str, row: list[Any] | None, params: Any) -> Ticket:
+    def _ticket(self, task: Task) -> Ticket:
+        id, method = task.id, task.method
         with self._lock:
             if id in self._inflight:
                 return Ticket(id, method, None, self._inflight[id])
@@ -120,27 +134,37 @@ class Service:
             if record is not None and record.status is Status.done:
                 return Ticket(id, method, record, None)
             self.store.claim(id, method)
-            future = self._pool.submit(self._compute, id, method, row, params)
+            job = self.pool.submit(task)
+            future: Future[Explanation] = Future()
             self._inflight[id] = future
-        future.add_done_callback(lambda _: self._forget(id))
+        job.future.add_done_callback(lambda _: self._finish(job, future))
         return Ticket(id, method, None, future)
+
+    def _started(self, job: Job) -> None:
+        self.store.set_status(job.task.id, Status.running)
+
+    def _finish(self, job: Job, future: Future[Explanation]) -> None:
+        """Store what the worker answered, then hand it to the waiting requests."""
+        id = job.task.id
+        try:
+            explanation = Explanation.model_validate_json(job.future.result())
+            queued = job.queue_seconds
+            explanation.cost.queue_seconds = None if queued is None else round(queued, 6)
+            self.store.finish(id, explanation)
+        except Exception as exc:
+            status, body = http_error(exc)
+            if body["error"]["code"] == "internal" and not isinstance(exc, WorkerError):
+                log.exception("explanation %s failed", id)  # a worker logs its own
+            self.store.fail(id, {**body["error"], "status": status})
+            self._forget(id)
+            future.set_exception(exc)
+        else:
+            self._forget(id)
+            future.set_result(explanation)
 
     def _forget(self, id: str) -> None:
         with self._lock:
             self._inflight.pop(id, None)
-
-    def _compute(self, id: str, method: str, row: list[Any] | None, params: Any) -> Explanation:
-        self.store.set_status(id, Status.running)
-        try:
-            explanation = self.runtime.explainer(method).explain(row, params.model_dump())
-        except Exception as exc:
-            status, body = http_error(exc)
-            if status == 500:
-                log.exception("explanation %s failed", id)
-            self.store.fail(id, {**body["error"], "status": status})
-            raise
-        self.store.finish(id, explanation)
-        return explanation
 
     async def result(self, ticket: Ticket, timeout: float | None = None) -> Explanation | None:
         """The explanation, waiting for it up to ``timeout`` seconds (None: no limit);
@@ -161,6 +185,7 @@ class Service:
         return record
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers (no process outlives the service), then the rest."""
+        self.pool.close()
         self.runtime.close()
         self.store.close()

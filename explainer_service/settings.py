@@ -92,13 +92,25 @@ class ServiceSettings(BaseModel):
     store: str = Field(
         "data/explanations.sqlite", description="SQLite file of the explanation store, or :memory:"
     )
-    workers: int = Field(4, ge=1, le=64, description="explanations computed at once")
+    workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="worker processes, each computing one explanation at a time (about one "
+        "per core; see the README for the measurements behind the default)",
+    )
     max_instances: int = Field(10, ge=1, le=1000, description="rows explained by one instance=all")
     drilldown_wait_s: float = Field(
         2.0, ge=0, le=300, description="a drill-down link waits this long, then shows progress"
     )
     ready_interval_s: float = Field(1.0, gt=0, description="readiness re-check while not ready")
     ready_recheck_s: float = Field(30.0, gt=0, description="readiness re-check once ready")
+    shutdown_grace_s: int = Field(
+        10,
+        ge=0,
+        description="on SIGTERM, requests in flight get this long to finish; then the "
+        "workers are stopped, running explanations with them",
+    )
 
 
 DEFAULT_EXPLAINERS: dict[str, dict[str, Any]] = {"anchors": {}, "shap": {}, "counterfactual": {}}

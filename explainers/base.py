@@ -38,13 +38,18 @@ VERSIONED_PACKAGES = ("shap", "dice-ml", "eli5", "scikit-learn", "numpy", "panda
 
 # alibi, shap and dice-ml draw from numpy's and Python's global random generators. An
 # explanation is deterministic for its seed only if nothing else draws meanwhile, so the
-# sections that draw run one at a time in a process.
+# sections that draw run one at a time in a process. The service runs each explanation in
+# a worker process that runs one at a time, so there the lock is never contended; it still
+# guards callers that share one process between threads.
 _RNG_LOCK = threading.RLock()
 
 
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Hold the process-wide RNG lock and seed numpy's and Python's global generators."""
+    """Hold the process-wide RNG lock and seed numpy's and Python's global generators.
+
+    Reseeding at the start of each explanation makes its answer depend on its seed only, not
+    on what ran before it in the process."""
     with _RNG_LOCK:
         np.random.seed(seed)
         random.seed(seed)
@@ -121,19 +126,29 @@ class Explainer(ABC):
         except ValidationError as exc:
             raise ParameterError.from_validation(cls.method, exc) from None
 
-    def resolve_params(self, overrides: Mapping[str, Any] | None) -> Any:
-        """The construction parameters with per-call ``overrides`` applied and validated."""
+    @classmethod
+    def resolve_params(
+        cls,
+        configured: Mapping[str, Any] | ExplainerParams | None,
+        overrides: Mapping[str, Any] | None,
+    ) -> Any:
+        """The ``configured`` parameters with per-call ``overrides`` applied and validated.
+
+        Needs no fitted explainer, so a caller can check a request before any engine runs.
+        Raises ``ParameterError`` for a bad value, or for an override of a ``fit_params`` field.
+        """
+        base = cls.validate_params(configured)
         if not overrides:
-            return self.params
-        fixed = sorted(set(overrides) & self.fit_params)
-        changed = [k for k in fixed if overrides[k] != getattr(self.params, k)]
+            return base
+        fixed = sorted(set(overrides) & cls.fit_params)
+        changed = [k for k in fixed if overrides[k] != getattr(base, k)]
         if changed:
             raise ParameterError(
-                self.method,
+                cls.method,
                 changed[0],
                 f"{changed[0]!r} is fixed when the explainer is built; configure it instead",
             )
-        return self.validate_params({**self.params.model_dump(), **overrides})
+        return cls.validate_params({**base.model_dump(), **overrides})
 
     # --- the verb -----------------------------------------------------------------------
 
@@ -150,7 +165,7 @@ class Explainer(ABC):
         Raises ``SchemaError`` when the instance does not fit the schema, ``ParameterError``
         for bad parameters; whatever the model's predict function raises passes unchanged.
         """
-        resolved = self.resolve_params(params)
+        resolved = self.resolve_params(self.params, params)
         counting = CountingModel(self.model, self.schema)
         row: list[Any] | None = None
         x = None

@@ -38,7 +38,15 @@ class Cost(_Strict):
     model_calls: int
     rows: int
     model_seconds: float = Field(description="time spent waiting for the model")
-    seconds: float = Field(description="wall time of the whole explanation")
+    seconds: float = Field(
+        description="wall time of the explanation itself, from its start to its answer; "
+        "time waiting for a worker is not included"
+    )
+    queue_seconds: float | None = Field(
+        None,
+        description="time between the service accepting the task and a worker starting it; "
+        "None when no service queued it (the library or the explain command)",
+    )
 
 
 class Provenance(_Strict):

@@ -1,4 +1,5 @@
-"""Runtime: built from settings without calling the model; payloads decoded to rows."""
+"""Runtime: built from settings without calling the model; payloads decoded to rows;
+parameters resolved without fitting. FittedRuntime: the explainers, fitted."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from examples.income import paths
 from explainer_service.errors import ModelUnavailableError, PayloadError
-from explainer_service.runtime import Runtime
+from explainer_service.runtime import FittedRuntime, Runtime
 from explainer_service.settings import ConfigError, load_settings
 from explainers import ParameterError
 from tests.support import free_port
@@ -20,7 +21,7 @@ def runtime(income_files):
     settings = load_settings(paths.HERE / "explainer.yaml")
     settings.model.url = f"http://127.0.0.1:{free_port()}/v2/models/income/infer"
     settings.model.retries = 0
-    runtime = Runtime(settings)
+    runtime = FittedRuntime(settings)
     yield runtime
     runtime.close()
 
@@ -29,7 +30,7 @@ def payload(name: str):
     return json.loads((paths.PAYLOADS / f"{name}.json").read_text())
 
 
-def test_built_without_the_model(runtime: Runtime) -> None:
+def test_built_without_the_model(runtime: FittedRuntime) -> None:
     assert set(runtime.classes) == {"anchors", "shap", "counterfactual", "importance"}
     runtime.fit()
     assert runtime.fitted and set(runtime.explainers) == set(runtime.classes)
@@ -61,7 +62,7 @@ def test_bad_payloads(runtime: Runtime, body, message: str, field: str | None) -
     assert message in info.value.message and info.value.field == field
 
 
-def test_instance_and_method_checks(runtime: Runtime) -> None:
+def test_instance_and_method_checks(runtime: FittedRuntime) -> None:
     with pytest.raises(PayloadError, match="out of range") as info:
         runtime.explain("shap", payload("v2"), instance=2)
     assert info.value.field == "instance"
@@ -89,4 +90,23 @@ def test_configuration_errors(income_files, tmp_path) -> None:
     settings.explainers = {"importance": {}}
     settings.data.target = None
     with pytest.raises(ConfigError, match=r"explainers\.importance.*labelled"):
-        Runtime(settings).fit()
+        FittedRuntime(settings).fit()
+
+
+def test_parameters_resolve_without_fitting(income_files) -> None:
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    runtime = Runtime(settings)
+    try:
+        assert not hasattr(runtime, "explainers")
+        resolved = runtime.resolve_params("shap", {"seed": 3})
+        assert (resolved.seed, resolved.nsamples) == (3, 500)  # nsamples as configured
+        assert runtime.resolve_params("shap", None).seed == 0
+        with pytest.raises(ParameterError, match="nsamples") as info:
+            runtime.resolve_params("shap", {"nsamples": 5})
+        assert info.value.field == "nsamples"
+        with pytest.raises(ParameterError, match="fixed when the explainer is built"):
+            runtime.resolve_params("shap", {"background_size": 11})
+        with pytest.raises(ParameterError, match="not configured"):
+            runtime.resolve_params("lime", {})
+    finally:
+        runtime.close()

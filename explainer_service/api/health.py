@@ -20,7 +20,13 @@ async def live() -> dict[str, str]:
 
 @router.get("/health/ready", responses={503: {"description": "not ready, with the reason"}})
 async def ready(service: Annotated[Service, Depends(get_service)]) -> Any:
-    """Ready when the explainers are fitted and the model answered the last check."""
+    """Ready when every worker has fitted its explainers and the model answered the last
+    check. ``workers``: each worker process's index, pid, state, task and restarts."""
     state = service.readiness
-    body = {"ready": state.ready, "reason": state.reason, "checked_at": state.checked_at}
+    body = {
+        "ready": state.ready,
+        "reason": state.reason,
+        "checked_at": state.checked_at,
+        "workers": service.pool.workers(),
+    }
     return JSONResponse(body, status_code=200 if state.ready else 503)

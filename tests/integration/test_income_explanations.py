@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
-from explainer_service.runtime import Runtime
+from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import load_settings
 from explainers import Explanation
 from tests.conftest import IMMUTABLE
@@ -28,10 +28,10 @@ RESULTS: dict[str, list[Explanation]] = {}
 
 
 @pytest.fixture(scope="module")
-def runtime(income_server: str) -> Iterator[Runtime]:
+def runtime(income_server: str) -> Iterator[FittedRuntime]:
     settings = load_settings(paths.HERE / "explainer.yaml")
     settings.model.url = f"{income_server}/v2/models/income/infer"  # type: ignore[assignment]
-    runtime = Runtime(settings)
+    runtime = FittedRuntime(settings)
     yield runtime
     runtime.close()
 
@@ -49,13 +49,13 @@ def applicants(income_pipeline) -> list[dict]:
     ]
 
 
-def explain_all(runtime: Runtime, method: str, applicants: list[dict]) -> list[Explanation]:
+def explain_all(runtime: FittedRuntime, method: str, applicants: list[dict]) -> list[Explanation]:
     explanations = [runtime.explain(method, {"instances": [a]}) for a in applicants]
     RESULTS[method] = explanations
     return explanations
 
 
-def test_anchors_hold_on_fresh_samples(runtime: Runtime, applicants: list[dict]) -> None:
+def test_anchors_hold_on_fresh_samples(runtime: FittedRuntime, applicants: list[dict]) -> None:
     explanations = explain_all(runtime, "anchors", applicants)
     assert [e.prediction.label for e in explanations] == ["<=50K"] * 10 + [">50K"] * 10
     for explanation in explanations:
@@ -70,7 +70,7 @@ def test_anchors_hold_on_fresh_samples(runtime: Runtime, applicants: list[dict])
 
 
 def test_anchors_make_fewer_model_calls_than_alibi(
-    runtime: Runtime, applicants: list[dict], income_server: str
+    runtime: FittedRuntime, applicants: list[dict], income_server: str
 ) -> None:
     """Counted at the model server: the same applicants, ours and alibi 0.9.4's AnchorTabular
     (the reference engine) calling the same server through the same client."""
@@ -106,7 +106,9 @@ def served(income_server: str) -> int:
     return int(httpx.get(f"{income_server}/stats").json()["requests"])
 
 
-def test_shap_adds_up_to_the_live_prediction(runtime: Runtime, applicants: list[dict]) -> None:
+def test_shap_adds_up_to_the_live_prediction(
+    runtime: FittedRuntime, applicants: list[dict]
+) -> None:
     explanations = explain_all(runtime, "shap", applicants)
     for explanation in explanations:
         assert explanation.fidelity.additivity_error < 1e-3
@@ -121,7 +123,7 @@ def test_shap_adds_up_to_the_live_prediction(runtime: Runtime, applicants: list[
 
 
 def test_counterfactuals_are_all_valid(
-    runtime: Runtime, applicants: list[dict], income_pipeline
+    runtime: FittedRuntime, applicants: list[dict], income_pipeline
 ) -> None:
     explanations = explain_all(runtime, "counterfactual", applicants)
     for applicant, explanation in zip(applicants, explanations, strict=True):
@@ -134,7 +136,7 @@ def test_counterfactuals_are_all_valid(
         assert explanation.fidelity.validity == 1.0
 
 
-def test_global_importance(runtime: Runtime) -> None:
+def test_global_importance(runtime: FittedRuntime) -> None:
     explanation = runtime.explain("importance", None)
     assert explanation.result.baseline_score >= 0.84
     assert explanation.result.features[0].mean > 0

@@ -1,0 +1,74 @@
+"""A worker's task: an explanation answered as JSON, or an error answered as its HTTP status
+and body; only unexpected errors are logged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from examples.income import paths
+from explainer_service.runtime import FittedRuntime
+from explainer_service.settings import load_settings
+from explainer_service.workers.task import Done, Failed, Task, run_task
+from explainers import BlackBox
+from tests.support import free_port
+
+
+@pytest.fixture(scope="module")
+def runtime(income_files) -> Iterator[FittedRuntime]:
+    """SHAP only, pointed at a port where nothing listens."""
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    url = f"http://127.0.0.1:{free_port()}/v2/models/income/infer"
+    settings.model.url = url  # type: ignore[assignment]
+    settings.model.retries = 0
+    settings.explainers = {"shap": {"nsamples": 100}}
+    runtime = FittedRuntime(settings)
+    runtime.fit()
+    yield runtime
+    runtime.close()
+
+
+def row(runtime: FittedRuntime) -> list:
+    return runtime.reference[runtime.schema.names].iloc[0].tolist()
+
+
+def answering(runtime: FittedRuntime, predict) -> BlackBox:
+    return BlackBox(predict, runtime.box.output, runtime.box.class_names)
+
+
+def test_a_model_error_is_answered_as_its_status_and_not_logged(
+    runtime: FittedRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        answer = run_task(runtime, Task("a", "shap", row(runtime), {"seed": 1}))
+    assert isinstance(answer, Failed) and answer.id == "a"
+    assert answer.status == 503
+    assert answer.body["error"]["code"] == "model_unavailable"
+    assert str(runtime.settings.model.url) in answer.body["error"]["message"]
+    assert caplog.records == []
+
+
+def test_an_unexpected_error_is_answered_500_and_logged(
+    runtime: FittedRuntime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(rows):
+        raise RuntimeError("segment of the model client exploded")
+
+    monkeypatch.setattr(runtime.explainer("shap"), "model", answering(runtime, broken))
+    with caplog.at_level(logging.WARNING):
+        answer = run_task(runtime, Task("b", "shap", row(runtime), {"seed": 1}))
+    assert isinstance(answer, Failed)
+    assert (answer.status, answer.body["error"]["code"]) == (500, "internal")
+    assert "exploded" not in answer.body["error"]["message"]  # no internals in the answer
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
+
+
+def test_an_explanation_is_answered_as_json(runtime: FittedRuntime, monkeypatch) -> None:
+    scores = answering(runtime, lambda rows: np.tile([0.25, 0.75], (len(rows), 1)))
+    monkeypatch.setattr(runtime.explainer("shap"), "model", scores)
+    answer = run_task(runtime, Task("c", "shap", row(runtime), {"seed": 1}))
+    assert isinstance(answer, Done) and answer.id == "c"
+    assert '"method":"shap"' in answer.explanation
