@@ -33,7 +33,8 @@ def test_an_explanation_in_an_older_schema_reads_as_failed_and_is_computed_again
     assert record.explanation is None and record.error["code"] == "stale"
     assert [r.id for r in store.recent(10)] == ["old"]  # listing does not break
     store.claim("old", "anchors")
-    store.finish("old", envelope())
+    explanation = envelope()
+    store.finish("old", explanation)
     again = store.get("old")
-    assert again is not None and again.status is Status.done and again.explanation == envelope()
+    assert again is not None and again.status is Status.done and again.explanation == explanation
     store.close()
