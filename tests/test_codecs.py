@@ -259,3 +259,10 @@ def test_every_protocol_has_a_codec() -> None:
     for protocol in Protocol:
         settings = ModelSettings(url="http://127.0.0.1:1/", protocol=protocol)
         assert make_codec(settings, NAMES).protocol == protocol.value
+
+
+@pytest.mark.parametrize("shape", [[2**62, 4], [2**64], [10**7, 0], [0, 12], [True, 12]])
+def test_a_seldon_tensor_shape_must_fit_the_values_it_sends(shape) -> None:
+    codec = SeldonCodec(["a", "b", "c", "d"])
+    with pytest.raises(CodecError, match="does not fit"):
+        codec.decode_request({"data": {"tensor": {"shape": shape, "values": []}}})

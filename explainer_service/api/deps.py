@@ -32,17 +32,43 @@ def answer(id: str, explanation: Explanation) -> dict[str, Any]:
     return {**explanation.model_dump(mode="json"), "id": id, "links": links_for(id)}
 
 
+#: No inference payload nests deeper than this (a v2 tensor's data: about 5).
+MAX_JSON_DEPTH = 32
+
+
 def parse_json(text: str | bytes, what: str = "the body") -> Any:
+    """The JSON value of ``text``; 400 when it is not JSON, 422 when it nests deeper than
+    ``MAX_JSON_DEPTH`` (the decoders that read it recurse)."""
     if not text:
         raise PayloadError(f"{what} is empty")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MalformedJsonError(
             f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except UnicodeDecodeError:
         raise MalformedJsonError(f"{what} is not UTF-8 text") from None
+    except RecursionError:
+        value = None  # deeper than the parser goes: certainly deeper than allowed
+    else:
+        if _depth(value) <= MAX_JSON_DEPTH:
+            return value
+    raise PayloadError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in ``value`` (iterative: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_JSON_DEPTH:
+                return level
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def method_params(request: Request) -> dict[str, Any]:

@@ -256,6 +256,24 @@ BAD_INPUTS = [
     ("GET", "/explanations/0123456789abcdef", None, 404, "no explanation"),
     ("GET", "/explanations?limit=0", None, 422, "limit"),
     ("POST", "/api/v1.0/explain", {"instances": [[1]]}, 422, "not a seldon request"),
+    # a shape whose product wraps to 0 in int64, and one that promises 10**7 empty rows
+    (
+        "POST",
+        "/api/v1.0/explain",
+        {"data": {"tensor": {"shape": [2**62, 4], "values": []}}},
+        422,
+        "does not fit 0 values",
+    ),
+    (
+        "POST",
+        "/api/v1.0/explain",
+        {"data": {"tensor": {"shape": [10**7, 0], "values": []}}},
+        422,
+        "does not fit 0 values",
+    ),
+    ("POST", "/explain?method=shap", b"[" * 10_000 + b"]" * 10_000, 422, "nests deeper"),
+    ("POST", "/explain?method=shap", b"[" * 40 + b"]" * 40, 422, "nests deeper than 32"),
+    ("GET", "/explain?method=shap&payload=" + "%5B" * 50 + "%5D" * 50, None, 422, "nests"),
     ("GET", "/no/such/route", None, 404, "Not Found"),
 ]
 

@@ -7,6 +7,7 @@ order.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,10 @@ def _tensor_values(data: dict[str, Any]) -> tuple[list[Any], list[int]]:
     tensor = require(data, "tensor", dict, "data")
     shape = require(tensor, "shape", list, "data.tensor")
     values = require(tensor, "values", list, "data.tensor")
-    if not all(isinstance(s, int) and s >= 0 for s in shape) or int(np.prod(shape)) != len(values):
+    # math.prod of Python ints cannot wrap (numpy's would: [2**62, 4] has a product of 0),
+    # and no dimension may be 0, so the shape cannot promise rows that the values lack
+    valid = all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
+    if not valid or math.prod(shape) != len(values):
         raise CodecError(
             f"'data.tensor.shape' {shape} does not fit {len(values)} values",
             field="data.tensor.shape",

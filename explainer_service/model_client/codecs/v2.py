@@ -14,6 +14,7 @@ Answers are ``{"outputs": [{"name", "shape", "datatype", "data"}]}``; the config
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -153,7 +154,7 @@ class V2Codec(Codec):
             names.append(require(tensor, "name", str, where))
             shape = _shape(tensor, where)
             column = flatten(require(tensor, "data", list, where), f"{where}.data")
-            if len(column) != int(np.prod(shape)) or (len(shape) == 2 and shape[1] != 1):
+            if len(column) != math.prod(shape) or (len(shape) == 2 and shape[1] != 1):
                 raise CodecError(
                     f"'{where}' ({names[-1]}) must be one column: shape [n] or [n, 1] "
                     f"matching its {len(column)} values",
