@@ -38,7 +38,15 @@ def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None]:
         if not isinstance(parameters, dict):
             raise PayloadError("'parameters' must be an object", field="parameters")
         instance = body.get("instance")
-        return body["payload"], parameters, None if instance is None else str(instance)
+        if instance is None:
+            return body["payload"], parameters, None
+        is_index = isinstance(instance, int) and not isinstance(instance, bool) and instance >= 0
+        if not (is_index or instance == "all"):
+            raise PayloadError(
+                f"'instance' must be a row index (0, 1, ...) or \"all\", not {instance!r}",
+                field="instance",
+            )
+        return body["payload"], parameters, str(instance)
     return body, {}, None
 
 

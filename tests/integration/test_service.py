@@ -251,6 +251,16 @@ BAD_INPUTS = [
         422,
         "'parameters' must be an object",
     ),
+    *[
+        (
+            "POST",
+            "/explain?method=shap",
+            {"payload": payload("v2.json"), "instance": bad},
+            422,
+            "'instance' must be a row index",
+        )
+        for bad in ("abc", 1.5, [1], True, -1)
+    ],
     ("GET", "/explain?method=shap&payload=%7Bbroken", None, 400, "not JSON"),
     ("GET", "/explain?method=shap", None, 422, "empty"),
     ("GET", "/explanations/0123456789abcdef", None, 404, "no explanation"),
