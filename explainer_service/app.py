@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from explainer_service.api import compat, explain, explanations, health, links, pages
 from explainer_service.errors import ExplainerServiceError, http_error
+from explainer_service.limits import BodySizeLimit
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
     for module in (explain, explanations, health, compat, links, pages):
         app.include_router(module.router)
     _install_error_handlers(app, settings.model.name)

@@ -3,6 +3,7 @@
     ExplainerServiceError
      ├── PayloadError              the caller's inference payload cannot be read
      │    └── MalformedJsonError       the body is not JSON at all
+     ├── BodyTooLargeError         the request body is larger than allowed
      ├── NotFoundError             no such explanation
      ├── NotReadyError             the explainers are still being fitted, or the service stops
      ├── WorkerError               an error raised in a worker process, as its HTTP answer
@@ -59,6 +60,14 @@ class PayloadError(ExplainerServiceError, ValueError):
 
 class MalformedJsonError(PayloadError):
     """The body is not valid JSON."""
+
+
+class BodyTooLargeError(ExplainerServiceError):
+    """The request body is larger than ``service.max_body_bytes``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 class NotFoundError(ExplainerServiceError):
@@ -172,6 +181,8 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
     if isinstance(exc, ParameterError):
         code = "unknown_method" if exc.field == "method" else "invalid_parameter"
         return 422, code, {"field": exc.field, "method": exc.method}
+    if isinstance(exc, BodyTooLargeError):
+        return 413, "body_too_large", {"limit": exc.limit}
     if isinstance(exc, NotFoundError):
         return 404, "not_found", {}
     if isinstance(exc, NotReadyError):

@@ -100,6 +100,9 @@ class ServiceSettings(BaseModel):
         "per core; see the README for the measurements behind the default)",
     )
     max_instances: int = Field(10, ge=1, le=1000, description="rows explained by one instance=all")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="a larger request body is refused with 413"
+    )
     drilldown_wait_s: float = Field(
         2.0, ge=0, le=300, description="a drill-down link waits this long, then shows progress"
     )
