@@ -59,6 +59,9 @@ class ModelSettings(BaseModel):
     class_names: list[str] | None = None
     timeout_s: float = Field(10.0, gt=0, description="per HTTP call")
     max_batch_rows: int = Field(2000, ge=1, description="larger batches are split")
+    max_response_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="a larger answer from the model is an error (502)"
+    )
     concurrency: int = Field(4, ge=1, le=64, description="chunks in flight at once")
     retries: int = Field(3, ge=0, le=10, description="for refused/reset connections, 502, 503")
     backoff_s: float = Field(0.1, ge=0, description="first retry delay; doubles each retry")

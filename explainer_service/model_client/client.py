@@ -30,6 +30,12 @@ SKIP_LOGGING_HEADER = "Seldon-Skip-Logging"
 RETRY_STATUSES = frozenset({502, 503})
 
 
+class _AnswerTooLarge(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 @dataclass
 class CallStats:
     """What calling the model has cost: HTTP calls (retries included), rows sent, seconds."""
@@ -182,9 +188,15 @@ class RemoteModel:
             last = attempt == attempts - 1
             started = time.perf_counter()
             try:
-                response = self._http.post(
-                    self.url, content=content, headers={"Content-Type": "application/json"}
-                )
+                response = self._send(content)
+            except _AnswerTooLarge as exc:
+                self._count(n_rows, started, spent, failed=True)
+                raise ModelResponseError(
+                    f"the model's answer is larger than {self.settings.max_response_bytes} "
+                    "bytes (model.max_response_bytes)",
+                    url=self.url,
+                    status=exc.status,
+                ) from None
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 self._count(n_rows, started, spent, failed=True)
                 if last:
@@ -215,6 +227,33 @@ class RemoteModel:
                     )
             time.sleep(self.settings.backoff_s * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, content: bytes) -> httpx.Response:
+        """POST ``content`` and read the answer, at most ``max_response_bytes`` of it
+        (decompressed): a larger one raises ``_AnswerTooLarge`` before it is all in memory."""
+        limit = self.settings.max_response_bytes
+        headers = {"Content-Type": "application/json"}
+        with self._http.stream("POST", self.url, content=content, headers=headers) as streamed:
+            declared = streamed.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise _AnswerTooLarge(streamed.status_code)
+            chunks, size = [], 0
+            for chunk in streamed.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise _AnswerTooLarge(streamed.status_code)
+                chunks.append(chunk)
+        kept = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code,
+            headers=kept,
+            content=b"".join(chunks),
+            request=streamed.request,
+        )
 
     def _count(self, n_rows: int, started: float, spent: CallStats, *, failed: bool) -> None:
         seconds = time.perf_counter() - started

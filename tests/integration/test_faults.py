@@ -116,3 +116,19 @@ def test_flaky_server_recovers_within_the_retries(fault_server: str) -> None:
     with remote(fault_server + "/flaky", retries=3) as model:
         assert model.predict(ROWS).tolist() == [[0.25, 0.75]] * 2
         assert (model.stats.calls, model.stats.failures) == (3, 2)
+
+
+@pytest.mark.parametrize("path", ["/huge", "/huge-chunked"])
+def test_an_answer_larger_than_the_limit_is_refused(fault_server: str, path: str) -> None:
+    """5 MB answers, declared or chunked, against a 1 MiB limit: a 502, not a 5 MB buffer."""
+    before = requests_to(fault_server, path)
+    with (
+        remote(fault_server + path, max_response_bytes=1024 * 1024) as model,
+        pytest.raises(ModelResponseError, match="larger than 1048576 bytes") as info,
+    ):
+        model.predict(ROWS)
+    assert info.value.status == 200
+    assert requests_to(fault_server, path) - before == 1  # not retried
+    # within the limit the same answer is read (the padding is JSON whitespace)
+    with remote(fault_server + path) as model:
+        assert model.predict(ROWS).tolist() == [[0.25, 0.75]] * 2

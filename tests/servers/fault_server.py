@@ -10,6 +10,8 @@
 - ``/wrong-rows``: 200 with one prediction whatever the number of instances
 - ``/unavailable``: always 503
 - ``/flaky``: 503 for the first two requests, then like ``/ok``
+- ``/huge``: like ``/ok`` padded with 5 MB of spaces (declared length)
+- ``/huge-chunked``: the same, sent chunked (no length declared)
 - ``GET /requests``: how many POSTs each path received
 """
 
@@ -40,6 +42,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _send_chunked(self, status: int, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(data), 65536):
+            piece = data[start : start + 65536]
+            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
@@ -78,6 +91,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, json.dumps({"predictions": [[0.25, 0.75]]}))
             case "/unavailable":
                 self._send(503, '{"error": "model is loading"}')
+            case "/huge":
+                self._send(200, ok + " " * 5_000_000)
+            case "/huge-chunked":
+                self._send_chunked(200, ok + " " * 5_000_000)
             case "/flaky":
                 self._send(503, '{"error": "warming up"}') if count <= 2 else self._send(200, ok)
             case _:
