@@ -56,13 +56,13 @@ class AnchorsExplainer(Explainer):
     fit_params = frozenset({"disc_perc"})
 
     def fit(self) -> None:
-        percentiles = [float(p) for p in self.params.disc_perc]
-        if any(not 0 < p < 100 for p in percentiles):
+        self._percentiles = [float(p) for p in self.params.disc_perc]
+        if any(not 0 < p < 100 for p in self._percentiles):
             raise ExplainerError("disc_perc: percentiles must lie strictly between 0 and 100")
         self._edges = [
             None
             if feature.is_categorical
-            else np.unique(np.percentile(self.reference_matrix[:, j], percentiles))
+            else np.unique(np.percentile(self.reference_matrix[:, j], self._percentiles))
             for j, feature in enumerate(self.schema.features)
         ]
 
@@ -74,11 +74,10 @@ class AnchorsExplainer(Explainer):
             raise ExplainerError("anchors explain classifiers; the model is a regression")
         prediction = model.predict_one(x)
         label = int(prediction.class_index or 0)
-        percentiles = [float(p) for p in self.params.disc_perc]
         edges = [
             None
             if cut is None
-            else instance_edges(self.reference_matrix[:, j], cut, x[j], percentiles)
+            else instance_edges(self.reference_matrix[:, j], cut, x[j], self._percentiles)
             for j, cut in enumerate(self._edges)
         ]
         predicates = instance_predicates(x, [f.is_categorical for f in self.schema.features], edges)

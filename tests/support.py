@@ -161,22 +161,32 @@ def mlserver(repo: Path, models: dict[str, Path], log: Path | None = None) -> Se
     return server
 
 
+def _readiness(base_url: str) -> httpx.Response | None:
+    """``/health/ready``, or None when it did not answer in time (a busy machine)."""
+    try:
+        return httpx.get(base_url + "/health/ready", timeout=30)
+    except httpx.TransportError:
+        return None
+
+
 def wait_until_ready(base_url: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if httpx.get(base_url + "/health/ready", timeout=5).status_code == 200:
+        answer = _readiness(base_url)
+        if answer is not None and answer.status_code == 200:
             return
         time.sleep(0.2)
-    raise TimeoutError(f"{base_url} not ready: {httpx.get(base_url + '/health/ready').text}")
+    last = _readiness(base_url)
+    raise TimeoutError(f"{base_url} not ready: {last.text if last else 'no answer'}")
 
 
 def wait_until_fitted(base_url: str, timeout: float = 300.0) -> dict:
     """Until the explainers are fitted (readiness then speaks of the model); the last state."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = httpx.get(base_url + "/health/ready", timeout=5).json()
-        if not state["reason"].startswith("starting"):
-            return state
+        answer = _readiness(base_url)
+        if answer is not None and not answer.json()["reason"].startswith("starting"):
+            return dict(answer.json())
         time.sleep(0.2)
     raise TimeoutError(f"{base_url} still fitting after {timeout} s")
 
