@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from explainer_service.api import compat, explain, explanations, health, links, pages
-from explainer_service.errors import ExplainerServiceError, http_error
+from explainer_service.errors import ExplainerServiceError, QueueFullError, http_error
 from explainer_service.limits import BodySizeLimit
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
@@ -88,7 +88,10 @@ def _install_error_handlers(app: FastAPI, model_name: str) -> None:
     @app.exception_handler(ExplainerError)
     async def known_error(request: Request, exc: Exception) -> Response:
         status, body = http_error(exc)
-        return respond(request, status, body)
+        response = respond(request, status, body)
+        if isinstance(exc, QueueFullError):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.exception_handler(Exception)
     async def any_error(request: Request, exc: Exception) -> Response:

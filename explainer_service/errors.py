@@ -6,6 +6,8 @@
      ├── BodyTooLargeError         the request body is larger than allowed
      ├── NotFoundError             no such explanation
      ├── NotReadyError             the explainers are still being fitted, or the service stops
+     ├── QueueFullError            too many explanations wait already: try again later (429)
+     ├── DeadlineExceededError     the explanation ran longer than its deadline and was stopped
      ├── WorkerError               an error raised in a worker process, as its HTTP answer
      ├── WorkerCrashedError        the worker process died while running the explanation
      └── ModelError                calling the remote model failed (names the URL)
@@ -76,6 +78,30 @@ class NotFoundError(ExplainerServiceError):
 
 class NotReadyError(ExplainerServiceError):
     """The explainers are still being fitted."""
+
+
+class QueueFullError(ExplainerServiceError):
+    """``service.max_queue`` explanations wait for a worker already; ``retry_after_s`` is
+    how long the ones waiting should take."""
+
+    def __init__(self, waiting: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"{waiting} explanations are waiting for a worker already; try again in "
+            f"{retry_after_s} s"
+        )
+        self.waiting = waiting
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceededError(ExplainerServiceError):
+    """The explanation ran longer than its deadline; its worker was stopped and replaced."""
+
+    def __init__(self, deadline_s: float) -> None:
+        super().__init__(
+            f"the explanation did not finish within its deadline of {deadline_s:g} s and was "
+            "stopped; ask for less work (fewer samples) or a longer deadline"
+        )
+        self.deadline_s = deadline_s
 
 
 class WorkerError(ExplainerServiceError):
@@ -187,6 +213,10 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
         return 404, "not_found", {}
     if isinstance(exc, NotReadyError):
         return 503, "not_ready", {}
+    if isinstance(exc, QueueFullError):
+        return 429, "queue_full", {"waiting": exc.waiting, "retry_after_s": exc.retry_after_s}
+    if isinstance(exc, DeadlineExceededError):
+        return 504, "deadline_exceeded", {"deadline_s": exc.deadline_s}
     if isinstance(exc, WorkerCrashedError):
         return 500, "worker_crashed", {"worker": exc.worker, "exit_code": exc.exit_code}
     if isinstance(exc, ModelError):

@@ -10,8 +10,10 @@ model is down.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -40,6 +42,8 @@ class Runtime:
         path = settings.data.reference
         try:
             self.reference = pd.read_csv(path)
+            #: part of every explanation's cache key: new reference data, new explanations
+            self.reference_fingerprint = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         except (OSError, pd.errors.ParserError) as exc:
             raise ConfigError(f"data.reference: cannot read {path}: {exc}") from None
         target = settings.data.target

@@ -3,14 +3,24 @@
 Explanations are CPU-bound (alibi, shap, dice-ml) and draw from process-wide random
 generators, so they run in worker processes (``explainer_service.workers``), one at a time
 each; no explanation engine runs in this process. Here requests are checked, turned into
-tasks and de-duplicated: a request whose id is already in the store is answered from it;
-one whose id is being computed waits for that computation instead of starting another.
+tasks and de-duplicated by their cache key: a request whose key is in the store is
+answered from it; one that is being computed, here or by another process sharing the
+store, waits for that computation instead of starting another.
+
+Every accepted request is in the store with its task before it is queued, and this
+process holds a lease on it while it lives (renewed every third of ``service.lease_s``).
+Requests whose holder died are taken over by whichever process sharing the store looks
+first, so after a crash or a restart accepted work is done, once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -18,14 +28,26 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from explainer_service.errors import NotFoundError, NotReadyError, WorkerError, http_error
+from explainer_service.errors import (
+    NotFoundError,
+    NotReadyError,
+    QueueFullError,
+    WorkerError,
+    http_error,
+)
 from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
-from explainer_service.store import Record, Status, Store, explanation_id
+from explainer_service.store import Record, Status, Store, cache_key
 from explainer_service.workers import Job, Pool, Task
 from explainers import Explanation
+from explainers.base import package_versions
 
 log = logging.getLogger("explainer_service")
+
+#: Errors after which the model is checked again at once: readiness follows the model.
+MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
+#: How often a request waiting for another process's computation looks at the store.
+POLL_S = 0.25
 
 
 @dataclass
@@ -37,7 +59,8 @@ class Readiness:
 
 @dataclass
 class Ticket:
-    """One requested explanation: its id, and the computation when it is not stored yet."""
+    """One requested explanation: its id, and the computation when it is not stored yet
+    (``future`` is None and ``record`` None when another process computes it)."""
 
     id: str
     method: str
@@ -57,14 +80,32 @@ class Service:
         self.readiness = Readiness()
         self.pool = pool or Pool(settings, settings.service.workers)
         self.pool.on_start = self._started
-        self._inflight: dict[str, Future[Explanation]] = {}
+        #: who holds this process's leases in the store
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._inflight: dict[str, tuple[str, Future[Explanation]]] = {}  # key -> id, future
         self._lock = threading.Lock()
+        self._mean_s = 10.0  # seconds an explanation takes, a moving average
+        self._recheck = threading.Event()
+        self._key_base = {
+            "model": {
+                "url": str(settings.model.url),
+                "name": settings.model.name,
+                "version": settings.model.version,
+                "protocol": settings.model.protocol,
+                "output": settings.model.output,
+                "class_names": settings.model.class_names,
+            },
+            "reference": runtime.reference_fingerprint,
+            "features": settings.features.model_dump(mode="json"),
+            "versions": package_versions(),
+        }
 
-    # --- start-up and readiness ---------------------------------------------------------
+    # --- start-up, readiness and leases -------------------------------------------------
 
     async def run_background(self) -> None:
-        """Start the workers and wait until each has fitted its explainers, then keep
-        checking that the model answers."""
+        """Start the workers and wait until each has fitted its explainers; then keep
+        checking that the model answers, renew this process's leases and take over the
+        requests whose holder died."""
         self.pool.start()
         while not self.pool.ready:
             if self.pool.failure is not None:
@@ -76,12 +117,44 @@ class Service:
             )
             self.readiness = Readiness(False, reason, time.time())
             await asyncio.sleep(0.1)
+        leases = asyncio.create_task(self._keep_leases())
+        try:
+            while True:
+                await asyncio.to_thread(self.check_model)
+                wait = self.settings.service
+                pause = wait.ready_recheck_s if self.readiness.ready else wait.ready_interval_s
+                await asyncio.to_thread(self._recheck.wait, pause)
+                self._recheck.clear()
+        finally:
+            leases.cancel()
+
+    async def _keep_leases(self) -> None:
+        every = self.settings.service.lease_s / 3
         while True:
-            await asyncio.to_thread(self.check_model)
-            wait = self.settings.service
-            await asyncio.sleep(
-                wait.ready_recheck_s if self.readiness.ready else wait.ready_interval_s
-            )
+            try:
+                await asyncio.to_thread(self.store.renew, self.owner, self.settings.service.lease_s)
+                await asyncio.to_thread(self.adopt_orphans)
+            except Exception:
+                log.exception("cannot renew the leases in the store")
+            await asyncio.sleep(every)
+
+    def adopt_orphans(self) -> int:
+        """Queue the stored requests whose holder died (as many as the queue has room for);
+        answers how many."""
+        room = self.settings.service.max_queue - self.pool.waiting
+        adopted = 0
+        for record in self.store.orphans(max(room, 0)):
+            if record.task is None or record.key is None:
+                continue
+            if not self.store.take_over(record.id, self.owner, self.settings.service.lease_s):
+                continue  # another process was quicker
+            task = self._task(record.id, record.task)
+            with self._lock:
+                if record.key not in self._inflight:
+                    self._submit(record.key, task)
+                    adopted += 1
+            log.info("took over explanation %s (%s) from %s", record.id, task.method, record.owner)
+        return adopted
 
     def check_model(self) -> None:
         """Ready when one reference row gets an answer from the model."""
@@ -94,6 +167,11 @@ class Service:
         else:
             self.readiness = Readiness(True, "ready", time.time())
 
+    def saturation(self) -> dict[str, Any]:
+        """How full the queue is, for readiness."""
+        waiting, limit = self.pool.waiting, self.settings.service.max_queue
+        return {"waiting": waiting, "limit": limit, "saturated": waiting >= limit}
+
     # --- explanations -------------------------------------------------------------------
 
     def tickets(
@@ -105,78 +183,129 @@ class Service:
     ) -> list[Ticket]:
         """Validate the request and start (or find) one explanation per instance asked for.
 
-        ``instance`` is a row index or ``"all"`` (up to ``max_instances`` rows).
+        ``instance`` is a row index or ``"all"`` (up to ``max_instances`` rows). Blocks on
+        the store: call it from a thread, not the event loop.
         """
         if not self.pool.ready:
             raise NotReadyError(f"not ready: {self.readiness.reason}")
-        resolved = self.runtime.resolve_params(method, params)
+        resolved = self.runtime.resolve_params(method, params).model_dump(mode="json")
         chosen = self.runtime.instances(
             method, payload, instance, self.settings.service.max_instances
         )
-        schema = self.runtime.schema
-        model = self.settings.model
         tickets = []
         for row in chosen:
-            canonical = None if row is None else schema.normalise([row])[0]
-            id = explanation_id(
-                model.name, model.version, method, resolved.model_dump(mode="json"), canonical
+            canonical = None if row is None else self.runtime.schema.normalise([row])[0]
+            key = cache_key(
+                {**self._key_base, "method": method, "params": resolved, "instance": canonical}
             )
-            task = Task(id, method, row, resolved.model_dump())
-            tickets.append(self._ticket(task))
+            tickets.append(self._ticket(key, {"method": method, "row": row, "params": resolved}))
         return tickets
 
-    def _ticket(self, task: Task) -> Ticket:
-        id, method = task.id, task.method
+    def _ticket(self, key: str, task: dict[str, Any]) -> Ticket:
+        method = task["method"]
         with self._lock:
-            if id in self._inflight:
-                return Ticket(id, method, None, self._inflight[id])
-            record = self.store.get(id)
+            if key in self._inflight:
+                id, future = self._inflight[key]
+                return Ticket(id, method, None, future)
+            record = self.store.find(key)
             if record is not None and record.status is Status.done:
-                return Ticket(id, method, record, None)
-            self.store.claim(id, method)
-            job = self.pool.submit(task)
-            future: Future[Explanation] = Future()
-            self._inflight[id] = future
-        job.future.add_done_callback(lambda _: self._finish(job, future))
-        return Ticket(id, method, None, future)
+                return Ticket(record.id, method, record, None)
+            if record is not None and record.leased() and record.owner != self.owner:
+                return Ticket(record.id, method, None, None)  # another process computes it
+            waiting = self.pool.waiting
+            if waiting >= self.settings.service.max_queue:
+                raise QueueFullError(waiting, self._retry_after(waiting))
+            record, held = self.store.claim(
+                key, method, task, self.owner, self.settings.service.lease_s
+            )
+            if not held:
+                done = record if record.status is Status.done else None
+                return Ticket(record.id, method, done, None)
+            future = self._submit(key, self._task(record.id, task))
+        return Ticket(record.id, method, None, future)
+
+    def _task(self, id: str, task: dict[str, Any]) -> Task:
+        deadline = self.settings.service.deadline_s
+        return Task(id, task["method"], task["row"], task["params"], deadline)
+
+    def _submit(self, key: str, task: Task) -> Future[Explanation]:
+        """Queue ``task`` (the caller holds the lock)."""
+        job = self.pool.submit(task)
+        future: Future[Explanation] = Future()
+        self._inflight[key] = (task.id, future)
+        job.future.add_done_callback(lambda _: self._finish(key, job, future))
+        return future
+
+    def _retry_after(self, waiting: int) -> int:
+        """Seconds until the requests waiting now should have started."""
+        return max(1, min(600, math.ceil(waiting * self._mean_s / self.pool.size)))
 
     def _started(self, job: Job) -> None:
-        self.store.set_status(job.task.id, Status.running)
+        if not self.store.start(job.task.id, self.owner):
+            log.warning("explanation %s was taken over by another process", job.task.id)
 
-    def _finish(self, job: Job, future: Future[Explanation]) -> None:
+    def _finish(self, key: str, job: Job, future: Future[Explanation]) -> None:
         """Store what the worker answered, then hand it to the waiting requests."""
         id = job.task.id
         try:
             explanation = Explanation.model_validate_json(job.future.result())
             queued = job.queue_seconds
             explanation.cost.queue_seconds = None if queued is None else round(queued, 6)
-            self.store.finish(id, explanation)
+            self._mean_s = 0.8 * self._mean_s + 0.2 * explanation.cost.seconds
+            self.store.finish(id, self.owner, explanation)
+        except NotReadyError as exc:  # the service stops: another process or run does it
+            self.store.release(id, self.owner)
+            self._forget(key)
+            future.set_exception(exc)
         except Exception as exc:
             status, body = http_error(exc)
-            if body["error"]["code"] == "internal" and not isinstance(exc, WorkerError):
+            code = body["error"]["code"]
+            if code == "internal" and not isinstance(exc, WorkerError):
                 log.exception("explanation %s failed", id)  # a worker logs its own
-            self.store.fail(id, {**body["error"], "status": status})
-            self._forget(id)
+            if code in MODEL_DOWN:
+                self._recheck.set()  # readiness follows the model now, not at the next check
+            self.store.fail(id, self.owner, {**body["error"], "status": status})
+            self._forget(key)
             future.set_exception(exc)
         else:
-            self._forget(id)
+            self._forget(key)
             future.set_result(explanation)
 
-    def _forget(self, id: str) -> None:
+    def _forget(self, key: str) -> None:
         with self._lock:
-            self._inflight.pop(id, None)
+            self._inflight.pop(key, None)
 
     async def result(self, ticket: Ticket, timeout: float | None = None) -> Explanation | None:
         """The explanation, waiting for it up to ``timeout`` seconds (None: no limit);
         None when it is not done by then. Errors of the computation are raised."""
         if ticket.record is not None and ticket.record.explanation is not None:
             return ticket.record.explanation
-        assert ticket.future is not None
-        waiting = asyncio.shield(asyncio.wrap_future(ticket.future))
+        if ticket.future is None:
+            waiting: Any = self._elsewhere(ticket)
+        else:
+            waiting = asyncio.shield(asyncio.wrap_future(ticket.future))
         try:
-            return await asyncio.wait_for(waiting, timeout)
+            explanation: Explanation | None = await asyncio.wait_for(waiting, timeout)
         except TimeoutError:
             return None
+        return explanation
+
+    async def _elsewhere(self, ticket: Ticket) -> Explanation | None:
+        """Wait for a computation another process holds; take it over if that one dies."""
+        while True:
+            record = await asyncio.to_thread(self.store.get, ticket.id)
+            if record is None:
+                raise NotFoundError(f"no explanation with id {ticket.id!r}")
+            if record.status is Status.done and record.explanation is not None:
+                return record.explanation
+            if record.status is Status.failed and record.error is not None:
+                error = dict(record.error)
+                status = int(error.pop("status", 500))
+                raise WorkerError(status, {"error": error})
+            if not record.leased() and record.key is not None and record.task is not None:
+                mine = await asyncio.to_thread(self._ticket, record.key, record.task)
+                return await self.result(mine)
+            await asyncio.sleep(POLL_S)
 
     def record(self, id: str) -> Record:
         record = self.store.get(id)
@@ -185,7 +314,8 @@ class Service:
         return record
 
     def close(self) -> None:
-        """Stop the workers (no process outlives the service), then the rest."""
+        """Stop the workers (no process outlives the service), then the rest. Requests
+        not finished are released in the store, for the next process."""
         self.pool.close()
         self.runtime.close()
         self.store.close()

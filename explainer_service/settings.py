@@ -109,8 +109,27 @@ class ServiceSettings(BaseModel):
     drilldown_wait_s: float = Field(
         2.0, ge=0, le=300, description="a drill-down link waits this long, then shows progress"
     )
+    max_queue: int = Field(
+        32,
+        ge=1,
+        le=100_000,
+        description="explanations waiting for a worker at most; beyond it requests get 429",
+    )
+    deadline_s: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="an explanation running longer is stopped (its worker is replaced): 504",
+    )
+    lease_s: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="a process renews its hold on the explanations it computes this often "
+        "(a third of it); when it dies, another process takes them over after this long",
+    )
     ready_interval_s: float = Field(1.0, gt=0, description="readiness re-check while not ready")
-    ready_recheck_s: float = Field(30.0, gt=0, description="readiness re-check once ready")
+    ready_recheck_s: float = Field(5.0, gt=0, description="readiness re-check once ready")
     shutdown_grace_s: int = Field(
         10,
         ge=0,

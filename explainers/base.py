@@ -140,15 +140,17 @@ class Explainer(ABC):
         base = cls.validate_params(configured)
         if not overrides:
             return base
+        resolved = cls.validate_params({**base.model_dump(), **overrides})
+        # compared once validated: [25, 50] from JSON is the configured (25, 50)
         fixed = sorted(set(overrides) & cls.fit_params)
-        changed = [k for k in fixed if overrides[k] != getattr(base, k)]
+        changed = [k for k in fixed if getattr(resolved, k) != getattr(base, k)]
         if changed:
             raise ParameterError(
                 cls.method,
                 changed[0],
                 f"{changed[0]!r} is fixed when the explainer is built; configure it instead",
             )
-        return cls.validate_params({**base.model_dump(), **overrides})
+        return resolved
 
     # --- the verb -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from concurrent.futures import wait
 import pytest
 
 from explainer_service.errors import (
+    DeadlineExceededError,
     NotReadyError,
     WorkerCrashedError,
     WorkerError,
@@ -178,3 +179,39 @@ def test_close_stops_every_process_and_fails_what_is_left(pool: Pool) -> None:
     with pytest.raises(NotReadyError, match="shutting down"):
         pool.submit(task("echo"))
     assert {w["state"] for w in pool.workers()} == {WorkerState.stopped}
+
+
+def test_a_task_past_its_deadline_is_stopped_and_its_worker_replaced(pool: Pool) -> None:
+    late = pool.submit(Task("late", "sleep", None, {"seconds": 600}, deadline_s=0.5))
+    until(lambda: late.pid is not None, "the task to start")
+    pid = late.pid
+    assert pid is not None
+    with pytest.raises(DeadlineExceededError) as info:
+        late.future.result(LIMIT_S)
+    assert http_error(info.value)[0] == 504
+    assert http_error(info.value)[1]["error"]["detail"] == {"deadline_s": 0.5}
+    until(lambda: not alive(pid), "the late worker to be stopped")
+    until(lambda: _restarts(pool, late.worker) == 1, "a replacement")
+    # the replacement and the other worker still answer
+    jobs = [pool.submit(task("echo", str(i))) for i in range(4)]
+    wait([j.future for j in jobs], LIMIT_S)
+    assert all(j.future.exception() is None for j in jobs)
+
+
+def _restarts(pool: Pool, index: int | None) -> int:
+    return next(w["restarts"] for w in pool.workers() if w["index"] == index)
+
+
+def test_waiting_counts_the_tasks_no_worker_has_started() -> None:
+    pool = Pool({}, 1, target=fake_workers.answering)
+    pool.start()
+    try:
+        until(lambda: pool.ready, "the worker")
+        first = pool.submit(task("sleep", "busy", seconds=1))
+        until(lambda: first.started is not None, "the first task to start")
+        queued = [pool.submit(task("echo", str(i))) for i in range(3)]
+        assert pool.waiting == 3
+        wait([j.future for j in queued], LIMIT_S)
+        assert pool.waiting == 0
+    finally:
+        pool.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from examples.income import paths
-from explainer_service.errors import WorkerError, http_error
+from explainer_service.errors import QueueFullError, WorkerError, http_error
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
 from explainer_service.settings import load_settings
@@ -77,3 +77,94 @@ def test_an_error_in_the_worker_is_raised_and_stored_as_answered(service) -> Non
     record = service.store.get(ticket.id)
     assert record.status is Status.failed and record.error["code"] == "unlucky"
     assert record.error["status"] == 422
+
+
+def build(settings, store: Store, gate: Path, workers: int = 1) -> Service:
+    pool = Pool(str(gate), workers, target=fake_workers.explaining)
+    built = Service(settings, Runtime(settings), store, pool)
+    pool.start()
+    until(lambda: pool.ready, "the worker")
+    return built
+
+
+@pytest.fixture
+def settings(income_files):
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.model.url = f"http://127.0.0.1:{free_port()}/v2/models/income/infer"  # type: ignore[assignment]
+    return settings
+
+
+def test_beyond_max_queue_a_request_is_refused_with_a_time_to_retry(settings, tmp_path) -> None:
+    settings.service.max_queue = 2
+    service = build(settings, Store(":memory:"), tmp_path / "open")
+    try:
+        running = service.tickets("shap", payload(), 0, {"seed": 1})[0]
+        until(lambda: service.store.get(running.id).status is Status.running, "running")
+        waiting = [service.tickets("shap", payload(), 0, {"seed": s})[0] for s in (2, 3)]
+        assert service.saturation() == {"waiting": 2, "limit": 2, "saturated": True}
+        with pytest.raises(QueueFullError) as info:
+            service.tickets("shap", payload(), 0, {"seed": 4})
+        status, body = http_error(info.value)
+        assert status == 429 and body["error"]["detail"]["retry_after_s"] >= 1
+        # a request already queued is still answered: no new work, no refusal
+        assert service.tickets("shap", payload(), 0, {"seed": 2})[0].id == waiting[0].id
+        (tmp_path / "open").touch()
+        for ticket in [running, *waiting]:
+            assert asyncio.run(service.result(ticket)) is not None
+        assert service.saturation()["saturated"] is False
+    finally:
+        service.close()
+
+
+def test_two_services_on_one_store_compute_a_request_once(settings, tmp_path) -> None:
+    path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
+    one = build(settings, Store(path), gate)
+    two = build(settings, Store(path), gate)
+    try:
+        first = one.tickets("shap", payload(), 0, {"seed": 5})[0]
+        until(lambda: one.store.get(first.id).status is Status.running, "running in one")
+        second = two.tickets("shap", payload(), 0, {"seed": 5})[0]
+        assert second.id == first.id and second.future is None  # one computes it
+        assert two.pool.waiting == 0 and two.pool.running() == []
+        gate.touch()
+
+        async def both():
+            return await asyncio.gather(one.result(first), two.result(second))
+
+        a, b = asyncio.run(both())
+        assert a is not None and a == b
+        assert one.store.get(first.id).attempts == 1
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_request_whose_holder_died_is_taken_over_and_done_once(settings, tmp_path) -> None:
+    path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
+    dead = Store(path)  # a process that accepted a request, then was killed
+    task = {"method": "shap", "row": None, "params": {"seed": 9, "nsamples": 500}}
+    record, _ = dead.claim("key-of-a-killed-request", "shap", task, "killed", 0.2)
+    dead.start(record.id, "killed")
+    settings.service.lease_s = 1
+    gate.touch()
+    service = build(settings, Store(path), gate)
+    try:
+        until(lambda: service.adopt_orphans() == 1, "the orphan to be taken over")
+        until(lambda: service.store.get(record.id).status is Status.done, "the orphan done")
+        done = service.store.get(record.id)
+        assert done.attempts == 2 and done.explanation.provenance.params["seed"] == 9
+        assert service.adopt_orphans() == 0
+    finally:
+        service.close()
+
+
+def test_closing_hands_unfinished_requests_on_instead_of_failing_them(settings, tmp_path) -> None:
+    path = tmp_path / "s.sqlite"
+    service = build(settings, Store(path), tmp_path / "never-open")
+    running = service.tickets("shap", payload(), 0, {"seed": 1})[0]
+    queued = service.tickets("shap", payload(), 0, {"seed": 2})[0]
+    until(lambda: service.store.get(running.id).status is Status.running, "running")
+    service.close()
+    after = Store(path)
+    orphans = {o.id for o in after.orphans(10)}
+    assert orphans == {running.id, queued.id}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from explainer_service.api.deps import answer, get_service, method_params, parse_json
 from explainer_service.errors import NotFoundError, PayloadError
 from explainer_service.model_client.codecs import Codec, CodecError, KServeV1Codec, SeldonCodec
-from explainer_service.service import Service
+from explainer_service.service import Service, Ticket
 
 router = APIRouter(tags=["compatibility"])
 
@@ -17,24 +18,31 @@ router = APIRouter(tags=["compatibility"])
 async def _explain(
     request: Request, service: Service, codec: Codec, method: str | None
 ) -> dict[str, Any]:
-    body = parse_json(await request.body())
+    raw = await request.body()
+    chosen = method or (
+        "anchors" if "anchors" in service.runtime.classes else next(iter(service.runtime.classes))
+    )
+    params = method_params(request)
+    # decoding up to max_body_bytes of JSON takes a while: not on the event loop
+    ticket = await asyncio.to_thread(_ticket, service, codec, raw, chosen, params)
+    explanation = await service.result(ticket)
+    assert explanation is not None
+    return answer(ticket.id, explanation)
+
+
+def _ticket(
+    service: Service, codec: Codec, raw: bytes, method: str, params: dict[str, Any]
+) -> Ticket:
     try:
-        rows = codec.decode_request(body)
+        rows = codec.decode_request(parse_json(raw))
     except CodecError as exc:
         raise PayloadError(
             f"not a {codec.protocol} request: {exc.message}", field=exc.field
         ) from None
     if not rows:
         raise PayloadError("the request holds no rows")
-    names = service.runtime.schema.names
-    records = {"instances": [dict(zip(names, rows[0], strict=True))]}
-    chosen = method or (
-        "anchors" if "anchors" in service.runtime.classes else next(iter(service.runtime.classes))
-    )
-    ticket = service.tickets(chosen, records, 0, method_params(request))[0]
-    explanation = await service.result(ticket)
-    assert explanation is not None
-    return answer(ticket.id, explanation)
+    records = {"instances": [dict(zip(service.runtime.schema.names, rows[0], strict=True))]}
+    return service.tickets(method, records, 0, params)[0]
 
 
 @router.post("/v1/models/{name}:explain", summary="KServe v1 explain")

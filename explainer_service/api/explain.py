@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -84,9 +85,15 @@ async def post_explain(
     query parameters. ``mode=async`` answers 202 at once with the id."""
     request.state.html = wants_html(request, format)
     raw = await request.body()
-    payload, body_params, body_instance = _envelope(parse_json(raw) if raw.strip() else None)
-    tickets = service.tickets(
-        method, payload, body_instance or instance, {**body_params, **method_params(request)}
+    # reading and decoding up to max_body_bytes of JSON takes a while: not on the event loop
+    body = await asyncio.to_thread(parse_json, raw) if raw.strip() else None
+    payload, body_params, body_instance = _envelope(body)
+    tickets = await asyncio.to_thread(
+        service.tickets,
+        method,
+        payload,
+        body_instance or instance,
+        {**body_params, **method_params(request)},
     )
     if mode == "async":
         pending = [
@@ -117,11 +124,13 @@ async def get_explain(
     than ``service.drilldown_wait_s``, a page that refreshes itself until it is done."""
     request.state.html = wants_html(request, format, default=True)
     body = (
-        parse_json(payload or "", "the payload parameter")
+        await asyncio.to_thread(parse_json, payload or "", "the payload parameter")
         if payload or method != "importance"
         else None
     )
-    tickets = service.tickets(method, body, instance, method_params(request))
+    tickets = await asyncio.to_thread(
+        service.tickets, method, body, instance, method_params(request)
+    )
     ticket = tickets[0]
     explanation = await service.result(ticket, timeout=service.settings.service.drilldown_wait_s)
     if explanation is None:

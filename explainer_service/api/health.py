@@ -21,12 +21,15 @@ async def live() -> dict[str, str]:
 @router.get("/health/ready", responses={503: {"description": "not ready, with the reason"}})
 async def ready(service: Annotated[Service, Depends(get_service)]) -> Any:
     """Ready when every worker has fitted its explainers and the model answered the last
-    check. ``workers``: each worker process's index, pid, state, task and restarts."""
+    check. ``queue``: explanations waiting for a worker, the limit beyond which requests
+    get 429, and whether it is reached. ``workers``: each worker process's index, pid,
+    state, task and restarts."""
     state = service.readiness
     body = {
         "ready": state.ready,
         "reason": state.reason,
         "checked_at": state.checked_at,
+        "queue": service.saturation(),
         "workers": service.pool.workers(),
     }
     return JSONResponse(body, status_code=200 if state.ready else 503)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,8 +21,9 @@ async def links(
     payload: Annotated[str, Query(description="the logged inference payload (JSON)")],
 ) -> dict[str, str]:
     """Checks that the payload is readable, then answers method -> absolute link."""
-    body = parse_json(payload, "the payload parameter")
-    service.runtime.rows(body)  # a payload that cannot be read gets its error now
+    body = await asyncio.to_thread(parse_json, payload, "the payload parameter")
+    # a payload that cannot be read gets its error now
+    await asyncio.to_thread(service.runtime.rows, body)
     base = str(request.base_url).rstrip("/")
     return {
         method: drilldown_link(method, body, base)

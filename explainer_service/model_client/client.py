@@ -230,9 +230,13 @@ class RemoteModel:
 
     def _send(self, content: bytes) -> httpx.Response:
         """POST ``content`` and read the answer, at most ``max_response_bytes`` of it
-        (decompressed): a larger one raises ``_AnswerTooLarge`` before it is all in memory."""
+        (decompressed): a larger one raises ``_AnswerTooLarge`` before it is all in memory.
+
+        ``timeout_s`` bounds each read (httpx) and also the whole answer: a server that
+        sends a byte now and then raises ``httpx.ReadTimeout`` once it is spent."""
         limit = self.settings.max_response_bytes
         headers = {"Content-Type": "application/json"}
+        ends = time.monotonic() + self.settings.timeout_s
         with self._http.stream("POST", self.url, content=content, headers=headers) as streamed:
             declared = streamed.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
@@ -242,6 +246,8 @@ class RemoteModel:
                 size += len(chunk)
                 if size > limit:
                     raise _AnswerTooLarge(streamed.status_code)
+                if time.monotonic() > ends:
+                    raise httpx.ReadTimeout("the answer took longer than timeout_s")
                 chunks.append(chunk)
         kept = [
             (k, v)

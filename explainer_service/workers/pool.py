@@ -11,8 +11,9 @@ pipe and its process sentinel together, so a death is seen at once: the task it 
 running fails with ``WorkerCrashedError`` and a new process takes its place. The event loop
 never reads a pipe; it only puts tasks in the queue and awaits their futures.
 
-Each ``Job`` records which worker runs it, so a later change can stop a task by killing
-its worker.
+A task with a ``deadline_s`` that its worker has not answered by then is stopped by
+killing the worker (an engine in native code cannot be interrupted otherwise); the task
+fails with ``DeadlineExceededError`` and a new process takes the worker's place.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from explainer_service.errors import NotReadyError, WorkerCrashedError, WorkerError
+from explainer_service.errors import (
+    DeadlineExceededError,
+    NotReadyError,
+    WorkerCrashedError,
+    WorkerError,
+)
 from explainer_service.settings import Settings
 from explainer_service.workers.task import (
     Answer,
@@ -117,6 +123,9 @@ class _Queue:
         self._jobs: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
 
+    def __len__(self) -> int:
+        return len(self._jobs)
+
     def put(self, job: Job, *, front: bool = False) -> None:
         with self._cond:
             self._jobs.appendleft(job) if front else self._jobs.append(job)
@@ -182,6 +191,11 @@ class Pool:
     def workers(self) -> list[dict[str, Any]]:
         """index, pid, state, task id and restarts of each worker, for operators."""
         return [w.info() for w in self._workers]
+
+    @property
+    def waiting(self) -> int:
+        """Jobs queued that no worker has started yet."""
+        return len(self._queue)
 
     def running(self) -> list[Job]:
         """The jobs workers are running now."""
@@ -313,8 +327,11 @@ class Pool:
             self._notify_start(job)
             with contextlib.suppress(OSError):  # if the process died, the sentinel says so
                 conn.send(job.task)
-            answer = _receive(conn, process)
+            answer = _receive(conn, process, job.task.deadline_s)
             worker.job, worker.state = None, WorkerState.idle
+            if answer is _LATE:
+                self._stop_late(worker, job, process)
+                return
             if isinstance(answer, Done):
                 job.future.set_result(answer.explanation)
             elif isinstance(answer, Failed):
@@ -341,6 +358,19 @@ class Pool:
         )
         _fail(job, WorkerCrashedError(worker.index, code))
 
+    def _stop_late(self, worker: _Worker, job: Job, process: BaseProcess) -> None:
+        deadline = job.task.deadline_s or 0.0
+        log.warning(
+            "worker %d (pid %d) passed the deadline of %g s explaining %s (%s); stopping it",
+            worker.index,
+            process.pid,
+            deadline,
+            job.task.id,
+            job.task.method,
+        )
+        process.kill()
+        _fail(job, DeadlineExceededError(deadline))
+
     def _notify_start(self, job: Job) -> None:
         if self.on_start is None:
             return
@@ -360,9 +390,21 @@ class Pool:
         worker.conn, worker.pid, worker.job = None, None, None
 
 
-def _receive(conn: Connection, process: BaseProcess) -> Answer | Started | StartFailed | None:
-    """The worker's next message, or None when its process dies first (blocks the thread)."""
-    ready = wait([conn, process.sentinel])
+class _Late:
+    """No answer within the deadline."""
+
+
+_LATE = _Late()
+
+
+def _receive(
+    conn: Connection, process: BaseProcess, timeout: float | None = None
+) -> Answer | Started | StartFailed | _Late | None:
+    """The worker's next message, None when its process dies first, ``_LATE`` when
+    ``timeout`` seconds pass first (blocks the thread)."""
+    ready = wait([conn, process.sentinel], timeout)
+    if not ready:
+        return _LATE
     if conn in ready:
         try:
             message: Answer | Started | StartFailed = conn.recv()

@@ -8,9 +8,12 @@ plain data.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,13 +34,15 @@ class Task:
     """One explanation to compute.
 
     ``row`` holds wire values in schema order (None for a global method); ``params`` are
-    the method's parameters, already resolved and validated by the service.
+    the method's parameters, already resolved and validated by the service. A worker that
+    has not answered ``deadline_s`` seconds after it started the task is stopped.
     """
 
     id: str
     method: str
     row: list[Any] | None
     params: dict[str, Any]
+    deadline_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,23 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
     return Done(task.id, explanation.model_dump_json())
 
 
+def _die_with_the_service() -> None:
+    """On Linux, have the kernel kill this process when the service dies, even by SIGKILL,
+    so that no orphaned worker keeps calling the model for a request nobody will store."""
+    parent = multiprocessing.parent_process()
+    if sys.platform != "linux" or parent is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        log.warning("cannot ask to be stopped with the service: errno %d", ctypes.get_errno())
+    if os.getppid() != parent.pid:  # the service died before we asked
+        os._exit(1)
+
+
+#: prctl(2) option: the signal this process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
 def run_worker(index: int, settings: Settings, conn: Connection) -> None:
     """The main loop of worker ``index``: fit the explainers, say so, then answer one task
     at a time until the service sends None or closes the connection.
@@ -91,6 +113,7 @@ def run_worker(index: int, settings: Settings, conn: Connection) -> None:
     SIGINT is ignored: the service stops its workers itself, after its own shutdown.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_the_service()
     logging.basicConfig(
         format=f"%(asctime)s worker {index} [%(process)d] %(levelname)s %(name)s: %(message)s"
     )

@@ -132,3 +132,20 @@ def test_an_answer_larger_than_the_limit_is_refused(fault_server: str, path: str
     # within the limit the same answer is read (the padding is JSON whitespace)
     with remote(fault_server + path) as model:
         assert model.predict(ROWS).tolist() == [[0.25, 0.75]] * 2
+
+
+def test_a_server_that_drips_its_answer_times_out_after_timeout_s(fault_server: str) -> None:
+    """Each byte comes well within the read timeout; the whole answer does not."""
+    with (
+        remote(fault_server + "/drip", timeout_s=2.0) as model,
+        pytest.raises(ModelTimeoutError) as info,
+    ):
+        model.predict(ROWS)
+    assert "did not answer within 2.0 s" in str(info.value)
+
+
+def test_a_truncated_answer_is_retried_then_reported(fault_server: str) -> None:
+    before = requests_to(fault_server, "/truncated")
+    with remote(fault_server + "/truncated") as model, pytest.raises(ModelUnavailableError):
+        model.predict(ROWS)
+    assert requests_to(fault_server, "/truncated") - before == 3

@@ -22,8 +22,6 @@ from examples.income import paths
 from tests.support import (
     ServerProcess,
     explainer_service,
-    free_port,
-    python_server,
     wait_until_fitted,
     wait_until_ready,
 )
@@ -97,25 +95,6 @@ def config(model_url: str, store: Path, workers: int = 2) -> dict[str, Any]:
             "counterfactual": {"algorithm": "random", "total": 2},
         },
     }
-
-
-@pytest.fixture(scope="module")
-def model(income_files, output_dir: Path) -> Iterator[Model]:
-    port = free_port()
-    server = python_server("tests.servers.gated_model", port, log=output_dir / "gated-model.log")
-    server.wait_ready()
-    try:
-        yield Model(f"http://127.0.0.1:{port}")
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def gate(model: Model) -> Iterator[Model]:
-    """The model, its gate open again after the test whatever happened."""
-    model.hold([])
-    yield model
-    model.hold([])
 
 
 def start_service(

@@ -12,6 +12,8 @@
 - ``/flaky``: 503 for the first two requests, then like ``/ok``
 - ``/huge``: like ``/ok`` padded with 5 MB of spaces (declared length)
 - ``/huge-chunked``: the same, sent chunked (no length declared)
+- ``/drip``: like ``/ok``, its body sent one byte every ``--drip`` seconds
+- ``/truncated``: declares a longer body than it sends, then closes the connection
 - ``GET /requests``: how many POSTs each path received
 """
 
@@ -27,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 COUNTS: Counter[str] = Counter()
 LOCK = threading.Lock()
 SLEEP_S = 3.0
+DRIP_S = 0.5
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -53,6 +56,17 @@ class Handler(BaseHTTPRequestHandler):
             piece = data[start : start + 65536]
             self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
+
+    def _drip(self, body: str) -> None:
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        for byte in data:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(DRIP_S)
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
@@ -95,6 +109,17 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, ok + " " * 5_000_000)
             case "/huge-chunked":
                 self._send_chunked(200, ok + " " * 5_000_000)
+            case "/drip":
+                self._drip(ok)
+            case "/truncated":
+                data = ok.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data) + 100))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
             case "/flaky":
                 self._send(503, '{"error": "warming up"}') if count <= 2 else self._send(200, ok)
             case _:
@@ -102,13 +127,14 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    global SLEEP_S
+    global SLEEP_S, DRIP_S
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--sleep", type=float, default=SLEEP_S)
+    parser.add_argument("--drip", type=float, default=DRIP_S)
     args = parser.parse_args()
-    SLEEP_S = args.sleep
+    SLEEP_S, DRIP_S = args.sleep, args.drip
     ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
 
 
