@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from examples.income import paths
 from explainer_service.app import create_app
-from explainer_service.errors import PayloadError
+from explainer_service.errors import PayloadError, QueueFullError
 from explainer_service.settings import Settings
 from explainers import UnknownCategoryError
 
@@ -32,6 +32,10 @@ def app(income_files: Path) -> FastAPI:
     @app.get("/category-error")
     def category_error() -> None:
         raise UnknownCategoryError("workclass", "Astronaut", ["Private"])
+
+    @app.get("/queue-full")
+    def queue_full() -> None:
+        raise QueueFullError(32, 17)
 
     @app.get("/bug")
     def bug() -> None:
@@ -71,3 +75,11 @@ def test_an_unexpected_error_is_a_500_that_closes_the_connection(app: FastAPI) -
     error = response.json()["error"]
     assert (error["code"], error["message"]) == ("internal", "internal error")
     assert response.headers["connection"] == "close"
+
+
+def test_a_full_queue_answers_429_with_retry_after(app: FastAPI) -> None:
+    response = get(app, "/queue-full", raise_app_exceptions=True)
+    assert response.status_code == 429 and response.headers["retry-after"] == "17"
+    error = response.json()["error"]
+    assert error["code"] == "queue_full"
+    assert error["detail"] == {"waiting": 32, "retry_after_s": 17}
