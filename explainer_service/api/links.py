@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from explainer_service.api.deps import get_service, parse_json
-from explainer_service.render import drilldown_link
+from explainer_service.api.deps import get_link, get_service, parse_json
+from explainer_service.render import LinkFor, drilldown_link
 from explainer_service.service import Service
 
 router = APIRouter(tags=["links"])
@@ -15,16 +15,17 @@ router = APIRouter(tags=["links"])
 
 @router.get("/links", summary="Drill-down links for a payload, one per method")
 async def links(
-    request: Request,
     service: Annotated[Service, Depends(get_service)],
+    link: Annotated[LinkFor, Depends(get_link)],
     payload: Annotated[str, Query(description="the logged inference payload (JSON)")],
 ) -> dict[str, str]:
-    """Checks that the payload is readable, then answers method -> absolute link."""
+    """Checks that the payload is readable, then answers method -> link: absolute from
+    ``security.public_base_url`` (never from the request's Host), relative when that is not
+    set; signed when links are."""
     body = parse_json(payload, "the payload parameter")
     service.runtime.rows(body)  # a payload that cannot be read gets its error now
-    base = str(request.base_url).rstrip("/")
     return {
-        method: drilldown_link(method, body, base)
+        method: link(drilldown_link(method, body))
         for method, cls in service.runtime.classes.items()
         if cls.local
     }
