@@ -19,6 +19,7 @@ from explainer_service.errors import ExplainerServiceError, QueueFullError, http
 from explainer_service.limits import BodySizeLimit
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
+from explainer_service.security import Respond, protect
 from explainer_service.service import Service
 from explainer_service.settings import Settings
 from explainer_service.store import Store
@@ -53,18 +54,26 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
+    respond = _responder(settings.model.name)
+    protect(app, settings.auth, respond)
     for module in (explain, explanations, health, compat, links, pages):
         app.include_router(module.router)
-    _install_error_handlers(app, settings.model.name)
+    _install_error_handlers(app, respond)
     return app
 
 
-def _install_error_handlers(app: FastAPI, model_name: str) -> None:
+def _responder(model_name: str) -> Respond:
+    """An error answer: the HTML error page when the route set ``request.state.html``."""
+
     def respond(request: Request, status: int, body: dict[str, Any]) -> Response:
         if getattr(request.state, "html", False):
             return HTMLResponse(render_error(status, body, model_name=model_name), status)
         return JSONResponse(body, status)
 
+    return respond
+
+
+def _install_error_handlers(app: FastAPI, respond: Respond) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         problems = exc.errors()

@@ -134,10 +134,26 @@ def links(
     method: Annotated[
         list[str] | None, typer.Option(help="methods (default: the local three)")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="the service's configuration: links signed with its auth.link_secret, "
+            "from its auth.public_base_url when set"
+        ),
+    ] = None,
 ) -> None:
     """Print the drill-down links that open the explanations of PAYLOAD in a browser."""
     from explainer_service.render import drilldown_link
+    from explainer_service.security import UrlBuilder, signer_of
 
+    link = UrlBuilder(base_url)
+    if config is not None:
+        try:
+            security = load_settings(config).auth
+        except ConfigError as exc:
+            typer.echo(f"configuration error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        link = UrlBuilder(str(security.public_base_url or base_url), signer_of(security))
     body = json.loads(payload.read_text())
     for name in method or ["anchors", "shap", "counterfactual"]:
-        typer.echo(f"{name}\t{drilldown_link(name, body, base_url.rstrip('/'))}")
+        typer.echo(f"{name}\t{link(drilldown_link(name, body))}")

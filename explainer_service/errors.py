@@ -4,6 +4,12 @@
      ├── PayloadError              the caller's inference payload cannot be read
      │    └── MalformedJsonError       the body is not JSON at all
      ├── BodyTooLargeError         the request body is larger than allowed
+     ├── AccessError               the request may not do what it asks (explainer_service.security)
+     │    ├── UnauthorizedError        no valid bearer token, trusted header or link signature
+     │    ├── LinkSignatureError       a signed link was altered
+     │    │    └── LinkExpiredError        ... or its time has passed
+     │    ├── CrossSiteError           a state-changing request sent by another site's page
+     │    └── UnsupportedMediaTypeError    a body type a foreign page can send unasked
      ├── NotFoundError             no such explanation
      ├── NotReadyError             the explainers are still being fitted, or the service stops
      ├── QueueFullError            too many explanations wait already: try again later (429)
@@ -70,6 +76,37 @@ class BodyTooLargeError(ExplainerServiceError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the request body is larger than {limit} bytes")
         self.limit = limit
+
+
+class AccessError(ExplainerServiceError):
+    """The request may not do what it asks; refused before any route reads it."""
+
+
+class UnauthorizedError(AccessError):
+    """Access control is on and the request has no valid bearer token, trusted header or
+    link signature."""
+
+
+class LinkSignatureError(AccessError):
+    """A signed link's signature is missing, malformed or does not match the link."""
+
+
+class LinkExpiredError(LinkSignatureError):
+    """A signed link whose signature matches, past its ``expires``."""
+
+
+class CrossSiteError(AccessError):
+    """A state-changing request that a page of another site made the browser send."""
+
+
+class UnsupportedMediaTypeError(AccessError):
+    """A body sent as a form or as text: what a foreign page can send without asking."""
+
+    def __init__(self, content_type: str) -> None:
+        super().__init__(
+            f"a body sent as {content_type} is refused; send JSON (Content-Type: application/json)"
+        )
+        self.content_type = content_type
 
 
 class NotFoundError(ExplainerServiceError):
@@ -187,6 +224,18 @@ def http_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     return status, {"error": {"code": code, "message": message, "detail": detail}}
 
 
+def _access_status(exc: AccessError) -> tuple[int, str, dict[str, Any]]:
+    if isinstance(exc, UnauthorizedError):
+        return 401, "unauthorized", {}
+    if isinstance(exc, LinkExpiredError):
+        return 403, "link_expired", {}
+    if isinstance(exc, CrossSiteError):
+        return 403, "cross_site", {}
+    if isinstance(exc, UnsupportedMediaTypeError):
+        return 415, "unsupported_media_type", {"content_type": exc.content_type}
+    return 403, "forbidden", {}
+
+
 def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
     if isinstance(exc, MalformedJsonError):
         return 400, "malformed_json", {"field": exc.field}
@@ -209,6 +258,8 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
         return 422, code, {"field": exc.field, "method": exc.method}
     if isinstance(exc, BodyTooLargeError):
         return 413, "body_too_large", {"limit": exc.limit}
+    if isinstance(exc, AccessError):
+        return _access_status(exc)
     if isinstance(exc, NotFoundError):
         return 404, "not_found", {}
     if isinstance(exc, NotReadyError):

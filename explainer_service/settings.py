@@ -7,13 +7,20 @@ variables win over the file. The model URL comes only from here, never from a re
 
 from __future__ import annotations
 
+import json
+import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, HttpUrl, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from explainers.model import OutputKind
 
@@ -138,6 +145,73 @@ class ServiceSettings(BaseModel):
     )
 
 
+#: The shortest bearer token or link secret accepted: shorter ones can be guessed.
+MIN_SECRET_CHARS = 16
+
+
+class SecuritySettings(BaseModel):
+    """Who may call the service, and the links it prints. Access control is on when
+    ``tokens`` or ``trusted_header`` is set; secrets are ``SecretStr`` (masked in repr)."""
+
+    tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="bearer tokens, any of which opens every route but /health/* and /metrics; "
+        "from the environment as a JSON list or comma-separated",
+    )
+    trusted_header: str | None = Field(
+        None,
+        description="a request header an auth proxy in front sets (e.g. X-Forwarded-User): a "
+        "non-empty value authenticates the request. Only for a service reachable through "
+        "that proxy alone, which must drop the header when clients send it",
+    )
+    link_secret: SecretStr | None = Field(
+        None, description="HMAC key that signs every link the service prints"
+    )
+    link_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="how long a signed link is valid")
+    public_base_url: HttpUrl | None = Field(
+        None,
+        description="where clients reach the service; links are built from it (never from "
+        "the Host header), relative when unset",
+    )
+
+    @property
+    def required(self) -> bool:
+        """Access control is on: a token or the trusted header is needed."""
+        return bool(self.tokens) or self.trusted_header is not None
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _token_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @field_validator("tokens")
+    @classmethod
+    def _long_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(token.get_secret_value()) < MIN_SECRET_CHARS for token in value):
+            raise ValueError(f"every token needs at least {MIN_SECRET_CHARS} characters")
+        return value
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"needs at least {MIN_SECRET_CHARS} characters")
+        return value
+
+    @field_validator("trusted_header")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # an empty variable in the environment: no trusted header
+        if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+            raise ValueError(f"{value!r} is not a header name")
+        return value
+
+
 DEFAULT_EXPLAINERS: dict[str, dict[str, Any]] = {"anchors": {}, "shap": {}, "counterfactual": {}}
 
 
@@ -156,6 +230,7 @@ class Settings(BaseSettings):
     data: DataSettings
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    auth: SecuritySettings = Field(default_factory=SecuritySettings)
     explainers: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_EXPLAINERS.items()},
         description="method -> its parameters; the methods the service offers",

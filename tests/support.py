@@ -95,10 +95,15 @@ def python_server(module: str, port: int, *extra: str, log: Path | None = None) 
 
 
 def explainer_service(
-    config: dict, directory: Path, log: Path | None = None, port: int | None = None
+    config: dict,
+    directory: Path,
+    log: Path | None = None,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[ServerProcess, str]:
-    """``explainer-service serve`` with ``config`` written as YAML into ``directory``;
-    returns the process (live, not necessarily ready) and its base URL."""
+    """``explainer-service serve`` with ``config`` written as YAML into ``directory`` (and
+    ``env`` added to the environment); returns the process (live, not necessarily ready)
+    and its base URL."""
     import yaml
 
     port = port or free_port()
@@ -118,6 +123,7 @@ def explainer_service(
         ],
         ready_url=f"http://127.0.0.1:{port}/health/live",
         log=log,
+        env=env,
     ).wait_ready()
     return process, f"http://127.0.0.1:{port}"
 

@@ -87,3 +87,49 @@ def test_unreadable_files(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "model: [unclosed"))
     with pytest.raises(ConfigError, match="mapping"):
         load_settings(write(tmp_path, "- a\n- b\n"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "first-token-0123456789,second-token-0123456789",
+        " first-token-0123456789 , second-token-0123456789 ,",
+        '["first-token-0123456789", "second-token-0123456789"]',
+    ],
+)
+def test_tokens_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("EXPLAINER_AUTH__TOKENS", value)
+    monkeypatch.setenv("EXPLAINER_AUTH__LINK_SECRET", "s" * 16)
+    monkeypatch.setenv("EXPLAINER_AUTH__PUBLIC_BASE_URL", "https://explainer.example.org")
+    security = load_settings(write(tmp_path, MINIMAL.format(reference="ref.csv"))).auth
+    tokens = [token.get_secret_value() for token in security.tokens]
+    assert tokens == ["first-token-0123456789", "second-token-0123456789"]
+    assert security.required and security.link_secret.get_secret_value() == "s" * 16
+    assert str(security.public_base_url) == "https://explainer.example.org/"
+    assert "first-token" not in repr(security) and "s" * 16 not in repr(security)
+
+
+def test_security_is_off_by_default(tmp_path: Path) -> None:
+    security = load_settings(write(tmp_path, MINIMAL.format(reference="ref.csv"))).auth
+    assert not security.required and security.link_secret is None
+    assert security.link_ttl_s == 7 * 24 * 3600 and security.public_base_url is None
+
+
+@pytest.mark.parametrize(
+    ("auth", "key"),
+    [
+        ("{tokens: [short]}", "auth.tokens"),
+        ("{link_secret: short}", "auth.link_secret"),
+        ("{trusted_header: 'X User'}", "auth.trusted_header"),
+        ("{public_base_url: explainer}", "auth.public_base_url"),
+        ("{link_ttl_s: 0}", "auth.link_ttl_s"),
+    ],
+)
+def test_auth_errors_name_the_key(tmp_path: Path, auth: str, key: str) -> None:
+    text = MINIMAL.format(reference="ref.csv") + f"auth: {auth}\n"
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert f"{key}:" in str(info.value)
+    assert "short" not in str(info.value).replace("shorter", "")

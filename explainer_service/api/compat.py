@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from explainer_service.api.deps import answer, get_service, method_params, parse_json
+from explainer_service.api.deps import answer, get_link, get_service, method_params, parse_json
 from explainer_service.errors import NotFoundError, PayloadError
 from explainer_service.model_client.codecs import Codec, CodecError, KServeV1Codec, SeldonCodec
 from explainer_service.service import Service, Ticket
@@ -27,7 +27,7 @@ async def _explain(
     ticket = await asyncio.to_thread(_ticket, service, codec, raw, chosen, params)
     explanation = await service.result(ticket)
     assert explanation is not None
-    return answer(ticket.id, explanation)
+    return answer(ticket.id, explanation, get_link(request))
 
 
 def _ticket(

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from explainer_service.errors import MalformedJsonError, PayloadError
-from explainer_service.render import links_for
+from explainer_service.render import LinkFor, as_is, links_for
 from explainer_service.service import Service
 from explainers import Explanation
 
@@ -28,8 +28,14 @@ def get_service(request: Request) -> Service:
     return service
 
 
-def answer(id: str, explanation: Explanation) -> dict[str, Any]:
-    return {**explanation.model_dump(mode="json"), "id": id, "links": links_for(id)}
+def get_link(request: Request) -> LinkFor:
+    """What every printed link goes through (``explainer_service.security.UrlBuilder``)."""
+    link: LinkFor = request.app.state.link
+    return link
+
+
+def answer(id: str, explanation: Explanation, link: LinkFor = as_is) -> dict[str, Any]:
+    return {**explanation.model_dump(mode="json"), "id": id, "links": links_for(id, link)}
 
 
 #: No inference payload nests deeper than this (a v2 tensor's data: about 5).

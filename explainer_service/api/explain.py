@@ -11,13 +11,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from explainer_service.api.deps import (
     ExplanationOut,
     answer,
+    get_link,
     get_service,
     method_params,
     parse_json,
     wants_html,
 )
 from explainer_service.errors import PayloadError
-from explainer_service.render import links_for, render_explanation, render_status
+from explainer_service.render import (
+    LinkFor,
+    as_is,
+    links_for,
+    render_explanation,
+    render_status,
+)
 from explainer_service.service import Service, Ticket
 from explainer_service.store import Record, Status
 
@@ -51,7 +58,7 @@ def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None]:
     return body, {}, None
 
 
-def page(service: Service, id: str, explanation: Any) -> str:
+def page(service: Service, id: str, explanation: Any, link: LinkFor = as_is) -> str:
     schema = service.runtime.schema
     return render_explanation(
         explanation,
@@ -60,21 +67,24 @@ def page(service: Service, id: str, explanation: Any) -> str:
         model_version=service.settings.model.version,
         methods=list(service.runtime.classes),
         immutable=schema.immutable,
+        link=link,
     )
 
 
-def pending_page(service: Service, ticket: Ticket) -> HTMLResponse:
+def pending_page(service: Service, ticket: Ticket, link: LinkFor = as_is) -> HTMLResponse:
     record = service.store.get(ticket.id) or Record(
         ticket.id, ticket.method, Status.pending, "", "", None, None
     )
-    html = render_status(record, model_name=service.settings.model.name)
-    return HTMLResponse(html, status_code=202, headers={"Location": links_for(ticket.id)["html"]})
+    html = render_status(record, model_name=service.settings.model.name, link=link)
+    location = links_for(ticket.id, link)["html"]
+    return HTMLResponse(html, status_code=202, headers={"Location": location})
 
 
 @router.post("/explain", response_model=ExplanationOut, summary="Explain an inference payload")
 async def post_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
+    link: Annotated[LinkFor, Depends(get_link)],
     method: Method = "anchors",
     instance: Instance = "0",
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
@@ -97,17 +107,21 @@ async def post_explain(
     )
     if mode == "async":
         pending = [
-            {"id": t.id, "status": "done" if t.record else "pending", "links": links_for(t.id)}
+            {
+                "id": t.id,
+                "status": "done" if t.record else "pending",
+                "links": links_for(t.id, link),
+            }
             for t in tickets
         ]
-        headers = {"Location": links_for(tickets[0].id)["json"]}
+        headers = {"Location": links_for(tickets[0].id, link)["json"]}
         return JSONResponse(
             pending[0] if len(pending) == 1 else {"explanations": pending}, 202, headers
         )
     explanations = [await service.result(t) for t in tickets]
     if request.state.html:
-        return HTMLResponse(page(service, tickets[0].id, explanations[0]))
-    answers = [answer(t.id, e) for t, e in zip(tickets, explanations, strict=True) if e]
+        return HTMLResponse(page(service, tickets[0].id, explanations[0], link))
+    answers = [answer(t.id, e, link) for t, e in zip(tickets, explanations, strict=True) if e]
     return JSONResponse(answers[0] if len(answers) == 1 else {"explanations": answers})
 
 
@@ -115,6 +129,7 @@ async def post_explain(
 async def get_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
+    link: Annotated[LinkFor, Depends(get_link)],
     method: Method = "anchors",
     payload: Annotated[str | None, Query(description="URL-encoded inference payload")] = None,
     instance: Instance = "0",
@@ -134,13 +149,12 @@ async def get_explain(
     ticket = tickets[0]
     explanation = await service.result(ticket, timeout=service.settings.service.drilldown_wait_s)
     if explanation is None:
+        links = links_for(ticket.id, link)
         if request.state.html:
-            return pending_page(service, ticket)
+            return pending_page(service, ticket, link)
         return JSONResponse(
-            {"id": ticket.id, "status": "running", "links": links_for(ticket.id)},
-            202,
-            {"Location": links_for(ticket.id)["json"]},
+            {"id": ticket.id, "status": "running", "links": links}, 202, {"Location": links["json"]}
         )
     if request.state.html:
-        return HTMLResponse(page(service, ticket.id, explanation))
-    return JSONResponse(answer(ticket.id, explanation))
+        return HTMLResponse(page(service, ticket.id, explanation, link))
+    return JSONResponse(answer(ticket.id, explanation, link))

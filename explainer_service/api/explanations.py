@@ -7,16 +7,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from explainer_service.api.deps import answer, get_service, wants_html
+from explainer_service.api.deps import answer, get_link, get_service, wants_html
 from explainer_service.api.explain import page
-from explainer_service.render import links_for, render_status
+from explainer_service.render import LinkFor, as_is, links_for, render_status
 from explainer_service.service import Service
 from explainer_service.store import Record
 
 router = APIRouter(tags=["explanations"])
 
 
-def summary(record: Record) -> dict[str, Any]:
+def summary(record: Record, link: LinkFor = as_is) -> dict[str, Any]:
     prediction = record.explanation.prediction if record.explanation else None
     return {
         "id": record.id,
@@ -26,7 +26,7 @@ def summary(record: Record) -> dict[str, Any]:
         "updated_at": record.updated_at,
         "prediction": prediction.model_dump() if prediction else None,
         "error": record.error,
-        "links": links_for(record.id),
+        "links": links_for(record.id, link),
     }
 
 
@@ -35,22 +35,25 @@ async def get_explanation(
     id: str,
     request: Request,
     service: Annotated[Service, Depends(get_service)],
+    link: Annotated[LinkFor, Depends(get_link)],
     format: Annotated[Literal["json", "html"] | None, Query()] = None,
 ) -> Response:
     request.state.html = wants_html(request, format)
     record = service.record(id)
     if record.explanation is not None:
         if request.state.html:
-            return HTMLResponse(page(service, id, record.explanation))
-        return JSONResponse(answer(id, record.explanation))
+            return HTMLResponse(page(service, id, record.explanation, link))
+        return JSONResponse(answer(id, record.explanation, link))
     if request.state.html:
-        return HTMLResponse(render_status(record, model_name=service.settings.model.name))
-    return JSONResponse(summary(record))
+        html = render_status(record, model_name=service.settings.model.name, link=link)
+        return HTMLResponse(html)
+    return JSONResponse(summary(record, link))
 
 
 @router.get("/explanations", summary="The most recent explanations")
 async def list_explanations(
     service: Annotated[Service, Depends(get_service)],
+    link: Annotated[LinkFor, Depends(get_link)],
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> list[dict[str, Any]]:
-    return [summary(r) for r in service.store.recent(limit)]
+    return [summary(r, link) for r in service.store.recent(limit)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from explainer_service.api.deps import get_service, parse_json
-from explainer_service.render import drilldown_link
+from explainer_service.api.deps import get_link, get_service, parse_json
+from explainer_service.render import LinkFor, drilldown_link
 from explainer_service.service import Service
 
 router = APIRouter(tags=["links"])
@@ -16,17 +16,18 @@ router = APIRouter(tags=["links"])
 
 @router.get("/links", summary="Drill-down links for a payload, one per method")
 async def links(
-    request: Request,
     service: Annotated[Service, Depends(get_service)],
+    link: Annotated[LinkFor, Depends(get_link)],
     payload: Annotated[str, Query(description="the logged inference payload (JSON)")],
 ) -> dict[str, str]:
-    """Checks that the payload is readable, then answers method -> absolute link."""
+    """Checks that the payload is readable, then answers method -> link: absolute from
+    ``auth.public_base_url`` (never from the request's Host), relative when that is not
+    set; signed when links are."""
     body = await asyncio.to_thread(parse_json, payload, "the payload parameter")
     # a payload that cannot be read gets its error now
     await asyncio.to_thread(service.runtime.rows, body)
-    base = str(request.base_url).rstrip("/")
     return {
-        method: drilldown_link(method, body, base)
+        method: link(drilldown_link(method, body))
         for method, cls in service.runtime.classes.items()
         if cls.local
     }

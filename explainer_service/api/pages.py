@@ -10,13 +10,14 @@ import plotly
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, HTMLResponse
 
-from explainer_service.api.deps import get_service
-from explainer_service.render import render_landing
+from explainer_service.api.deps import get_link, get_service
+from explainer_service.render import LinkFor, render_landing
 from explainer_service.service import Service
 
 router = APIRouter(tags=["pages"])
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+FIGURE_JS = Path(__file__).parent.parent / "render" / "static" / "figure.js"
 
 
 @router.get("/static/plotly.min.js", include_in_schema=False)
@@ -27,8 +28,17 @@ async def plotly_js() -> FileResponse:
     )
 
 
+@router.get("/static/figure.js", include_in_schema=False)
+async def figure_js() -> FileResponse:
+    """Draws a page's figure from its JSON data block (pages run no inline script)."""
+    return FileResponse(FIGURE_JS, media_type="text/javascript")
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def landing(service: Annotated[Service, Depends(get_service)]) -> str:
+async def landing(
+    service: Annotated[Service, Depends(get_service)],
+    link: Annotated[LinkFor, Depends(get_link)],
+) -> str:
     settings, runtime = service.settings, service.runtime
     example = runtime.reference[runtime.schema.names].iloc[0].to_dict()
     example = {k: v.item() if hasattr(v, "item") else v for k, v in example.items()}
@@ -41,4 +51,5 @@ async def landing(service: Annotated[Service, Depends(get_service)]) -> str:
         explainers=settings.explainers,
         example_payload=json.dumps({"instances": [example]}, indent=2),
         recent=service.store.recent(10),
+        link=link,
     )

@@ -1,6 +1,8 @@
 """HTML pages of the service (Jinja2, autoescaped)."""
 
 from explainer_service.render.pages import (
+    LinkFor,
+    as_is,
     drilldown_link,
     links_for,
     render_error,
@@ -10,6 +12,8 @@ from explainer_service.render.pages import (
 )
 
 __all__ = [
+    "LinkFor",
+    "as_is",
     "drilldown_link",
     "links_for",
     "render_error",

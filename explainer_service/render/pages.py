@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -28,8 +29,17 @@ _env = Environment(
 )
 
 
-def links_for(id: str) -> dict[str, str]:
-    return {"json": f"/explanations/{id}", "html": f"/explanations/{id}?format=html"}
+#: Turns a path and query of the service into the link printed for it (absolute, signed:
+#: ``explainer_service.security.UrlBuilder``); pages and answers print every link through one.
+LinkFor = Callable[[str], str]
+
+
+def as_is(path_and_query: str) -> str:
+    return path_and_query
+
+
+def links_for(id: str, link: LinkFor = as_is) -> dict[str, str]:
+    return {"json": link(f"/explanations/{id}"), "html": link(f"/explanations/{id}?format=html")}
 
 
 def drilldown_link(method: str, payload: Any, base: str = "") -> str:
@@ -93,10 +103,11 @@ def render_explanation(
     model_version: str | None,
     methods: list[str],
     immutable: list[str],
+    link: LinkFor = as_is,
 ) -> str:
     instance = explanation.instance
     others = {
-        m: drilldown_link(m, {"instances": [instance]})
+        m: link(drilldown_link(m, {"instances": [instance]}))
         for m in methods
         if m != explanation.method and instance is not None and m != "importance"
     }
@@ -105,7 +116,7 @@ def render_explanation(
         contributions = sorted(explanation.result.contributions, key=lambda c: -abs(c.shap))
     return _env.get_template("explanation.html.j2").render(
         e=explanation,
-        links=links_for(id),
+        links=links_for(id, link),
         model_name=model_name,
         model_version=model_version,
         prediction_text=prediction_text(explanation),
@@ -119,10 +130,12 @@ def render_explanation(
     )
 
 
-def render_status(record: Record, *, model_name: str, refresh_s: int = 2) -> str:
+def render_status(
+    record: Record, *, model_name: str, refresh_s: int = 2, link: LinkFor = as_is
+) -> str:
     return _env.get_template("status.html.j2").render(
         record=record,
-        links=links_for(record.id),
+        links=links_for(record.id, link),
         model_name=model_name,
         refresh=None if record.status == "failed" else refresh_s,
     )
@@ -134,5 +147,6 @@ def render_error(status: int, body: dict[str, Any], *, model_name: str) -> str:
     )
 
 
-def render_landing(**context: Any) -> str:
-    return _env.get_template("landing.html.j2").render(**context)
+def render_landing(*, recent: list[Record], link: LinkFor = as_is, **context: Any) -> str:
+    links = {record.id: links_for(record.id, link) for record in recent}
+    return _env.get_template("landing.html.j2").render(recent=recent, links=links, **context)

@@ -123,7 +123,8 @@ def test_links_helper(service: str) -> None:
     logged = (paths.PAYLOADS / "v2.json").read_text()
     links = httpx.get(service + "/links", params={"payload": logged}).json()
     assert set(links) == {"anchors", "shap", "counterfactual"}
-    page = open_page(links["shap"])
+    assert links["shap"].startswith("/explain?")  # no auth.public_base_url: relative
+    page = open_page(service + links["shap"])
     assert page.status_code == 200 and "SHAP value" in page.text
     bad = httpx.get(service + "/links", params={"payload": '{"inputs": []}'})
     assert bad.status_code == 422 and "'inputs' is empty" in bad.json()["error"]["message"]

@@ -89,3 +89,24 @@ def test_links_prints_one_drilldown_link_per_method() -> None:
         assert json.loads(query["payload"][0]) == json.loads(
             (paths.PAYLOADS / "v2.json").read_text()
         )
+
+
+def test_links_are_signed_with_the_services_secret(tmp_path) -> None:
+    from urllib.parse import unquote, urlsplit
+
+    from explainer_service.security import LinkSigner
+
+    secret = "the-link-secret-0123456789"
+    config = tmp_path / "explainer.yaml"
+    config.write_text(
+        f"model: {{url: 'http://127.0.0.1:9/v2/models/m/infer'}}\n"
+        f"data: {{reference: '{paths.REFERENCE}'}}\n"
+        f"auth: {{link_secret: {secret}, public_base_url: 'https://explainer.example.org'}}\n"
+    )
+    result = run("links", str(paths.PAYLOADS / "v2.json"), "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout + result.stderr
+    for _, link in (line.split("\t") for line in result.stdout.splitlines()):
+        parts = urlsplit(link)
+        assert parts.netloc == "explainer.example.org" and "&sig=" in parts.query
+        LinkSigner(secret.encode(), ttl_s=1).verify(unquote(parts.path), parts.query)

@@ -1,0 +1,37 @@
+"""Access control and browser security: tokens, signed links, headers, cross-site refusal."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from explainer_service.security.access import AccessControl
+from explainer_service.security.cross_site import CrossSiteGuard
+from explainer_service.security.headers import SecurityHeaders
+from explainer_service.security.refusal import Respond
+from explainer_service.security.signing import LinkSigner
+from explainer_service.security.urls import UrlBuilder, signer_of
+from explainer_service.settings import SecuritySettings
+
+__all__ = [
+    "AccessControl",
+    "CrossSiteGuard",
+    "LinkSigner",
+    "Respond",
+    "SecurityHeaders",
+    "UrlBuilder",
+    "protect",
+    "signer_of",
+]
+
+
+def protect(app: FastAPI, security: SecuritySettings, respond: Respond) -> None:
+    """Add the middlewares, outermost first: security headers on every answer (refusals
+    included), access control, cross-site refusal; and ``app.state.link``, the
+    ``UrlBuilder`` every printed link goes through. Call after the other middlewares."""
+    signer = signer_of(security)
+    base = str(security.public_base_url) if security.public_base_url else None
+    app.state.link = UrlBuilder(base or "", signer)
+    app.add_middleware(CrossSiteGuard, public_base_url=base, respond=respond)
+    app.add_middleware(AccessControl, security=security, signer=signer, respond=respond)
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeaders, docs_paths=[path for path in docs if path])

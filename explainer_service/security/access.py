@@ -1,0 +1,80 @@
+"""Access control: bearer tokens, a trusted header set by an auth proxy, signed links."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from explainer_service.errors import LinkSignatureError, UnauthorizedError
+from explainer_service.security.refusal import Respond, refuse
+from explainer_service.security.signing import LinkSigner, is_signed, strip_signature
+from explainer_service.settings import SecuritySettings
+
+#: Open whatever the configuration: probes, metrics, and the static scripts of the pages.
+OPEN_PREFIXES = ("/health/", "/static/")
+OPEN_PATHS = frozenset({"/metrics"})
+
+
+class AccessControl:
+    """Lets a request through when access control is off, when its path is open, or when it
+    carries ``Authorization: Bearer <one of security.tokens>`` or a non-empty
+    ``auth.trusted_header``; else 401 with ``WWW-Authenticate: Bearer``.
+
+    A GET or HEAD whose query has ``sig`` is judged by its signature alone (when links are
+    signed): a valid one lets it through with ``expires`` and ``sig`` taken out of the query,
+    so routes never see them; an altered or expired one is refused (403), token or not.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        security: SecuritySettings,
+        signer: LinkSigner | None,
+        respond: Respond,
+    ) -> None:
+        self.app = app
+        self.on = security.required
+        self.tokens = [token.get_secret_value().encode() for token in security.tokens]
+        header = security.trusted_header
+        self.trusted_header = header.lower().encode() if header else None
+        self.signer = signer
+        self.respond = respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query: bytes = scope["query_string"]
+        if self.signer and scope["method"] in ("GET", "HEAD") and is_signed(query):
+            try:
+                self.signer.verify(scope["path"], query.decode("latin-1"))
+            except LinkSignatureError as exc:
+                await refuse(scope, receive, send, exc, self.respond)
+                return
+            await self.app({**scope, "query_string": strip_signature(query)}, receive, send)
+            return
+        if not self.on or _is_open(scope["path"]) or self._authenticated(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        error = UnauthorizedError(
+            "this service needs a bearer token (Authorization: Bearer <token>) or a signed link"
+        )
+        await refuse(scope, receive, send, error, self.respond, {"WWW-Authenticate": "Bearer"})
+
+    def _authenticated(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        found = False
+        for name, value in headers:
+            if name == b"authorization":
+                scheme, _, credentials = value.partition(b" ")
+                if scheme.lower() == b"bearer":
+                    given = credentials.strip()
+                    for token in self.tokens:  # every one compared: no early answer to time
+                        found |= hmac.compare_digest(token, given)
+            elif name == self.trusted_header and value.strip():
+                found = True
+        return found
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
