@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from explainer_service.api.bodies import HTML, ExplanationOut, Summary, error_responses
 from explainer_service.api.deps import answer, get_service, wants_html
 from explainer_service.api.explain import page
 from explainer_service.render import links_for, render_status
@@ -30,7 +31,15 @@ def summary(record: Record) -> dict[str, Any]:
     }
 
 
-@router.get("/explanations/{id}", summary="A stored explanation, or how far it has got")
+@router.get(
+    "/explanations/{id}",
+    response_model=ExplanationOut | Summary,
+    summary="A stored explanation, or how far it has got",
+    responses={
+        **error_responses(html=True),
+        200: {"description": "the explanation, or its status until it is done", "content": HTML},
+    },
+)
 async def get_explanation(
     id: str,
     request: Request,
@@ -48,7 +57,7 @@ async def get_explanation(
     return JSONResponse(summary(record))
 
 
-@router.get("/explanations", summary="The most recent explanations")
+@router.get("/explanations", response_model=list[Summary], summary="The most recent explanations")
 async def list_explanations(
     service: Annotated[Service, Depends(get_service)],
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
