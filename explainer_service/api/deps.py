@@ -48,6 +48,8 @@ def parse_json(text: str | bytes, what: str = "the body") -> Any:
         ) from None
     except UnicodeDecodeError:
         raise MalformedJsonError(f"{what} is not UTF-8 text") from None
+    except ValueError as exc:  # an integer of more digits than Python reads (4300)
+        raise PayloadError(f"{what} holds a number that cannot be read: {exc}") from None
     except RecursionError:
         value = None  # deeper than the parser goes: certainly deeper than allowed
     else:

@@ -84,7 +84,10 @@ def pending_page(service: Service, ticket: Ticket) -> HTMLResponse:
     summary="Explain an inference payload",
     responses={
         **error_responses(html=True),
-        200: {"description": "the explanation (a list for instance=all), or its page"},
+        200: {
+            "description": "the explanation (a list for instance=all), or its page",
+            "content": HTML,
+        },
         **answers(202, Pending | PendingList, "mode=async: accepted, not done yet"),
     },
 )

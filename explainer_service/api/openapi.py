@@ -20,20 +20,36 @@ from explainers import FeatureSchema
 SCHEMAS = "#/components/schemas/"
 
 
-def record_schema(schema: FeatureSchema) -> dict[str, Any]:
-    """JSON schema of one record, ``{feature: value}``, of ``schema``."""
-    properties: dict[str, Any] = {}
+def value_schemas(schema: FeatureSchema) -> dict[str, dict[str, Any]]:
+    """Feature -> JSON schema of its values: a number (a whole one for an integer feature),
+    or one of the categories in any spelling the feature reads."""
+    values: dict[str, dict[str, Any]] = {}
     for feature in schema.features:
         if feature.is_categorical:
             spellings = [*feature.categories, *feature.wire_values]
-            properties[feature.name] = {"enum": list(dict.fromkeys(spellings))}
+            values[feature.name] = {"enum": list(dict.fromkeys(spellings))}
         else:
-            properties[feature.name] = {"type": "integer" if feature.integer else "number"}
+            values[feature.name] = {"type": "integer" if feature.integer else "number"}
+    return values
+
+
+def record_schema(schema: FeatureSchema) -> dict[str, Any]:
+    """JSON schema of one record, ``{feature: value}``, of ``schema``."""
     return {
         "type": "object",
-        "properties": properties,
+        "properties": value_schemas(schema),
         "required": schema.names,
         "additionalProperties": False,
+    }
+
+
+def row_schema(schema: FeatureSchema) -> dict[str, Any]:
+    """JSON schema of one row, its values in feature order."""
+    return {
+        "type": "array",
+        "prefixItems": list(value_schemas(schema).values()),
+        "items": False,
+        "minItems": len(schema),
     }
 
 
@@ -42,6 +58,7 @@ def _components(runtime: Runtime) -> dict[str, Any]:
     scalar = {"type": ["string", "number", "boolean", "null"]}
     return {
         "Record": {**record_schema(runtime.schema), "title": "Record"},
+        "Row": {**row_schema(runtime.schema), "title": "Row", "description": "in feature order"},
         "Records": {
             "title": "Records",
             "description": "rows as {feature: value}, accepted whatever the protocol",
@@ -80,12 +97,7 @@ def _components(runtime: Runtime) -> dict[str, Any]:
                 "instances": {
                     "type": "array",
                     "minItems": 1,
-                    "items": {
-                        "anyOf": [
-                            {"$ref": SCHEMAS + "Record"},
-                            {"type": "array", "items": scalar, "description": "in feature order"},
-                        ]
-                    },
+                    "items": {"anyOf": [{"$ref": SCHEMAS + "Record"}, {"$ref": SCHEMAS + "Row"}]},
                 }
             },
             "required": ["instances"],
@@ -97,8 +109,12 @@ def _components(runtime: Runtime) -> dict[str, Any]:
                 "data": {
                     "type": "object",
                     "properties": {
-                        "names": {"type": "array", "items": {"type": "string"}},
-                        "ndarray": {"type": "array", "items": {"type": "array", "items": scalar}},
+                        "names": {
+                            "description": "the features, in the order of the rows' values",
+                            "type": "array",
+                            "items": {"type": "string"},
+                        },
+                        "ndarray": {"type": "array", "items": {"$ref": SCHEMAS + "Row"}},
                         "tensor": {
                             "type": "object",
                             "properties": {
@@ -144,7 +160,8 @@ def document(app: FastAPI, runtime: Runtime) -> None:
         kserve["requestBody"] = _body(_ref("KServeExplainRequest"))
         seldon = paths["/api/v1.0/explain"]["post"]
         seldon["requestBody"] = _body(_ref("SeldonExplainRequest"))
-        for operation in (explain["post"], explain["get"], kserve, seldon):
+        links = paths["/links"]["get"]
+        for operation in (explain["post"], explain["get"], kserve, seldon, links):
             for parameter in operation.get("parameters", []):
                 if parameter["name"] == "method":
                     default = parameter["schema"].get("default")
