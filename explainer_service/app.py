@@ -94,7 +94,6 @@ def _internal(scope: Scope, exc: Exception, respond: Responder) -> Response:
 
 
 def _install_error_handlers(app: FastAPI, respond: Responder) -> None:
-
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         problems = exc.errors()
@@ -118,7 +117,7 @@ def _install_error_handlers(app: FastAPI, respond: Responder) -> None:
         if body["error"]["code"] == "internal" and not isinstance(exc, WorkerError):
             raise exc  # not one it names (a worker's was logged where it happened)
         if isinstance(exc, ModelError):
-            log.warning("%s (request id %s)", exc, body["error"]["request_id"])
+            log.warning("%s (request id %s)", exc, body["error"].get("request_id"))
         return respond(request, status, body)
 
     for handled in HANDLED:

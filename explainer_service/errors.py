@@ -210,17 +210,15 @@ def http_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     answered it, with this request's id.
     """
     if isinstance(exc, WorkerError):
-        error = exc.body["error"]
-        code = error["code"]
-        message, detail = error["message"], error.get("detail") or {}
+        status, error = exc.status, exc.body["error"]
+        code, message, detail = error["code"], error["message"], error.get("detail") or {}
     else:
         status, code, detail = _classify(exc)
-        message = _public_message(exc) if code != "internal" else ""
+        message = _public_message(exc)
     if code == "internal":
         rid = request_id.current()
         message = f"internal error (request id {rid})" if rid else "internal error"
-    body = error_body(code, message, {k: _json_safe(v) for k, v in detail.items()})
-    return (exc.status if isinstance(exc, WorkerError) else status), body
+    return status, error_body(code, message, {k: _json_safe(v) for k, v in detail.items()})
 
 
 #: The exceptions that ``http_error`` answers with their own code: the app's handlers are

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from examples.income import paths
 from explainer_service.app import create_app
 from explainer_service.errors import (
+    ExplainerServiceError,
     ModelResponseError,
     ModelTimeoutError,
     ModelUnavailableError,
@@ -92,6 +93,10 @@ def app(income_files: Path) -> FastAPI:
         request.state.html = True
         raise RuntimeError("a bug on a page")
 
+    @app.get("/service-fault")
+    def service_fault() -> None:
+        raise ExplainerServiceError("a fault of our own with a secret inside")
+
     @app.get("/explainer-fault")
     def explainer_fault() -> None:
         raise ExplainerError("an explainer produced a fractional category code")
@@ -156,7 +161,7 @@ def test_a_value_json_cannot_carry_is_answered_as_text(app: FastAPI) -> None:
     }
 
 
-@pytest.mark.parametrize("route", ["/bug", "/explainer-fault"])
+@pytest.mark.parametrize("route", ["/bug", "/explainer-fault", "/service-fault"])
 def test_an_own_fault_is_a_500_naming_the_request_id_logged_once_with_its_traceback(
     app: FastAPI, route: str, caplog: pytest.LogCaptureFixture
 ) -> None:
