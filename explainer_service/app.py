@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,28 +13,41 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
-from explainer_service.api import compat, explain, explanations, health, links, pages
-from explainer_service.errors import ExplainerServiceError, QueueFullError, http_error
+from explainer_service.api import compat, explain, explanations, health, links, openapi, pages
+from explainer_service.api.deps import ERROR_RESPONSES
+from explainer_service.errors import (
+    HANDLED,
+    ModelError,
+    QueueFullError,
+    WorkerError,
+    error_body,
+    http_error,
+)
 from explainer_service.limits import BodySizeLimit
 from explainer_service.render import render_error
+from explainer_service.request_id import RequestIds
 from explainer_service.runtime import Runtime
-from explainer_service.security import Respond, protect
+from explainer_service.security import protect
 from explainer_service.service import Service
 from explainer_service.settings import Settings
 from explainer_service.store import Store
-from explainers import ExplainerError
+from explainer_service.workers import Pool
 
 log = logging.getLogger("explainer_service")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
     """Build the service. Reads the reference data and checks the configuration now (raises
     ``ConfigError``). Once it runs, it starts the worker processes, which fit the
     explainers, and checks the model in the background, so the service answers
-    ``/health/live`` at once, even while the model is down; it stops them on shutdown."""
+    ``/health/live`` at once, even while the model is down; it stops them on shutdown.
+
+    ``pool``: where explanations run; by default ``service.workers`` worker processes
+    (tests pass stand-ins)."""
     runtime = Runtime(settings)
-    service = Service(settings, runtime, Store(settings.service.store))
+    service = Service(settings, runtime, Store(settings.service.store), pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,19 +64,26 @@ def create_app(settings: Settings) -> FastAPI:
         title="explainer-service",
         description=f"Explanations for the model {settings.model.name!r}, a black box.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
-    respond = _responder(settings.model.name)
-    protect(app, settings.auth, respond)
     for module in (explain, explanations, health, compat, links, pages):
         app.include_router(module.router)
+    openapi.document(app, runtime)
+    respond = _responder(settings.model.name)
+    protect(app, settings.auth, respond)
     _install_error_handlers(app, respond)
+    # the outermost: every answer carries the request id, and it answers unexpected errors
+    app.add_middleware(RequestIds, on_error=lambda scope, exc: _internal(scope, exc, respond))
     return app
 
 
-def _responder(model_name: str) -> Respond:
-    """An error answer: the HTML error page when the route set ``request.state.html``."""
+Responder = Callable[[Request, int, dict[str, Any]], Response]
+
+
+def _responder(model_name: str) -> Responder:
+    """Answers an error as JSON, or as a page when the route decided the client wants HTML."""
 
     def respond(request: Request, status: int, body: dict[str, Any]) -> Response:
         if getattr(request.state, "html", False):
@@ -73,39 +93,44 @@ def _responder(model_name: str) -> Respond:
     return respond
 
 
-def _install_error_handlers(app: FastAPI, respond: Respond) -> None:
+def _internal(scope: Scope, exc: Exception, respond: Responder) -> Response:
+    """The answer to an exception nothing handled (``RequestIds`` has logged it); the
+    connection is closed, since what the request left unread is unknown."""
+    status, body = http_error(exc)
+    response = respond(Request(scope), status, body)
+    response.headers["Connection"] = "close"
+    return response
+
+
+def _install_error_handlers(app: FastAPI, respond: Responder) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         problems = exc.errors()
         first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
         field = ".".join(str(p) for p in first["loc"][1:]) or None
         text = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in problems)
-        body = {"error": {"code": "invalid_request", "message": text, "detail": {"field": field}}}
-        return respond(request, 422, body)
+        return respond(request, 422, error_body("invalid_request", text, {"field": field}))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_exception(request: Request, exc: StarletteHTTPException) -> Response:
         code = "not_found" if exc.status_code == 404 else "http_error"
-        body = {"error": {"code": code, "message": str(exc.detail), "detail": {}}}
-        return respond(request, exc.status_code, body)
+        response = respond(request, exc.status_code, error_body(code, str(exc.detail)))
+        response.headers.update(exc.headers or {})
+        return response
 
-    # Errors raised on purpose are answered by Starlette's ExceptionMiddleware, which ends the
-    # request there. A handler for `Exception` runs in ServerErrorMiddleware instead, which
-    # re-raises after answering: uvicorn then drops the kept-alive connection, so that
-    # handler is left to the unexpected errors and says `Connection: close`.
-    @app.exception_handler(ExplainerServiceError)
-    @app.exception_handler(ExplainerError)
+    # The project's own errors, answered here with their status. Anything else (a bug,
+    # or an ExplainerError that is the service's own fault) reaches RequestIds, which logs
+    # it with its traceback and answers a 500 with the request id.
     async def known_error(request: Request, exc: Exception) -> Response:
         status, body = http_error(exc)
+        if body["error"]["code"] == "internal" and not isinstance(exc, WorkerError):
+            raise exc  # not one it names (a worker's was logged where it happened)
+        if isinstance(exc, ModelError):
+            log.warning("%s (request id %s)", exc, body["error"].get("request_id"))
         response = respond(request, status, body)
         if isinstance(exc, QueueFullError):
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 
-    @app.exception_handler(Exception)
-    async def any_error(request: Request, exc: Exception) -> Response:
-        status, body = http_error(exc)
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        response = respond(request, status, body)
-        response.headers["Connection"] = "close"
-        return response
+    for handled in HANDLED:
+        app.add_exception_handler(handled, known_error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -110,6 +111,8 @@ def serve(
 
     from explainer_service.app import create_app
 
+    _log_to_stderr(log_level)
+
     try:
         settings = load_settings(config)
         application = create_app(settings)
@@ -123,6 +126,23 @@ def serve(
         log_level=log_level,
         timeout_graceful_shutdown=settings.service.shutdown_grace_s,
     )
+
+
+def _log_to_stderr(level: str) -> None:
+    """The service's records on stderr, each with its request id (``-`` outside one)."""
+    from explainer_service.request_id import RequestIdFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [request %(request_id)s]: %(message)s"
+        )
+    )
+    logger = logging.getLogger("explainer_service")
+    logger.addHandler(handler)
+    logger.setLevel(getattr(logging, level.upper(), logging.DEBUG))  # uvicorn has "trace"
+    logger.propagate = False
 
 
 @app.command()

@@ -24,20 +24,31 @@
 
 Errors of the explanation library (``explainers.errors``) pass through unchanged.
 ``http_error`` is the one place where any of them becomes an HTTP status and a JSON body
-``{"error": {"code", "message", "detail"}}``.
+``{"error": {"code", "message", "detail", "request_id"}}`` (``ErrorBody``): 4xx for what the
+caller can fix, 502/503/504 for the model, 500 for the service's own faults, whose message
+says only "internal error" and the request id (the log has the traceback).
+
+A ``ModelError``'s message names the model's URL and quotes its answer, which may hold
+internals of the model server: that is for the log. Clients read ``public``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 from typing import Any
 
+from pydantic import BaseModel, Field
+
+from explainer_service import request_id
 from explainers.errors import (
-    ExplainerError,
+    ModelOutputError,
     ParameterError,
     SchemaError,
     UnknownCategoryError,
+    cut,
+    shown,
 )
 
 
@@ -181,18 +192,33 @@ def _exit_description(exit_code: int | None) -> str:
 
 
 class ModelError(ExplainerServiceError):
-    """Calling the remote model failed."""
+    """Calling the remote model failed.
+
+    ``message`` (and ``str()``), for the log: ``public``, then the URL, the status, the
+    ``cause`` (e.g. the connection error) and a snippet of the model's answer. ``public``,
+    for clients: what went wrong in the service's own words, without the URL or anything
+    the model sent.
+    """
 
     def __init__(
-        self, message: str, *, url: str, status: int | None = None, body: str | None = None
+        self,
+        public: str,
+        *,
+        url: str,
+        status: int | None = None,
+        body: str | None = None,
+        cause: str | None = None,
     ) -> None:
-        parts = [f"{message} ({url}"]
-        if status is not None:
+        parts = [f"{public} ({url}"]
+        if status is not None and f"HTTP {status}" not in public:
             parts.append(f", HTTP {status}")
         parts.append(")")
+        if cause:
+            parts.append(f": {cause}")
         if body:
             parts.append(f": {snippet(body)}")
         super().__init__("".join(parts))
+        self.public = public
         self.url = url
         self.status = status
         self.body_snippet = snippet(body) if body else None
@@ -214,14 +240,81 @@ class ProtocolMismatchError(ModelError):
     """The model's answer is not in the shape the configured protocol promises."""
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="what went wrong, e.g. invalid_payload, model_unavailable")
+    message: str = Field(description="for people; names the offending field when known")
+    detail: dict[str, Any] = Field(
+        default_factory=dict, description="the code's particulars, e.g. the field"
+    )
+    request_id: str | None = Field(
+        None, description="as in the X-Request-ID header; the log's records carry it too"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error answer's body."""
+
+    error: ErrorDetail
+
+
+def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"error": {...}}``, with the current request's id inside a request."""
+    error: dict[str, Any] = {"code": code, "message": message, "detail": detail or {}}
+    current = request_id.current()
+    if current is not None:
+        error["request_id"] = current
+    return {"error": error}
+
+
 def http_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
-    """(status, body) for any exception; unknown ones become a 500 without internals."""
+    """(status, body) for any exception; unknown ones become a 500 without internals.
+
+    Inside a request the body carries its id. A ``WorkerError`` is answered as the worker
+    answered it, with this request's id.
+    """
     if isinstance(exc, WorkerError):
-        return exc.status, exc.body
-    status, code, detail = _classify(exc)
-    known = code != "internal"
-    message = (getattr(exc, "message", None) or str(exc)) if known else "internal error"
-    return status, {"error": {"code": code, "message": message, "detail": detail}}
+        status, error = exc.status, exc.body["error"]
+        code, message, detail = error["code"], error["message"], error.get("detail") or {}
+    else:
+        status, code, detail = _classify(exc)
+        message = _public_message(exc)
+    if code == "internal":
+        rid = request_id.current()
+        message = f"internal error (request id {rid})" if rid else "internal error"
+    return status, error_body(code, message, {k: _json_safe(v) for k, v in detail.items()})
+
+
+#: The exceptions that ``http_error`` answers with their own code: the app's handlers are
+#: registered on these; anything else is an internal error.
+HANDLED: tuple[type[Exception], ...] = (
+    ExplainerServiceError,
+    ParameterError,
+    SchemaError,
+    ModelOutputError,
+)
+
+
+def _public_message(exc: BaseException) -> str:
+    if isinstance(exc, ModelError):
+        return exc.public
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` as JSON can carry it, short: NaN and infinities (JSON parsers accept them
+    from a caller), long text and numbers, objects, as their cut repr."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, int):
+        text = shown(value)
+        return value if text == repr(value) else text
+    if isinstance(value, str):
+        return cut(value)
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return shown(value)
 
 
 def _access_status(exc: AccessError) -> tuple[int, str, dict[str, Any]]:
@@ -271,7 +364,7 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
     if isinstance(exc, WorkerCrashedError):
         return 500, "worker_crashed", {"worker": exc.worker, "exit_code": exc.exit_code}
     if isinstance(exc, ModelError):
-        detail = {"url": exc.url, "status": exc.status}
+        detail = {"status": exc.status}
         if isinstance(exc, ModelUnavailableError):
             return 503, "model_unavailable", detail
         if isinstance(exc, ModelTimeoutError):
@@ -279,6 +372,6 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
         if isinstance(exc, ProtocolMismatchError):
             return 502, "protocol_mismatch", detail
         return 502, "model_error", detail
-    if isinstance(exc, ExplainerError):
-        return 422, "cannot_explain", {}
+    if isinstance(exc, ModelOutputError):
+        return 502, "model_output", {}
     return 500, "internal", {}

@@ -56,6 +56,8 @@ class AnchorsExplainer(Explainer):
     fit_params = frozenset({"disc_perc"})
 
     def fit(self) -> None:
+        if not self.model.is_classifier:
+            raise ExplainerError("anchors explain classifiers; the model is a regression")
         self._percentiles = [float(p) for p in self.params.disc_perc]
         if any(not 0 < p < 100 for p in self._percentiles):
             raise ExplainerError("disc_perc: percentiles must lie strictly between 0 and 100")
@@ -70,8 +72,6 @@ class AnchorsExplainer(Explainer):
         self, x: np.ndarray | None, params: Any, model: CountingModel
     ) -> tuple[Prediction, AnchorResult, AnchorFidelity]:
         assert x is not None
-        if not self.model.is_classifier:
-            raise ExplainerError("anchors explain classifiers; the model is a regression")
         prediction = model.predict_one(x)
         label = int(prediction.class_index or 0)
         edges = [

@@ -2,19 +2,41 @@
 
 The library knows nothing of HTTP; the service maps these to statuses in one place.
 
-    ExplainerError
+    ExplainerError                  an explainer or its configuration is at fault
      ├── ParameterError              an unknown method, or a parameter it does not accept
-     └── SchemaError                 a row does not fit the feature schema
-          ├── MissingFeatureError
-          ├── UnexpectedFeatureError
-          ├── UnknownCategoryError
-          └── InvalidValueError
+     ├── SchemaError                 a row does not fit the feature schema
+     │    ├── MissingFeatureError
+     │    ├── UnexpectedFeatureError
+     │    ├── UnknownCategoryError
+     │    └── InvalidValueError
+     └── ModelOutputError            the model answered something the explainer cannot read
+
+``ParameterError`` and ``SchemaError`` are the caller's to fix; ``ModelOutputError`` is the
+model's; any other ``ExplainerError`` (a configuration that cannot be fitted, an engine
+that produced something it must not) is the explainer's own fault.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+#: Longer reprs of a caller's value are cut in messages.
+SHOWN_CHARS = 80
+
+
+def cut(text: str) -> str:
+    """``text``, cut to ``SHOWN_CHARS`` characters: a message repeats what a caller sent,
+    and a caller may send megabytes."""
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut (see ``cut``)."""
+    try:
+        return cut(repr(value))
+    except ValueError:  # an integer with more digits than Python converts to text
+        return f"<{type(value).__name__} too long to show>"
 
 
 class ExplainerError(Exception):
@@ -59,8 +81,9 @@ class MissingFeatureError(SchemaError):
 class UnexpectedFeatureError(SchemaError):
     def __init__(self, unexpected: Sequence[str], expected: Sequence[str]) -> None:
         super().__init__(
-            f"unexpected feature(s): {', '.join(unexpected)}; expected: {', '.join(expected)}",
-            feature=unexpected[0],
+            f"unexpected feature(s): {', '.join(cut(u) for u in unexpected[:10])}; "
+            f"expected: {', '.join(expected)}",
+            feature=cut(unexpected[0]),
         )
         self.unexpected = list(unexpected)
 
@@ -68,7 +91,7 @@ class UnexpectedFeatureError(SchemaError):
 class UnknownCategoryError(SchemaError):
     def __init__(self, feature: str, value: Any, valid: Sequence[Any]) -> None:
         super().__init__(
-            f"unknown category {value!r} for feature {feature!r}; valid values: "
+            f"unknown category {shown(value)} for feature {feature!r}; valid values: "
             + ", ".join(repr(v) for v in valid),
             feature=feature,
         )
@@ -79,6 +102,16 @@ class UnknownCategoryError(SchemaError):
 class InvalidValueError(SchemaError):
     def __init__(self, feature: str, value: Any, reason: str) -> None:
         super().__init__(
-            f"invalid value {value!r} for feature {feature!r}: {reason}", feature=feature
+            f"invalid value {shown(value)} for feature {feature!r}: {reason}", feature=feature
         )
         self.value = value
+
+
+class ModelOutputError(ExplainerError):
+    """The model's answer cannot be what the explainer was told it is (a label that is not
+    one of ``class_names``). ``message`` says so; ``str()`` adds what the model sent."""
+
+    def __init__(self, message: str, sent: Any) -> None:
+        super().__init__(f"{message}: {shown(sent)}")
+        self.message = message
+        self.sent = sent

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from explainers.errors import ExplainerError
+from explainers.errors import ExplainerError, ModelOutputError
 from explainers.explanation import Cost, Prediction
 from explainers.schema import FeatureSchema
 
@@ -170,8 +170,8 @@ class CountingModel:
         try:
             return np.array([names.index(str(label)) for label in labels], dtype=int)
         except ValueError:
-            raise ExplainerError(
-                f"the model answered a label not in class_names {names}: {list(labels)[:5]}"
+            raise ModelOutputError(
+                f"the model answered a label not in class_names {names}", list(labels)[:5]
             ) from None
 
     def class_name(self, index: int) -> str:

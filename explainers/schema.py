@@ -114,12 +114,22 @@ class Feature(BaseModel):
         return self.kind is FeatureKind.categorical
 
     def encode(self, value: Any) -> float:
-        """Wire value -> explainer space (ordinal code or float)."""
+        """Wire value -> explainer space (ordinal code or float).
+
+        A numeric feature takes a number, not its text; a finite one (JSON parsers read
+        ``NaN`` and ``1e400``); a whole one when the feature is ``integer`` (``39`` or
+        ``39.0``, not ``39.5``, which the model could not receive). Anything else raises
+        ``InvalidValueError`` naming the feature.
+        """
         if self.is_categorical:
             return float(self._code_of(value))
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise InvalidValueError(self.name, value, "expected a number")
         number = as_number(value)
         if number is None:
             raise InvalidValueError(self.name, value, "expected a finite number")
+        if self.integer and not number.is_integer():
+            raise InvalidValueError(self.name, value, "expected a whole number")
         return number
 
     def decode(self, number: float) -> WireValue:

@@ -46,8 +46,8 @@ def dying_at_start(index: int, settings: Any, conn: Connection) -> None:
 
 
 def explaining(index: int, gate: Any, conn: Connection) -> None:
-    """Answers every task with a small Explanation once the file ``gate`` exists; a task
-    with seed 13 fails with a 422 instead."""
+    """Answers every task with a small Explanation (of the method ``stand-in``) once the
+    file ``gate`` exists; a task with seed 13 fails with a 422 instead."""
     from explainers.explanation import Cost, Explanation, OtherFidelity, OtherResult, Provenance
 
     conn.send(Started(os.getpid()))
@@ -58,12 +58,13 @@ def explaining(index: int, gate: Any, conn: Connection) -> None:
             body = {"error": {"code": "unlucky", "message": "seed 13", "detail": {}}}
             conn.send(Failed(task.id, 422, body))
             continue
+        # a method of its own: pages of anchors, SHAP, ... expect those methods' results
         explanation = Explanation(
-            method=task.method,
+            method="stand-in",
             instance=None,
             prediction=None,
-            result=OtherResult(method=task.method),
-            fidelity=OtherFidelity(method=task.method),
+            result=OtherResult(method="stand-in", asked=task.method),
+            fidelity=OtherFidelity(method="stand-in"),
             cost=Cost(model_calls=1, rows=1, model_seconds=0.0, seconds=0.0),
             provenance=Provenance(
                 explainer="fake",

@@ -25,3 +25,11 @@ def test_json_errors() -> None:
     with pytest.raises(PayloadError, match="empty"):
         parse_json("")
     assert parse_json('{"inputs": [{"data": [[1, 2]]}]}') == {"inputs": [{"data": [[1, 2]]}]}
+
+
+def test_numbers_python_cannot_read_are_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match="number that cannot be read") as info:
+        parse_json('{"instances": [{"age": ' + "9" * 5000 + "}]}")
+    assert not isinstance(info.value, MalformedJsonError)
+    # JSON parsers read these; the feature schema refuses them, naming the feature
+    assert parse_json("[NaN, Infinity, 1e400]")[2] == float("inf")

@@ -199,6 +199,9 @@ MALFORMED_REQUESTS = [
     ("records", [[1, 2, 3, 4, 5]], "(body)"),
     ("records", "age=1", None),
     ("kserve-v1-list", {"instances": [[1, 2, 3, 4, {"nested": 1}]]}, "instances[0][4]"),
+    # found by schemathesis (a TypeError, answered 500, before names were checked first)
+    ("seldon", {"data": {"names": True, "ndarray": [[1, 2, 3, 4, 5]]}}, "data.names"),
+    ("seldon", {"data": {"names": [1], "tensor": {"shape": [1, 1], "values": [1]}}}, "data.names"),
 ]
 
 
@@ -266,3 +269,45 @@ def test_a_seldon_tensor_shape_must_fit_the_values_it_sends(shape) -> None:
     codec = SeldonCodec(["a", "b", "c", "d"])
     with pytest.raises(CodecError, match="does not fit"):
         codec.decode_request({"data": {"tensor": {"shape": shape, "values": []}}})
+
+
+KEYS = ["data", "names", "ndarray", "tensor", "shape", "values", "inputs", "instances", *NAMES]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=6)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), inner, max_size=6)
+    ),
+    max_leaves=30,
+)
+
+
+def _keys(*keys: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects with some of ``keys``, each holding any JSON value."""
+    return st.fixed_dictionaries({}, optional=dict.fromkeys(keys, JSON_VALUES))
+
+
+#: Bodies shaped like each protocol's, with any values inside.
+NEAR_MISSES = {
+    "seldon": st.fixed_dictionaries({"data": _keys("names", "ndarray", "tensor")}),
+    "kserve": st.fixed_dictionaries({"instances": JSON_VALUES}),
+    "v2": st.fixed_dictionaries(
+        {"inputs": st.lists(_keys("name", "shape", "datatype", "data"), max_size=3)}
+    ),
+    "mlflow": _keys("dataframe_split", "dataframe_records"),
+    "records": JSON_VALUES,
+}
+
+
+@pytest.mark.parametrize("name", list(CODECS))
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_property_any_json_is_rows_or_a_codec_error(name: str, data: st.DataObject) -> None:
+    shaped = next(v for k, v in NEAR_MISSES.items() if name.startswith(k))
+    body = data.draw(JSON_VALUES | shaped)
+    try:
+        rows = CODECS[name].decode_request(body)
+    except CodecError as exc:
+        assert exc.message
+    else:
+        assert all(len(row) == len(NAMES) for row in rows)

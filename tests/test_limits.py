@@ -42,6 +42,7 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(app: FastAP
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
     assert response.json()["error"]["detail"] == {"limit": LIMIT}
+    assert response.json()["error"]["request_id"] == response.headers["x-request-id"]
 
 
 def test_a_chunked_body_is_refused_once_it_passes_the_limit(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from explainers import (
     UnknownCategoryError,
     WireFormat,
 )
+from explainers.errors import shown
 from explainers.schema import number_text
 
 DATA = pd.DataFrame(
@@ -108,11 +109,44 @@ def test_unknown_category_names_feature_and_valid_values(schema: FeatureSchema) 
     assert "'Private', 'Self-emp', 'State-gov'" in str(info.value)
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "abc", None, True, [1], 10**400])
-def test_invalid_numbers_are_refused(schema: FeatureSchema, bad: object) -> None:
-    with pytest.raises(InvalidValueError) as info:
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (float("nan"), "finite"),
+        (float("inf"), "finite"),
+        (-float("inf"), "finite"),
+        (10**400, "finite"),  # too large for a float
+        (39.5, "whole number"),  # age is an integer feature: the model could not receive it
+        ("39", "expected a number"),  # text, even of a number
+        ("abc", "expected a number"),
+        (None, "expected a number"),
+        (True, "expected a number"),
+        ([1], "expected a number"),
+        ({"a": 1}, "expected a number"),
+    ],
+)
+def test_invalid_numbers_are_refused(schema: FeatureSchema, bad: object, reason: str) -> None:
+    with pytest.raises(InvalidValueError, match=reason) as info:
         schema.to_numeric([[bad, "Private", 1.0, "Male"]])
     assert info.value.feature == "age"
+    with pytest.raises(InvalidValueError, match=reason):
+        schema.normalise([[bad, "Private", 1.0, "Male"]])
+
+
+def test_numbers_in_every_numeric_spelling(schema: FeatureSchema) -> None:
+    rows = [[39, "Private", 1, "Male"], [39.0, "Private", np.float32(1.0), "Male"]]
+    assert schema.normalise(rows) == [[39, "Private", 1.0, "Male"]] * 2
+    assert schema.normalise([[np.int64(39), "Private", 0.25, "Male"]])[0][2] == 0.25
+
+
+def test_messages_cut_what_the_caller_sent(schema: FeatureSchema) -> None:
+    with pytest.raises(UnknownCategoryError) as info:
+        schema.to_numeric([[30, "x" * 100_000, 1.0, "Male"]])
+    assert len(str(info.value)) < 300 and info.value.feature == "workclass"
+    with pytest.raises(UnexpectedFeatureError) as extra:
+        schema.row_from_record({"age": 30, "workclass": "Private", "score": 1.0, "gender": "Male",
+                                "y" * 100_000: 1})  # fmt: skip
+    assert len(str(extra.value)) < 300
 
 
 def test_wrong_row_length(schema: FeatureSchema) -> None:
@@ -258,7 +292,7 @@ def test_a_value_that_is_no_category_names_the_feature_and_what_is_valid(
         coded.to_numeric([row])
     assert info.value.feature == coded.names[column]
     assert info.value.valid == valid
-    assert repr(value) in str(info.value) and coded.names[column] in str(info.value)
+    assert shown(value) in str(info.value) and coded.names[column] in str(info.value)
 
 
 def test_numeric_categories_given_as_numbers_become_text() -> None:

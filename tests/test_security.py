@@ -123,7 +123,7 @@ def test_without_a_valid_token_the_answer_is_401(app: FastAPI, headers) -> None:
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert error_code(response) == "unauthorized"
-    assert set(response.json()["error"]) == {"code", "message", "detail"}
+    assert set(response.json()["error"]) == {"code", "message", "detail", "request_id"}
 
 
 def test_a_browser_gets_the_401_as_a_page(app: FastAPI) -> None:

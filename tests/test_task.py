@@ -39,16 +39,38 @@ def answering(runtime: FittedRuntime, predict) -> BlackBox:
     return BlackBox(predict, runtime.box.output, runtime.box.class_names)
 
 
-def test_a_model_error_is_answered_as_its_status_and_not_logged(
+def test_a_model_error_is_answered_without_the_url_and_logged_once_with_it(
     runtime: FittedRuntime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING):
-        answer = run_task(runtime, Task("a", "shap", row(runtime), {"seed": 1}))
+    url = str(runtime.settings.model.url)
+    with caplog.at_level(logging.INFO):
+        answer = run_task(runtime, Task("a", "shap", row(runtime), {"seed": 1}, "req-1"))
     assert isinstance(answer, Failed) and answer.id == "a"
     assert answer.status == 503
-    assert answer.body["error"]["code"] == "model_unavailable"
-    assert str(runtime.settings.model.url) in answer.body["error"]["message"]
-    assert caplog.records == []
+    error = answer.body["error"]
+    assert error["code"] == "model_unavailable"
+    assert error["message"] == "the model is unreachable after 1 attempt(s)"
+    assert error["detail"] == {"status": None}
+    assert url not in str(answer.body) and "127.0.0.1" not in str(answer.body)
+    [record] = [r for r in caplog.records if r.name.startswith("explainer_service")]
+    assert record.levelno == logging.WARNING and not record.exc_info
+    assert url in record.getMessage() and "ConnectError" in record.getMessage()
+
+
+def test_the_task_carries_the_request_id_into_the_workers_log(
+    runtime: FittedRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    from explainer_service import request_id
+
+    with request_id.bound("req-2"):
+        task = Task("b", "shap", row(runtime), {"seed": 1})
+    assert task.request_id == "req-2"
+    caplog.handler.addFilter(request_id.RequestIdFilter())
+    with caplog.at_level(logging.WARNING):
+        run_task(runtime, task)
+    assert [r.request_id for r in caplog.records if r.name.startswith("explainer_service")] == [
+        "req-2"
+    ]
 
 
 def test_an_unexpected_error_is_answered_500_and_logged(

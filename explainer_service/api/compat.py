@@ -6,11 +6,14 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 
+from explainer_service.api.bodies import ExplanationOut
 from explainer_service.api.deps import answer, get_link, get_service, method_params, parse_json
 from explainer_service.errors import NotFoundError, PayloadError
 from explainer_service.model_client.codecs import Codec, CodecError, KServeV1Codec, SeldonCodec
 from explainer_service.service import Service, Ticket
+from explainers.errors import shown
 
 router = APIRouter(tags=["compatibility"])
 
@@ -45,26 +48,30 @@ def _ticket(
     return service.tickets(method, records, 0, params)[0]
 
 
-@router.post("/v1/models/{name}:explain", summary="KServe v1 explain")
+@router.post(
+    "/v1/models/{name}:explain", response_model=ExplanationOut, summary="KServe v1 explain"
+)
 async def kserve_explain(
     name: str,
     request: Request,
     service: Annotated[Service, Depends(get_service)],
     method: Annotated[str | None, Query()] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """``{"instances": [[...]] | [{...}]}`` in; the explanation of the first instance out."""
     if name != service.settings.model.name:
         raise NotFoundError(
-            f"no model named {name!r}; this service explains {service.settings.model.name!r}"
+            f"no model named {shown(name)}; this service explains {service.settings.model.name!r}"
         )
-    return await _explain(request, service, KServeV1Codec(service.runtime.schema.names), method)
+    codec = KServeV1Codec(service.runtime.schema.names)
+    return JSONResponse(await _explain(request, service, codec, method))
 
 
-@router.post("/api/v1.0/explain", summary="Seldon Core v1 explain")
+@router.post("/api/v1.0/explain", response_model=ExplanationOut, summary="Seldon Core v1 explain")
 async def seldon_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
     method: Annotated[str | None, Query()] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """``{"data": {"names", "ndarray"}}`` in; the explanation of the first row out."""
-    return await _explain(request, service, SeldonCodec(service.runtime.schema.names), method)
+    codec = SeldonCodec(service.runtime.schema.names)
+    return JSONResponse(await _explain(request, service, codec, method))

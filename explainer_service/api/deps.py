@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from explainer_service.api.bodies import ExplanationOut, error_responses
 from explainer_service.errors import MalformedJsonError, PayloadError
 from explainer_service.render import LinkFor, as_is, links_for
 from explainer_service.service import Service
@@ -15,12 +16,10 @@ from explainers import Explanation
 #: Query parameters of /explain that are not parameters of the method.
 RESERVED = frozenset({"method", "format", "mode", "instance", "payload"})
 
+#: The error answers every route may give (``ErrorBody``), for the OpenAPI document.
+ERROR_RESPONSES = error_responses()
 
-class ExplanationOut(Explanation):
-    """An Explanation, with its id in the store and where to find it."""
-
-    id: str
-    links: dict[str, str]
+__all__ = ["ERROR_RESPONSES", "ExplanationOut"]
 
 
 def get_service(request: Request) -> Service:
@@ -55,6 +54,8 @@ def parse_json(text: str | bytes, what: str = "the body") -> Any:
         ) from None
     except UnicodeDecodeError:
         raise MalformedJsonError(f"{what} is not UTF-8 text") from None
+    except ValueError as exc:  # an integer of more digits than Python reads (4300)
+        raise PayloadError(f"{what} holds a number that cannot be read: {exc}") from None
     except RecursionError:
         value = None  # deeper than the parser goes: certainly deeper than allowed
     else:

@@ -8,8 +8,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from explainer_service.api.deps import (
+from explainer_service.api.bodies import (
+    HTML,
+    ExplanationList,
     ExplanationOut,
+    Pending,
+    PendingList,
+    answers,
+    error_responses,
+)
+from explainer_service.api.deps import (
     answer,
     get_link,
     get_service,
@@ -80,7 +88,19 @@ def pending_page(service: Service, ticket: Ticket, link: LinkFor = as_is) -> HTM
     return HTMLResponse(html, status_code=202, headers={"Location": location})
 
 
-@router.post("/explain", response_model=ExplanationOut, summary="Explain an inference payload")
+@router.post(
+    "/explain",
+    response_model=ExplanationOut | ExplanationList,
+    summary="Explain an inference payload",
+    responses={
+        **error_responses(html=True),
+        200: {
+            "description": "the explanation (a list for instance=all), or its page",
+            "content": HTML,
+        },
+        **answers(202, Pending | PendingList, "mode=async: accepted, not done yet"),
+    },
+)
 async def post_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
@@ -125,7 +145,16 @@ async def post_explain(
     return JSONResponse(answers[0] if len(answers) == 1 else {"explanations": answers})
 
 
-@router.get("/explain", summary="Drill-down link: explain a payload carried in the URL")
+@router.get(
+    "/explain",
+    response_model=ExplanationOut,
+    summary="Drill-down link: explain a payload carried in the URL",
+    responses={
+        **error_responses(html=True),
+        200: {"description": "the explanation's page, or its JSON", "content": HTML},
+        **answers(202, Pending, "not done yet: a page that refreshes itself", html=True),
+    },
+)
 async def get_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from explainer_service.api.bodies import HTML, ExplanationOut, Summary, error_responses
 from explainer_service.api.deps import answer, get_link, get_service, wants_html
 from explainer_service.api.explain import page
 from explainer_service.render import LinkFor, as_is, links_for, render_status
@@ -30,7 +31,15 @@ def summary(record: Record, link: LinkFor = as_is) -> dict[str, Any]:
     }
 
 
-@router.get("/explanations/{id}", summary="A stored explanation, or how far it has got")
+@router.get(
+    "/explanations/{id}",
+    response_model=ExplanationOut | Summary,
+    summary="A stored explanation, or how far it has got",
+    responses={
+        **error_responses(html=True),
+        200: {"description": "the explanation, or its status until it is done", "content": HTML},
+    },
+)
 async def get_explanation(
     id: str,
     request: Request,
@@ -50,7 +59,7 @@ async def get_explanation(
     return JSONResponse(summary(record, link))
 
 
-@router.get("/explanations", summary="The most recent explanations")
+@router.get("/explanations", response_model=list[Summary], summary="The most recent explanations")
 async def list_explanations(
     service: Annotated[Service, Depends(get_service)],
     link: Annotated[LinkFor, Depends(get_link)],

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from explainer_service.api.bodies import Readiness
 from explainer_service.api.deps import get_service
 from explainer_service.service import Service
 
@@ -18,7 +19,11 @@ async def live() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/health/ready", responses={503: {"description": "not ready, with the reason"}})
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready, with the reason"}},
+)
 async def ready(service: Annotated[Service, Depends(get_service)]) -> Any:
     """Ready when every worker has fitted its explainers and the model answered the last
     check. ``queue``: explanations waiting for a worker, the limit beyond which requests

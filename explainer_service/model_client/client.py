@@ -176,10 +176,11 @@ class RemoteModel:
         except CodecError as exc:
             raise ProtocolMismatchError(
                 f"the model's answer is not a {self.settings.protocol} {self.settings.output} "
-                f"answer: {exc.message}",
+                "answer",
                 url=self.url,
                 status=response.status_code,
                 body=response.text,
+                cause=exc.message,
             ) from None
 
     def _post(self, content: bytes, n_rows: int, spent: CallStats) -> httpx.Response:
@@ -201,9 +202,9 @@ class RemoteModel:
                 self._count(n_rows, started, spent, failed=True)
                 if last:
                     raise ModelUnavailableError(
-                        f"the model is unreachable after {attempts} attempt(s): "
-                        f"{type(exc).__name__}: {exc}",
+                        f"the model is unreachable after {attempts} attempt(s)",
                         url=self.url,
+                        cause=f"{type(exc).__name__}: {exc}",
                     ) from None
             except httpx.TimeoutException:
                 self._count(n_rows, started, spent, failed=True)
@@ -220,7 +221,7 @@ class RemoteModel:
                         ModelUnavailableError if response.status_code == 503 else ModelResponseError
                     )
                     raise error(
-                        "the model answered an error",
+                        f"the model answered HTTP {response.status_code}",
                         url=self.url,
                         status=response.status_code,
                         body=response.text,

@@ -14,11 +14,12 @@ import multiprocessing
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from explainer_service.errors import http_error
+from explainer_service import request_id
+from explainer_service.errors import ModelError, http_error
 from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import ConfigError, Settings
 
@@ -36,6 +37,8 @@ class Task:
     ``row`` holds wire values in schema order (None for a global method); ``params`` are
     the method's parameters, already resolved and validated by the service. A worker that
     has not answered ``deadline_s`` seconds after it started the task is stopped.
+    ``request_id``: the request that asked for it first (by default the current one), for
+    the worker's log records.
     """
 
     id: str
@@ -43,6 +46,7 @@ class Task:
     row: list[Any] | None
     params: dict[str, Any]
     deadline_s: float | None = None
+    request_id: str | None = field(default_factory=request_id.current)
 
 
 @dataclass(frozen=True)
@@ -78,14 +82,19 @@ Answer = Done | Failed
 
 
 def run_task(runtime: FittedRuntime, task: Task) -> Answer:
-    """Explain ``task``; errors become ``Failed``, and only unexpected ones are logged."""
-    try:
-        explanation = runtime.explainer(task.method).explain(task.row, task.params)
-    except Exception as exc:
-        status, body = http_error(exc)
-        if body["error"]["code"] == "internal":
-            log.exception("explanation %s failed", task.id)
-        return Failed(task.id, status, body)
+    """Explain ``task``; errors become ``Failed`` with the body a client may read. A model's
+    failure is logged once, with what the client does not see (the URL, the model's
+    answer); an unexpected error with its traceback; the caller's errors not at all."""
+    with request_id.bound(task.request_id):
+        try:
+            explanation = runtime.explainer(task.method).explain(task.row, task.params)
+        except Exception as exc:
+            status, body = http_error(exc)
+            if isinstance(exc, ModelError):
+                log.warning("explanation %s: %s", task.id, exc)
+            elif body["error"]["code"] == "internal":
+                log.exception("explanation %s failed", task.id)
+            return Failed(task.id, status, body)
     return Done(task.id, explanation.model_dump_json())
 
 
@@ -115,8 +124,11 @@ def run_worker(index: int, settings: Settings, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_the_service()
     logging.basicConfig(
-        format=f"%(asctime)s worker {index} [%(process)d] %(levelname)s %(name)s: %(message)s"
+        format=f"%(asctime)s worker {index} [%(process)d] %(levelname)s %(name)s "
+        "[request %(request_id)s]: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(request_id.RequestIdFilter())
     settings.model.headers = {**settings.model.headers, WORKER_HEADER: str(index)}
     try:
         runtime = FittedRuntime(settings)

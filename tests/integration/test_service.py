@@ -304,39 +304,49 @@ def test_bad_input_gets_a_clear_json_error(service, verb, path, body, status, me
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert message in error["message"], error
-    assert set(error) == {"code", "message", "detail"}
+    assert set(error) == {"code", "message", "detail", "request_id"}
+    assert error["request_id"] == response.headers["x-request-id"]
     assert "Traceback" not in response.text
 
 
-def test_model_failures_name_the_url_and_status(
+def test_model_failures_say_what_failed_and_log_the_url(
     income_server: str, tmp_path: Path, output_dir: Path
 ) -> None:
-    """A model that is not there (503), and one that answers in another protocol (502)."""
+    """A model that is not there (503), and one that answers in another protocol (502): the
+    client reads the status, never the model's URL or its answer; the log has both, once."""
     nowhere = f"http://127.0.0.1:{free_port()}/v2/models/income/infer"
-    process, base = explainer_service(
-        config(nowhere, tmp_path / "a.sqlite"), tmp_path, output_dir / "service-down.log"
-    )
+    log = output_dir / "service-down.log"
+    process, base = explainer_service(config(nowhere, tmp_path / "a.sqlite"), tmp_path, log)
     try:
         state = wait_until_fitted(base)
-        assert not state["ready"] and nowhere in state["reason"]
+        assert not state["ready"] and state["reason"].startswith("the model is unreachable")
+        assert nowhere not in state["reason"]
         response = httpx.post(f"{base}/explain?method=shap", json=payload("v2.json"), timeout=60)
         assert response.status_code == 503, response.text
-        assert nowhere in response.json()["error"]["message"]
-        assert response.json()["error"]["code"] == "model_unavailable"
+        error = response.json()["error"]
+        assert error["code"] == "model_unavailable" and nowhere not in response.text
+        assert error["message"].startswith("the model is unreachable")
     finally:
         process.stop()
+    logged = [line for line in log.read_text().splitlines() if nowhere in line]
+    assert any(error["request_id"] in line for line in logged), logged
     wrong = income_server + "/api/v1.0/predictions"  # a Seldon route, configured as v2
-    process, base = explainer_service(
-        config(wrong, tmp_path / "b.sqlite"), tmp_path, output_dir / "service-wrong.log"
-    )
+    log = output_dir / "service-wrong.log"
+    process, base = explainer_service(config(wrong, tmp_path / "b.sqlite"), tmp_path, log)
     try:
         wait_until_fitted(base)
         response = httpx.post(f"{base}/explain?method=shap", json=payload("v2.json"), timeout=60)
         assert response.status_code == 502, response.text
-        assert response.json()["error"]["detail"] == {"url": wrong, "status": 400}
-        assert "HTTP 400" in response.json()["error"]["message"]
+        error = response.json()["error"]
+        assert (error["message"], error["detail"]) == (
+            "the model answered HTTP 400",
+            {"status": 400},
+        )
+        assert income_server not in response.text and "bad seldon request" not in response.text
     finally:
         process.stop()
+    [logged] = [line for line in log.read_text().splitlines() if wrong in line]
+    assert "WARNING" in logged and "bad seldon request" in logged and error["request_id"] in logged
 
 
 def test_ready_flips_once_the_model_comes_up(

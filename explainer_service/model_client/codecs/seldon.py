@@ -48,8 +48,13 @@ class SeldonCodec(Codec):
     def decode_request(self, body: JSON) -> Rows:
         data = require(body, "data", dict)
         d = len(self.names)
+        names = data.get("names")
+        if names is not None and not (
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+        ):
+            raise CodecError("'data.names' must be an array of strings", field="data.names")
         if "ndarray" in data:
-            rows = table_rows(data["ndarray"], len(data.get("names") or self.names), "data.ndarray")
+            rows = table_rows(data["ndarray"], len(names or self.names), "data.ndarray")
         elif "tensor" in data:
             values, shape = _tensor_values(data)
             if len(shape) != 2:
@@ -61,10 +66,7 @@ class SeldonCodec(Codec):
             )
         else:
             raise CodecError("'data' needs 'ndarray' or 'tensor'", field="data")
-        names = data.get("names")
         if names:
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise CodecError("'data.names' must be an array of strings", field="data.names")
             return reorder(rows, names, self.names, "data.names")
         if rows and len(rows[0]) != d:
             raise CodecError(f"rows have {len(rows[0])} values; expected {d}", field="data")

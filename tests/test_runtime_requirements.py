@@ -1,0 +1,18 @@
+"""The list ``make test`` audits: what the server installs, not the tools of the tests."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from tests.runtime_requirements import runtime_closure
+
+
+def test_the_runtime_closure_follows_dependencies_and_extras_but_not_dev_tools() -> None:
+    closure = runtime_closure("explainer-service")
+    assert closure["fastapi"] == version("fastapi")
+    assert "starlette" in closure  # through fastapi
+    assert "httptools" in closure and "uvloop" in closure  # uvicorn[standard]
+    assert "numpy" in closure and "scikit-learn" in closure
+    for tool in ("pytest", "hypothesis", "alibi", "ruff", "mypy", "schemathesis", "pip-audit"):
+        assert tool not in closure
+    assert "explainer-service" not in closure  # the project itself is not on PyPI
