@@ -67,12 +67,16 @@ class Readiness(BaseModel):
 ERRORS: dict[int, str] = {
     400: "the body or the payload parameter is not JSON",
     404: "no such explanation, model or route",
+    401: "access control is on and no valid token, trusted header or link signature came",
+    403: "a signed link was altered or has expired, or a cross-site request",
     413: "the request body is larger than service.max_body_bytes",
+    415: "a body sent as a form or text (send application/json)",
     422: "the payload, instance, method or a parameter is wrong (the field is named)",
+    429: "service.max_queue explanations wait already: try again after Retry-After seconds",
     500: "the service's own fault (the message gives the request id), or a worker died",
     502: "the model answered an error, or in another protocol",
     503: "the model is unreachable, or the explainers are not ready",
-    504: "the model did not answer in time",
+    504: "the model did not answer in time, or the explanation passed service.deadline_s",
 }
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
