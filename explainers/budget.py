@@ -91,12 +91,12 @@ class Budget:
         return [(name, limit, value) for name, limit, value in checks if limit and value > limit]
 
     def check_estimate(self, method: str, estimate: CostEstimate) -> None:
-        """Raise ``BudgetExceededError`` when ``estimate`` passes a limit, naming the limit,
-        the estimate and the parameters that drive it."""
+        """Raise ``BudgetExceededError`` when ``estimate`` passes a limit, naming the limit
+        (the one passed furthest), the estimate and the parameters that drive it."""
         passed = self.passed_by(estimate)
         if not passed:
             return
-        name, limit, value = passed[0]
+        name, limit, value = max(passed, key=lambda p: p[2] / p[1])  # the most passed
         what = "model calls" if name == "max_model_calls" else "rows"
         lower = f"; lower {', '.join(estimate.drivers)}" if estimate.drivers else ""
         raise BudgetExceededError(

@@ -157,6 +157,9 @@ def test_an_estimate_over_the_budget_names_the_budget_and_what_drives_it() -> No
     )
     assert error.parameters == ["nsamples", "background_size"]
     assert "max_rows" in error.message and "lower nsamples, background_size" in error.message
+    with pytest.raises(BudgetExceededError) as info:  # both passed: the one passed furthest
+        Budget(max_model_calls=20, max_rows=80_000).check_estimate("shap", estimate)
+    assert (info.value.budget, info.value.used) == ("max_model_calls", 40)
     assert Budget(max_model_calls=10).passed_by(estimate) == [("max_model_calls", 10, 40)]
     assert Budget().passed_by(estimate) == []
 
