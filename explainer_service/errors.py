@@ -26,6 +26,7 @@ import signal
 from typing import Any
 
 from explainers.errors import (
+    BudgetExceededError,
     ExplainerError,
     ParameterError,
     SchemaError,
@@ -181,6 +182,10 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
     if isinstance(exc, ParameterError):
         code = "unknown_method" if exc.field == "method" else "invalid_parameter"
         return 422, code, {"field": exc.field, "method": exc.method}
+    if isinstance(exc, BudgetExceededError):
+        spent = "estimate" if exc.estimated else "used"
+        detail = {"budget": exc.budget, "limit": exc.limit, spent: exc.used}
+        return 422, "budget_exceeded", {**detail, "parameters": exc.parameters}
     if isinstance(exc, BodyTooLargeError):
         return 413, "body_too_large", {"limit": exc.limit}
     if isinstance(exc, NotFoundError):

@@ -110,6 +110,7 @@ class Service:
         if not self.pool.ready:
             raise NotReadyError(f"not ready: {self.readiness.reason}")
         resolved = self.runtime.resolve_params(method, params)
+        self.runtime.check_budget(method, resolved)  # before anything is queued
         chosen = self.runtime.instances(
             method, payload, instance, self.settings.service.max_instances
         )

@@ -91,6 +91,26 @@ class FeatureSettings(BaseModel):
     )
 
 
+class BudgetSettings(BaseModel):
+    """What one explanation may spend. A request whose estimated cost passes a limit is
+    refused before it is queued; one that passes it while running is stopped. None: no limit.
+
+    The defaults are at least twice the estimates of the example's default parameters
+    (anchors: up to ~330,000 rows; counterfactual: ~1,600 calls) and refuse the largest
+    accepted parameters (anchors with max_samples 20000 and beam_size 20: ~14 million rows).
+    """
+
+    max_model_calls: int | None = Field(
+        5000, ge=1, description="HTTP requests to the model per explanation (chunks, retries)"
+    )
+    max_rows: int | None = Field(
+        1_000_000, ge=1, description="rows sent to the model per explanation"
+    )
+    max_seconds: float | None = Field(
+        120.0, gt=0, description="wall time of one explanation, enforced by the worker pool"
+    )
+
+
 class ServiceSettings(BaseModel):
     store: str = Field(
         "data/explanations.sqlite", description="SQLite file of the explanation store, or :memory:"
@@ -117,6 +137,7 @@ class ServiceSettings(BaseModel):
         description="on SIGTERM, requests in flight get this long to finish; then the "
         "workers are stopped, running explanations with them",
     )
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
 DEFAULT_EXPLAINERS: dict[str, dict[str, Any]] = {"anchors": {}, "shap": {}, "counterfactual": {}}

@@ -73,9 +73,11 @@ Answer = Done | Failed
 
 
 def run_task(runtime: FittedRuntime, task: Task) -> Answer:
-    """Explain ``task``; errors become ``Failed``, and only unexpected ones are logged."""
+    """Explain ``task`` within the budget; errors become ``Failed``, and only unexpected
+    ones are logged."""
     try:
-        explanation = runtime.explainer(task.method).explain(task.row, task.params)
+        explainer = runtime.explainer(task.method)
+        explanation = explainer.explain(task.row, task.params, runtime.budget)
     except Exception as exc:
         status, body = http_error(exc)
         if body["error"]["code"] == "internal":
