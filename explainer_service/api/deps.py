@@ -13,7 +13,7 @@ from explainer_service.service import Service
 from explainers import Explanation
 
 #: Query parameters of /explain that are not parameters of the method.
-RESERVED = frozenset({"method", "format", "mode", "instance", "payload"})
+RESERVED = frozenset({"method", "format", "mode", "instance", "payload", "dry_run"})
 
 
 class ExplanationOut(Explanation):

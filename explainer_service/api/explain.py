@@ -15,6 +15,7 @@ from explainer_service.api.deps import (
     parse_json,
     wants_html,
 )
+from explainer_service.dry_run import DryRunOut, answer_dry_run
 from explainer_service.errors import PayloadError
 from explainer_service.render import links_for, render_explanation, render_status
 from explainer_service.service import Service, Ticket
@@ -25,29 +26,37 @@ router = APIRouter(tags=["explain"])
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, importance, ...")]
 Instance = Annotated[str, Query(pattern=r"^(\d+|all)$", description="row index, or all")]
 Format = Annotated[Literal["json", "html"] | None, Query()]
+DryRun = Annotated[
+    bool,
+    Query(description="validate the request and answer what it may cost; nothing runs"),
+]
 
 
-def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None]:
-    """``{"payload", "parameters", "instance"}`` around a payload, or the payload itself."""
+def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
+    """``{"payload", "parameters", "instance", "dry_run"}`` around a payload, or the payload
+    itself."""
     if (
         isinstance(body, dict)
         and "payload" in body
-        and set(body) <= {"payload", "parameters", "instance"}
+        and set(body) <= {"payload", "parameters", "instance", "dry_run"}
     ):
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise PayloadError("'parameters' must be an object", field="parameters")
+        dry = body.get("dry_run", False)
+        if not isinstance(dry, bool):
+            raise PayloadError(f"'dry_run' must be true or false, not {dry!r}", field="dry_run")
         instance = body.get("instance")
         if instance is None:
-            return body["payload"], parameters, None
+            return body["payload"], parameters, None, dry
         is_index = isinstance(instance, int) and not isinstance(instance, bool) and instance >= 0
         if not (is_index or instance == "all"):
             raise PayloadError(
                 f"'instance' must be a row index (0, 1, ...) or \"all\", not {instance!r}",
                 field="instance",
             )
-        return body["payload"], parameters, str(instance)
-    return body, {}, None
+        return body["payload"], parameters, str(instance), dry
+    return body, {}, None, False
 
 
 def page(service: Service, id: str, explanation: Any) -> str:
@@ -70,7 +79,11 @@ def pending_page(service: Service, ticket: Ticket) -> HTMLResponse:
     return HTMLResponse(html, status_code=202, headers={"Location": links_for(ticket.id)["html"]})
 
 
-@router.post("/explain", response_model=ExplanationOut, summary="Explain an inference payload")
+@router.post(
+    "/explain",
+    response_model=ExplanationOut | DryRunOut,
+    summary="Explain an inference payload",
+)
 async def post_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
@@ -78,16 +91,24 @@ async def post_explain(
     instance: Instance = "0",
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
     format: Format = None,
+    dry_run: DryRun = False,
 ) -> Response:
     """The body is the JSON that was sent to the model (or ``{"instances": [records]}``, or
-    ``{"payload": ..., "parameters": {...}, "instance": k}``). Method parameters may also be
-    query parameters. ``mode=async`` answers 202 at once with the id."""
+    ``{"payload": ..., "parameters": {...}, "instance": k, "dry_run": true}``). Method
+    parameters may also be query parameters. ``mode=async`` answers 202 at once with the id;
+    ``dry_run=true`` answers the estimated cost (``DryRunOut``) without calling the model."""
     request.state.html = wants_html(request, format)
     raw = await request.body()
-    payload, body_params, body_instance = _envelope(parse_json(raw) if raw.strip() else None)
-    tickets = service.tickets(
-        method, payload, body_instance or instance, {**body_params, **method_params(request)}
+    payload, body_params, body_instance, body_dry_run = _envelope(
+        parse_json(raw) if raw.strip() else None
     )
+    params = {**body_params, **method_params(request)}
+    if dry_run or body_dry_run:
+        request.state.html = False
+        chosen = body_instance or instance
+        planned = answer_dry_run(service.runtime, method, payload, chosen, params)
+        return JSONResponse(planned.model_dump(mode="json"))
+    tickets = service.tickets(method, payload, body_instance or instance, params)
     if mode == "async":
         pending = [
             {"id": t.id, "status": "done" if t.record else "pending", "links": links_for(t.id)}
@@ -112,15 +133,20 @@ async def get_explain(
     payload: Annotated[str | None, Query(description="URL-encoded inference payload")] = None,
     instance: Instance = "0",
     format: Format = None,
+    dry_run: DryRun = False,
 ) -> Response:
     """Answers the HTML page (``format=json`` for JSON). When the explanation takes longer
-    than ``service.drilldown_wait_s``, a page that refreshes itself until it is done."""
-    request.state.html = wants_html(request, format, default=True)
+    than ``service.drilldown_wait_s``, a page that refreshes itself until it is done.
+    ``dry_run=true`` answers the estimated cost as JSON without calling the model."""
+    request.state.html = wants_html(request, format, default=True) and not dry_run
     body = (
         parse_json(payload or "", "the payload parameter")
         if payload or method != "importance"
         else None
     )
+    if dry_run:
+        planned = answer_dry_run(service.runtime, method, body, instance, method_params(request))
+        return JSONResponse(planned.model_dump(mode="json"))
     tickets = service.tickets(method, body, instance, method_params(request))
     ticket = tickets[0]
     explanation = await service.result(ticket, timeout=service.settings.service.drilldown_wait_s)
