@@ -97,12 +97,10 @@ class Budget:
         if not passed:
             return
         name, limit, value = max(passed, key=lambda p: p[2] / p[1])  # the most passed
-        what = "model calls" if name == "max_model_calls" else "rows"
         lower = f"; lower {', '.join(estimate.drivers)}" if estimate.drivers else ""
         raise BudgetExceededError(
-            f"{method} with these parameters may cost up to {value} {what} "
-            f"({estimate.model_calls} model calls, {estimate.rows} rows), more than the budget "
-            f"{name} = {limit} allows{lower}",
+            f"{method} with these parameters may cost up to {estimate.model_calls} model calls "
+            f"and {estimate.rows} rows, more than the budget {name} = {limit} allows{lower}",
             budget=name,
             limit=limit,
             used=value,
