@@ -183,3 +183,19 @@ def test_a_dry_run_of_several_rows_and_of_a_method_without_an_estimate(setup: Se
     assert answer["estimate"]["model_calls"] is None and answer["estimate"]["rows"] is None
     assert answer["within_budget"] is None
     assert setup.submitted == [] and setup.stored() == 0
+
+
+def test_the_compatibility_routes_honour_dry_run(setup: Setup) -> None:
+    """``dry_run`` is not a method parameter there either: it must not run for real."""
+    rows = [[39, "State-gov", "Bachelors", 13, "Never-married", "Adm-clerical",
+             "Not-in-family", "White", "Male", 2174, 0, 40]]  # fmt: skip
+    before = setup.model_requests()
+    for route, body in [
+        ("/v1/models/income:explain", {"instances": rows}),
+        ("/api/v1.0/explain", {"data": {"names": paths.FEATURES, "ndarray": rows}}),
+    ]:
+        response = setup.request("POST", f"{route}?method=shap&dry_run=true", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["method"] == "shap" and response.json()["within_budget"] is True
+    assert setup.model_requests() == before
+    assert setup.submitted == [] and setup.stored() == 0

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from explainer_service.api.deps import answer, get_service, method_params, parse_json
+from explainer_service.api.deps import DryRun, answer, get_service, method_params, parse_json
+from explainer_service.dry_run import answer_dry_run
 from explainer_service.errors import NotFoundError, PayloadError
 from explainer_service.model_client.codecs import Codec, CodecError, KServeV1Codec, SeldonCodec
 from explainer_service.service import Service
@@ -15,7 +16,7 @@ router = APIRouter(tags=["compatibility"])
 
 
 async def _explain(
-    request: Request, service: Service, codec: Codec, method: str | None
+    request: Request, service: Service, codec: Codec, method: str | None, dry_run: bool
 ) -> dict[str, Any]:
     body = parse_json(await request.body())
     try:
@@ -31,6 +32,9 @@ async def _explain(
     chosen = method or (
         "anchors" if "anchors" in service.runtime.classes else next(iter(service.runtime.classes))
     )
+    if dry_run:
+        planned = answer_dry_run(service.runtime, chosen, records, 0, method_params(request))
+        return planned.model_dump(mode="json")
     ticket = service.tickets(chosen, records, 0, method_params(request))[0]
     explanation = await service.result(ticket)
     assert explanation is not None
@@ -43,13 +47,16 @@ async def kserve_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
     method: Annotated[str | None, Query()] = None,
+    dry_run: DryRun = False,
 ) -> dict[str, Any]:
-    """``{"instances": [[...]] | [{...}]}`` in; the explanation of the first instance out."""
+    """``{"instances": [[...]] | [{...}]}`` in; the explanation of the first instance out
+    (``dry_run=true``: its estimated cost, as on ``/explain``)."""
     if name != service.settings.model.name:
         raise NotFoundError(
             f"no model named {name!r}; this service explains {service.settings.model.name!r}"
         )
-    return await _explain(request, service, KServeV1Codec(service.runtime.schema.names), method)
+    codec = KServeV1Codec(service.runtime.schema.names)
+    return await _explain(request, service, codec, method, dry_run)
 
 
 @router.post("/api/v1.0/explain", summary="Seldon Core v1 explain")
@@ -57,6 +64,9 @@ async def seldon_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
     method: Annotated[str | None, Query()] = None,
+    dry_run: DryRun = False,
 ) -> dict[str, Any]:
-    """``{"data": {"names", "ndarray"}}`` in; the explanation of the first row out."""
-    return await _explain(request, service, SeldonCodec(service.runtime.schema.names), method)
+    """``{"data": {"names", "ndarray"}}`` in; the explanation of the first row out
+    (``dry_run=true``: its estimated cost, as on ``/explain``)."""
+    codec = SeldonCodec(service.runtime.schema.names)
+    return await _explain(request, service, codec, method, dry_run)

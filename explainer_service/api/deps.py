@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from explainer_service.errors import MalformedJsonError, PayloadError
 from explainer_service.render import links_for
@@ -14,6 +14,10 @@ from explainers import Explanation
 
 #: Query parameters of /explain that are not parameters of the method.
 RESERVED = frozenset({"method", "format", "mode", "instance", "payload", "dry_run"})
+DryRun = Annotated[
+    bool,
+    Query(description="validate the request and answer what it may cost; nothing runs"),
+]
 
 
 class ExplanationOut(Explanation):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from explainer_service.api.deps import (
+    DryRun,
     ExplanationOut,
     answer,
     get_service,
@@ -26,10 +27,6 @@ router = APIRouter(tags=["explain"])
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, importance, ...")]
 Instance = Annotated[str, Query(pattern=r"^(\d+|all)$", description="row index, or all")]
 Format = Annotated[Literal["json", "html"] | None, Query()]
-DryRun = Annotated[
-    bool,
-    Query(description="validate the request and answer what it may cost; nothing runs"),
-]
 
 
 def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
