@@ -43,6 +43,7 @@ from pydantic import BaseModel, Field
 
 from explainer_service import request_id
 from explainers.errors import (
+    BudgetExceededError,
     ModelOutputError,
     ParameterError,
     SchemaError,
@@ -146,8 +147,8 @@ class DeadlineExceededError(ExplainerServiceError):
 
     def __init__(self, deadline_s: float) -> None:
         super().__init__(
-            f"the explanation did not finish within its deadline of {deadline_s:g} s and was "
-            "stopped; ask for less work (fewer samples) or a longer deadline"
+            f"the explanation did not finish within {deadline_s:g} s "
+            "(service.budget.max_seconds) and was stopped; ask for less work (fewer samples)"
         )
         self.deadline_s = deadline_s
 
@@ -349,6 +350,10 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
     if isinstance(exc, ParameterError):
         code = "unknown_method" if exc.field == "method" else "invalid_parameter"
         return 422, code, {"field": exc.field, "method": exc.method}
+    if isinstance(exc, BudgetExceededError):
+        spent = "estimate" if exc.estimated else "used"
+        detail = {"budget": exc.budget, "limit": exc.limit, spent: exc.used}
+        return 422, "budget_exceeded", {**detail, "parameters": exc.parameters}
     if isinstance(exc, BodyTooLargeError):
         return 413, "body_too_large", {"limit": exc.limit}
     if isinstance(exc, AccessError):

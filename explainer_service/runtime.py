@@ -24,6 +24,8 @@ from explainer_service.model_client.codecs import RecordsCodec
 from explainer_service.settings import ConfigError, Settings
 from explainers import (
     BlackBox,
+    Budget,
+    CostEstimate,
     Explainer,
     ExplainerError,
     Explanation,
@@ -68,6 +70,25 @@ class Runtime:
                 self.params[method] = self.classes[method].validate_params(params)
             except ExplainerError as exc:
                 raise ConfigError(f"explainers.{method}: {exc}") from None
+        limits = settings.service.budget
+        self.budget = Budget(limits.max_model_calls, limits.max_rows)
+
+    def estimate(self, method: str, resolved: Any) -> CostEstimate | None:
+        """What one explanation of ``method`` with the ``resolved`` parameters may cost (see
+        ``Explainer.estimate``); None when the method cannot say."""
+        return self._class(method).estimate(
+            resolved,
+            self.schema,
+            reference_rows=len(self.reference),
+            max_batch_rows=self.settings.model.max_batch_rows,
+        )
+
+    def check_budget(self, method: str, resolved: Any) -> CostEstimate | None:
+        """The estimate; raises ``BudgetExceededError`` when it passes ``service.budget``."""
+        estimate = self.estimate(method, resolved)
+        if estimate is not None:
+            self.budget.check_estimate(method, estimate)
+        return estimate
 
     def resolve_params(self, method: str, overrides: Mapping[str, Any] | None) -> Any:
         """The configured parameters of ``method`` with per-call ``overrides`` applied.
@@ -167,9 +188,11 @@ class FittedRuntime(Runtime):
         instance: int = 0,
         params: Mapping[str, Any] | None = None,
     ) -> Explanation:
-        """Explain row ``instance`` of ``payload`` with ``method`` (global methods take none)."""
+        """Explain row ``instance`` of ``payload`` with ``method`` (global methods take none),
+        within ``service.budget``."""
         row = self.instances(method, payload, instance)[0]
-        return self.explainer(method).explain(row, params)
+        self.check_budget(method, self.resolve_params(method, params))
+        return self.explainer(method).explain(row, params, self.budget)
 
     def explainer(self, method: str) -> Explainer:
         """The fitted explainer for ``method``, fitted on first use."""

@@ -188,7 +188,9 @@ class Service:
         """
         if not self.pool.ready:
             raise NotReadyError(f"not ready: {self.readiness.reason}")
-        resolved = self.runtime.resolve_params(method, params).model_dump(mode="json")
+        checked = self.runtime.resolve_params(method, params)
+        self.runtime.check_budget(method, checked)  # before anything is queued
+        resolved = checked.model_dump(mode="json")
         chosen = self.runtime.instances(
             method, payload, instance, self.settings.service.max_instances
         )
@@ -225,7 +227,7 @@ class Service:
         return Ticket(record.id, method, None, future)
 
     def _task(self, id: str, task: dict[str, Any]) -> Task:
-        deadline = self.settings.service.deadline_s
+        deadline = self.settings.service.budget.max_seconds
         return Task(id, task["method"], task["row"], task["params"], deadline)
 
     def _submit(self, key: str, task: Task) -> Future[Explanation]:

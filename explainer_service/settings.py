@@ -98,6 +98,26 @@ class FeatureSettings(BaseModel):
     )
 
 
+class BudgetSettings(BaseModel):
+    """What one explanation may spend. A request whose estimated cost passes a limit is
+    refused before it is queued; one that passes it while running is stopped. None: no limit.
+
+    The defaults are at least twice the estimates of the example's default parameters
+    (anchors: up to ~330,000 rows; counterfactual: ~1,600 calls) and refuse the largest
+    accepted parameters (anchors with max_samples 20000 and beam_size 20: ~14 million rows).
+    """
+
+    max_model_calls: int | None = Field(
+        5000, ge=1, description="HTTP requests to the model per explanation (chunks, retries)"
+    )
+    max_rows: int | None = Field(
+        1_000_000, ge=1, description="rows sent to the model per explanation"
+    )
+    max_seconds: float | None = Field(
+        120.0, gt=0, description="wall time of one explanation, enforced by the worker pool"
+    )
+
+
 class ServiceSettings(BaseModel):
     store: str = Field(
         "data/explanations.sqlite", description="SQLite file of the explanation store, or :memory:"
@@ -122,12 +142,6 @@ class ServiceSettings(BaseModel):
         le=100_000,
         description="explanations waiting for a worker at most; beyond it requests get 429",
     )
-    deadline_s: float = Field(
-        300.0,
-        gt=0,
-        le=86_400,
-        description="an explanation running longer is stopped (its worker is replaced): 504",
-    )
     lease_s: float = Field(
         30.0,
         ge=1,
@@ -143,6 +157,7 @@ class ServiceSettings(BaseModel):
         description="on SIGTERM, requests in flight get this long to finish; then the "
         "workers are stopped, running explanations with them",
     )
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
 #: The shortest bearer token or link secret accepted: shorter ones can be guessed.

@@ -15,7 +15,9 @@ from explainers.base import (
     package_versions,
     seeded,
 )
+from explainers.budget import Budget, CostEstimate
 from explainers.errors import (
+    BudgetExceededError,
     ExplainerError,
     InvalidValueError,
     MissingFeatureError,
@@ -32,6 +34,9 @@ from explainers.schema import Feature, FeatureKind, FeatureSchema, WireFormat, r
 __all__ = [
     "SCHEMA_VERSION",
     "BlackBox",
+    "Budget",
+    "BudgetExceededError",
+    "CostEstimate",
     "CountingModel",
     "Explainer",
     "ExplainerError",

@@ -31,12 +31,15 @@ perturbation). So a rule that a handful of rows satisfy is not judged on a handf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from scipy.stats import beta as beta_distribution
+
+from explainers.budget import Tally
 
 Operator = Literal["=", "<=", ">"]
 Rule = tuple[int, ...]
@@ -386,6 +389,66 @@ class AnchorSearch:
                 )
             )
         return anchors
+
+
+# --- the most a search can cost -----------------------------------------------------------
+
+
+def worst_case_cost(settings: SearchSettings, predicates: int, longest: int, tally: Tally) -> None:
+    """Count into ``tally`` the most ``AnchorSearch.run`` can ask of the model, with at most
+    ``predicates`` predicates and rules of at most ``longest`` of them.
+
+    Follows ``run`` with every quantity at its largest: every rule size is searched, up to
+    ``max_anchor_size`` or the longest rule (nothing stops it early: no rule is valid and the
+    beam always describes a reference row); a size has ``beam_size`` times as many candidates
+    as a beam rule has extensions; ``_select`` halves them, one call per halving; every rule
+    it keeps is then validated and stays undecided until ``max_samples`` fresh samples, in
+    doubling batches from ``batch_size``; and the longest rule is then shortened by
+    ``_minimise`` one predicate at a time (or, when nothing looked promising, the last beam
+    is validated). Samples answered before are not subtracted. On the income model this is
+    one to two orders of magnitude above what a search usually costs: the sequential test
+    and the depth of the search depend on the data, which the bound cannot know.
+    """
+    s = settings
+    deepest = min(s.max_anchor_size or predicates, predicates, longest)
+    candidates = beam = 1  # size 0: the empty rule
+    for size in range(deepest + 1):
+        if size:
+            candidates = min(beam * (predicates - size + 1), math.comb(predicates, size))
+        beam = min(s.beam_size, candidates)
+        _select_cost(s, candidates, beam, tally)
+        _validate_cost(s, beam, tally)
+    minimise = Tally(tally.max_batch_rows)
+    for length in range(deepest, 1, -1):
+        minimise.call(length * s.batch_size)
+        _validate_cost(s, min(s.beam_size, length), minimise)
+    last = Tally(tally.max_batch_rows)
+    _validate_cost(s, beam, last)
+    tally.model_calls += max(minimise.model_calls, last.model_calls)
+    tally.rows += max(minimise.rows, last.rows)
+
+
+def _select_cost(s: SearchSettings, candidates: int, top: int, tally: Tally) -> None:
+    """``AnchorSearch._select`` of ``candidates`` down to ``top``: one call per halving."""
+    alive, size = candidates, s.init_samples
+    while True:
+        tally.call(alive * size)
+        if alive <= top:
+            return
+        alive, size = max(top, alive // 2), size * 2
+        if alive == top and top > 1:
+            return
+
+
+def _validate_cost(s: SearchSettings, rules: int, tally: Tally) -> None:
+    """``AnchorSearch._validate`` of ``rules`` rules that all stay open to ``max_samples``."""
+    drawn, size = 0, s.batch_size
+    while rules:
+        tally.call(rules * size)
+        drawn += size
+        if drawn >= s.max_samples:
+            return
+        size = min(2 * size, s.max_samples)
 
 
 # --- confidence bounds --------------------------------------------------------------------

@@ -21,11 +21,14 @@ from explainers.anchor_search import (
     SearchSettings,
     instance_edges,
     instance_predicates,
+    worst_case_cost,
 )
 from explainers.base import Explainer, ExplainerParams
+from explainers.budget import CostEstimate, Tally
 from explainers.errors import ExplainerError
 from explainers.explanation import AnchorFidelity, AnchorResult, Condition, Prediction
 from explainers.model import CountingModel
+from explainers.schema import FeatureSchema
 
 
 class AnchorParams(ExplainerParams):
@@ -68,6 +71,41 @@ class AnchorsExplainer(Explainer):
             for j, feature in enumerate(self.schema.features)
         ]
 
+    @classmethod
+    def estimate(
+        cls,
+        params: Any,
+        schema: FeatureSchema,
+        *,
+        reference_rows: int,
+        max_batch_rows: int | None = None,
+    ) -> CostEstimate:
+        """An upper bound: the instance (one row), then the longest search
+        (``anchor_search.worst_case_cost``). A categorical feature gives one predicate; a
+        numeric one at most two per percentile of ``disc_perc`` (the global edges and those
+        of the instance's own bin), and a rule holds at most one category per categorical
+        feature and a lower and an upper bound per numeric one."""
+        numeric = sum(not f.is_categorical for f in schema.features)
+        categorical = len(schema) - numeric
+        predicates = categorical + 2 * len(set(params.disc_perc)) * numeric
+        tally = Tally(max_batch_rows).call(1)
+        worst_case_cost(cls._settings(params), predicates, categorical + 2 * numeric, tally)
+        return tally.estimate(
+            ("max_samples", "batch_size", "beam_size", "init_samples", "max_anchor_size")
+        )
+
+    @staticmethod
+    def _settings(params: Any) -> SearchSettings:
+        return SearchSettings(
+            threshold=params.threshold,
+            beam_size=params.beam_size,
+            batch_size=params.batch_size,
+            init_samples=params.init_samples,
+            max_anchor_size=params.max_anchor_size,
+            confidence=params.confidence,
+            max_samples=params.max_samples,
+        )
+
     def _explain(
         self, x: np.ndarray | None, params: Any, model: CountingModel
     ) -> tuple[Prediction, AnchorResult, AnchorFidelity]:
@@ -86,15 +124,7 @@ class AnchorsExplainer(Explainer):
             x,
             predicates,
             lambda rows: model.classes(rows) == label,
-            SearchSettings(
-                threshold=params.threshold,
-                beam_size=params.beam_size,
-                batch_size=params.batch_size,
-                init_samples=params.init_samples,
-                max_anchor_size=params.max_anchor_size,
-                confidence=params.confidence,
-                max_samples=params.max_samples,
-            ),
+            self._settings(params),
             np.random.default_rng(params.seed),
         )
         anchor = search.run()

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from explainers.budget import Budget, CostEstimate
 from explainers.errors import ExplainerError, ParameterError, SchemaError
 from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
 from explainers.model import BlackBox, CountingModel
@@ -152,6 +153,21 @@ class Explainer(ABC):
             )
         return resolved
 
+    @classmethod
+    def estimate(
+        cls,
+        params: Any,
+        schema: FeatureSchema,
+        *,
+        reference_rows: int,
+        max_batch_rows: int | None = None,
+    ) -> CostEstimate | None:
+        """What one explanation with the resolved ``params`` may cost, from the parameters,
+        the schema and the number of reference rows alone (no fitting, no model call);
+        ``max_batch_rows``: the predict function sends larger calls in chunks of that many
+        rows, one request each. None: the method cannot say (the default, e.g. plugins)."""
+        return None
+
     # --- the verb -----------------------------------------------------------------------
 
     def fit(self) -> None:  # noqa: B027 - optional hook
@@ -161,14 +177,16 @@ class Explainer(ABC):
         self,
         instance: Mapping[str, Any] | Sequence[Any] | None,
         params: Mapping[str, Any] | None = None,
+        budget: Budget | None = None,
     ) -> Explanation:
         """Explain the model's prediction for ``instance`` (a row or feature -> value).
 
         Raises ``SchemaError`` when the instance does not fit the schema, ``ParameterError``
-        for bad parameters; whatever the model's predict function raises passes unchanged.
+        for bad parameters, ``BudgetExceededError`` before a model call that would pass
+        ``budget``; whatever the model's predict function raises passes unchanged.
         """
         resolved = self.resolve_params(self.params, params)
-        counting = CountingModel(self.model, self.schema)
+        counting = CountingModel(self.model, self.schema, budget)
         row: list[Any] | None = None
         x = None
         if self.local:

@@ -21,6 +21,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from explainers.base import Explainer, ExplainerParams
+from explainers.budget import CostEstimate, Tally
 from explainers.errors import ParameterError
 from explainers.explanation import (
     Change,
@@ -33,6 +34,12 @@ from explainers.model import CountingModel
 from explainers.schema import FeatureSchema
 
 OUTCOME = "__outcome__"
+#: Rows dice-ml's ``random`` method draws per number of features it varies.
+RANDOM_SAMPLES = 1000
+#: Individuals per counterfactual asked for in dice-ml's ``genetic`` population.
+POPULATION_PER_CF = 10
+#: Draws per individual that an estimate allows dice-ml's random initialisation (unbounded).
+RANDOM_INIT_DRAWS = 50
 
 
 def to_dice(schema: FeatureSchema, matrix: np.ndarray) -> pd.DataFrame:
@@ -139,6 +146,50 @@ class CounterfactualExplainer(Explainer):
         labels = self.reference[self.target].astype(str)
         return np.array([names.index(v) if v in names else 0 for v in labels])
 
+    @classmethod
+    def estimate(
+        cls,
+        params: Any,
+        schema: FeatureSchema,
+        *,
+        reference_rows: int,
+        max_batch_rows: int | None = None,
+    ) -> CostEstimate:
+        """What dice-ml, then the sparsifying and the verification, may ask of the model.
+
+        The instance (one row). ``genetic``: the query twice more (answered from memory when
+        dice-ml's round trip leaves it unchanged), every reference row once (the k-d tree of
+        the desired class), the random initialisation, one call per generation of
+        ``10 * total`` individuals for ``max_iterations`` generations, and a last check of
+        each counterfactual. The random initialisation is why this is not an upper bound:
+        individuals the nearest reference rows of the desired class do not supply are drawn
+        at random, one row and one call at a time, until one is valid, with no limit. It is
+        counted as ``RANDOM_INIT_DRAWS`` draws per individual of the population (on the
+        income model at most about 30 were needed); the budget enforced while it runs caps
+        the rest. ``random``: one call of ``RANDOM_SAMPLES`` rows per number of mutable
+        features varied, then the counterfactuals kept. Then, with ``sparsify``, the
+        candidates and at most one round per mutable feature, each trying every single
+        revert of every candidate in one call; and the verification.
+        """
+        total = params.total
+        mutable = sum(not f.immutable for f in schema.features)
+        tally = Tally(max_batch_rows).call(1)
+        genetic = params.algorithm == "genetic"
+        if genetic:
+            population = POPULATION_PER_CF * total
+            tally.call(1, times=2).call(reference_rows).call(1, population * RANDOM_INIT_DRAWS)
+            tally.call(population, times=params.max_iterations)
+            tally.call(1, times=total)
+        else:
+            tally.call(1).call(RANDOM_SAMPLES, times=mutable).call(total)
+        if params.sparsify:
+            tally.call(total)
+            for changes in range(mutable, 0, -1):
+                tally.call(total * changes)
+        tally.call(total)
+        drivers = ("total", "max_iterations") if genetic else ("total",)
+        return tally.estimate(drivers, upper_bound=not genetic)
+
     def _engine(self, algorithm: str) -> Any:
         import dice_ml
 
@@ -159,6 +210,9 @@ class CounterfactualExplainer(Explainer):
             "total_CFs": params.total,
             "features_to_vary": mutable,
             "verbose": False,
+            # dice-ml's own sparsity search (up to 10,000 one-row calls per feature) fills
+            # final_cfs_df_sparse, which is not used: _sparsify does that with the live model
+            "posthoc_sparsity_param": None,
         }
         if self.model.is_classifier:
             options["desired_class"] = dice_target
@@ -166,6 +220,7 @@ class CounterfactualExplainer(Explainer):
             options["desired_range"] = list(dice_target)
         if params.algorithm == "random":
             options["random_seed"] = params.seed
+            options["sample_size"] = RANDOM_SAMPLES
         else:
             options["maxiterations"] = params.max_iterations
         self._dice_model.current = model

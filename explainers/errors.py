@@ -4,6 +4,7 @@ The library knows nothing of HTTP; the service maps these to statuses in one pla
 
     ExplainerError                  an explainer or its configuration is at fault
      ├── ParameterError              an unknown method, or a parameter it does not accept
+     ├── BudgetExceededError         an explanation would spend more than its budget allows
      ├── SchemaError                 a row does not fit the feature schema
      │    ├── MissingFeatureError
      │    ├── UnexpectedFeatureError
@@ -11,9 +12,10 @@ The library knows nothing of HTTP; the service maps these to statuses in one pla
      │    └── InvalidValueError
      └── ModelOutputError            the model answered something the explainer cannot read
 
-``ParameterError`` and ``SchemaError`` are the caller's to fix; ``ModelOutputError`` is the
-model's; any other ``ExplainerError`` (a configuration that cannot be fitted, an engine
-that produced something it must not) is the explainer's own fault.
+``ParameterError``, ``SchemaError`` and ``BudgetExceededError`` are the caller's to fix;
+``ModelOutputError`` is the model's; any other ``ExplainerError`` (a configuration that
+cannot be fitted, an engine that produced something it must not) is the explainer's own
+fault.
 """
 
 from __future__ import annotations
@@ -61,6 +63,35 @@ class ParameterError(ExplainerError, ValueError):
             f"{'.'.join(str(p) for p in e['loc']) or 'parameters'}: {e['msg']}" for e in problems
         )
         return cls(method, first, f"invalid parameters for {method}: {text}")
+
+
+class BudgetExceededError(ExplainerError):
+    """An explanation would spend more on the model than its budget allows.
+
+    ``budget`` names the limit (``max_model_calls`` or ``max_rows``) and ``limit`` its value.
+    Raised before the work starts when the estimate passes the limit (``estimated``; ``used``
+    is then the estimate), or while it runs, before the call that would pass it (``used``:
+    what was spent before that call). ``parameters`` are the method's parameters that drive
+    the cost: the ones to lower.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        limit: int,
+        used: int,
+        estimated: bool = False,
+        parameters: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.budget = budget
+        self.limit = limit
+        self.used = used
+        self.estimated = estimated
+        self.parameters = list(parameters)
 
 
 class SchemaError(ExplainerError, ValueError):

@@ -14,9 +14,11 @@ import numpy as np
 from pydantic import Field
 
 from explainers.base import Explainer, ExplainerParams
+from explainers.budget import CostEstimate, Tally
 from explainers.errors import ExplainerError
 from explainers.explanation import FeatureImportance, ImportanceFidelity, ImportanceResult
 from explainers.model import CountingModel
+from explainers.schema import FeatureSchema
 
 
 class ImportanceParams(ExplainerParams):
@@ -45,6 +47,22 @@ class ImportanceExplainer(Explainer):
             self._y = np.array([names.index(v) for v in labels.astype(str)])
         else:
             self._y = labels.astype(float).to_numpy()
+
+    @classmethod
+    def estimate(
+        cls,
+        params: Any,
+        schema: FeatureSchema,
+        *,
+        reference_rows: int,
+        max_batch_rows: int | None = None,
+    ) -> CostEstimate:
+        """An upper bound: eli5 scores the chosen rows (``rows``, at most the reference
+        rows) once, then once per feature per iteration with that feature shuffled; rows
+        that shuffling left unchanged are answered from memory."""
+        n = min(params.rows, reference_rows)
+        scorings = 1 + params.iterations * len(schema)
+        return Tally(max_batch_rows).call(n, scorings).estimate(("rows", "iterations"))
 
     def _explain(
         self, x: np.ndarray | None, params: Any, model: CountingModel

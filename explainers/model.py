@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from explainers.budget import Budget
 from explainers.errors import ExplainerError, ModelOutputError
 from explainers.explanation import Cost, Prediction
 from explainers.schema import FeatureSchema
@@ -77,16 +78,24 @@ class CountingModel:
     ``calls`` and ``rows`` are the requests and rows that reached the model (see
     ``BlackBox.usage``); the change of the usage count is read in the thread that calls
     ``predict``, so explainers may call the model from several threads.
+
+    ``budget``, when given, is checked before every call that sends rows: a call whose rows
+    would pass ``max_rows``, or any call once ``max_model_calls`` requests were counted,
+    raises ``BudgetExceededError`` instead of reaching the model. Calls in flight in other
+    threads count as spent. One call may still make several requests (chunks, retries), so
+    ``max_model_calls`` can be passed by the requests of the last call allowed.
     """
 
     box: BlackBox
     schema: FeatureSchema
+    budget: Budget | None = None
     calls: int = 0
     rows: int = 0
     model_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seen: dict[bytes, Any] = field(default_factory=dict)
+    _in_flight: list[int] = field(default_factory=lambda: [0, 0])  # calls, rows
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         """Scores exactly as the model answers them, for rows (n, d) in the explainer space.
@@ -112,6 +121,7 @@ class CountingModel:
 
     def _send(self, rows: list[list[Any]]) -> np.ndarray:
         """Scores for rows of wire values in schema order, counting the requests it took."""
+        self._reserve(len(rows))
         usage = self.box.usage
         before = usage() if usage else None
         began = time.perf_counter()
@@ -121,6 +131,9 @@ class CountingModel:
             seconds = time.perf_counter() - began
             after = usage() if usage else None
             with self._lock:
+                if rows:
+                    self._in_flight[0] -= 1
+                    self._in_flight[1] -= len(rows)
                 if before is None or after is None:
                     self.calls += 1
                     self.rows += len(rows)
@@ -128,6 +141,17 @@ class CountingModel:
                     self.calls += after.calls - before.calls
                     self.rows += after.rows - before.rows
                 self.model_seconds += seconds
+
+    def _reserve(self, rows: int) -> None:
+        """Check the budget for a call of ``rows`` rows and count it as in flight."""
+        if not rows:
+            return  # no rows, no request
+        with self._lock:
+            calls, sent = self.calls + self._in_flight[0], self.rows + self._in_flight[1]
+            if self.budget is not None:
+                self.budget.check_call(calls, sent, rows)
+            self._in_flight[0] += 1
+            self._in_flight[1] += rows
 
     @property
     def _categorical(self) -> list[int]:

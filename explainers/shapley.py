@@ -18,9 +18,11 @@ import numpy as np
 from pydantic import Field
 
 from explainers.base import Explainer, ExplainerParams
+from explainers.budget import CostEstimate, Tally
 from explainers.errors import ParameterError
 from explainers.explanation import Contribution, Prediction, ShapFidelity, ShapResult
 from explainers.model import CountingModel
+from explainers.schema import FeatureSchema
 
 _EPS = 1e-12
 
@@ -47,6 +49,28 @@ class ShapExplainer(Explainer):
 
         size = min(self.params.background_size, len(self.reference_matrix))
         self._background = shap.kmeans(self.reference_matrix, size)
+
+    @classmethod
+    def estimate(
+        cls,
+        params: Any,
+        schema: FeatureSchema,
+        *,
+        reference_rows: int,
+        max_batch_rows: int | None = None,
+    ) -> CostEstimate:
+        """An upper bound, three calls: the instance (one row); the background, which
+        ``KernelExplainer`` scores when it is built (``background_size`` rows, at most the
+        reference rows); then every coalition it samples, each against every background
+        point, in one call: ``nsamples`` coalitions, or all ``2^d - 2`` proper ones when
+        fewer (``d`` features; shap enumerates no more). shap's own f(x) is answered from
+        memory."""
+        background = min(params.background_size, reference_rows)
+        d = len(schema)
+        coalitions = params.nsamples if d > 30 else min(params.nsamples, 2**d - 2)
+        tally = Tally(max_batch_rows).call(1).call(background)
+        tally.call(max(coalitions, 0) * background)
+        return tally.estimate(("nsamples", "background_size"))
 
     def _explain(
         self, x: np.ndarray | None, params: Any, model: CountingModel

@@ -11,7 +11,7 @@ from examples.income import paths
 from explainer_service.errors import ModelUnavailableError, PayloadError
 from explainer_service.runtime import FittedRuntime, Runtime
 from explainer_service.settings import ConfigError, load_settings
-from explainers import ParameterError
+from explainers import Budget, BudgetExceededError, ParameterError
 from tests.support import free_port
 
 
@@ -108,5 +108,46 @@ def test_parameters_resolve_without_fitting(income_files) -> None:
             runtime.resolve_params("shap", {"background_size": 11})
         with pytest.raises(ParameterError, match="not configured"):
             runtime.resolve_params("lime", {})
+    finally:
+        runtime.close()
+
+
+def test_the_examples_parameters_fit_the_default_budget_and_the_largest_do_not(
+    income_files,
+) -> None:
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    runtime = Runtime(settings)
+    try:
+        assert runtime.budget == Budget(max_model_calls=5000, max_rows=1_000_000)
+        for method in runtime.classes:
+            estimate = runtime.check_budget(method, runtime.resolve_params(method, None))
+            assert estimate is not None and estimate.rows > 0
+            assert 2 * estimate.rows <= 1_000_000 and 2 * estimate.model_calls <= 5000, method
+        largest = [
+            ("anchors", {"max_samples": 20000, "beam_size": 20}, "max_rows"),
+            ("importance", {"rows": 100_000, "iterations": 50}, "max_rows"),
+            ("counterfactual", {"total": 20, "max_iterations": 1000}, "max_model_calls"),
+        ]
+        for method, overrides, budget in largest:
+            with pytest.raises(BudgetExceededError) as info:
+                runtime.check_budget(method, runtime.resolve_params(method, overrides))
+            assert info.value.budget == budget and info.value.estimated
+            assert info.value.used > info.value.limit
+            assert set(overrides) <= set(info.value.parameters)
+    finally:
+        runtime.close()
+
+
+def test_the_budget_comes_from_the_settings(income_files, monkeypatch) -> None:
+    monkeypatch.setenv("EXPLAINER_SERVICE__BUDGET__MAX_ROWS", "2000")
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.service.budget.max_model_calls = None
+    runtime = Runtime(settings)
+    try:
+        assert runtime.budget == Budget(max_model_calls=None, max_rows=2000)
+        with pytest.raises(BudgetExceededError, match=r"shap.*max_rows = 2000.*lower nsamples"):
+            runtime.check_budget("shap", runtime.resolve_params("shap", None))
+        small = runtime.resolve_params("shap", {"nsamples": 100})
+        assert runtime.check_budget("shap", small) == runtime.estimate("shap", small)
     finally:
         runtime.close()

@@ -13,7 +13,7 @@ from examples.income import paths
 from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import load_settings
 from explainer_service.workers.task import Done, Failed, Task, run_task
-from explainers import BlackBox
+from explainers import BlackBox, Budget
 from tests.support import free_port
 
 
@@ -94,3 +94,30 @@ def test_an_explanation_is_answered_as_json(runtime: FittedRuntime, monkeypatch)
     answer = run_task(runtime, Task("c", "shap", row(runtime), {"seed": 1}))
     assert isinstance(answer, Done) and answer.id == "c"
     assert '"method":"shap"' in answer.explanation
+
+
+def test_a_budget_passed_while_running_is_answered_422_naming_it(
+    runtime: FittedRuntime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The estimate is checked before queueing; a wrong one is still capped in the worker."""
+    sent: list[int] = []
+
+    def scores(rows):
+        sent.append(len(rows))
+        return np.tile([0.25, 0.75], (len(rows), 1))
+
+    monkeypatch.setattr(runtime.explainer("shap"), "model", answering(runtime, scores))
+    monkeypatch.setattr(runtime, "budget", Budget(max_rows=100))
+    with caplog.at_level(logging.WARNING):
+        answer = run_task(runtime, Task("d", "shap", row(runtime), {"seed": 1}))
+    assert isinstance(answer, Failed) and answer.status == 422
+    error = answer.body["error"]
+    assert error["code"] == "budget_exceeded" and "max_rows" in error["message"]
+    assert error["detail"] == {
+        "budget": "max_rows",
+        "limit": 100,
+        "used": sum(sent),
+        "parameters": [],
+    }
+    assert sum(sent) <= 100 and len(sent) == 2  # the instance and the background
+    assert caplog.records == []  # the caller's limit, not a fault

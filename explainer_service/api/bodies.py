@@ -76,7 +76,7 @@ ERRORS: dict[int, str] = {
     500: "the service's own fault (the message gives the request id), or a worker died",
     502: "the model answered an error, or in another protocol",
     503: "the model is unreachable, or the explainers are not ready",
-    504: "the model did not answer in time, or the explanation passed service.deadline_s",
+    504: "the model did not answer in time, or the explanation passed service.budget.max_seconds",
 }
 
 HTML = {"text/html": {"schema": {"type": "string"}}}

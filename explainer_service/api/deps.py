@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from explainer_service.api.bodies import ExplanationOut, error_responses
 from explainer_service.errors import MalformedJsonError, PayloadError
@@ -14,7 +14,11 @@ from explainer_service.service import Service
 from explainers import Explanation
 
 #: Query parameters of /explain that are not parameters of the method.
-RESERVED = frozenset({"method", "format", "mode", "instance", "payload"})
+RESERVED = frozenset({"method", "format", "mode", "instance", "payload", "dry_run"})
+DryRun = Annotated[
+    bool,
+    Query(description="validate the request and answer what it may cost; nothing runs"),
+]
 
 #: The error answers every route may give (``ErrorBody``), for the OpenAPI document.
 ERROR_RESPONSES = error_responses()

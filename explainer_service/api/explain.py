@@ -18,6 +18,7 @@ from explainer_service.api.bodies import (
     error_responses,
 )
 from explainer_service.api.deps import (
+    DryRun,
     answer,
     get_link,
     get_service,
@@ -25,6 +26,7 @@ from explainer_service.api.deps import (
     parse_json,
     wants_html,
 )
+from explainer_service.dry_run import DryRunOut, answer_dry_run
 from explainer_service.errors import PayloadError
 from explainer_service.render import (
     LinkFor,
@@ -43,27 +45,31 @@ Instance = Annotated[str, Query(pattern=r"^(\d+|all)$", description="row index, 
 Format = Annotated[Literal["json", "html"] | None, Query()]
 
 
-def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None]:
-    """``{"payload", "parameters", "instance"}`` around a payload, or the payload itself."""
+def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
+    """``{"payload", "parameters", "instance", "dry_run"}`` around a payload, or the payload
+    itself."""
     if (
         isinstance(body, dict)
         and "payload" in body
-        and set(body) <= {"payload", "parameters", "instance"}
+        and set(body) <= {"payload", "parameters", "instance", "dry_run"}
     ):
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise PayloadError("'parameters' must be an object", field="parameters")
+        dry = body.get("dry_run", False)
+        if not isinstance(dry, bool):
+            raise PayloadError(f"'dry_run' must be true or false, not {dry!r}", field="dry_run")
         instance = body.get("instance")
         if instance is None:
-            return body["payload"], parameters, None
+            return body["payload"], parameters, None, dry
         is_index = isinstance(instance, int) and not isinstance(instance, bool) and instance >= 0
         if not (is_index or instance == "all"):
             raise PayloadError(
                 f"'instance' must be a row index (0, 1, ...) or \"all\", not {instance!r}",
                 field="instance",
             )
-        return body["payload"], parameters, str(instance)
-    return body, {}, None
+        return body["payload"], parameters, str(instance), dry
+    return body, {}, None, False
 
 
 def page(service: Service, id: str, explanation: Any, link: LinkFor = as_is) -> str:
@@ -90,7 +96,7 @@ def pending_page(service: Service, ticket: Ticket, link: LinkFor = as_is) -> HTM
 
 @router.post(
     "/explain",
-    response_model=ExplanationOut | ExplanationList,
+    response_model=ExplanationOut | ExplanationList | DryRunOut,
     summary="Explain an inference payload",
     responses={
         **error_responses(html=True),
@@ -109,21 +115,26 @@ async def post_explain(
     instance: Instance = "0",
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
     format: Format = None,
+    dry_run: DryRun = False,
 ) -> Response:
     """The body is the JSON that was sent to the model (or ``{"instances": [records]}``, or
-    ``{"payload": ..., "parameters": {...}, "instance": k}``). Method parameters may also be
-    query parameters. ``mode=async`` answers 202 at once with the id."""
+    ``{"payload": ..., "parameters": {...}, "instance": k, "dry_run": true}``). Method
+    parameters may also be query parameters. ``mode=async`` answers 202 at once with the id;
+    ``dry_run=true`` answers the estimated cost (``DryRunOut``) without calling the model."""
     request.state.html = wants_html(request, format)
     raw = await request.body()
     # reading and decoding up to max_body_bytes of JSON takes a while: not on the event loop
     body = await asyncio.to_thread(parse_json, raw) if raw.strip() else None
-    payload, body_params, body_instance = _envelope(body)
+    payload, body_params, body_instance, body_dry_run = _envelope(body)
+    params = {**body_params, **method_params(request)}
+    if dry_run or body_dry_run:
+        request.state.html = False
+        planned = await asyncio.to_thread(
+            answer_dry_run, service.runtime, method, payload, body_instance or instance, params
+        )
+        return JSONResponse(planned.model_dump(mode="json"))
     tickets = await asyncio.to_thread(
-        service.tickets,
-        method,
-        payload,
-        body_instance or instance,
-        {**body_params, **method_params(request)},
+        service.tickets, method, payload, body_instance or instance, params
     )
     if mode == "async":
         pending = [
@@ -147,7 +158,7 @@ async def post_explain(
 
 @router.get(
     "/explain",
-    response_model=ExplanationOut,
+    response_model=ExplanationOut | DryRunOut,
     summary="Drill-down link: explain a payload carried in the URL",
     responses={
         **error_responses(html=True),
@@ -163,15 +174,22 @@ async def get_explain(
     payload: Annotated[str | None, Query(description="URL-encoded inference payload")] = None,
     instance: Instance = "0",
     format: Format = None,
+    dry_run: DryRun = False,
 ) -> Response:
     """Answers the HTML page (``format=json`` for JSON). When the explanation takes longer
-    than ``service.drilldown_wait_s``, a page that refreshes itself until it is done."""
-    request.state.html = wants_html(request, format, default=True)
+    than ``service.drilldown_wait_s``, a page that refreshes itself until it is done.
+    ``dry_run=true`` answers the estimated cost as JSON without calling the model."""
+    request.state.html = wants_html(request, format, default=True) and not dry_run
     body = (
         await asyncio.to_thread(parse_json, payload or "", "the payload parameter")
         if payload or method != "importance"
         else None
     )
+    if dry_run:
+        planned = await asyncio.to_thread(
+            answer_dry_run, service.runtime, method, body, instance, method_params(request)
+        )
+        return JSONResponse(planned.model_dump(mode="json"))
     tickets = await asyncio.to_thread(
         service.tickets, method, body, instance, method_params(request)
     )

@@ -82,12 +82,14 @@ Answer = Done | Failed
 
 
 def run_task(runtime: FittedRuntime, task: Task) -> Answer:
-    """Explain ``task``; errors become ``Failed`` with the body a client may read. A model's
-    failure is logged once, with what the client does not see (the URL, the model's
-    answer); an unexpected error with its traceback; the caller's errors not at all."""
+    """Explain ``task`` within the budget; errors become ``Failed`` with the body a client
+    may read. A model's failure is logged once, with what the client does not see (the URL,
+    the model's answer); an unexpected error with its traceback; the caller's errors not at
+    all."""
     with request_id.bound(task.request_id):
         try:
-            explanation = runtime.explainer(task.method).explain(task.row, task.params)
+            explainer = runtime.explainer(task.method)
+            explanation = explainer.explain(task.row, task.params, runtime.budget)
         except Exception as exc:
             status, body = http_error(exc)
             if isinstance(exc, ModelError):

@@ -189,7 +189,7 @@ def test_a_model_slower_than_the_deadline_gets_504_and_the_worker_is_replaced(
     faults: str, tmp_path: Path, output_dir: Path
 ) -> None:
     process, base = fault_service(
-        faults + "/sleep", tmp_path, output_dir / "service-deadline.log", deadline_s=2
+        faults + "/sleep", tmp_path, output_dir / "service-deadline.log", budget={"max_seconds": 2}
     )  # each call (1.5 s) is within its 2 s timeout; an explanation makes two or more
     try:
         began = time.monotonic()
