@@ -100,16 +100,27 @@ class Runtime:
         """The rows of an inference payload in the model's protocol, or of records
         (``{"instances": [{feature: value}]}``), which every protocol setting accepts."""
         try:
-            return self.model.codec.decode_request(payload)
+            return self.limit_rows(self.model.codec.decode_request(payload))
         except CodecError as first:
             if self.settings.model.protocol != "records" and _looks_like_records(payload):
                 try:
-                    return RecordsCodec(self.schema.names).decode_request(payload)
+                    return self.limit_rows(RecordsCodec(self.schema.names).decode_request(payload))
                 except CodecError as exc:
                     raise PayloadError(exc.message, field=exc.field) from None
             raise PayloadError(
                 f"not a {self.settings.model.protocol} payload: {first.message}", field=first.field
             ) from None
+
+    def limit_rows(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """``rows``, unless they are more than ``service.max_payload_rows`` (422)."""
+        limit = self.settings.service.max_payload_rows
+        if len(rows) > limit:
+            raise PayloadError(
+                f"the payload holds {len(rows)} rows; at most {limit} are read "
+                "(service.max_payload_rows)",
+                field="payload",
+            )
+        return rows
 
     def instances(
         self, method: str, payload: Any, instance: int | str, limit: int = 1

@@ -163,8 +163,12 @@ class Service:
             self.runtime.model.predict(row)
         except Exception as exc:
             _, body = http_error(exc)
+            if self.readiness.ready:  # the full cause, URL included, for operators only
+                log.warning("not ready: the model does not answer: %s", exc)
             self.readiness = Readiness(False, body["error"]["message"], time.time())
         else:
+            if not self.readiness.ready and self.readiness.checked_at:
+                log.info("ready: the model answers")
             self.readiness = Readiness(True, "ready", time.time())
 
     def saturation(self) -> dict[str, Any]:

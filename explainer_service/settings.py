@@ -130,6 +130,15 @@ class ServiceSettings(BaseModel):
         "per core; see the README for the measurements behind the default)",
     )
     max_instances: int = Field(10, ge=1, le=1000, description="rows explained by one instance=all")
+    max_json_depth: int = Field(
+        32, ge=4, le=1000, description="JSON bodies nesting deeper are refused with 422"
+    )
+    max_payload_rows: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="rows one inference payload may hold; more are refused with 422",
+    )
     max_body_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="a larger request body is refused with 413"
     )

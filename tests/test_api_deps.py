@@ -33,3 +33,10 @@ def test_numbers_python_cannot_read_are_a_payload_error() -> None:
     assert not isinstance(info.value, MalformedJsonError)
     # JSON parsers read these; the feature schema refuses them, naming the feature
     assert parse_json("[NaN, Infinity, 1e400]")[2] == float("inf")
+
+
+def test_the_nesting_limit_is_a_parameter() -> None:
+    nested = "[" * 6 + "]" * 6
+    assert parse_json(nested, max_depth=6) == [[[[[[]]]]]]
+    with pytest.raises(PayloadError, match="deeper than 5 levels"):
+        parse_json(nested, max_depth=5)

@@ -245,3 +245,9 @@ def test_a_full_queue_answers_429_with_retry_after(app: FastAPI) -> None:
     error = error_of(response)
     assert error["code"] == "queue_full"
     assert error["detail"] == {"waiting": 32, "retry_after_s": 17}
+
+
+def test_the_landing_page_does_not_show_the_model_url(app: FastAPI) -> None:
+    page = get(app, "/")
+    assert page.status_code == 200 and "Explanations for" in page.text
+    assert "127.0.0.1:9" not in page.text and "/v2/models/m/infer" not in page.text

@@ -151,3 +151,18 @@ def test_the_budget_comes_from_the_settings(income_files, monkeypatch) -> None:
         assert runtime.check_budget("shap", small) == runtime.estimate("shap", small)
     finally:
         runtime.close()
+
+
+def test_a_payload_of_more_rows_than_max_payload_rows_is_refused(runtime: Runtime) -> None:
+    records = payload("records")
+    rows = records if isinstance(records, list) else records["instances"]
+    many = {"instances": [rows[0]] * 3}
+    assert len(runtime.rows(many)) == 3
+    limit = runtime.settings.service.max_payload_rows
+    try:
+        runtime.settings.service.max_payload_rows = 2
+        with pytest.raises(PayloadError) as info:
+            runtime.rows(many)
+        assert "3 rows; at most 2" in info.value.message and info.value.field == "payload"
+    finally:
+        runtime.settings.service.max_payload_rows = limit

@@ -50,7 +50,8 @@ async def _explain(
 def _first_row(service: Service, codec: Codec, raw: bytes) -> dict[str, Any]:
     """The request's first row as records (``{"instances": [{feature: value}]}``)."""
     try:
-        rows = codec.decode_request(parse_json(raw))
+        body = parse_json(raw, max_depth=service.settings.service.max_json_depth)
+        rows = service.runtime.limit_rows(codec.decode_request(body))
     except CodecError as exc:
         raise PayloadError(
             f"not a {codec.protocol} request: {exc.message}", field=exc.field

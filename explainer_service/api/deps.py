@@ -41,13 +41,13 @@ def answer(id: str, explanation: Explanation, link: LinkFor = as_is) -> dict[str
     return {**explanation.model_dump(mode="json"), "id": id, "links": links_for(id, link)}
 
 
-#: No inference payload nests deeper than this (a v2 tensor's data: about 5).
+#: The default of ``service.max_json_depth`` (a v2 tensor's data nests about 5 deep).
 MAX_JSON_DEPTH = 32
 
 
-def parse_json(text: str | bytes, what: str = "the body") -> Any:
+def parse_json(text: str | bytes, what: str = "the body", max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The JSON value of ``text``; 400 when it is not JSON, 422 when it nests deeper than
-    ``MAX_JSON_DEPTH`` (the decoders that read it recurse)."""
+    ``max_depth`` (the decoders that read it recurse)."""
     if not text:
         raise PayloadError(f"{what} is empty")
     try:
@@ -63,19 +63,20 @@ def parse_json(text: str | bytes, what: str = "the body") -> Any:
     except RecursionError:
         value = None  # deeper than the parser goes: certainly deeper than allowed
     else:
-        if _depth(value) <= MAX_JSON_DEPTH:
+        if _depth(value, max_depth) <= max_depth:
             return value
-    raise PayloadError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    raise PayloadError(f"{what} nests deeper than {max_depth} levels (service.max_json_depth)")
 
 
-def _depth(value: Any) -> int:
-    """How deep arrays and objects nest in ``value`` (iterative: no recursion limit)."""
+def _depth(value: Any, limit: int) -> int:
+    """How deep arrays and objects nest in ``value``, up to ``limit`` + 1 (iterative: no
+    recursion limit)."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
         if isinstance(item, dict | list):
             deepest = max(deepest, level)
-            if level > MAX_JSON_DEPTH:
+            if level > limit:
                 return level
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, level + 1) for child in children)

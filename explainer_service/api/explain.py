@@ -124,7 +124,8 @@ async def post_explain(
     request.state.html = wants_html(request, format)
     raw = await request.body()
     # reading and decoding up to max_body_bytes of JSON takes a while: not on the event loop
-    body = await asyncio.to_thread(parse_json, raw) if raw.strip() else None
+    depth = service.settings.service.max_json_depth
+    body = await asyncio.to_thread(parse_json, raw, "the body", depth) if raw.strip() else None
     payload, body_params, body_instance, body_dry_run = _envelope(body)
     params = {**body_params, **method_params(request)}
     if dry_run or body_dry_run:
@@ -181,7 +182,12 @@ async def get_explain(
     ``dry_run=true`` answers the estimated cost as JSON without calling the model."""
     request.state.html = wants_html(request, format, default=True) and not dry_run
     body = (
-        await asyncio.to_thread(parse_json, payload or "", "the payload parameter")
+        await asyncio.to_thread(
+            parse_json,
+            payload or "",
+            "the payload parameter",
+            service.settings.service.max_json_depth,
+        )
         if payload or method != "importance"
         else None
     )

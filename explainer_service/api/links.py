@@ -23,7 +23,8 @@ async def links(
     """Checks that the payload is readable, then answers method -> link: absolute from
     ``auth.public_base_url`` (never from the request's Host), relative when that is not
     set; signed when links are."""
-    body = await asyncio.to_thread(parse_json, payload, "the payload parameter")
+    depth = service.settings.service.max_json_depth
+    body = await asyncio.to_thread(parse_json, payload, "the payload parameter", depth)
     # a payload that cannot be read gets its error now
     await asyncio.to_thread(service.runtime.rows, body)
     return {

@@ -44,7 +44,6 @@ async def landing(
     example = {k: v.item() if hasattr(v, "item") else v for k, v in example.items()}
     return render_landing(
         model_name=settings.model.name,
-        model_url=str(settings.model.url),
         protocol=settings.model.protocol,
         output=settings.model.output,
         readiness=service.readiness,
