@@ -322,6 +322,7 @@ class Service:
     def close(self) -> None:
         """Stop the workers (no process outlives the service), then the rest. Requests
         not finished are released in the store, for the next process."""
+        self._recheck.set()  # a thread waiting for the next readiness check ends now
         self.pool.close()
         self.runtime.close()
         self.store.close()

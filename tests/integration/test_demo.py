@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -36,11 +37,19 @@ def test_demo_prints_links_that_open(income_files, tmp_path) -> None:
                 break
         links = [word for line in lines for word in line.split() if "/explain?method=" in word]
         assert len(links) == 6, "".join(lines)
+        # the servers write to the same pipe: keep reading it, or they block once it is full
+        later: list[str] = []
+        drain = threading.Thread(target=later.extend, args=(demo.stdout,), daemon=True)
+        drain.start()
         page = open_page(links[0])
         assert page.status_code == 200
         assert "The model predicts &lt;=50K whenever" in page.text
-    finally:
         demo.send_signal(signal.SIGINT)
-        demo.wait(30)
+        assert demo.wait(120) == 0, "".join(later[-20:])  # it stopped both servers
+        drain.join(30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(30)
         if demo.stdout:
             demo.stdout.close()
