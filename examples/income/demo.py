@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -52,18 +53,23 @@ def main() -> None:
     parser.add_argument("--model-port", type=int, default=9000)
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
+    # Ctrl-C and SIGTERM stop both servers, even when started from a shell that ignores
+    # SIGINT for background commands (the children would inherit that)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     model_base = f"http://127.0.0.1:{args.model_port}"
     base = f"http://127.0.0.1:{args.port}"
     env = {**os.environ, "EXPLAINER_MODEL__URL": f"{model_base}/v2/models/income/infer"}
     script = Path(sys.executable).parent / "explainer-service"
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "examples.income.model_server", "--port", str(args.model_port)]
+            [sys.executable, "-m", "examples.income.model_server", "--port", str(args.model_port)],
+            preexec_fn=_default_signals,
         ),
         subprocess.Popen(
             [str(script), "serve", "--config", str(paths.HERE / "explainer.yaml"),
              "--port", str(args.port), "--log-level", "warning"],
-            env=env,
+            env=env, preexec_fn=_default_signals,
         ),
     ]  # fmt: skip
     try:
@@ -87,7 +93,17 @@ def main() -> None:
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(10)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def _default_signals() -> None:
+    """In each server before it starts: SIGINT as Python expects it, not inherited as
+    ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,9 +23,12 @@ def test_demo_prints_links_that_open(income_files, tmp_path) -> None:
         [sys.executable, "-m", "examples.income.demo", "--model-port", str(model_port),
          "--port", str(port)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
         env={**os.environ, "EXPLAINER_SERVICE__STORE": str(tmp_path / "demo.sqlite")},
     )  # fmt: skip
     lines: list[str] = []
+    later: list[str] = []
+    drain: threading.Thread | None = None
     try:
         deadline = time.monotonic() + 600
         assert demo.stdout is not None
@@ -38,7 +42,6 @@ def test_demo_prints_links_that_open(income_files, tmp_path) -> None:
         links = [word for line in lines for word in line.split() if "/explain?method=" in word]
         assert len(links) == 6, "".join(lines)
         # the servers write to the same pipe: keep reading it, or they block once it is full
-        later: list[str] = []
         drain = threading.Thread(target=later.extend, args=(demo.stdout,), daemon=True)
         drain.start()
         page = open_page(links[0])
@@ -46,10 +49,11 @@ def test_demo_prints_links_that_open(income_files, tmp_path) -> None:
         assert "The model predicts &lt;=50K whenever" in page.text
         demo.send_signal(signal.SIGINT)
         assert demo.wait(120) == 0, "".join(later[-20:])  # it stopped both servers
-        drain.join(30)
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait(30)
-        if demo.stdout:
+        with contextlib.suppress(ProcessLookupError):  # nothing it started outlives the test
+            os.killpg(demo.pid, signal.SIGKILL)
+        demo.wait(30)
+        if drain is not None:
+            drain.join(30)  # every writer is gone: it reads to the end
+        if demo.stdout and (drain is None or not drain.is_alive()):
             demo.stdout.close()
