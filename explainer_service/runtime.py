@@ -10,10 +10,8 @@ model is down.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,6 +32,7 @@ from explainers import (
     SchemaError,
     get_explainer_class,
 )
+from explainers.base import reference_fingerprint
 
 
 class Runtime:
@@ -44,10 +43,10 @@ class Runtime:
         path = settings.data.reference
         try:
             self.reference = pd.read_csv(path)
-            #: part of every explanation's cache key: new reference data, new explanations
-            self.reference_fingerprint = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         except (OSError, pd.errors.ParserError) as exc:
             raise ConfigError(f"data.reference: cannot read {path}: {exc}") from None
+        #: part of every explanation's cache key: new reference data, new explanations
+        self.reference_fingerprint = reference_fingerprint(self.reference)
         target = settings.data.target
         if target is not None and target not in self.reference.columns:
             raise ConfigError(f"data.target: {path} has no column {target!r}")

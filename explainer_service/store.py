@@ -181,7 +181,7 @@ class Store:
                     self._db.execute(
                         "UPDATE explanations SET status = ? WHERE key = ?", (Status.failed, key)
                     )
-                self._db.execute(
+                taken = self._db.execute(
                     "INSERT INTO explanations (id, key, method, status, created_at, updated_at, "
                     "task, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET status = excluded.status, "
@@ -203,7 +203,7 @@ class Store:
                         *ACTIVE,
                         now,
                     ),
-                )
+                ).rowcount  # 0 when the conflict's WHERE kept the row as it was
                 row = self._db.execute(
                     f"SELECT {_COLUMNS} FROM explanations WHERE key = ?", (key,)
                 ).fetchone()
@@ -211,8 +211,7 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        record = _record(row)
-        return record, record.owner == owner and record.lease_until == now + lease_s
+        return _record(row), taken == 1
 
     def take_over(self, id: str, owner: str, lease_s: float) -> bool:
         """Take an orphan (pending or running, lease expired) for ``owner``."""

@@ -111,9 +111,7 @@ class Explainer(ABC):
             raise SchemaError("the reference data is empty")
         self.reference = reference.reset_index(drop=True)
         self.reference_matrix = schema.to_numeric(self.reference[schema.names])
-        self.reference_fingerprint = hashlib.sha256(
-            pd.util.hash_pandas_object(self.reference, index=False).values.tobytes()
-        ).hexdigest()
+        self.reference_fingerprint = reference_fingerprint(self.reference)
         self.fit()
 
     # --- parameters ---------------------------------------------------------------------
@@ -224,6 +222,12 @@ class Explainer(ABC):
         self, x: np.ndarray | None, params: Any, model: CountingModel
     ) -> tuple[Prediction | None, Result, Fidelity]:
         """Do the work for one instance ``x`` (d,) in the explainer space."""
+
+
+def reference_fingerprint(reference: pd.DataFrame) -> str:
+    """The sha256 of the reference rows' contents (what ``Provenance`` records)."""
+    hashed = pd.util.hash_pandas_object(reference.reset_index(drop=True), index=False)
+    return hashlib.sha256(hashed.values.tobytes()).hexdigest()
 
 
 def _native(values: Sequence[Any]) -> list[Any]:

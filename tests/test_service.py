@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from examples.income import paths
@@ -168,3 +169,31 @@ def test_closing_hands_unfinished_requests_on_instead_of_failing_them(settings, 
     after = Store(path)
     orphans = {o.id for o in after.orphans(10)}
     assert orphans == {running.id, queued.id}
+
+
+def test_a_new_model_version_or_reference_data_is_a_new_explanation(settings, tmp_path) -> None:
+    path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
+    gate.touch()
+    first = build(settings, Store(path), gate)
+    try:
+        old = first.tickets("shap", payload(), 0, {"seed": 3})[0]
+        assert asyncio.run(first.result(old)) is not None
+        assert first.tickets("shap", payload(), 0, {"seed": 3})[0].record is not None  # stored
+    finally:
+        first.close()
+    retrained = settings.model_copy(deep=True)
+    retrained.model.version = "2"
+    moved = pd.read_csv(settings.data.reference)
+    moved.loc[0, "age"] += 1
+    reference = tmp_path / "reference.csv"
+    moved.to_csv(reference, index=False)
+    refreshed = settings.model_copy(deep=True)
+    refreshed.data.reference = reference
+    for changed in (retrained, refreshed):
+        service = build(changed, Store(path), gate)
+        try:
+            again = service.tickets("shap", payload(), 0, {"seed": 3})[0]
+            assert again.id != old.id and again.record is None  # computed anew
+            assert asyncio.run(service.result(again)) is not None
+        finally:
+            service.close()
