@@ -57,6 +57,8 @@ class Runtime:
                 categorical=settings.features.categorical,
                 immutable=settings.features.immutable,
                 overrides=settings.features.overrides,
+                labels=settings.features.labels,
+                links=settings.features.links,
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None

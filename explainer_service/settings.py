@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -64,6 +72,10 @@ class ModelSettings(BaseModel):
     protocol: Protocol = Protocol.v2
     output: OutputKind = OutputKind.probabilities
     class_names: list[str] | None = None
+    class_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="class -> the words pages use for it, e.g. {'>50K': approved}",
+    )
     timeout_s: float = Field(10.0, gt=0, description="per HTTP call")
     max_batch_rows: int = Field(2000, ge=1, description="larger batches are split")
     max_response_bytes: int = Field(
@@ -80,6 +92,15 @@ class ModelSettings(BaseModel):
     kserve_v1: KServeV1Options = Field(default_factory=KServeV1Options)
     mlflow: MlflowOptions = Field(default_factory=MlflowOptions)
 
+    @model_validator(mode="after")
+    def _labelled_classes(self) -> ModelSettings:
+        unknown = sorted(set(self.class_labels) - set(self.class_names or self.class_labels))
+        if unknown:
+            raise ValueError(
+                f"class_labels: {unknown} are not among class_names {self.class_names}"
+            )
+        return self
+
 
 class DataSettings(BaseModel):
     reference: Path = Field(description="CSV of reference rows (wire values), one column a feature")
@@ -94,7 +115,17 @@ class FeatureSettings(BaseModel):
         None, description="categorical features; default: the non-numeric columns"
     )
     overrides: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="feature -> schema fields, e.g. {wire: code}"
+        default_factory=dict,
+        description="feature -> schema fields, e.g. {wire: code}, {direction: increase}, "
+        "{min: 1, max: 80}",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="feature -> the name pages show, e.g. {age: Age}"
+    )
+    links: list[list[str]] = Field(
+        default_factory=list,
+        description="groups of features that change together (counterfactuals keep each "
+        "group to a combination seen in the reference data), e.g. [[education, education-num]]",
     )
 
 

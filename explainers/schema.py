@@ -37,6 +37,14 @@ class FeatureKind(StrEnum):
     categorical = "categorical"
 
 
+class Direction(StrEnum):
+    """Which way counterfactuals may move a numeric feature."""
+
+    any = "any"
+    increase = "increase"  # e.g. age: never lower than the instance's
+    decrease = "decrease"
+
+
 class WireFormat(StrEnum):
     """How a categorical feature travels to the model."""
 
@@ -69,8 +77,12 @@ class Feature(BaseModel):
     wire: WireFormat = WireFormat.string
     integer: bool = Field(False, description="numeric: the model receives whole numbers")
     immutable: bool = Field(False, description="counterfactuals must not change it")
-    min: float | None = None
-    max: float | None = None
+    direction: Direction = Field(
+        Direction.any, description="numeric: the only way counterfactuals may move it"
+    )
+    min: float | None = Field(None, description="numeric: lowest value (counterfactuals' range)")
+    max: float | None = Field(None, description="numeric: highest value (counterfactuals' range)")
+    label: str | None = Field(None, description="display name on pages; default: the name")
     _codes: dict[str, int] = PrivateAttr(default_factory=dict)  # category -> code
     _numbers: dict[float, int] = PrivateAttr(default_factory=dict)  # numeric category -> code
 
@@ -107,11 +119,20 @@ class Feature(BaseModel):
                 )
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"feature {self.name!r}: min {self.min} > max {self.max}")
+        if self.kind is FeatureKind.categorical and self.direction is not Direction.any:
+            raise ValueError(
+                f"categorical feature {self.name!r} has no order: direction must be 'any'"
+            )
         return self
 
     @property
     def is_categorical(self) -> bool:
         return self.kind is FeatureKind.categorical
+
+    @property
+    def display(self) -> str:
+        """The name shown to people: ``label``, else ``name``."""
+        return self.label or self.name
 
     def encode(self, value: Any) -> float:
         """Wire value -> explainer space (ordinal code or float).
@@ -173,9 +194,15 @@ class Feature(BaseModel):
 
 
 class FeatureSchema(BaseModel):
-    """Features in the order the model expects them."""
+    """Features in the order the model expects them, and the groups of features that only
+    change together (``links``: e.g. education and education-num, which encode one fact)."""
 
     features: list[Feature]
+    links: list[list[str]] = Field(
+        default_factory=list,
+        description="groups of features that change together; each group's combinations "
+        "are those of the reference data",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> FeatureSchema:
@@ -184,6 +211,16 @@ class FeatureSchema(BaseModel):
             raise ValueError("a schema needs at least one feature")
         if len(set(names)) != len(names):
             raise ValueError("feature names must be unique")
+        linked: set[str] = set()
+        for group in self.links:
+            unknown = [n for n in group if n not in names]
+            if unknown:
+                raise ValueError(f"links: unknown feature(s) {', '.join(unknown)}")
+            if len(set(group)) < 2:
+                raise ValueError(f"links: a group needs two or more features, got {group}")
+            if linked & set(group):
+                raise ValueError(f"links: {sorted(linked & set(group))} in two groups")
+            linked |= set(group)
         return self
 
     @property
@@ -219,6 +256,8 @@ class FeatureSchema(BaseModel):
         categorical: Iterable[str] | None = None,
         immutable: Iterable[str] = (),
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        labels: Mapping[str, str] | None = None,
+        links: Sequence[Sequence[str]] = (),
     ) -> FeatureSchema:
         """Infer a schema from reference data.
 
@@ -228,13 +267,15 @@ class FeatureSchema(BaseModel):
         data always gives the same codes. A numeric column that is categorical travels as
         the categories' own numbers (``wire: value``), or as their index (``wire: code``)
         when the override names categories that are not numbers. ``overrides`` maps a
-        feature name to fields that replace the inferred ones.
+        feature name to fields that replace the inferred ones; ``labels`` a feature name to
+        its display name; ``links`` groups of features that change together.
         """
         columns = [c for c in data.columns if c != target]
         chosen = set(categorical) if categorical is not None else None
         immutable_set = set(immutable)
         overrides = dict(overrides or {})
-        unknown = (immutable_set | set(overrides) | (chosen or set())) - set(columns)
+        labels = dict(labels or {})
+        unknown = (immutable_set | set(overrides) | set(labels) | (chosen or set())) - set(columns)
         if unknown:
             raise SchemaError(
                 f"unknown feature(s) in configuration: {', '.join(sorted(unknown))}",
@@ -253,7 +294,11 @@ class FeatureSchema(BaseModel):
                 is_cat = True
             else:
                 is_cat = name in chosen if chosen is not None else not numeric
-            fields: dict[str, Any] = {"name": name, "immutable": name in immutable_set}
+            fields: dict[str, Any] = {
+                "name": name,
+                "immutable": name in immutable_set,
+                "label": labels.get(name),
+            }
             if is_cat:
                 fields["kind"] = FeatureKind.categorical
                 if numeric:
@@ -272,7 +317,7 @@ class FeatureSchema(BaseModel):
                 fields["max"] = float(values.max()) if len(values) else None
             fields.update(override)
             features.append(Feature(**fields))
-        return cls(features=features)
+        return cls(features=features, links=[list(group) for group in links])
 
     # --- conversions --------------------------------------------------------------------
 

@@ -377,3 +377,26 @@ def test_property_wire_code_accepts_exactly_whole_codes_in_range(
         with pytest.raises(UnknownCategoryError) as info:
             schema.to_numeric([[value]])
         assert info.value.valid == list(range(len(names)))
+
+
+def test_labels_links_and_directions_are_checked(census_schema) -> None:
+    frame = pd.DataFrame({"age": [30, 40], "education": ["HS-grad", "Bachelors"], "n": [9, 13]})
+    schema = FeatureSchema.infer(
+        frame,
+        labels={"age": "Age"},
+        links=[["education", "n"]],
+        overrides={"age": {"direction": "increase"}},
+    )
+    assert schema["age"].display == "Age" and schema["n"].display == "n"
+    assert schema.links == [["education", "n"]]
+    assert schema["age"].direction == "increase"
+    with pytest.raises(SchemaError, match="unknown feature"):
+        FeatureSchema.infer(frame, labels={"height": "Height"})
+    with pytest.raises(ValueError, match="links: unknown feature"):
+        FeatureSchema.infer(frame, links=[["education", "height"]])
+    with pytest.raises(ValueError, match="two or more"):
+        FeatureSchema.infer(frame, links=[["age"]])
+    with pytest.raises(ValueError, match="in two groups"):
+        FeatureSchema.infer(frame, links=[["age", "n"], ["n", "education"]])
+    with pytest.raises(ValueError, match="no order"):
+        FeatureSchema.infer(frame, overrides={"education": {"direction": "increase"}})

@@ -72,6 +72,11 @@ def test_environment_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ("model:\n  url: http://x/\n", "data"),
         ("model:\n  url: http://x/\ndata:\n  reference: r.csv\nmodels: {}\n", "models"),
+        (
+            "model:\n  url: http://x/\n  class_names: [a, b]\n  class_labels: {c: C}\n"
+            "data:\n  reference: r.csv\n",
+            "model",
+        ),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, text: str, key: str) -> None:
