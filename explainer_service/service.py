@@ -39,7 +39,7 @@ from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
 from explainer_service.store import Record, Status, Store, cache_key
 from explainer_service.workers import Job, Pool, Task
-from explainers import Explanation
+from explainers import SCHEMA_VERSION, Explanation
 from explainers.base import package_versions
 
 log = logging.getLogger("explainer_service")
@@ -96,7 +96,9 @@ class Service:
                 "class_names": settings.model.class_names,
             },
             "reference": runtime.reference_fingerprint,
-            "features": settings.features.model_dump(mode="json"),
+            # display names change pages, not explanations
+            "features": settings.features.model_dump(mode="json", exclude={"labels"}),
+            "schema_version": SCHEMA_VERSION,
             "versions": package_versions(),
         }
 

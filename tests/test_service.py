@@ -197,3 +197,24 @@ def test_a_new_model_version_or_reference_data_is_a_new_explanation(settings, tm
             assert asyncio.run(service.result(again)) is not None
         finally:
             service.close()
+
+
+def test_new_display_names_reuse_the_stored_explanation(settings, tmp_path) -> None:
+    """Labels change what pages say, not what the model is asked: no recomputation."""
+    path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
+    gate.touch()
+    first = build(settings, Store(path), gate)
+    try:
+        old = first.tickets("shap", payload(), 0, {"seed": 4})[0]
+        assert asyncio.run(first.result(old)) is not None
+    finally:
+        first.close()
+    relabelled = settings.model_copy(deep=True)
+    relabelled.features.labels = {"age": "Age in years"}
+    relabelled.model.class_labels = {}
+    service = build(relabelled, Store(path), gate)
+    try:
+        again = service.tickets("shap", payload(), 0, {"seed": 4})[0]
+        assert again.id == old.id and again.record is not None
+    finally:
+        service.close()
