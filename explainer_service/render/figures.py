@@ -77,7 +77,7 @@ def shap_figure(
             increasing={"marker": {"color": up}},
             decreasing={"marker": {"color": down}},
             totals={"marker": {"color": NEUTRAL}},
-            connector={"line": {"color": "#c8ccd4"}},
+            connector={"line": {"color": NEUTRAL, "width": 1}},
             text=[*(signed(c.shap, decimals) for c in ordered), number(model_output, decimals)],
             textposition="outside",
             hoverinfo="y+text",

@@ -274,6 +274,10 @@ def render_error(status: int, body: dict[str, Any], *, model_name: str) -> str:
     )
 
 
-def render_landing(*, recent: list[Record], link: LinkFor = as_is, **context: Any) -> str:
+def render_landing(
+    *, recent: list[Record], link: LinkFor = as_is, words: Vocabulary | None = None, **context: Any
+) -> str:
     links = {record.id: links_for(record.id, link) for record in recent}
-    return _env.get_template("landing.html.j2").render(recent=recent, links=links, **context)
+    return _env.get_template("landing.html.j2").render(
+        recent=recent, links=links, prediction_of=lambda p: prediction_of(p, words), **context
+    )

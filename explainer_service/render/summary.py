@@ -76,7 +76,11 @@ def _score_words(score: float, result: ShapResult) -> str:
 
 
 def _strongest(contributions: Sequence[Contribution], sign: int, words: Vocabulary) -> str:
-    pushing = sorted((c for c in contributions if sign * c.shap > 0), key=lambda c: -abs(c.shap))
+    """The (up to two) features pushing in direction ``sign`` most; a push under 1% of the
+    largest one in either direction does not count."""
+    floor = 0.01 * max((abs(c.shap) for c in contributions), default=0.0)
+    pushing = [c for c in contributions if sign * c.shap > floor]
+    pushing.sort(key=lambda c: -abs(c.shap))
     return join_words([words.feature(c.feature) for c in pushing[:2]]) or "nothing"
 
 
