@@ -6,9 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-import yaml
 
-from examples.income import paths
 from explainer_service.render.summary import (
     anchors_sentence,
     counterfactual_sentence,
@@ -18,26 +16,20 @@ from explainer_service.render.summary import (
     summary,
 )
 from explainer_service.render.vocabulary import Vocabulary
-from explainers.explanation import (
-    Change,
-    Condition,
-    Contribution,
-    Counterfactual,
-    CounterfactualResult,
-    FeatureImportance,
-    ImportanceResult,
-    Prediction,
-    ShapFidelity,
-    ShapResult,
+from explainers.explanation import Condition, Contribution, ShapResult
+from tests.render_factories import (
+    counterfactual,
+    counterfactuals,
+    importance,
+    income_words,
+    shap,
 )
 from tests.test_explanation import envelope
 
 
 @pytest.fixture(scope="module")
 def words() -> Vocabulary:
-    """The income example's own words (examples/income/explainer.yaml)."""
-    config = yaml.safe_load((paths.HERE / "explainer.yaml").read_text())
-    return Vocabulary(config["model"]["class_labels"], config["features"]["labels"])
+    return income_words()
 
 
 def test_lists_read_as_english() -> None:
@@ -109,25 +101,12 @@ def test_shap_sentence_of_a_regression(words: Vocabulary) -> None:
     )
 
 
-def counterfactual(valid: bool, **changes: tuple[object, object]) -> Counterfactual:
-    return Counterfactual(
-        values={},
-        changes=[Change(feature=f, from_value=a, to_value=b) for f, (a, b) in changes.items()],
-        prediction=Prediction(label=">50K"),
-        valid=valid,
-    )
-
-
 def test_counterfactual_sentence_takes_the_valid_one_with_fewest_changes(words) -> None:
-    result = CounterfactualResult(
-        desired=">50K",
-        found=True,
-        counterfactuals=[
-            counterfactual(True, **{"hours-per-week": (40, 50), "occupation": ("Sales", "Tech")}),
-            counterfactual(False, **{"capital-gain": (0, 22232)}),
-            counterfactual(True, **{"hours-per-week": (40, 50)}),
-        ],
-    )
+    result = counterfactuals(
+        counterfactual(True, **{"hours-per-week": (40, 50), "occupation": ("Sales", "Tech")}),
+        counterfactual(False, **{"capital-gain": (0, 22232)}),
+        counterfactual(True, **{"hours-per-week": (40, 50)}),
+    ).result
     assert counterfactual_sentence(result, words) == (
         "The model would predict approved for this applicant if hours worked per week were "
         "50 instead of 40."
@@ -135,28 +114,16 @@ def test_counterfactual_sentence_takes_the_valid_one_with_fewest_changes(words) 
 
 
 def test_counterfactual_sentence_says_why_none_was_found(words: Vocabulary) -> None:
-    result = CounterfactualResult(
-        desired=">50K",
-        found=False,
+    result = counterfactuals(
+        counterfactual(False, age=(39, 30)),
         message="every candidate broke a constraint (age can only go up).",
-        counterfactuals=[counterfactual(False, age=(40, 30))],
-    )
+    ).result
     assert counterfactual_sentence(result, words) == (
         "No change was found that makes the model predict approved for this applicant: every "
         "candidate broke a constraint (age can only go up)."
     )
     silent = result.model_copy(update={"message": None})
     assert counterfactual_sentence(silent, words).endswith("for this applicant.")
-
-
-def importance(**drops: tuple[float, float]) -> ImportanceResult:
-    return ImportanceResult(
-        scoring="accuracy",
-        baseline_score=0.884,
-        rows=1000,
-        iterations=5,
-        features=[FeatureImportance(feature=f, mean=m, std=s) for f, (m, s) in drops.items()],
-    )
 
 
 def test_importance_sentence(words: Vocabulary) -> None:
@@ -169,24 +136,22 @@ def test_importance_sentence(words: Vocabulary) -> None:
             "ethnicity": (0.0012, 0.0016),
             "gender": (-0.0004, 0.001),
         }
-    )
+    ).result
     assert importance_sentence(result, words) == (
         "The model relies most on marital status, capital gains and relationship: shuffling "
         "each lowers its accuracy of 0.884 by 0.032, 0.027 and 0.025 on average; ethnicity "
         "and gender make no clear difference."
     )
-    nothing = importance(age=(-0.001, 0.002))
+    nothing = importance(age=(-0.001, 0.002)).result
     assert importance_sentence(nothing, words) == (
         "Shuffling no feature lowers the model's accuracy of 0.884: it relies on none of them."
     )
 
 
 def test_every_method_has_its_sentence(words: Vocabulary) -> None:
-    anchors = envelope()
-    assert summary(anchors, words).startswith("The model predicts approved for this applicant")
-    shap = envelope(
-        method="shap",
-        result=shap_result(),
-        fidelity=ShapFidelity(model_output=0.2296, base_plus_sum=0.2296, additivity_error=0.0),
-    )
-    assert summary(shap, words).startswith("The model gave this applicant a 23% chance")
+    assert summary(envelope(), words).startswith("The model predicts approved for this applicant")
+    assert summary(shap(), words).startswith("The model gave this applicant a 26% chance")
+    changed = counterfactuals(counterfactual(**{"hours-per-week": (40, 50)}))
+    assert summary(changed, words).startswith("The model would predict approved")
+    relied_on = importance(age=(0.02, 0.01))
+    assert summary(relied_on, words).startswith("The model relies most on age")

@@ -92,6 +92,8 @@ def fidelity_text(explanation: Explanation) -> str:
         for name in ("dropped_implausible", "dropped_constraints"):
             if later(f, name):
                 text += f", {later(f, name)} {name.removeprefix('dropped_')} dropped"
+        if later(f, "plausibility_threshold") is not None:
+            text += f"; plausible within {number(later(f, 'plausibility_threshold'))} of a real row"
         return text
     if isinstance(f, ImportanceFidelity):
         return f"baseline score {number(f.baseline_score)} on {f.rows} rows"
@@ -184,14 +186,18 @@ def shap_table(explanation: Explanation, words: Vocabulary) -> ShapTable | None:
 
 def plausibility(explanation: Explanation) -> list[str] | None:
     """Per counterfactual: its distance to the nearest real reference row, "(implausible)"
-    when flagged; None when the explanation has no such scores."""
+    when flagged, and the constraints it breaks; None when the explanation has no such
+    scores."""
     result = explanation.result
     if not isinstance(result, CounterfactualResult):
         return None
     scores = [(later(c, "nearest_distance"), later(c, "plausible")) for c in result.counterfactuals]
     if all(distance is None for distance, _ in scores):
         return None
-    return [
-        number(distance) + (" (implausible)" if plausible is False else "")
-        for distance, plausible in scores
-    ]
+    texts = []
+    for c, (distance, plausible) in zip(result.counterfactuals, scores, strict=True):
+        text = number(distance) + (" (implausible)" if plausible is False else "")
+        if later(c, "violations"):
+            text += f"; breaks {', '.join(later(c, 'violations'))}"
+        texts.append(text)
+    return texts
