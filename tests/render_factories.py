@@ -53,6 +53,12 @@ class ErrorContribution(Contribution):
     standard_error: float | None = None
 
 
+class ExactFidelity(ShapFidelity):
+    exact: bool = True
+    max_standard_error: float | None = 0.0
+    background_rows: int | None = None
+
+
 class PlausibleCounterfactual(Counterfactual):
     nearest_distance: float = 0.0
     plausible: bool = True

@@ -17,6 +17,7 @@ from explainers.explanation import AnchorFidelity
 from tests.browser import element_text, visible_text
 from tests.render_factories import (
     REFUSED,
+    ExactFidelity,
     anchors,
     counterfactual,
     counterfactuals,
@@ -137,6 +138,10 @@ def test_shap_standard_errors_are_shown(words: Vocabulary) -> None:
     html = page(shap(standard_error=0.0123), words)
     assert "<th>standard error</th>" in html and "<td>0.012</td>" in html
     assert "<th>standard error</th>" not in page(shap(), words)
+    exact = shap(standard_error=0.0)
+    fidelity = ExactFidelity(**{**exact.fidelity.model_dump(), "exact": True})
+    exact = exact.model_copy(update={"fidelity": fidelity})
+    assert "<th>standard error</th>" not in page(exact, words)  # a column of zeros says nothing
 
 
 def test_counterfactual_plausibility_is_shown(words: Vocabulary) -> None:

@@ -12,6 +12,7 @@ from explainer_service.render.summary import (
     counterfactual_sentence,
     importance_sentence,
     join_words,
+    rule_words,
     shap_sentence,
     summary,
 )
@@ -56,6 +57,22 @@ def test_anchors_sentence(words: Vocabulary) -> None:
         "The model predicts approved for this applicant and for 99% of all applicants: "
         "no condition is needed."
     )
+
+
+def test_two_bounds_on_one_feature_read_as_a_range(words: Vocabulary) -> None:
+    conditions = [
+        Condition(feature="hours-per-week", operator=">", value=42),
+        Condition(feature="gender", operator="=", value="Male"),
+        Condition(feature="hours-per-week", operator="<=", value=47.0),
+        Condition(feature="age", operator=">=", value=30),
+        Condition(feature="age", operator=">", value=41),
+    ]
+    assert rule_words(conditions, words) == [
+        "42 < hours worked per week ≤ 47",
+        "gender is Male",
+        "age ≥ 30",  # two lower bounds: as they are
+        "age > 41",
+    ]
 
 
 def test_without_configured_words_the_model_s_names_are_used() -> None:

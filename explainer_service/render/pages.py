@@ -14,13 +14,13 @@ from explainer_service.render.figures import figure_json
 from explainer_service.render.formats import number, percent, signed, value
 from explainer_service.render.summary import summary
 from explainer_service.render.views import (
+    anchor_rule,
     coverage_warning,
     fidelity_text,
     heading,
     legend,
     plausibility,
     prediction_of,
-    rule_words,
     shap_table,
 )
 from explainer_service.render.vocabulary import Vocabulary
@@ -86,7 +86,7 @@ def render_explanation(
         prediction_text=prediction_of(explanation.prediction, words),
         fidelity_text=fidelity_text(explanation),
         coverage_warning=coverage_warning(explanation, words),
-        conditions=rule_words(explanation, words),
+        conditions=anchor_rule(explanation, words),
         shap=shap_table(explanation, words),
         other_methods=others,
         immutable=immutable,

@@ -25,6 +25,7 @@ __all__ = [
     "counterfactual_sentence",
     "importance_sentence",
     "join_words",
+    "rule_words",
     "shap_sentence",
     "summary",
 ]
@@ -45,6 +46,30 @@ def condition_words(condition: Condition, words: Vocabulary) -> str:
     return f"{words.feature(condition.feature)} {operator} {value(condition.value)}"
 
 
+_LOWER, _UPPER = {">": "<", ">=": "≤"}, {"<": "<", "<=": "≤"}
+
+
+def rule_words(conditions: Sequence[Condition], words: Vocabulary) -> list[str]:
+    """The conditions in words, a feature's lower and upper bound as one range
+    ("42 < hours worked per week ≤ 47"), in the order of their first condition."""
+    by_feature: dict[str, list[Condition]] = {}
+    for c in conditions:
+        by_feature.setdefault(c.feature, []).append(c)
+    said = []
+    for feature, group in by_feature.items():
+        lower = [c for c in group if c.operator in _LOWER]
+        upper = [c for c in group if c.operator in _UPPER]
+        if len(group) == 2 and len(lower) == 1 and len(upper) == 1:
+            low, high = lower[0], upper[0]
+            said.append(
+                f"{value(low.value)} {_LOWER[low.operator]} {words.feature(feature)} "
+                f"{_UPPER[high.operator]} {value(high.value)}"
+            )
+        else:
+            said.extend(condition_words(c, words) for c in group)
+    return said
+
+
 def anchors_sentence(
     predicted: str | None,
     conditions: Sequence[Condition],
@@ -60,7 +85,7 @@ def anchors_sentence(
             f"The model predicts {cls} for this {who} and for {percent(precision)} of all "
             f"{who}s: no condition is needed."
         )
-    rule = join_words([condition_words(c, words) for c in conditions])
+    rule = join_words(rule_words(conditions, words))
     return (
         f"The model predicts {cls} for this {who}; as long as {rule}, it predicts {cls} for "
         f"{percent(precision)} of similar {who}s (the rule describes {percent(coverage)} of "

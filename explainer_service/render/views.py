@@ -11,7 +11,7 @@ from typing import Any
 from explainer_service.render.colours import pushes_towards
 from explainer_service.render.figures import shap_output
 from explainer_service.render.formats import decimals_for, number, percent, signed, value
-from explainer_service.render.summary import condition_words
+from explainer_service.render.summary import rule_words
 from explainer_service.render.vocabulary import Vocabulary
 from explainers import Explanation, Prediction
 from explainers.explanation import (
@@ -118,13 +118,9 @@ def coverage_warning(explanation: Explanation, words: Vocabulary) -> str | None:
     )
 
 
-def rule_words(explanation: Explanation, words: Vocabulary) -> list[str]:
+def anchor_rule(explanation: Explanation, words: Vocabulary) -> list[str]:
     result = explanation.result
-    return (
-        [condition_words(c, words) for c in result.conditions]
-        if isinstance(result, AnchorResult)
-        else []
-    )
+    return rule_words(result.conditions, words) if isinstance(result, AnchorResult) else []
 
 
 def legend(explanation: Explanation, words: Vocabulary) -> list[tuple[str, str]]:
@@ -174,9 +170,11 @@ def shap_table(explanation: Explanation, words: Vocabulary) -> ShapTable | None:
     predicted = explanation.prediction.label if explanation.prediction else None
     output = shap_output(result, explanation.fidelity)
     decimals = decimals_for([result.base_value, output, *(c.shap for c in result.contributions)])
+    # exact values have no error worth a column of zeros
+    errors = not later(explanation.fidelity, "exact")
     rows = []
     for c in sorted(result.contributions, key=lambda c: -abs(c.shap)):
-        shown, error = signed(c.shap, decimals), later(c, "standard_error")
+        shown, error = signed(c.shap, decimals), later(c, "standard_error") if errors else None
         towards = pushes_towards(c.shap, result.output, predicted)
         colour = "neutral" if float(shown) == 0 else "towards" if towards else "away"
         se = None if error is None else number(error, decimals)
