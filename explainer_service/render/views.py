@@ -61,14 +61,18 @@ def heading(explanation: Explanation, words: Vocabulary) -> str:
     return f"Why {value(p.value) if p.value is not None else words.cls(p.label)}?"
 
 
+def rows_text(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def fidelity_text(explanation: Explanation) -> str:
     f = explanation.fidelity
     if isinstance(f, AnchorFidelity):
         met = "meets" if f.threshold_met else "does not meet"
         distinct = later(f, "distinct_rows")
-        rows = f"{f.reference_rows} reference rows where the rule holds"
+        rows = f"{rows_text(f.reference_rows, 'reference row')} where the rule holds"
         if distinct is not None:
-            rows += f", {distinct} distinct rows behind the samples"
+            rows += f", {rows_text(distinct, 'distinct row')} behind the samples"
         return (
             f"precision {number(f.precision)} on {f.samples} fresh samples scored by the model "
             f"({percent(f.confidence)} bounds {number(f.precision_lower)}-"
