@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 from tests.support import open_page
@@ -57,3 +58,37 @@ def screenshot(url: str, path: Path) -> Path:
     if result.returncode != 0 or not path.exists():
         raise RuntimeError(f"chromium took no screenshot of {url}: {result.stderr[-2000:]}")
     return path
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees in ``html`` (HTML and SVG text; not scripts, data blocks or
+    styles), one piece a line."""
+    parser = _Text()
+    parser.feed(html)
+    return "\n".join(part.strip() for part in parser.parts if part.strip())
+
+
+def element_text(html: str, id: str) -> str:
+    """The visible text inside the element with this ``id``."""
+    start = html.index(f'id="{id}"')
+    start = html.index(">", start) + 1
+    tag = html.rfind("<", 0, start)
+    name = html[tag + 1 : html.index(" ", tag)]
+    return visible_text(html[start : html.index(f"</{name}>", start)])

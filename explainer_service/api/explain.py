@@ -30,6 +30,7 @@ from explainer_service.dry_run import DryRunOut, answer_dry_run
 from explainer_service.errors import PayloadError
 from explainer_service.render import (
     LinkFor,
+    Vocabulary,
     as_is,
     links_for,
     render_explanation,
@@ -82,6 +83,7 @@ def page(service: Service, id: str, explanation: Any, link: LinkFor = as_is) -> 
         methods=list(service.runtime.classes),
         immutable=schema.immutable,
         link=link,
+        words=Vocabulary.of(schema, service.settings.model.class_labels),
     )
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, HTMLResponse
 
 from explainer_service.api.deps import get_link, get_service
-from explainer_service.render import LinkFor, render_landing
+from explainer_service.render import LinkFor, Vocabulary, render_landing
 from explainer_service.service import Service
 
 router = APIRouter(tags=["pages"])
@@ -51,4 +51,5 @@ async def landing(
         example_payload=json.dumps({"instances": [example]}, indent=2),
         recent=service.store.recent(10),
         link=link,
+        words=Vocabulary.of(runtime.schema, settings.model.class_labels),
     )

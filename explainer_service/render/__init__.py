@@ -10,9 +10,11 @@ from explainer_service.render.pages import (
     render_landing,
     render_status,
 )
+from explainer_service.render.vocabulary import Vocabulary
 
 __all__ = [
     "LinkFor",
+    "Vocabulary",
     "as_is",
     "drilldown_link",
     "links_for",

@@ -9,17 +9,23 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from explainer_service.render.colours import PALETTE
 from explainer_service.render.figures import figure_json
-from explainer_service.store import Record
-from explainers import Explanation, Prediction
-from explainers.explanation import (
-    AnchorFidelity,
-    AnchorResult,
-    CounterfactualFidelity,
-    ImportanceFidelity,
-    ShapFidelity,
-    ShapResult,
+from explainer_service.render.formats import number, percent, signed, value
+from explainer_service.render.summary import summary
+from explainer_service.render.views import (
+    anchor_rule,
+    coverage_warning,
+    fidelity_text,
+    heading,
+    legend,
+    plausibility,
+    prediction_of,
+    shap_table,
 )
+from explainer_service.render.vocabulary import Vocabulary
+from explainer_service.store import Record
+from explainers import Explanation
 
 _env = Environment(
     loader=PackageLoader("explainer_service", "render/templates"),
@@ -27,6 +33,8 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters.update(num=number, signed=signed, pct=percent, val=value)
+_env.globals["palette"] = PALETTE
 
 
 #: Turns a path and query of the service into the link printed for it (absolute, signed:
@@ -48,53 +56,6 @@ def drilldown_link(method: str, payload: Any, base: str = "") -> str:
     return f"{base}/explain?method={quote(method)}&payload={quote(body, safe='')}"
 
 
-def prediction_text(explanation: Explanation) -> str:
-    return prediction_of(explanation.prediction)
-
-
-def prediction_of(p: Prediction | None) -> str:
-    """ "<=50K (probability 0.83)", a regression value, or a dash."""
-    if p is None:
-        return "—"
-    if p.value is not None:
-        return f"{p.value:.4g}"
-    if p.probabilities and p.label in p.probabilities:
-        return f"{p.label} (probability {p.probabilities[p.label]:.2f})"
-    return str(p.label)
-
-
-def fidelity_text(explanation: Explanation) -> str:
-    f = explanation.fidelity
-    if isinstance(f, AnchorFidelity):
-        met = "meets" if f.threshold_met else "does not meet"
-        return (
-            f"precision {f.precision:.3f} on {f.samples} fresh samples scored by the model "
-            f"({f.confidence:.0%} bounds {f.precision_lower:.3f}-{f.precision_upper:.3f}, "
-            f"{f.reference_rows} reference rows where the rule holds); "
-            f"{met} the threshold {f.threshold}"
-        )
-    if isinstance(f, ShapFidelity):
-        return f"additivity error {f.additivity_error:.2e}"
-    if isinstance(f, CounterfactualFidelity):
-        return (
-            f"{f.valid} of {f.generated} counterfactuals valid on the model "
-            f"(validity {f.validity:.2f}), sparsity {f.sparsity:.2f}, "
-            f"proximity {f.proximity:.3f}"
-        )
-    if isinstance(f, ImportanceFidelity):
-        return f"baseline score {f.baseline_score:.4f} on {f.rows} rows"
-    return json.dumps(f.model_dump())
-
-
-def rule_sentence(explanation: Explanation) -> str:
-    label = explanation.prediction.label if explanation.prediction else "this"
-    rule = explanation.result.rule if isinstance(explanation.result, AnchorResult) else []
-    if not rule:
-        return f"The model predicts {label} for almost any applicant: no condition is needed."
-    readable = [r.replace(" <= ", " ≤ ").replace(" >= ", " ≥ ") for r in rule]
-    return f"The model predicts {label} whenever " + " AND ".join(readable)
-
-
 def render_explanation(
     explanation: Explanation,
     id: str,
@@ -104,29 +65,34 @@ def render_explanation(
     methods: list[str],
     immutable: list[str],
     link: LinkFor = as_is,
+    words: Vocabulary | None = None,
 ) -> str:
+    words = words or Vocabulary()
     instance = explanation.instance
     others = {
         m: link(drilldown_link(m, {"instances": [instance]}))
         for m in methods
         if m != explanation.method and instance is not None and m != "importance"
     }
-    contributions = []
-    if isinstance(explanation.result, ShapResult):
-        contributions = sorted(explanation.result.contributions, key=lambda c: -abs(c.shap))
     return _env.get_template("explanation.html.j2").render(
         e=explanation,
+        words=words,
         links=links_for(id, link),
         model_name=model_name,
         model_version=model_version,
-        prediction_text=prediction_text(explanation),
+        heading=heading(explanation, words),
+        sentence=summary(explanation, words),
+        legend=legend(explanation, words),
+        prediction_text=prediction_of(explanation.prediction, words),
         fidelity_text=fidelity_text(explanation),
-        rule_sentence=rule_sentence(explanation) if explanation.method == "anchors" else "",
-        contributions=contributions,
+        coverage_warning=coverage_warning(explanation, words),
+        conditions=anchor_rule(explanation, words),
+        shap=shap_table(explanation, words),
         other_methods=others,
         immutable=immutable,
-        figure_json=figure_json(explanation),
-        prediction_of=prediction_of,
+        figure_json=figure_json(explanation, words),
+        prediction_of=lambda p: prediction_of(p, words),
+        plausibility=plausibility(explanation),
     )
 
 
@@ -147,6 +113,10 @@ def render_error(status: int, body: dict[str, Any], *, model_name: str) -> str:
     )
 
 
-def render_landing(*, recent: list[Record], link: LinkFor = as_is, **context: Any) -> str:
+def render_landing(
+    *, recent: list[Record], link: LinkFor = as_is, words: Vocabulary | None = None, **context: Any
+) -> str:
     links = {record.id: links_for(record.id, link) for record in recent}
-    return _env.get_template("landing.html.j2").render(recent=recent, links=links, **context)
+    return _env.get_template("landing.html.j2").render(
+        recent=recent, links=links, prediction_of=lambda p: prediction_of(p, words), **context
+    )

@@ -11,15 +11,21 @@ from urllib.parse import quote
 import httpx
 import pandas as pd
 import pytest
+import yaml
 
 from examples.income import paths
-from tests.browser import dump_dom, screenshot
+from explainer_service.render.formats import value
+from tests.browser import dump_dom, element_text, screenshot, visible_text
 from tests.support import ROOT, explainer_service, open_page, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
 XSS = '<script>document.title="pwned"</script>'
 ESCAPED = "&lt;script&gt;document.title="
+#: the income example's words for its classes and features (examples/income/explainer.yaml)
+EXAMPLE = yaml.safe_load((paths.HERE / "explainer.yaml").read_text())
+CLASS_WORDS: dict[str, str] = EXAMPLE["model"]["class_labels"]
+FEATURE_WORDS: dict[str, str] = EXAMPLE["features"]["labels"]
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +40,13 @@ def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[
             "name": "income",
             "url": f"{income_server}/v2/models/income/infer",
             "class_names": paths.CLASS_NAMES,
+            "class_labels": CLASS_WORDS,
         },
         "data": {"reference": str(directory / "reference.csv"), "target": "loan"},
-        "features": {"immutable": ["age", "gender", "ethnicity", "relationship", "marital-status"]},
+        "features": {
+            "immutable": ["age", "gender", "ethnicity", "relationship", "marital-status"],
+            "labels": FEATURE_WORDS,
+        },
         "service": {"store": ":memory:", "ready_recheck_s": 3600},
         "explainers": {
             "anchors": {},
@@ -69,10 +79,28 @@ def key_text(method: str, explanation: dict) -> str:
         return "The model predicts"
     if method == "shap":
         top = max(explanation["result"]["contributions"], key=lambda c: abs(c["shap"]))
-        return f"{top['feature']} = {top['value']}"
+        return f"{FEATURE_WORDS[top['feature']]} = {value(top['value'])}"
     if method == "counterfactual":
         return 'class="changed"'
     return "Drop of accuracy when a feature is shuffled"
+
+
+def expected_words(method: str, explanation: dict) -> list[str]:
+    """What the page's sentence must say, in the example's words."""
+    result = explanation["result"]
+    if method == "anchors":
+        said = [CLASS_WORDS[explanation["prediction"]["label"]]]
+        return said + [FEATURE_WORDS[c["feature"]] for c in result["conditions"]]
+    if method == "shap":
+        top = max(result["contributions"], key=lambda c: c["shap"])
+        return [CLASS_WORDS[result["output"]], FEATURE_WORDS[top["feature"]]]
+    if method == "counterfactual":
+        valid = [c for c in result["counterfactuals"] if c["valid"]]
+        fewest = min(valid, key=lambda c: len(c["changes"]))  # the one the sentence tells
+        return [CLASS_WORDS[result["desired"]]] + [
+            FEATURE_WORDS[change["feature"]] for change in fewest["changes"]
+        ]
+    return [FEATURE_WORDS[result["features"][0]["feature"]]]
 
 
 def foreign_urls(html: str, base: str) -> list[str]:
@@ -94,6 +122,24 @@ def test_page_renders_offline(service: str, method: str, output_dir: Path) -> No
     assert "<title>pwned</title>" not in dom
     shot = screenshot(url, output_dir / "screenshots" / f"{method}.png")
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("method", ["anchors", "shap", "counterfactual", "importance"])
+def test_page_speaks_the_user_s_words(service: str, method: str) -> None:
+    """The sentence at the top says it in the example's words (approved/refused, "hours
+    worked per week"), never the model's (">50K", "hours-per-week"); no number on the drawn
+    page, figure included, reads "-0.000"."""
+    explanation = explain(service, method)
+    dom = dump_dom(service + explanation["links"]["html"])
+    assert "main-svg" in dom, dom[:2000]
+    sentence = element_text(dom, "sentence")
+    for said in expected_words(method, explanation):
+        assert said in sentence, (said, sentence)
+    raw_names = [*CLASS_WORDS, *(name for name, words in FEATURE_WORDS.items() if name != words)]
+    for raw in raw_names:
+        assert raw not in sentence, (raw, sentence)
+    text = visible_text(dom)
+    assert "-0.000" not in text and "\u22120.000" not in text
 
 
 def test_other_pages_escape_the_hostile_value(service: str) -> None:
