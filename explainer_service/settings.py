@@ -76,6 +76,10 @@ class ModelSettings(BaseModel):
         default_factory=dict,
         description="class -> the words pages use for it, e.g. {'>50K': approved}",
     )
+    subject: str = Field(
+        "case", min_length=1, description="what pages call one row, e.g. applicant"
+    )
+    subject_plural: str | None = Field(None, description="default: subject + 's'")
     timeout_s: float = Field(10.0, gt=0, description="per HTTP call")
     max_batch_rows: int = Field(2000, ge=1, description="larger batches are split")
     max_response_bytes: int = Field(

@@ -37,7 +37,9 @@ REFUSED = Prediction(label="<=50K", class_index=0, probabilities={"<=50K": 0.77,
 def income_words() -> Vocabulary:
     """The income example's own words (examples/income/explainer.yaml)."""
     config = yaml.safe_load((paths.HERE / "explainer.yaml").read_text())
-    return Vocabulary(config["model"]["class_labels"], config["features"]["labels"])
+    model = config["model"]
+    subject = model["subject"]
+    return Vocabulary(model["class_labels"], config["features"]["labels"], subject, f"{subject}s")
 
 
 # --- until merged: the fields issue 15 adds ------------------------------------------------

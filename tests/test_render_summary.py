@@ -78,7 +78,7 @@ def test_two_bounds_on_one_feature_read_as_a_range(words: Vocabulary) -> None:
 def test_without_configured_words_the_model_s_names_are_used() -> None:
     condition = Condition(feature="hours-per-week", operator=">", value=45)
     sentence = anchors_sentence(">50K", [condition], 0.951, 0.2, Vocabulary())
-    assert "predicts >50K for this applicant" in sentence and "hours-per-week > 45" in sentence
+    assert "predicts >50K for this case" in sentence and "hours-per-week > 45" in sentence
 
 
 def shap_result(output: str = ">50K", link: str = "identity", base: float = 0.24) -> ShapResult:

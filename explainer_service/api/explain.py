@@ -83,7 +83,12 @@ def page(service: Service, id: str, explanation: Any, link: LinkFor = as_is) -> 
         methods=list(service.runtime.classes),
         immutable=schema.immutable,
         link=link,
-        words=Vocabulary.of(schema, service.settings.model.class_labels),
+        words=Vocabulary.of(
+            schema,
+            service.settings.model.class_labels,
+            service.settings.model.subject,
+            service.settings.model.subject_plural,
+        ),
     )
 
 

@@ -51,5 +51,10 @@ async def landing(
         example_payload=json.dumps({"instances": [example]}, indent=2),
         recent=service.store.recent(10),
         link=link,
-        words=Vocabulary.of(runtime.schema, settings.model.class_labels),
+        words=Vocabulary.of(
+            runtime.schema,
+            settings.model.class_labels,
+            settings.model.subject,
+            settings.model.subject_plural,
+        ),
     )

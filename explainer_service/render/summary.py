@@ -79,17 +79,17 @@ def anchors_sentence(
 ) -> str:
     """``precision``: share of samples meeting the rule that get ``predicted``;
     ``coverage``: share of the reference rows that meet it."""
-    cls, who = words.cls(predicted), words.subject
+    cls, who, whom = words.cls(predicted), words.subject, words.subjects
     if not conditions:
         return (
             f"The model predicts {cls} for this {who} and for {percent(precision)} of all "
-            f"{who}s: no condition is needed."
+            f"{whom}: no condition is needed."
         )
     rule = join_words(rule_words(conditions, words))
     return (
         f"The model predicts {cls} for this {who}; as long as {rule}, it predicts {cls} for "
-        f"{percent(precision)} of similar {who}s (the rule describes {percent(coverage)} of "
-        f"{who}s)."
+        f"{percent(precision)} of similar {whom} (the rule describes {percent(coverage)} of "
+        f"{whom})."
     )
 
 

@@ -114,11 +114,11 @@ def coverage_warning(explanation: Explanation, words: Vocabulary) -> str | None:
         low, minimum = result.coverage < LOW_COVERAGE, LOW_COVERAGE
     if not low:
         return None
-    who = words.subject
+    whom = words.subjects
     below = f", less than the {percent(minimum)} asked for" if minimum is not None else ""
     return (
-        f"Few {who}s meet this rule: it describes {percent(result.coverage)} of the reference "
-        f"{who}s{below}. It holds for {who}s very like this one and says little about others."
+        f"Few {whom} meet this rule: it describes {percent(result.coverage)} of the reference "
+        f"{whom}{below}. It holds for {whom} very like this one and says little about others."
     )
 
 

@@ -14,15 +14,28 @@ __all__ = ["Vocabulary"]
 @dataclass(frozen=True)
 class Vocabulary:
     """``classes``: class -> words ({">50K": "approved"}); ``features``: feature -> display
-    name ({"hours-per-week": "hours worked per week"}); ``subject``: what a row is."""
+    name ({"hours-per-week": "hours worked per week"}); ``subject``: what a row is, and
+    ``subjects`` more than one (config ``model.subject``, ``model.subject_plural``)."""
 
     classes: Mapping[str, str] = field(default_factory=dict)
     features: Mapping[str, str] = field(default_factory=dict)
-    subject: str = "applicant"
+    subject: str = "case"
+    subjects: str = "cases"
 
     @classmethod
-    def of(cls, schema: FeatureSchema, class_labels: Mapping[str, str]) -> Vocabulary:
-        return cls(dict(class_labels), {f.name: f.display for f in schema.features})
+    def of(
+        cls,
+        schema: FeatureSchema,
+        class_labels: Mapping[str, str],
+        subject: str = "case",
+        subjects: str | None = None,
+    ) -> Vocabulary:
+        return cls(
+            dict(class_labels),
+            {f.name: f.display for f in schema.features},
+            subject,
+            subjects or f"{subject}s",
+        )
 
     def cls(self, name: str | None) -> str:
         """A class in words (its name when it has none); a dash for no class."""
