@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy.stats import beta as beta_distribution
@@ -82,15 +82,20 @@ def instance_predicates(
 def instance_edges(
     column: np.ndarray, edges: np.ndarray, value: float, percentiles: Sequence[float]
 ) -> np.ndarray:
-    """The cut points of one numeric feature for one instance: the global ``edges`` and, in
+    """The cut points of one numeric feature for one instance: the global ``edges``; in
     the bin that holds ``value``, the same ``percentiles`` of the reference values there,
-    so a threshold can sit near the instance (capital-gain > 7,000, not only > 0)."""
+    so a threshold can sit near the instance (capital-gain > 7,000, not only > 0); and the
+    tightest cuts, ``value`` itself and the largest reference value below it (``<= value``,
+    ``>= value``), from which the refinement walks to where the model's answer changes.
+    At most ``2 * len(percentiles) + 2`` of them."""
     below, above = edges[edges < value], edges[edges >= value]
     low = below.max() if len(below) else -np.inf
     high = above.min() if len(above) else np.inf
     inside = column[(column > low) & (column <= high)]
     local = np.percentile(inside, percentiles) if len(inside) else np.array([])
-    return np.asarray(np.unique(np.concatenate([edges, local])))
+    under = column[column < value]
+    tight = [value, under.max()] if len(under) else [value]
+    return np.asarray(np.unique(np.concatenate([edges, local, tight])))
 
 
 @dataclass(frozen=True)
@@ -107,10 +112,12 @@ class SearchSettings:
 
 @dataclass
 class Measurement:
-    """Fresh samples of one rule: how many, how many agree, and the samples themselves."""
+    """Fresh samples of one rule: how many, how many agree, the samples themselves, and how
+    many of them are whole reference rows where the rule holds (each a distinct row)."""
 
     samples: list[np.ndarray] = field(default_factory=list)
     agree: list[np.ndarray] = field(default_factory=list)
+    real: int = 0
 
     @property
     def n(self) -> int:
@@ -124,12 +131,22 @@ class Measurement:
     def precision(self) -> float:
         return self.k / self.n if self.n else 0.0
 
-    def add(self, samples: np.ndarray, agree: np.ndarray) -> None:
+    def add(self, samples: np.ndarray, agree: np.ndarray, real: int = 0) -> None:
         self.samples.append(samples)
         self.agree.append(agree)
+        self.real += real
 
     def stacked(self) -> tuple[np.ndarray, np.ndarray]:
         return np.vstack(self.samples), np.concatenate(self.agree)
+
+
+class Scored(NamedTuple):
+    """Samples of one rule as the model scored them; ``real`` of them are whole reference
+    rows where the rule holds."""
+
+    samples: np.ndarray
+    agree: np.ndarray
+    real: int
 
 
 @dataclass
@@ -190,6 +207,16 @@ class AnchorSearch:
         self.trace = Trace()
         self._masks = [p.holds(reference[:, p.feature]) for p in self.predicates]
         self._unused: dict[Rule, list[int]] = {}
+        self._index = {p: i for i, p in enumerate(self.predicates)}
+        self._distinct: dict[int, np.ndarray] = {}
+
+    def predicate(self, predicate: Predicate) -> int:
+        """The position of ``predicate`` in ``predicates``, added (with its mask) when new."""
+        if predicate not in self._index:
+            self._index[predicate] = len(self.predicates)
+            self.predicates.append(predicate)
+            self._masks.append(predicate.holds(self.reference[:, predicate.feature]))
+        return self._index[predicate]
 
     # --- what a rule is ---------------------------------------------------------------
 
@@ -221,8 +248,9 @@ class AnchorSearch:
 
     # --- sampling ---------------------------------------------------------------------
 
-    def sample(self, rule: Rule, n: int) -> np.ndarray:
-        """``n`` rows where ``rule`` holds, from the perturbation distribution.
+    def sample(self, rule: Rule, n: int) -> tuple[np.ndarray, int]:
+        """``n`` rows where ``rule`` holds, from the perturbation distribution, and how many
+        of them are whole reference rows.
 
         A random reference row has its anchored features replaced: first by those of the
         reference rows where the whole rule holds, each such row used once (so a rule that a
@@ -234,7 +262,7 @@ class AnchorSearch:
         samples = data[self.rng.integers(0, len(data), n)].copy()
         anchored = self.features(rule)
         if not anchored:
-            return np.asarray(samples)
+            return np.asarray(samples), 0
         if rule not in self._unused:
             self._unused[rule] = list(self.rng.permutation(np.flatnonzero(self.mask(rule))))
         unused = self._unused[rule]
@@ -249,18 +277,18 @@ class AnchorSearch:
                     own &= self._masks[i]
             pool = data[own, j] if own.any() else np.array([self.x[j]])
             samples[take:, j] = self.rng.choice(pool, n - take)
-        return np.asarray(samples)
+        return np.asarray(samples), take
 
-    def measure(self, requests: Sequence[tuple[Rule, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def measure(self, requests: Sequence[tuple[Rule, int]]) -> list[Scored]:
         """Samples for each ``(rule, n)``, all scored in ONE model call."""
-        batches = [self.sample(rule, n) for rule, n in requests]
-        if not batches:
+        drawn = [self.sample(rule, n) for rule, n in requests]
+        if not drawn:
             return []
-        agree = np.asarray(self.agreement(np.vstack(batches)), dtype=bool)
+        agree = np.asarray(self.agreement(np.vstack([d[0] for d in drawn])), dtype=bool)
         self.trace.steps += 1
         out, start = [], 0
-        for batch in batches:
-            out.append((batch, agree[start : start + len(batch)]))
+        for batch, real in drawn:
+            out.append(Scored(batch, agree[start : start + len(batch)], real))
             start += len(batch)
         return out
 
@@ -286,9 +314,7 @@ class AnchorSearch:
             tried += found
             valid = [a for a in found if a.valid]
             if valid:
-                return self._minimise(
-                    max(valid, key=lambda a: (a.coverage, a.measurement.precision))
-                )
+                return self._finish(max(valid, key=_widest))
             if not any(self.mask(rule).any() for rule in beam):
                 break  # no reference row is described any more: longer rules say no more
         if not tried:  # nothing looked promising: measure the last beam all the same
@@ -307,11 +333,11 @@ class AnchorSearch:
         size = s.init_samples
         top = min(s.beam_size, len(candidates))
         while True:
-            for i, (_, agree) in zip(
+            for i, scored in zip(
                 alive, self.measure([(candidates[i], size) for i in alive]), strict=True
             ):
-                k[i] += agree.sum()
-                n[i] += len(agree)
+                k[i] += scored.agree.sum()
+                n[i] += len(scored.agree)
             if len(alive) <= top:
                 break
             keep = max(top, len(alive) // 2)
@@ -325,23 +351,109 @@ class AnchorSearch:
         beam = [candidates[i] for i in chosen]
         return beam, [rule for rule, u in zip(beam, upper, strict=True) if u >= s.threshold]
 
+    def _finish(self, anchor: Anchor) -> Anchor:
+        """A valid rule made minimal, its bounds moved to where the model's answer changes,
+        and made minimal again when that moved any (a wider bound may make another
+        predicate unnecessary)."""
+        anchor = self._minimise(anchor)
+        refined = self._refine(anchor)
+        return anchor if refined is anchor else self._minimise(refined)
+
     def _minimise(self, anchor: Anchor) -> Anchor:
-        """Drop predicates the rule does not need: each round scores every rule with one
-        predicate fewer (one call), and the best ``beam_size`` are decided on fresh samples;
-        a valid one replaces the rule. Stops when none is valid."""
+        """Drop every predicate the rule does not need: each round scores every rule with
+        one predicate fewer (one call), and decides on fresh samples each whose score
+        reaches the threshold; the valid one of largest coverage replaces the rule. Stops
+        when none is valid: then no single predicate can be dropped."""
         s = self.settings
         while len(anchor.rule) > 1:
             shorter = [tuple(i for i in anchor.rule if i != drop) for drop in anchor.rule]
             scored = self.measure([(rule, s.batch_size) for rule in shorter])
-            k = np.array([agree.sum() for _, agree in scored], dtype=float)
-            n = np.array([len(agree) for _, agree in scored], dtype=float)
-            order = self._ranked(shorter, np.arange(len(shorter)), k, n)[: s.beam_size]
-            hopeful = [shorter[i] for i in order if k[i] / n[i] >= s.threshold]
+            hopeful = [
+                rule
+                for rule, sc in zip(shorter, scored, strict=True)
+                if sc.agree.mean() >= s.threshold
+            ]
             valid = [a for a in self._validate(hopeful) if a.valid]
             if not valid:
                 break
-            anchor = max(valid, key=lambda a: (a.coverage, a.measurement.precision))
+            anchor = max(valid, key=_widest)
         return anchor
+
+    def _refine(self, anchor: Anchor) -> Anchor:
+        """Put each numeric bound of a valid rule where the model's answer changes, nearest
+        the instance: the rule so refined when it is valid on fresh samples, else ``anchor``.
+
+        Each bound starts at the instance's own value (``age >= 45``) and walks outwards
+        over the feature's distinct reference values, all bounds at once, one model call
+        per step, ``batch_size`` samples per bound: a step samples the rule restricted, on
+        that feature, to the slice between the bound and the probed value, and moves the
+        bound there when the share of those samples with the instance's class reaches the
+        threshold. The walk gallops (1, 2, 4... values) until a slice fails, then bisects
+        inside it. So a bound lands within one data step of the model's threshold (``age >
+        43``), wherever the quantile edges fall, and the slices judged are narrow near it.
+        At most ``2 * ceil(log2(distinct values + 1))`` steps (``refine_steps``).
+        """
+        s = self.settings
+        rule = list(anchor.rule)
+        walks: dict[int, _Walk] = {}  # by position in the rule
+        for pos, i in enumerate(rule):
+            p = self.predicates[i]
+            if p.operator == "=":
+                continue
+            values, x = self._values(p.feature), float(self.x[p.feature])
+            if p.operator == ">":  # from "> the value below x", i.e. ">= x", downwards
+                beyond = values[values < x][::-1]
+            else:  # from "<= x" upwards
+                beyond = np.concatenate([[x], values[values > x]])
+            if len(beyond):
+                rule[pos] = self.predicate(Predicate(p.feature, p.operator, float(beyond[0])))
+                walks[pos] = _Walk(beyond)
+        while walks:
+            probes: list[tuple[int, int, Rule]] = []
+            for pos, walk in walks.items():
+                probe = walk.next()
+                sliced, rows = self._slice(rule, pos, walk.beyond[probe])
+                if rows:
+                    probes.append((pos, probe, sliced))
+                else:  # no reference value lies between: moving the bound changes nothing
+                    walk.passed(probe)
+            scored = self.measure([(r, s.batch_size) for _, _, r in probes])
+            for (pos, probe, _), sc in zip(probes, scored, strict=True):
+                walk = walks[pos]
+                if sc.agree.mean() >= s.threshold:
+                    p = self.predicates[rule[pos]]
+                    rule[pos] = self.predicate(
+                        Predicate(p.feature, p.operator, float(walk.beyond[probe]))
+                    )
+                    walk.passed(probe)
+                else:
+                    walk.failed(probe)
+            walks = {pos: walk for pos, walk in walks.items() if not walk.done}
+        refined = tuple(sorted(rule))
+        if refined == anchor.rule:
+            return anchor
+        found = self._validate([refined])[0]
+        return found if found.valid else anchor
+
+    def _slice(self, rule: list[int], pos: int, value: float) -> tuple[Rule, bool]:
+        """``rule`` with its bound at ``pos`` replaced by the slice between that bound and
+        ``value`` (beyond it), the values the bound would add when moved to ``value``; and
+        whether any reference value lies in that slice."""
+        p = self.predicates[rule[pos]]
+        low, high = (float(value), p.value) if p.operator == ">" else (p.value, float(value))
+        between = (
+            self.predicate(Predicate(p.feature, ">", low)),
+            self.predicate(Predicate(p.feature, "<=", high)),
+        )
+        values = self._values(p.feature)
+        rows = bool(np.any((values > low) & (values <= high)))
+        return tuple(sorted({*rule[:pos], *rule[pos + 1 :], *between})), rows
+
+    def _values(self, feature: int) -> np.ndarray:
+        """The distinct reference values of a feature, sorted."""
+        if feature not in self._distinct:
+            self._distinct[feature] = np.unique(self.reference[:, feature])
+        return self._distinct[feature]
 
     def _ranked(
         self, candidates: list[Rule], alive: np.ndarray, k: np.ndarray, n: np.ndarray
@@ -358,10 +470,10 @@ class AnchorSearch:
         open_rules = list(rules)
         size = s.batch_size
         while open_rules:
-            for rule, (samples, agree) in zip(
+            for rule, scored in zip(
                 open_rules, self.measure([(r, size) for r in open_rules]), strict=True
             ):
-                measurements[rule].add(samples, agree)
+                measurements[rule].add(*scored)
             still_open = []
             for rule in open_rules:
                 m = measurements[rule]
@@ -389,6 +501,41 @@ class AnchorSearch:
                 )
             )
         return anchors
+
+
+@dataclass
+class _Walk:
+    """One bound walking outwards over ``beyond`` (distinct values, nearest the instance
+    first): ``good`` is the farthest position passed, ``bad`` the nearest failed
+    (``len(beyond)``: none yet); it gallops while nothing failed, then bisects."""
+
+    beyond: np.ndarray
+    good: int = 0
+    bad: int = -1
+    width: int = 1
+
+    def __post_init__(self) -> None:
+        self.bad = len(self.beyond)
+
+    def next(self) -> int:
+        if self.bad == len(self.beyond):  # galloping
+            return min(self.good + self.width, len(self.beyond) - 1)
+        return (self.good + self.bad) // 2
+
+    def passed(self, probe: int) -> None:
+        self.good = probe
+        self.width *= 2
+
+    def failed(self, probe: int) -> None:
+        self.bad = probe
+
+    @property
+    def done(self) -> bool:
+        return self.bad - self.good <= 1 or self.good == len(self.beyond) - 1
+
+
+def _widest(anchor: Anchor) -> tuple[float, float]:
+    return anchor.coverage, anchor.measurement.precision
 
 
 # --- the most a search can cost -----------------------------------------------------------

@@ -112,7 +112,8 @@ def test_samples_satisfy_the_rule_and_use_each_real_row_once() -> None:
     found, _ = search(x, lambda r: (r[:, 0] > 60).astype(int))
     rule = tuple(i for i, p in enumerate(found.predicates) if p.feature in (0, 2))
     rows = found.mask(rule).sum()
-    samples = found.sample(rule, rows + 500)
+    samples, real = found.sample(rule, rows + 500)
+    assert real == rows
     for i in rule:
         assert found.predicates[i].holds(samples[:, found.predicates[i].feature]).all()
     real = {tuple(r) for r in REFERENCE[found.mask(rule)]}
