@@ -125,7 +125,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_coverage": statistics.mean(r["coverage"] for r in rows),
         "median_coverage": statistics.median(r["coverage"] for r in rows),
         "zero_coverage": sum(r["coverage"] < ZERO for r in rows),
-        "zero_coverage_unflagged": sum(r["coverage"] < ZERO and not r["low_coverage"] for r in rows),
+        "zero_coverage_unflagged": sum(
+            r["coverage"] < ZERO and not r["low_coverage"] for r in rows
+        ),
         "flagged": None if None in flags else sum(flags),
         "threshold_met": sum(r["threshold_met"] for r in rows),
         "median_model_calls": statistics.median(r["model_calls"] for r in rows),

@@ -541,18 +541,23 @@ def _widest(anchor: Anchor) -> tuple[float, float]:
 # --- the most a search can cost -----------------------------------------------------------
 
 
-def worst_case_cost(settings: SearchSettings, predicates: int, longest: int, tally: Tally) -> None:
+def worst_case_cost(
+    settings: SearchSettings, predicates: int, longest: int, tally: Tally, values: int
+) -> None:
     """Count into ``tally`` the most ``AnchorSearch.run`` can ask of the model, with at most
-    ``predicates`` predicates and rules of at most ``longest`` of them.
+    ``predicates`` predicates, rules of at most ``longest`` of them, and at most ``values``
+    distinct reference values per feature (the number of reference rows will do).
 
     Follows ``run`` with every quantity at its largest: every rule size is searched, up to
     ``max_anchor_size`` or the longest rule (nothing stops it early: no rule is valid and the
     beam always describes a reference row); a size has ``beam_size`` times as many candidates
     as a beam rule has extensions; ``_select`` halves them, one call per halving; every rule
     it keeps is then validated and stays undecided until ``max_samples`` fresh samples, in
-    doubling batches from ``batch_size``; and the longest rule is then shortened by
-    ``_minimise`` one predicate at a time (or, when nothing looked promising, the last beam
-    is validated). Samples answered before are not subtracted. On the income model this is
+    doubling batches from ``batch_size``. Then the larger of: the longest rule finished
+    (``_finish``: shortened one predicate at a time with every shorter rule validated, its
+    bounds refined, ``refine_steps`` calls of ``batch_size`` samples per predicate, the
+    refined rule validated, and shortened again), or, when nothing was valid, the last beam
+    validated. Samples answered before are not subtracted. On the income model this is
     one to two orders of magnitude above what a search usually costs: the sequential test
     and the depth of the search depend on the data, which the bound cannot know.
     """
@@ -565,14 +570,29 @@ def worst_case_cost(settings: SearchSettings, predicates: int, longest: int, tal
         beam = min(s.beam_size, candidates)
         _select_cost(s, candidates, beam, tally)
         _validate_cost(s, beam, tally)
-    minimise = Tally(tally.max_batch_rows)
-    for length in range(deepest, 1, -1):
-        minimise.call(length * s.batch_size)
-        _validate_cost(s, min(s.beam_size, length), minimise)
+    finish = Tally(tally.max_batch_rows)
+    _minimise_cost(s, deepest, finish)
+    finish.call(deepest * s.batch_size, refine_steps(values))
+    _validate_cost(s, 1, finish)
+    _minimise_cost(s, deepest, finish)
     last = Tally(tally.max_batch_rows)
     _validate_cost(s, beam, last)
-    tally.model_calls += max(minimise.model_calls, last.model_calls)
-    tally.rows += max(minimise.rows, last.rows)
+    tally.model_calls += max(finish.model_calls, last.model_calls)
+    tally.rows += max(finish.rows, last.rows)
+
+
+def refine_steps(values: int) -> int:
+    """The most steps ``AnchorSearch._refine`` takes over at most ``values`` distinct values
+    beyond a bound: galloping, then bisecting the last gap."""
+    return 2 * math.ceil(math.log2(values + 2)) + 1
+
+
+def _minimise_cost(s: SearchSettings, longest: int, tally: Tally) -> None:
+    """``AnchorSearch._minimise`` from ``longest`` predicates down to one, every shorter
+    rule scored and validated in every round."""
+    for length in range(longest, 1, -1):
+        tally.call(length * s.batch_size)
+        _validate_cost(s, length, tally)
 
 
 def _select_cost(s: SearchSettings, candidates: int, top: int, tally: Tally) -> None:

@@ -93,13 +93,16 @@ class AnchorsExplainer(Explainer):
         """An upper bound: the instance (one row), then the longest search
         (``anchor_search.worst_case_cost``). A categorical feature gives one predicate; a
         numeric one at most two per percentile of ``disc_perc`` (the global edges and those
-        of the instance's own bin), and a rule holds at most one category per categorical
-        feature and a lower and an upper bound per numeric one."""
+        of the instance's own bin) and two at the instance's value, and a rule holds at most
+        one category per categorical feature and a lower and an upper bound per numeric
+        one. A feature has at most ``reference_rows`` distinct values."""
         numeric = sum(not f.is_categorical for f in schema.features)
         categorical = len(schema) - numeric
-        predicates = categorical + 2 * len(set(params.disc_perc)) * numeric
+        predicates = categorical + (2 * len(set(params.disc_perc)) + 2) * numeric
         tally = Tally(max_batch_rows).call(1)
-        worst_case_cost(cls._settings(params), predicates, categorical + 2 * numeric, tally)
+        worst_case_cost(
+            cls._settings(params), predicates, categorical + 2 * numeric, tally, reference_rows
+        )
         return tally.estimate(
             ("max_samples", "batch_size", "beam_size", "init_samples", "max_anchor_size")
         )

@@ -9,9 +9,11 @@ from explainers.anchor_search import (
     AnchorSearch,
     Predicate,
     SearchSettings,
+    _Walk,
     clopper_pearson,
     instance_predicates,
     kl_upper,
+    refine_steps,
 )
 
 RNG = np.random.default_rng(0)
@@ -164,3 +166,25 @@ def test_predicates_the_rule_does_not_need_are_dropped() -> None:
     minimal = found._minimise(start)
     assert rule_of(found, minimal.rule) == wanted
     assert minimal.valid and minimal.coverage > start.coverage
+
+
+def test_a_valid_rule_moves_its_bound_to_where_the_answer_changes() -> None:
+    """Class 1 iff x0 > 65, between the edges 60 and 70: the search finds x0 > 70, and the
+    refinement walks the bound down from the instance to 65, one call per step."""
+    found, model = search(np.array([90.0, 20.0, 2.0]), lambda r: (r[:, 0] > 65).astype(int))
+    anchor = found.run()
+    assert rule_of(found, anchor.rule) == {(0, ">", 65.0)}
+    assert anchor.valid and anchor.coverage == pytest.approx((REFERENCE[:, 0] > 65).mean())
+    assert model.calls == found.trace.steps
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 8, 100, 2999])
+def test_a_walk_takes_at_most_refine_steps(length: int) -> None:
+    for change in range(length):
+        walk, steps = _Walk(np.arange(float(length))), 0
+        while not walk.done:
+            probe = walk.next()
+            walk.passed(probe) if probe <= change else walk.failed(probe)
+            steps += 1
+        assert walk.good == change
+        assert steps <= refine_steps(length)
