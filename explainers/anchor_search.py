@@ -352,27 +352,24 @@ class AnchorSearch:
         return beam, [rule for rule, u in zip(beam, upper, strict=True) if u >= s.threshold]
 
     def _finish(self, anchor: Anchor) -> Anchor:
-        """A valid rule made minimal, its bounds moved to where the model's answer changes,
-        and made minimal again when that moved any (a wider bound may make another
-        predicate unnecessary)."""
-        anchor = self._minimise(anchor)
-        refined = self._refine(anchor)
-        return anchor if refined is anchor else self._minimise(refined)
+        """A valid rule with its bounds moved to where the model's answer changes, then made
+        minimal (the final pass, so no refinement follows it)."""
+        return self._minimise(self._refine(anchor))
 
     def _minimise(self, anchor: Anchor) -> Anchor:
-        """Drop every predicate the rule does not need: each round scores every rule with
-        one predicate fewer (one call), and decides on fresh samples each whose score
-        reaches the threshold; the valid one of largest coverage replaces the rule. Stops
-        when none is valid: then no single predicate can be dropped."""
+        """Drop the predicates the rule does not need: each round scores every rule with one
+        predicate fewer (one call, ``batch_size`` samples each); of those whose score
+        reaches the threshold, the best ``beam_size`` are decided on fresh samples, and the
+        widest valid one replaces the rule. Stops when none is valid: no predicate whose
+        removal keeps the rule valid, as far as the scores can tell, is left."""
         s = self.settings
         while len(anchor.rule) > 1:
             shorter = [tuple(i for i in anchor.rule if i != drop) for drop in anchor.rule]
             scored = self.measure([(rule, s.batch_size) for rule in shorter])
-            hopeful = [
-                rule
-                for rule, sc in zip(shorter, scored, strict=True)
-                if sc.agree.mean() >= s.threshold
-            ]
+            k = np.array([sc.agree.sum() for sc in scored], dtype=float)
+            n = np.array([len(sc.agree) for sc in scored], dtype=float)
+            order = self._ranked(shorter, np.arange(len(shorter)), k, n)[: s.beam_size]
+            hopeful = [shorter[i] for i in order if k[i] / n[i] >= s.threshold]
             valid = [a for a in self._validate(hopeful) if a.valid]
             if not valid:
                 break
@@ -554,12 +551,13 @@ def worst_case_cost(
     as a beam rule has extensions; ``_select`` halves them, one call per halving; every rule
     it keeps is then validated and stays undecided until ``max_samples`` fresh samples, in
     doubling batches from ``batch_size``. Then the larger of: the longest rule finished
-    (``_finish``: shortened one predicate at a time with every shorter rule validated, its
-    bounds refined, ``refine_steps`` calls of ``batch_size`` samples per predicate, the
-    refined rule validated, and shortened again), or, when nothing was valid, the last beam
-    validated. Samples answered before are not subtracted. On the income model this is
-    one to two orders of magnitude above what a search usually costs: the sequential test
-    and the depth of the search depend on the data, which the bound cannot know.
+    (``_finish``: its bounds refined, ``refine_steps`` calls of ``batch_size`` samples per
+    predicate, the refined rule validated, then shortened one predicate at a time, every
+    shorter rule scored and ``beam_size`` of them validated per round), or, when nothing
+    was valid, the last beam validated. Samples answered before are not subtracted. On the
+    income model this is one to two orders of magnitude above what a search usually costs:
+    the sequential test and the depth of the search depend on the data, which the bound
+    cannot know.
     """
     s = settings
     deepest = min(s.max_anchor_size or predicates, predicates, longest)
@@ -571,10 +569,11 @@ def worst_case_cost(
         _select_cost(s, candidates, beam, tally)
         _validate_cost(s, beam, tally)
     finish = Tally(tally.max_batch_rows)
-    _minimise_cost(s, deepest, finish)
     finish.call(deepest * s.batch_size, refine_steps(values))
     _validate_cost(s, 1, finish)
-    _minimise_cost(s, deepest, finish)
+    for length in range(deepest, 1, -1):
+        finish.call(length * s.batch_size)
+        _validate_cost(s, min(s.beam_size, length), finish)
     last = Tally(tally.max_batch_rows)
     _validate_cost(s, beam, last)
     tally.model_calls += max(finish.model_calls, last.model_calls)
@@ -585,14 +584,6 @@ def refine_steps(values: int) -> int:
     """The most steps ``AnchorSearch._refine`` takes over at most ``values`` distinct values
     beyond a bound: galloping, then bisecting the last gap."""
     return 2 * math.ceil(math.log2(values + 2)) + 1
-
-
-def _minimise_cost(s: SearchSettings, longest: int, tally: Tally) -> None:
-    """``AnchorSearch._minimise`` from ``longest`` predicates down to one, every shorter
-    rule scored and validated in every round."""
-    for length in range(longest, 1, -1):
-        tally.call(length * s.batch_size)
-        _validate_cost(s, length, tally)
 
 
 def _select_cost(s: SearchSettings, candidates: int, top: int, tally: Tally) -> None:
