@@ -388,7 +388,7 @@ class AnchorSearch:
         threshold. The walk gallops (1, 2, 4... values) until a slice fails, then bisects
         inside it. So a bound lands within one data step of the model's threshold (``age >
         43``), wherever the quantile edges fall, and the slices judged are narrow near it.
-        At most ``2 * ceil(log2(distinct values + 1))`` steps (``refine_steps``).
+        At most ``refine_steps(len(values beyond))`` steps.
         """
         s = self.settings
         rule = list(anchor.rule)
@@ -426,7 +426,8 @@ class AnchorSearch:
                 else:
                     walk.failed(probe)
             walks = {pos: walk for pos, walk in walks.items() if not walk.done}
-        refined = tuple(sorted(rule))
+        # a bound walked past every reference value says nothing: "<= the largest value"
+        refined = tuple(sorted(i for i in rule if not self._masks[i].all()))
         if refined == anchor.rule:
             return anchor
         found = self._validate([refined])[0]
@@ -569,7 +570,7 @@ def worst_case_cost(
         _select_cost(s, candidates, beam, tally)
         _validate_cost(s, beam, tally)
     finish = Tally(tally.max_batch_rows)
-    finish.call(deepest * s.batch_size, refine_steps(values))
+    finish.call(deepest * s.batch_size, refine_steps(values + 1))  # and the instance value
     _validate_cost(s, 1, finish)
     for length in range(deepest, 1, -1):
         finish.call(length * s.batch_size)

@@ -160,7 +160,7 @@ class AnchorsExplainer(Explainer):
             reference_rows=anchor.donors,
             distinct_rows=anchor.measurement.real,
             min_coverage=params.min_coverage,
-            low_coverage=anchor.coverage < params.min_coverage,
+            low_coverage=_low_coverage(anchor, params.min_coverage),
             threshold=params.threshold,
             threshold_met=anchor.valid,
             rounds=search.trace.rounds,
@@ -218,6 +218,11 @@ def _readable(rule: list[Condition]) -> list[str]:
     return out
 
 
+def _low_coverage(anchor: Anchor, min_coverage: float) -> bool:
+    """The rule describes fewer than ``min_coverage`` of the reference rows, or none."""
+    return anchor.coverage < min_coverage or anchor.donors == 0
+
+
 def _note(anchor: Anchor, params: Any, reference_rows: int) -> str | None:
     """What a reader must know before trusting the rule, in words; None when nothing."""
     m = anchor.measurement
@@ -236,10 +241,10 @@ def _note(anchor: Anchor, params: Any, reference_rows: int) -> str | None:
             f"{anchor.lower:.3f}, is below it: the rule is close to the limit"
             + ("" if anchor.valid else " and is not accepted")
         )
-    if anchor.coverage < params.min_coverage:
+    if _low_coverage(anchor, params.min_coverage):
         notes.append(
             f"the rule describes only {anchor.donors} of the {reference_rows} reference rows "
-            f"({anchor.coverage:.2%}), fewer than the {params.min_coverage:.0%} asked "
+            f"({anchor.coverage:.2%}), fewer than the {params.min_coverage:g} asked "
             "(min_coverage): it speaks for very few cases, and its precision rests on "
             f"{m.real} real row{'' if m.real == 1 else 's'}, the other samples being built "
             "feature by feature"

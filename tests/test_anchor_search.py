@@ -188,3 +188,18 @@ def test_a_walk_takes_at_most_refine_steps(length: int) -> None:
             steps += 1
         assert walk.good == change
         assert steps <= refine_steps(length)
+
+
+def test_a_bound_walked_past_every_value_is_dropped() -> None:
+    """Class 1 iff x0 > 65: the upper bound the search may add on x0 walks up past the
+    largest value and says nothing any more, so it goes."""
+    found, _ = search(np.array([90.0, 20.0, 2.0]), lambda r: (r[:, 0] > 65).astype(int))
+    padded = tuple(
+        i
+        for i, p in enumerate(found.predicates)
+        if (p.feature, p.operator, p.value) in {(0, ">", 80.0), (0, "<=", 90.0)}
+    )
+    start = found._validate([padded])[0]
+    assert start.valid
+    refined = found._refine(start)
+    assert rule_of(found, refined.rule) == {(0, ">", 65.0)}

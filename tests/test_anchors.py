@@ -268,7 +268,7 @@ def test_a_rule_describing_few_rows_is_flagged(
     assert 0 < plain.distinct_rows <= min(plain.reference_rows, plain.samples)
     flagged = explainer.explain(instance, {"min_coverage": 0.5}).fidelity
     assert flagged.low_coverage and flagged.min_coverage == 0.5
-    assert "fewer than the 50% asked (min_coverage)" in flagged.note
+    assert "fewer than the 0.5 asked (min_coverage)" in flagged.note
     assert f"{flagged.reference_rows} of the {len(reference)} reference rows" in flagged.note
 
 
@@ -321,3 +321,20 @@ def test_the_note_says_which_number_is_below_the_threshold() -> None:
     missed = _note(_anchor(0.90, 0.88, False), params, 3000)
     assert "no rule" in missed and "0.900" in missed
     assert _note(_anchor(1.0, 0.99, True), params, 3000) is None
+
+
+def test_a_rule_that_describes_no_reference_row_is_always_flagged() -> None:
+    """An instance beyond every reference value: its rule describes no reference row, and
+    is flagged even with min_coverage 0."""
+    data = pd.DataFrame({"score": np.arange(100.0), "colour": ["red", "blue"] * 50})
+    schema = FeatureSchema.infer(data)
+
+    def predict(rows):
+        positive = np.array([row[0] > 120 for row in rows], dtype=float)
+        return np.column_stack([1 - positive, positive])
+
+    explainer = AnchorsExplainer(schema, data, BlackBox(predict, class_names=["no", "yes"]))
+    explanation = explainer.explain({"score": 150.0, "colour": "red"}, {"min_coverage": 0})
+    assert explanation.result.coverage == 0 and explanation.fidelity.reference_rows == 0
+    assert explanation.fidelity.low_coverage
+    assert "only 0 of the 100 reference rows" in explanation.fidelity.note
