@@ -206,7 +206,7 @@ class AnchorSearch:
         self.rng = rng
         self.trace = Trace()
         self._masks = [p.holds(reference[:, p.feature]) for p in self.predicates]
-        self._unused: dict[Rule, list[int]] = {}
+        self._unused: dict[tuple[Rule, bool], list[int]] = {}
         self._index = {p: i for i, p in enumerate(self.predicates)}
         self._distinct: dict[int, np.ndarray] = {}
 
@@ -248,7 +248,7 @@ class AnchorSearch:
 
     # --- sampling ---------------------------------------------------------------------
 
-    def sample(self, rule: Rule, n: int) -> tuple[np.ndarray, int]:
+    def sample(self, rule: Rule, n: int, decide: bool = False) -> tuple[np.ndarray, int]:
         """``n`` rows where ``rule`` holds, from the perturbation distribution, and how many
         of them are whole reference rows.
 
@@ -256,20 +256,25 @@ class AnchorSearch:
         reference rows where the whole rule holds, each such row used once (so a rule that a
         handful of rows satisfy is not measured on a handful of value combinations), then,
         for the remaining samples, feature by feature from the rows that satisfy that
-        feature's own predicates (alibi's sampler does the same).
+        feature's own predicates (alibi's sampler does the same). The rows where the rule
+        holds are split once, at random: half serve the samples that choose rules, the
+        other half (the larger) only those that ``decide`` a rule's precision, so a rule
+        chosen on its real rows is still decided on real rows it was not chosen on.
         """
         data = self.reference
         samples = data[self.rng.integers(0, len(data), n)].copy()
         anchored = self.features(rule)
         if not anchored:
             return np.asarray(samples), 0
-        if rule not in self._unused:
-            self._unused[rule] = list(self.rng.permutation(np.flatnonzero(self.mask(rule))))
-        unused = self._unused[rule]
+        if (rule, decide) not in self._unused:
+            rows = list(self.rng.permutation(np.flatnonzero(self.mask(rule))))
+            half = len(rows) // 2
+            self._unused[(rule, False)], self._unused[(rule, True)] = rows[:half], rows[half:]
+        unused = self._unused[(rule, decide)]
         take = min(n, len(unused))
         if take:
-            rows, self._unused[rule] = unused[:take], unused[take:]
-            samples[:take] = data[rows]
+            self._unused[(rule, decide)] = unused[take:]
+            samples[:take] = data[unused[:take]]
         for j in anchored if take < n else ():
             own = np.ones(len(data), dtype=bool)
             for i in rule:
@@ -279,9 +284,10 @@ class AnchorSearch:
             samples[take:, j] = self.rng.choice(pool, n - take)
         return np.asarray(samples), take
 
-    def measure(self, requests: Sequence[tuple[Rule, int]]) -> list[Scored]:
-        """Samples for each ``(rule, n)``, all scored in ONE model call."""
-        drawn = [self.sample(rule, n) for rule, n in requests]
+    def measure(self, requests: Sequence[tuple[Rule, int]], decide: bool = False) -> list[Scored]:
+        """Samples for each ``(rule, n)``, all scored in ONE model call; ``decide``: samples
+        that decide a rule's precision (see ``sample``)."""
+        drawn = [self.sample(rule, n, decide) for rule, n in requests]
         if not drawn:
             return []
         agree = np.asarray(self.agreement(np.vstack([d[0] for d in drawn])), dtype=bool)
@@ -469,7 +475,7 @@ class AnchorSearch:
         size = s.batch_size
         while open_rules:
             for rule, scored in zip(
-                open_rules, self.measure([(r, size) for r in open_rules]), strict=True
+                open_rules, self.measure([(r, size) for r in open_rules], decide=True), strict=True
             ):
                 measurements[rule].add(*scored)
             still_open = []

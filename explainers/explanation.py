@@ -103,7 +103,9 @@ class AnchorFidelity(_Strict):
     distinct_rows: int = Field(
         0,
         description="distinct reference rows where the rule holds among the precision samples "
-        "(each used whole, once); the other samples are built feature by feature",
+        "(each used whole, once, and never among those that chose the rule); the other "
+        "samples are built feature by feature. 0 for the empty rule, whose samples are "
+        "random reference rows",
     )
     min_coverage: float = Field(
         0.0, description="the share of the reference rows below which a rule is flagged"

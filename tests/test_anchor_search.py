@@ -110,17 +110,22 @@ def test_an_impossible_threshold_says_so() -> None:
 
 
 def test_samples_satisfy_the_rule_and_use_each_real_row_once() -> None:
+    """The rows where the rule holds are split: those that choose rules never decide one."""
     x = np.array([75.0, 20.0, 2.0])
     found, _ = search(x, lambda r: (r[:, 0] > 60).astype(int))
     rule = tuple(i for i, p in enumerate(found.predicates) if p.feature in (0, 2))
-    rows = found.mask(rule).sum()
-    samples, real = found.sample(rule, rows + 500)
-    assert real == rows
-    for i in rule:
-        assert found.predicates[i].holds(samples[:, found.predicates[i].feature]).all()
+    rows = int(found.mask(rule).sum())
     real = {tuple(r) for r in REFERENCE[found.mask(rule)]}
-    assert sum(tuple(s) in real for s in samples[:rows]) == rows
-    assert len({tuple(s) for s in samples[:rows]}) == len({tuple(r) for r in real})
+    used = []
+    for decide in (False, True):
+        samples, taken = found.sample(rule, rows + 500, decide)
+        assert taken == (rows + decide) // 2
+        for i in rule:
+            assert found.predicates[i].holds(samples[:, found.predicates[i].feature]).all()
+        assert all(tuple(s) in real for s in samples[:taken])
+        used += [tuple(s) for s in samples[:taken]]
+        assert found.sample(rule, 10, decide)[1] == 0  # each real row is used once
+    assert len(used) == rows and set(used) == real
 
 
 def test_one_lower_and_one_upper_bound_per_feature() -> None:
