@@ -209,6 +209,7 @@ class AnchorSearch:
         self._unused: dict[tuple[Rule, bool], list[int]] = {}
         self._index = {p: i for i, p in enumerate(self.predicates)}
         self._distinct: dict[int, np.ndarray] = {}
+        self._decided: dict[Rule, Anchor] = {}
 
     def predicate(self, predicate: Predicate) -> int:
         """The position of ``predicate`` in ``predicates``, added (with its mask) when new."""
@@ -468,10 +469,13 @@ class AnchorSearch:
 
     def _validate(self, rules: list[Rule]) -> list[Anchor]:
         """Decide each rule on fresh samples, drawn in doubling batches until the confidence
-        bound settles it or ``max_samples`` is reached (then the point estimate decides)."""
+        bound settles it or ``max_samples`` is reached (then the point estimate decides).
+        A rule is decided once: asked again (the refinement may land on a rule the search
+        decided), the same answer, without another call."""
         s = self.settings
-        measurements = {rule: Measurement() for rule in rules}
-        open_rules = list(rules)
+        new = list(dict.fromkeys(rule for rule in rules if rule not in self._decided))
+        measurements = {rule: Measurement() for rule in new}
+        open_rules = list(new)
         size = s.batch_size
         while open_rules:
             for rule, scored in zip(
@@ -486,25 +490,22 @@ class AnchorSearch:
                     still_open.append(rule)
             open_rules = still_open
             size = min(2 * size, s.max_samples)
-        anchors = []
-        for rule in rules:
+        for rule in new:
             m = measurements[rule]
             lower, upper = clopper_pearson(m.k, m.n, s.confidence)
             # settled above the threshold, or undecided after max_samples: the estimate
             # decides; the empty rule (the model's answer for everyone) only by the bound
             valid = lower >= s.threshold if rule == () else m.precision >= s.threshold
-            anchors.append(
-                Anchor(
-                    rule=rule,
-                    measurement=m,
-                    lower=lower,
-                    upper=upper,
-                    valid=bool(valid),
-                    coverage=self.coverage(rule),
-                    donors=int(self.mask(rule).sum()),
-                )
+            self._decided[rule] = Anchor(
+                rule=rule,
+                measurement=m,
+                lower=lower,
+                upper=upper,
+                valid=bool(valid),
+                coverage=self.coverage(rule),
+                donors=int(self.mask(rule).sum()),
             )
-        return anchors
+        return [self._decided[rule] for rule in rules]
 
 
 @dataclass

@@ -208,3 +208,12 @@ def test_a_bound_walked_past_every_value_is_dropped() -> None:
     assert start.valid
     refined = found._refine(start)
     assert rule_of(found, refined.rule) == {(0, ">", 65.0)}
+
+
+def test_a_rule_is_decided_once() -> None:
+    found, model = search(np.array([75.0, 20.0, 2.0]), lambda r: (r[:, 0] > 60).astype(int))
+    rule = tuple(i for i, p in enumerate(found.predicates) if (p.feature, p.operator) == (0, ">"))
+    first = found._validate([rule[:1]])[0]
+    calls = model.calls
+    assert found._validate([rule[:1]])[0] is first and model.calls == calls
+    assert first.measurement.real == first.measurement.n  # its own real rows, fresh
