@@ -1,11 +1,12 @@
 """How long, how general and how honest the anchors of the income model are.
 
-    python -m bench.anchor_quality [--applicants 20] [--threshold 0.95] [--out FILE.json]
+    python -m tests.anchor_quality [--applicants 20] [--threshold 0.95] [--seed 0] [--out F.json]
 
-Unlike the rest of ``bench``, this runs the library in-process, through its public API only
-(``FeatureSchema.infer``, ``BlackBox``, ``get_explainer_class("anchors")``, ``explain``), so
-it runs unchanged against any checkout of the project: put that checkout first on
-``PYTHONPATH``. The model is the example's trained pipeline (``examples/income/model.joblib``)
+It runs the library in-process, through its public API only (``FeatureSchema.infer``,
+``BlackBox``, ``get_explainer_class("anchors")``, ``explain``), so it runs unchanged against
+any checkout of the project: copy it there, or put that checkout first on ``PYTHONPATH``
+(``bench/`` holds the benchmark of the service, which imports none of the library).
+The model is the example's trained pipeline (``examples/income/model.joblib``)
 called as a predict function; the applicants are the first held-out rows of each predicted
 class (half refused, half approved), as in ``tests/integration/test_income_explanations.py``.
 
