@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy.stats import beta as beta_distribution
@@ -82,15 +82,20 @@ def instance_predicates(
 def instance_edges(
     column: np.ndarray, edges: np.ndarray, value: float, percentiles: Sequence[float]
 ) -> np.ndarray:
-    """The cut points of one numeric feature for one instance: the global ``edges`` and, in
+    """The cut points of one numeric feature for one instance: the global ``edges``; in
     the bin that holds ``value``, the same ``percentiles`` of the reference values there,
-    so a threshold can sit near the instance (capital-gain > 7,000, not only > 0)."""
+    so a threshold can sit near the instance (capital-gain > 7,000, not only > 0); and the
+    tightest cuts, ``value`` itself and the largest reference value below it (``<= value``,
+    ``>= value``), from which the refinement walks to where the model's answer changes.
+    At most ``2 * len(percentiles) + 2`` of them."""
     below, above = edges[edges < value], edges[edges >= value]
     low = below.max() if len(below) else -np.inf
     high = above.min() if len(above) else np.inf
     inside = column[(column > low) & (column <= high)]
     local = np.percentile(inside, percentiles) if len(inside) else np.array([])
-    return np.asarray(np.unique(np.concatenate([edges, local])))
+    under = column[column < value]
+    tight = [value, under.max()] if len(under) else [value]
+    return np.asarray(np.unique(np.concatenate([edges, local, tight])))
 
 
 @dataclass(frozen=True)
@@ -107,10 +112,12 @@ class SearchSettings:
 
 @dataclass
 class Measurement:
-    """Fresh samples of one rule: how many, how many agree, and the samples themselves."""
+    """Fresh samples of one rule: how many, how many agree, the samples themselves, and how
+    many of them are whole reference rows where the rule holds (each a distinct row)."""
 
     samples: list[np.ndarray] = field(default_factory=list)
     agree: list[np.ndarray] = field(default_factory=list)
+    real: int = 0
 
     @property
     def n(self) -> int:
@@ -124,12 +131,22 @@ class Measurement:
     def precision(self) -> float:
         return self.k / self.n if self.n else 0.0
 
-    def add(self, samples: np.ndarray, agree: np.ndarray) -> None:
+    def add(self, samples: np.ndarray, agree: np.ndarray, real: int = 0) -> None:
         self.samples.append(samples)
         self.agree.append(agree)
+        self.real += real
 
     def stacked(self) -> tuple[np.ndarray, np.ndarray]:
         return np.vstack(self.samples), np.concatenate(self.agree)
+
+
+class Scored(NamedTuple):
+    """Samples of one rule as the model scored them; ``real`` of them are whole reference
+    rows where the rule holds."""
+
+    samples: np.ndarray
+    agree: np.ndarray
+    real: int
 
 
 @dataclass
@@ -189,7 +206,18 @@ class AnchorSearch:
         self.rng = rng
         self.trace = Trace()
         self._masks = [p.holds(reference[:, p.feature]) for p in self.predicates]
-        self._unused: dict[Rule, list[int]] = {}
+        self._unused: dict[tuple[Rule, bool], list[int]] = {}
+        self._index = {p: i for i, p in enumerate(self.predicates)}
+        self._distinct: dict[int, np.ndarray] = {}
+        self._decided: dict[Rule, Anchor] = {}
+
+    def predicate(self, predicate: Predicate) -> int:
+        """The position of ``predicate`` in ``predicates``, added (with its mask) when new."""
+        if predicate not in self._index:
+            self._index[predicate] = len(self.predicates)
+            self.predicates.append(predicate)
+            self._masks.append(predicate.holds(self.reference[:, predicate.feature]))
+        return self._index[predicate]
 
     # --- what a rule is ---------------------------------------------------------------
 
@@ -221,27 +249,33 @@ class AnchorSearch:
 
     # --- sampling ---------------------------------------------------------------------
 
-    def sample(self, rule: Rule, n: int) -> np.ndarray:
-        """``n`` rows where ``rule`` holds, from the perturbation distribution.
+    def sample(self, rule: Rule, n: int, decide: bool = False) -> tuple[np.ndarray, int]:
+        """``n`` rows where ``rule`` holds, from the perturbation distribution, and how many
+        of them are whole reference rows.
 
         A random reference row has its anchored features replaced: first by those of the
         reference rows where the whole rule holds, each such row used once (so a rule that a
         handful of rows satisfy is not measured on a handful of value combinations), then,
         for the remaining samples, feature by feature from the rows that satisfy that
-        feature's own predicates (alibi's sampler does the same).
+        feature's own predicates (alibi's sampler does the same). The rows where the rule
+        holds are split once, at random: half serve the samples that choose rules, the
+        other half (the larger) only those that ``decide`` a rule's precision, so a rule
+        chosen on its real rows is still decided on real rows it was not chosen on.
         """
         data = self.reference
         samples = data[self.rng.integers(0, len(data), n)].copy()
         anchored = self.features(rule)
         if not anchored:
-            return np.asarray(samples)
-        if rule not in self._unused:
-            self._unused[rule] = list(self.rng.permutation(np.flatnonzero(self.mask(rule))))
-        unused = self._unused[rule]
+            return np.asarray(samples), 0
+        if (rule, decide) not in self._unused:
+            rows = list(self.rng.permutation(np.flatnonzero(self.mask(rule))))
+            half = len(rows) // 2
+            self._unused[(rule, False)], self._unused[(rule, True)] = rows[:half], rows[half:]
+        unused = self._unused[(rule, decide)]
         take = min(n, len(unused))
         if take:
-            rows, self._unused[rule] = unused[:take], unused[take:]
-            samples[:take] = data[rows]
+            self._unused[(rule, decide)] = unused[take:]
+            samples[:take] = data[unused[:take]]
         for j in anchored if take < n else ():
             own = np.ones(len(data), dtype=bool)
             for i in rule:
@@ -249,18 +283,19 @@ class AnchorSearch:
                     own &= self._masks[i]
             pool = data[own, j] if own.any() else np.array([self.x[j]])
             samples[take:, j] = self.rng.choice(pool, n - take)
-        return np.asarray(samples)
+        return np.asarray(samples), take
 
-    def measure(self, requests: Sequence[tuple[Rule, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Samples for each ``(rule, n)``, all scored in ONE model call."""
-        batches = [self.sample(rule, n) for rule, n in requests]
-        if not batches:
+    def measure(self, requests: Sequence[tuple[Rule, int]], decide: bool = False) -> list[Scored]:
+        """Samples for each ``(rule, n)``, all scored in ONE model call; ``decide``: samples
+        that decide a rule's precision (see ``sample``)."""
+        drawn = [self.sample(rule, n, decide) for rule, n in requests]
+        if not drawn:
             return []
-        agree = np.asarray(self.agreement(np.vstack(batches)), dtype=bool)
+        agree = np.asarray(self.agreement(np.vstack([d[0] for d in drawn])), dtype=bool)
         self.trace.steps += 1
         out, start = [], 0
-        for batch in batches:
-            out.append((batch, agree[start : start + len(batch)]))
+        for batch, real in drawn:
+            out.append(Scored(batch, agree[start : start + len(batch)], real))
             start += len(batch)
         return out
 
@@ -286,9 +321,7 @@ class AnchorSearch:
             tried += found
             valid = [a for a in found if a.valid]
             if valid:
-                return self._minimise(
-                    max(valid, key=lambda a: (a.coverage, a.measurement.precision))
-                )
+                return self._finish(max(valid, key=_widest))
             if not any(self.mask(rule).any() for rule in beam):
                 break  # no reference row is described any more: longer rules say no more
         if not tried:  # nothing looked promising: measure the last beam all the same
@@ -307,11 +340,11 @@ class AnchorSearch:
         size = s.init_samples
         top = min(s.beam_size, len(candidates))
         while True:
-            for i, (_, agree) in zip(
+            for i, scored in zip(
                 alive, self.measure([(candidates[i], size) for i in alive]), strict=True
             ):
-                k[i] += agree.sum()
-                n[i] += len(agree)
+                k[i] += scored.agree.sum()
+                n[i] += len(scored.agree)
             if len(alive) <= top:
                 break
             keep = max(top, len(alive) // 2)
@@ -325,23 +358,107 @@ class AnchorSearch:
         beam = [candidates[i] for i in chosen]
         return beam, [rule for rule, u in zip(beam, upper, strict=True) if u >= s.threshold]
 
+    def _finish(self, anchor: Anchor) -> Anchor:
+        """A valid rule with its bounds moved to where the model's answer changes, then made
+        minimal (the final pass, so no refinement follows it)."""
+        return self._minimise(self._refine(anchor))
+
     def _minimise(self, anchor: Anchor) -> Anchor:
-        """Drop predicates the rule does not need: each round scores every rule with one
-        predicate fewer (one call), and the best ``beam_size`` are decided on fresh samples;
-        a valid one replaces the rule. Stops when none is valid."""
+        """Drop the predicates the rule does not need: each round scores every rule with one
+        predicate fewer (one call, ``batch_size`` samples each); of those whose score
+        reaches the threshold, the best ``beam_size`` are decided on fresh samples, and the
+        widest valid one replaces the rule. Stops when none is valid: no predicate whose
+        removal keeps the rule valid, as far as the scores can tell, is left."""
         s = self.settings
         while len(anchor.rule) > 1:
             shorter = [tuple(i for i in anchor.rule if i != drop) for drop in anchor.rule]
             scored = self.measure([(rule, s.batch_size) for rule in shorter])
-            k = np.array([agree.sum() for _, agree in scored], dtype=float)
-            n = np.array([len(agree) for _, agree in scored], dtype=float)
+            k = np.array([sc.agree.sum() for sc in scored], dtype=float)
+            n = np.array([len(sc.agree) for sc in scored], dtype=float)
             order = self._ranked(shorter, np.arange(len(shorter)), k, n)[: s.beam_size]
             hopeful = [shorter[i] for i in order if k[i] / n[i] >= s.threshold]
             valid = [a for a in self._validate(hopeful) if a.valid]
             if not valid:
                 break
-            anchor = max(valid, key=lambda a: (a.coverage, a.measurement.precision))
+            anchor = max(valid, key=_widest)
         return anchor
+
+    def _refine(self, anchor: Anchor) -> Anchor:
+        """Put each numeric bound of a valid rule where the model's answer changes, nearest
+        the instance: the rule so refined when it is valid on fresh samples, else ``anchor``.
+
+        Each bound starts at the instance's own value (``age >= 45``) and walks outwards
+        over the feature's distinct reference values, all bounds at once, one model call
+        per step, ``batch_size`` samples per bound: a step samples the rule restricted, on
+        that feature, to the slice between the bound and the probed value, and moves the
+        bound there when the share of those samples with the instance's class reaches the
+        threshold. The walk gallops (1, 2, 4... values) until a slice fails, then bisects
+        inside it. So a bound lands within one data step of the model's threshold (``age >
+        43``), wherever the quantile edges fall, and the slices judged are narrow near it.
+        At most ``refine_steps(len(values beyond))`` steps.
+        """
+        s = self.settings
+        rule = list(anchor.rule)
+        walks: dict[int, _Walk] = {}  # by position in the rule
+        for pos, i in enumerate(rule):
+            p = self.predicates[i]
+            if p.operator == "=":
+                continue
+            values, x = self._values(p.feature), float(self.x[p.feature])
+            if p.operator == ">":  # from "> the value below x", i.e. ">= x", downwards
+                beyond = values[values < x][::-1]
+            else:  # from "<= x" upwards
+                beyond = np.concatenate([[x], values[values > x]])
+            if len(beyond):
+                rule[pos] = self.predicate(Predicate(p.feature, p.operator, float(beyond[0])))
+                walks[pos] = _Walk(beyond)
+        while walks:
+            probes: list[tuple[int, int, Rule]] = []
+            for pos, walk in walks.items():
+                probe = walk.next()
+                sliced, rows = self._slice(rule, pos, walk.beyond[probe])
+                if rows:
+                    probes.append((pos, probe, sliced))
+                else:  # no reference value lies between: moving the bound changes nothing
+                    walk.passed(probe)
+            scored = self.measure([(r, s.batch_size) for _, _, r in probes])
+            for (pos, probe, _), sc in zip(probes, scored, strict=True):
+                walk = walks[pos]
+                if sc.agree.mean() >= s.threshold:
+                    p = self.predicates[rule[pos]]
+                    rule[pos] = self.predicate(
+                        Predicate(p.feature, p.operator, float(walk.beyond[probe]))
+                    )
+                    walk.passed(probe)
+                else:
+                    walk.failed(probe)
+            walks = {pos: walk for pos, walk in walks.items() if not walk.done}
+        # a bound walked past every reference value says nothing: "<= the largest value"
+        refined = tuple(sorted(i for i in rule if not self._masks[i].all()))
+        if refined == anchor.rule:
+            return anchor
+        found = self._validate([refined])[0]
+        return found if found.valid else anchor
+
+    def _slice(self, rule: list[int], pos: int, value: float) -> tuple[Rule, bool]:
+        """``rule`` with its bound at ``pos`` replaced by the slice between that bound and
+        ``value`` (beyond it), the values the bound would add when moved to ``value``; and
+        whether any reference value lies in that slice."""
+        p = self.predicates[rule[pos]]
+        low, high = (float(value), p.value) if p.operator == ">" else (p.value, float(value))
+        between = (
+            self.predicate(Predicate(p.feature, ">", low)),
+            self.predicate(Predicate(p.feature, "<=", high)),
+        )
+        values = self._values(p.feature)
+        rows = bool(np.any((values > low) & (values <= high)))
+        return tuple(sorted({*rule[:pos], *rule[pos + 1 :], *between})), rows
+
+    def _values(self, feature: int) -> np.ndarray:
+        """The distinct reference values of a feature, sorted."""
+        if feature not in self._distinct:
+            self._distinct[feature] = np.unique(self.reference[:, feature])
+        return self._distinct[feature]
 
     def _ranked(
         self, candidates: list[Rule], alive: np.ndarray, k: np.ndarray, n: np.ndarray
@@ -352,16 +469,19 @@ class AnchorSearch:
 
     def _validate(self, rules: list[Rule]) -> list[Anchor]:
         """Decide each rule on fresh samples, drawn in doubling batches until the confidence
-        bound settles it or ``max_samples`` is reached (then the point estimate decides)."""
+        bound settles it or ``max_samples`` is reached (then the point estimate decides).
+        A rule is decided once: asked again (the refinement may land on a rule the search
+        decided), the same answer, without another call."""
         s = self.settings
-        measurements = {rule: Measurement() for rule in rules}
-        open_rules = list(rules)
+        new = list(dict.fromkeys(rule for rule in rules if rule not in self._decided))
+        measurements = {rule: Measurement() for rule in new}
+        open_rules = list(new)
         size = s.batch_size
         while open_rules:
-            for rule, (samples, agree) in zip(
-                open_rules, self.measure([(r, size) for r in open_rules]), strict=True
+            for rule, scored in zip(
+                open_rules, self.measure([(r, size) for r in open_rules], decide=True), strict=True
             ):
-                measurements[rule].add(samples, agree)
+                measurements[rule].add(*scored)
             still_open = []
             for rule in open_rules:
                 m = measurements[rule]
@@ -370,44 +490,82 @@ class AnchorSearch:
                     still_open.append(rule)
             open_rules = still_open
             size = min(2 * size, s.max_samples)
-        anchors = []
-        for rule in rules:
+        for rule in new:
             m = measurements[rule]
             lower, upper = clopper_pearson(m.k, m.n, s.confidence)
             # settled above the threshold, or undecided after max_samples: the estimate
             # decides; the empty rule (the model's answer for everyone) only by the bound
             valid = lower >= s.threshold if rule == () else m.precision >= s.threshold
-            anchors.append(
-                Anchor(
-                    rule=rule,
-                    measurement=m,
-                    lower=lower,
-                    upper=upper,
-                    valid=bool(valid),
-                    coverage=self.coverage(rule),
-                    donors=int(self.mask(rule).sum()),
-                )
+            self._decided[rule] = Anchor(
+                rule=rule,
+                measurement=m,
+                lower=lower,
+                upper=upper,
+                valid=bool(valid),
+                coverage=self.coverage(rule),
+                donors=int(self.mask(rule).sum()),
             )
-        return anchors
+        return [self._decided[rule] for rule in rules]
+
+
+@dataclass
+class _Walk:
+    """One bound walking outwards over ``beyond`` (distinct values, nearest the instance
+    first): ``good`` is the farthest position passed, ``bad`` the nearest failed
+    (``len(beyond)``: none yet); it gallops while nothing failed, then bisects."""
+
+    beyond: np.ndarray
+    good: int = 0
+    bad: int = -1
+    width: int = 1
+
+    def __post_init__(self) -> None:
+        self.bad = len(self.beyond)
+
+    def next(self) -> int:
+        if self.bad == len(self.beyond):  # galloping
+            return min(self.good + self.width, len(self.beyond) - 1)
+        return (self.good + self.bad) // 2
+
+    def passed(self, probe: int) -> None:
+        self.good = probe
+        self.width *= 2
+
+    def failed(self, probe: int) -> None:
+        self.bad = probe
+
+    @property
+    def done(self) -> bool:
+        return self.bad - self.good <= 1 or self.good == len(self.beyond) - 1
+
+
+def _widest(anchor: Anchor) -> tuple[float, float]:
+    return anchor.coverage, anchor.measurement.precision
 
 
 # --- the most a search can cost -----------------------------------------------------------
 
 
-def worst_case_cost(settings: SearchSettings, predicates: int, longest: int, tally: Tally) -> None:
+def worst_case_cost(
+    settings: SearchSettings, predicates: int, longest: int, tally: Tally, values: int
+) -> None:
     """Count into ``tally`` the most ``AnchorSearch.run`` can ask of the model, with at most
-    ``predicates`` predicates and rules of at most ``longest`` of them.
+    ``predicates`` predicates, rules of at most ``longest`` of them, and at most ``values``
+    distinct reference values per feature (the number of reference rows will do).
 
     Follows ``run`` with every quantity at its largest: every rule size is searched, up to
     ``max_anchor_size`` or the longest rule (nothing stops it early: no rule is valid and the
     beam always describes a reference row); a size has ``beam_size`` times as many candidates
     as a beam rule has extensions; ``_select`` halves them, one call per halving; every rule
     it keeps is then validated and stays undecided until ``max_samples`` fresh samples, in
-    doubling batches from ``batch_size``; and the longest rule is then shortened by
-    ``_minimise`` one predicate at a time (or, when nothing looked promising, the last beam
-    is validated). Samples answered before are not subtracted. On the income model this is
-    one to two orders of magnitude above what a search usually costs: the sequential test
-    and the depth of the search depend on the data, which the bound cannot know.
+    doubling batches from ``batch_size``. Then the larger of: the longest rule finished
+    (``_finish``: its bounds refined, ``refine_steps`` calls of ``batch_size`` samples per
+    predicate, the refined rule validated, then shortened one predicate at a time, every
+    shorter rule scored and ``beam_size`` of them validated per round), or, when nothing
+    was valid, the last beam validated. Samples answered before are not subtracted. On the
+    income model this is one to two orders of magnitude above what a search usually costs:
+    the sequential test and the depth of the search depend on the data, which the bound
+    cannot know.
     """
     s = settings
     deepest = min(s.max_anchor_size or predicates, predicates, longest)
@@ -418,14 +576,22 @@ def worst_case_cost(settings: SearchSettings, predicates: int, longest: int, tal
         beam = min(s.beam_size, candidates)
         _select_cost(s, candidates, beam, tally)
         _validate_cost(s, beam, tally)
-    minimise = Tally(tally.max_batch_rows)
+    finish = Tally(tally.max_batch_rows)
+    finish.call(deepest * s.batch_size, refine_steps(values + 1))  # and the instance value
+    _validate_cost(s, 1, finish)
     for length in range(deepest, 1, -1):
-        minimise.call(length * s.batch_size)
-        _validate_cost(s, min(s.beam_size, length), minimise)
+        finish.call(length * s.batch_size)
+        _validate_cost(s, min(s.beam_size, length), finish)
     last = Tally(tally.max_batch_rows)
     _validate_cost(s, beam, last)
-    tally.model_calls += max(minimise.model_calls, last.model_calls)
-    tally.rows += max(minimise.rows, last.rows)
+    tally.model_calls += max(finish.model_calls, last.model_calls)
+    tally.rows += max(finish.rows, last.rows)
+
+
+def refine_steps(values: int) -> int:
+    """The most steps ``AnchorSearch._refine`` takes over at most ``values`` distinct values
+    beyond a bound: galloping, then bisecting the last gap."""
+    return 2 * math.ceil(math.log2(values + 2)) + 1
 
 
 def _select_cost(s: SearchSettings, candidates: int, top: int, tally: Tally) -> None:

@@ -46,7 +46,17 @@ class AnchorParams(ExplainerParams):
     confidence: float = Field(
         0.95, gt=0.5, lt=1, description="of the bounds that decide a rule's precision"
     )
-    max_anchor_size: int | None = Field(None, ge=1, description="at most this many predicates")
+    max_anchor_size: int | None = Field(
+        None,
+        ge=1,
+        description="at most this many predicates; a range `a < x <= b` counts as two",
+    )
+    min_coverage: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="a rule that describes a smaller share of the reference rows is flagged",
+    )
     disc_perc: tuple[float, ...] = Field(
         (25, 50, 75), description="percentiles that cut numeric features (fixed when built)"
     )
@@ -83,13 +93,16 @@ class AnchorsExplainer(Explainer):
         """An upper bound: the instance (one row), then the longest search
         (``anchor_search.worst_case_cost``). A categorical feature gives one predicate; a
         numeric one at most two per percentile of ``disc_perc`` (the global edges and those
-        of the instance's own bin), and a rule holds at most one category per categorical
-        feature and a lower and an upper bound per numeric one."""
+        of the instance's own bin) and two at the instance's value, and a rule holds at most
+        one category per categorical feature and a lower and an upper bound per numeric
+        one. A feature has at most ``reference_rows`` distinct values."""
         numeric = sum(not f.is_categorical for f in schema.features)
         categorical = len(schema) - numeric
-        predicates = categorical + 2 * len(set(params.disc_perc)) * numeric
+        predicates = categorical + (2 * len(set(params.disc_perc)) + 2) * numeric
         tally = Tally(max_batch_rows).call(1)
-        worst_case_cost(cls._settings(params), predicates, categorical + 2 * numeric, tally)
+        worst_case_cost(
+            cls._settings(params), predicates, categorical + 2 * numeric, tally, reference_rows
+        )
         return tally.estimate(
             ("max_samples", "batch_size", "beam_size", "init_samples", "max_anchor_size")
         )
@@ -128,7 +141,7 @@ class AnchorsExplainer(Explainer):
             np.random.default_rng(params.seed),
         )
         anchor = search.run()
-        rule = [self._condition(predicates[i]) for i in anchor.rule]
+        rule = [self._condition(search.predicates[i]) for i in anchor.rule]
         samples, agree = anchor.measurement.stacked()
         result = AnchorResult(
             rule=_readable(rule),
@@ -145,11 +158,14 @@ class AnchorsExplainer(Explainer):
             precision_upper=anchor.upper,
             confidence=params.confidence,
             reference_rows=anchor.donors,
+            distinct_rows=anchor.measurement.real,
+            min_coverage=params.min_coverage,
+            low_coverage=_low_coverage(anchor, params.min_coverage),
             threshold=params.threshold,
             threshold_met=anchor.valid,
             rounds=search.trace.rounds,
             candidates=search.trace.candidates,
-            note=_note(anchor, params.threshold),
+            note=_note(anchor, params, len(self.reference_matrix)),
         )
         return prediction, result, fidelity
 
@@ -170,7 +186,16 @@ class AnchorsExplainer(Explainer):
 
 
 def _number(value: Any) -> str:
-    return f"{float(value):g}"
+    """A bound as people read it: whole numbers without a decimal point, others with six
+    significant digits and never fewer than their whole part (0.00264, 12792.5, 1234567.5),
+    never in exponent form."""
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    whole = len(str(int(abs(number))))
+    return np.format_float_positional(
+        number, precision=max(6, whole + 1), unique=True, fractional=False, trim="-"
+    )
 
 
 def _readable(rule: list[Condition]) -> list[str]:
@@ -193,16 +218,35 @@ def _readable(rule: list[Condition]) -> list[str]:
     return out
 
 
-def _note(anchor: Anchor, threshold: float) -> str | None:
+def _low_coverage(anchor: Anchor, min_coverage: float) -> bool:
+    """The rule describes fewer than ``min_coverage`` of the reference rows, or none."""
+    return anchor.coverage < min_coverage or anchor.donors == 0
+
+
+def _note(anchor: Anchor, params: Any, reference_rows: int) -> str | None:
+    """What a reader must know before trusting the rule, in words; None when nothing."""
     m = anchor.measurement
-    if not anchor.valid:
-        return (
-            f"no rule built from the instance's predicates reached the threshold {threshold}; "
-            f"this is the most precise one found ({m.precision:.3f} on {m.n} samples)"
+    threshold, level = params.threshold, f"{params.confidence:.0%}"
+    notes = []
+    if not anchor.valid and m.precision < threshold:
+        notes.append(
+            f"no rule built from the instance's values reached the precision threshold "
+            f"{threshold}; this is the most precise one found: {m.precision:.3f} on {m.n} "
+            "samples"
         )
-    if anchor.lower < threshold:
-        return (
-            f"the precision {m.precision:.3f} on {m.n} samples meets the threshold {threshold}, "
-            f"but its {anchor.lower:.3f} lower bound does not: the rule is close to the limit"
+    elif anchor.lower < threshold:
+        notes.append(
+            f"the precision {m.precision:.3f} on {m.n} samples reaches the threshold "
+            f"{threshold}, but the lower end of its {level} confidence interval, "
+            f"{anchor.lower:.3f}, is below it: the rule is close to the limit"
+            + ("" if anchor.valid else " and is not accepted")
         )
-    return None
+    if _low_coverage(anchor, params.min_coverage):
+        notes.append(
+            f"the rule describes only {anchor.donors} of the {reference_rows} reference rows "
+            f"({anchor.coverage:.2%}), fewer than the {params.min_coverage:g} asked "
+            "(min_coverage): it speaks for very few cases, and its precision rests on "
+            f"{m.real} real row{'' if m.real == 1 else 's'}, the other samples being built "
+            "feature by feature"
+        )
+    return "; ".join(notes) if notes else None

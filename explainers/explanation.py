@@ -100,6 +100,21 @@ class AnchorFidelity(_Strict):
         description="reference rows where the rule holds: the samples' real rows; beyond them "
         "samples vary the other features and draw anchored ones feature by feature"
     )
+    distinct_rows: int = Field(
+        0,
+        description="distinct reference rows where the rule holds among the precision samples "
+        "(each used whole, once, and never among those that chose the rule); the other "
+        "samples are built feature by feature. 0 for the empty rule, whose samples are "
+        "random reference rows",
+    )
+    min_coverage: float = Field(
+        0.0, description="the share of the reference rows below which a rule is flagged"
+    )
+    low_coverage: bool = Field(
+        False,
+        description="the rule describes fewer than `min_coverage` of the reference rows: "
+        "it speaks for very few applicants, and its precision rests on few real rows",
+    )
     threshold: float
     threshold_met: bool = Field(
         description="the precision reaches the threshold (settled by the bounds, or by the "

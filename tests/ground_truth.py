@@ -46,3 +46,33 @@ def threshold_classifier(rows: list[list[Any]]) -> np.ndarray:
 
 
 THRESHOLD_FEATURES = {"capital-gain", "education-num"}
+
+
+def conjunction(age: float, hours: float):
+    """Positive iff age > ``age`` and hours-per-week > ``hours``; probabilities
+    [P(neg), P(pos)]. The thresholds may fall between the discretiser's bin edges."""
+
+    def predict(rows: list[list[Any]]) -> np.ndarray:
+        positive = (column(rows, "age").astype(float) > age) & (
+            column(rows, "hours-per-week").astype(float) > hours
+        )
+        return np.column_stack([1 - positive, positive]).astype(float)
+
+    return predict
+
+
+def data_step(values: np.ndarray, threshold: float) -> float:
+    """The gap from ``threshold`` to the next distinct value above it in ``values``."""
+    above = np.unique(values[values > threshold])
+    return float(above[0] - threshold) if len(above) else 0.0
+
+
+def age_band(low: float, high: float):
+    """Positive iff ``low`` < age <= ``high``: a rule with two bounds on one feature."""
+
+    def predict(rows: list[list[Any]]) -> np.ndarray:
+        age = column(rows, "age").astype(float)
+        positive = (age > low) & (age <= high)
+        return np.column_stack([1 - positive, positive]).astype(float)
+
+    return predict

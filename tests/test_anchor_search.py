@@ -9,9 +9,11 @@ from explainers.anchor_search import (
     AnchorSearch,
     Predicate,
     SearchSettings,
+    _Walk,
     clopper_pearson,
     instance_predicates,
     kl_upper,
+    refine_steps,
 )
 
 RNG = np.random.default_rng(0)
@@ -108,16 +110,22 @@ def test_an_impossible_threshold_says_so() -> None:
 
 
 def test_samples_satisfy_the_rule_and_use_each_real_row_once() -> None:
+    """The rows where the rule holds are split: those that choose rules never decide one."""
     x = np.array([75.0, 20.0, 2.0])
     found, _ = search(x, lambda r: (r[:, 0] > 60).astype(int))
     rule = tuple(i for i, p in enumerate(found.predicates) if p.feature in (0, 2))
-    rows = found.mask(rule).sum()
-    samples = found.sample(rule, rows + 500)
-    for i in rule:
-        assert found.predicates[i].holds(samples[:, found.predicates[i].feature]).all()
+    rows = int(found.mask(rule).sum())
     real = {tuple(r) for r in REFERENCE[found.mask(rule)]}
-    assert sum(tuple(s) in real for s in samples[:rows]) == rows
-    assert len({tuple(s) for s in samples[:rows]}) == len({tuple(r) for r in real})
+    used = []
+    for decide in (False, True):
+        samples, taken = found.sample(rule, rows + 500, decide)
+        assert taken == (rows + decide) // 2
+        for i in rule:
+            assert found.predicates[i].holds(samples[:, found.predicates[i].feature]).all()
+        assert all(tuple(s) in real for s in samples[:taken])
+        used += [tuple(s) for s in samples[:taken]]
+        assert found.sample(rule, 10, decide)[1] == 0  # each real row is used once
+    assert len(used) == rows and set(used) == real
 
 
 def test_one_lower_and_one_upper_bound_per_feature() -> None:
@@ -163,3 +171,49 @@ def test_predicates_the_rule_does_not_need_are_dropped() -> None:
     minimal = found._minimise(start)
     assert rule_of(found, minimal.rule) == wanted
     assert minimal.valid and minimal.coverage > start.coverage
+
+
+def test_a_valid_rule_moves_its_bound_to_where_the_answer_changes() -> None:
+    """Class 1 iff x0 > 65, between the edges 60 and 70: the search finds x0 > 70, and the
+    refinement walks the bound down from the instance to 65, one call per step."""
+    found, model = search(np.array([90.0, 20.0, 2.0]), lambda r: (r[:, 0] > 65).astype(int))
+    anchor = found.run()
+    assert rule_of(found, anchor.rule) == {(0, ">", 65.0)}
+    assert anchor.valid and anchor.coverage == pytest.approx((REFERENCE[:, 0] > 65).mean())
+    assert model.calls == found.trace.steps
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 8, 100, 2999])
+def test_a_walk_takes_at_most_refine_steps(length: int) -> None:
+    for change in range(length):
+        walk, steps = _Walk(np.arange(float(length))), 0
+        while not walk.done:
+            probe = walk.next()
+            walk.passed(probe) if probe <= change else walk.failed(probe)
+            steps += 1
+        assert walk.good == change
+        assert steps <= refine_steps(length)
+
+
+def test_a_bound_walked_past_every_value_is_dropped() -> None:
+    """Class 1 iff x0 > 65: the upper bound the search may add on x0 walks up past the
+    largest value and says nothing any more, so it goes."""
+    found, _ = search(np.array([90.0, 20.0, 2.0]), lambda r: (r[:, 0] > 65).astype(int))
+    padded = tuple(
+        i
+        for i, p in enumerate(found.predicates)
+        if (p.feature, p.operator, p.value) in {(0, ">", 80.0), (0, "<=", 90.0)}
+    )
+    start = found._validate([padded])[0]
+    assert start.valid
+    refined = found._refine(start)
+    assert rule_of(found, refined.rule) == {(0, ">", 65.0)}
+
+
+def test_a_rule_is_decided_once() -> None:
+    found, model = search(np.array([75.0, 20.0, 2.0]), lambda r: (r[:, 0] > 60).astype(int))
+    rule = tuple(i for i, p in enumerate(found.predicates) if (p.feature, p.operator) == (0, ">"))
+    first = found._validate([rule[:1]])[0]
+    calls = model.calls
+    assert found._validate([rule[:1]])[0] is first and model.calls == calls
+    assert first.measurement.real == first.measurement.n  # its own real rows, fresh
