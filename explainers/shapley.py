@@ -166,9 +166,9 @@ class ShapExplainer(Explainer):
 
         assert x is not None
         x = x + 0.0  # -0.0 is 0.0: a row equal to a background row is the same bytes
+        exact = self._enumerate(x, params)  # refuses an enumeration before any call
         prediction = model.predict_one(x)
         f, output, observed = self._target(prediction, params, model)
-        exact = self._enumerate(x, params)
         explainer = shap.KernelExplainer(f, self._background, link=params.link)
         runs = 1 if exact else params.replicates
         # an enumeration asks for every coalition; KernelExplainer takes the 2^m - 2 of the

@@ -311,10 +311,16 @@ def test_exact_refuses_an_enumeration_it_cannot_hold() -> None:
     rng = np.random.default_rng(0)
     data = pd.DataFrame(rng.normal(size=(50, 22)), columns=[f"x{i}" for i in range(22)])
     schema = FeatureSchema.infer(data)
-    explainer = ShapExplainer(schema, data, regression(lambda rows: np.sum(rows, axis=1)))
+    sent: list[int] = []
+
+    def total(rows):
+        sent.append(len(rows))
+        return np.sum(rows, axis=1)
+
+    explainer = ShapExplainer(schema, data, regression(total))
     with pytest.raises(ParameterError) as info:
         explainer.explain(data.iloc[0].tolist(), {"exact": True})
-    assert info.value.field == "exact"
+    assert info.value.field == "exact" and sent == []  # refused before any call
     sampled = explainer.explain(data.iloc[0].tolist())  # auto samples
     assert not sampled.fidelity.exact
 
