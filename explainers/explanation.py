@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 WireValue = int | float | str
 
 
@@ -132,13 +132,22 @@ class Contribution(_Strict):
     feature: str
     value: WireValue = Field(description="the instance's value")
     shap: float
+    standard_error: float | None = Field(
+        None,
+        description="standard error of `shap` from sampling coalitions (the spread of "
+        "independent replicates over the square root of their number); 0 when exact; "
+        "None in explanations made before it was measured",
+    )
 
 
 class ShapResult(_Strict):
     method: Literal["shap"] = "shap"
     output: str = Field(description="what is explained: a class name, or 'value' (regression)")
     link: Literal["identity", "logit"]
-    base_value: float
+    base_value: float = Field(
+        description="the model's mean answer over the background rows (logit link: the "
+        "logit of that mean)"
+    )
     contributions: list[Contribution] = Field(description="one per feature, schema order")
 
 
@@ -146,7 +155,26 @@ class ShapFidelity(_Strict):
     method: Literal["shap"] = "shap"
     model_output: float = Field(description="f(x) from the live model, in link space")
     base_plus_sum: float
-    additivity_error: float = Field(description="|base + sum(shap) - f(x)|")
+    additivity_error: float = Field(
+        description="|base + sum(shap) - f(x)|: KernelExplainer imposes the sum, so this "
+        "checks the arithmetic, not the accuracy of the values (see max_standard_error)"
+    )
+    exact: bool = Field(
+        False, description="every coalition was evaluated: the values are exact Shapley values"
+    )
+    max_standard_error: float | None = Field(
+        None,
+        description="the largest standard error of a contribution (0 when exact); None in "
+        "explanations made before it was measured",
+    )
+    replicates: int | None = Field(
+        None, description="independent sampling runs averaged (1 when exact)"
+    )
+    background_rows: int | None = Field(
+        None,
+        description="real reference rows in the background the values are measured "
+        "against; None in explanations made with a k-means background",
+    )
 
 
 # --- counterfactuals ----------------------------------------------------------------------

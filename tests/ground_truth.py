@@ -76,3 +76,39 @@ def age_band(low: float, high: float):
         return np.column_stack([1 - positive, positive]).astype(float)
 
     return predict
+
+
+RELATIONSHIP = {"Husband": 3.0, "Wife": 2.0, "Own-child": -2.0, "Unmarried": -1.0}
+OCCUPATION = {"Exec-managerial": 4.0, "Prof-specialty": 3.5, "Handlers-cleaners": -1.5}
+CATEGORICAL_TERMS = {"relationship": RELATIONSHIP, "occupation": OCCUPATION, "workclass": WORKCLASS}
+NUMERIC_TERMS = {"age": 0.5, "hours-per-week": 0.25, "education-num": 1.0}
+
+
+def additive_terms(rows: list[list[Any]]) -> dict[str, np.ndarray]:
+    """Feature -> its term of ``additive_categorical_regression`` for each row (0 for a
+    category without one); the features absent here have none."""
+    terms = {
+        name: np.array([table.get(str(v), 0.0) for v in column(rows, name)])
+        for name, table in CATEGORICAL_TERMS.items()
+    }
+    for name, weight in NUMERIC_TERMS.items():
+        terms[name] = weight * column(rows, name).astype(float)
+    return terms
+
+
+def additive_categorical_regression(rows: list[list[Any]]) -> np.ndarray:
+    """10 + a constant per relationship, occupation and workclass + weight * age, hours and
+    education-num: a feature's Shapley value against independent background rows is its
+    term minus the term's mean over them."""
+    return INTERCEPT + sum(additive_terms(rows).values(), np.zeros(len(rows)))
+
+
+def interaction_regression(rows: list[list[Any]]) -> np.ndarray:
+    """Products of features, so that sampled coalitions leave an error: age * hours / 100,
+    education-num if married, 5 for a man over 40."""
+    age = column(rows, "age").astype(float)
+    hours = column(rows, "hours-per-week").astype(float)
+    education = column(rows, "education-num").astype(float)
+    married = column(rows, "marital-status") == "Married-civ-spouse"
+    older_man = (column(rows, "gender") == "Male") & (age > 40)
+    return age * hours / 100 + education * married + 5.0 * older_man

@@ -139,13 +139,13 @@ def test_the_examples_parameters_fit_the_default_budget_and_the_largest_do_not(
 
 
 def test_the_budget_comes_from_the_settings(income_files, monkeypatch) -> None:
-    monkeypatch.setenv("EXPLAINER_SERVICE__BUDGET__MAX_ROWS", "2000")
+    monkeypatch.setenv("EXPLAINER_SERVICE__BUDGET__MAX_ROWS", "20000")
     settings = load_settings(paths.HERE / "explainer.yaml")
     settings.service.budget.max_model_calls = None
     runtime = Runtime(settings)
     try:
-        assert runtime.budget == Budget(max_model_calls=None, max_rows=2000)
-        with pytest.raises(BudgetExceededError, match=r"shap.*max_rows = 2000.*lower nsamples"):
+        assert runtime.budget == Budget(max_model_calls=None, max_rows=20000)
+        with pytest.raises(BudgetExceededError, match=r"shap.*max_rows = 20000.*lower nsamples"):
             runtime.check_budget("shap", runtime.resolve_params("shap", None))
         small = runtime.resolve_params("shap", {"nsamples": 100})
         assert runtime.check_budget("shap", small) == runtime.estimate("shap", small)

@@ -107,7 +107,7 @@ def test_a_budget_passed_while_running_is_answered_422_naming_it(
         return np.tile([0.25, 0.75], (len(rows), 1))
 
     monkeypatch.setattr(runtime.explainer("shap"), "model", answering(runtime, scores))
-    monkeypatch.setattr(runtime, "budget", Budget(max_rows=100))
+    monkeypatch.setattr(runtime, "budget", Budget(max_rows=1000))
     with caplog.at_level(logging.WARNING):
         answer = run_task(runtime, Task("d", "shap", row(runtime), {"seed": 1}))
     assert isinstance(answer, Failed) and answer.status == 422
@@ -115,9 +115,9 @@ def test_a_budget_passed_while_running_is_answered_422_naming_it(
     assert error["code"] == "budget_exceeded" and "max_rows" in error["message"]
     assert error["detail"] == {
         "budget": "max_rows",
-        "limit": 100,
+        "limit": 1000,
         "used": sum(sent),
         "parameters": [],
     }
-    assert sum(sent) <= 100 and len(sent) == 2  # the instance and the background
+    assert sum(sent) <= 1000 and len(sent) == 2  # the instance and the background
     assert caplog.records == []  # the caller's limit, not a fault

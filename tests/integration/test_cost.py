@@ -44,7 +44,8 @@ def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[
         "data": {"reference": str(paths.REFERENCE), "target": "loan"},
         "service": {"store": ":memory:", "ready_recheck_s": 3600, "ready_interval_s": 0.3},
         "explainers": {
-            "shap": {"nsamples": 100, "background_size": BACKGROUND},
+            # every coalition in one call (sampling would make one call per replicate)
+            "shap": {"nsamples": 100, "background_size": BACKGROUND, "exact": True},
             "importance": {"rows": 100, "iterations": 1},
         },
     }
@@ -68,7 +69,7 @@ def test_split_batches_count_one_call_per_chunk(service: str, income_server: str
     after = served(income_server)
     assert (cost["model_calls"], cost["rows"]) == (after[0] - before[0], after[1] - before[1])
     # shap asks three times: the instance (1 row), the background, then every coalition at
-    # once; that last batch went in chunks of at most BATCH rows
+    # once (exact: true); that last batch went in chunks of at most BATCH rows
     coalitions = cost["rows"] - 1 - BACKGROUND
     assert coalitions > BATCH
     assert cost["model_calls"] == 2 + math.ceil(coalitions / BATCH)

@@ -8,10 +8,8 @@ import time
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
 
-from examples.income import paths
 from tests.integration.test_service import config
 from tests.support import explainer_service, free_port, wait_until_fitted
 
@@ -21,12 +19,9 @@ pytestmark = pytest.mark.integration
 def test_a_fitting_error_is_reported_by_readiness_and_logged_at_once(
     income_files, tmp_path: Path, output_dir: Path
 ) -> None:
-    # 50 copies of one applicant: shap's k-means finds one cluster for ten weights
-    reference = tmp_path / "same-applicant.csv"
-    pd.concat([pd.read_csv(paths.REFERENCE).iloc[:1]] * 50).to_csv(reference, index=False)
+    # an engine that raises when fitted (the test plugin, told to)
     settings = config(f"http://127.0.0.1:{free_port()}/v2/models/income/infer", tmp_path / "s")
-    settings["data"]["reference"] = str(reference)
-    settings["explainers"] = {"shap": {"background_size": 10}}
+    settings["explainers"] = {"shap": {}, "constant": {"fail_fit": True}}
     settings["service"]["workers"] = 1
     log = output_dir / "service-cannot-fit.log"
     process, base = explainer_service(settings, tmp_path, log)
@@ -41,7 +36,7 @@ def test_a_fitting_error_is_reported_by_readiness_and_logged_at_once(
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         logged = log.read_text()
-        assert "Traceback" in logged and "shap" in logged
+        assert "Traceback" in logged and "configured to fail when fitted" in logged
         response = httpx.post(f"{base}/explain?method=shap", json={"instances": []}, timeout=30)
         assert response.status_code == 503
         assert reason in response.json()["error"]["message"]
