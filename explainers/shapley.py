@@ -79,7 +79,7 @@ class ShapParams(ExplainerParams):
         le=50,
         description="independent sampling runs whose spread gives the standard errors",
     )
-    exact: Literal["auto"] | bool = Field(
+    exact: Literal["auto", True, False] = Field(
         "auto",
         description="enumerate every coalition (exact Shapley values, standard errors 0): "
         "'auto' when that sends the model no more rows than sampling may (nsamples x "
