@@ -31,7 +31,7 @@ def main(
     ] = 3000,
     threshold: Annotated[float, typer.Option(envvar="BENCH_THRESHOLD", min=0.5, max=1.0)] = 0.95,
     shap_nsamples: Annotated[int, typer.Option(envvar="BENCH_SHAP_NSAMPLES", min=10)] = 500,
-    background_size: Annotated[int, typer.Option(envvar="BENCH_BACKGROUND_SIZE", min=1)] = 10,
+    background_size: Annotated[int, typer.Option(envvar="BENCH_BACKGROUND_SIZE", min=1)] = 100,
     clients: Annotated[
         int,
         typer.Option(

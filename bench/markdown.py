@@ -211,7 +211,8 @@ def render(report: Mapping[str, Any]) -> str:
         table(["metric", "ours", "MLServer", "ours/MLServer"], metric_rows(report, SUMMARY)),
         "",
         "In-process shap: `shap.KernelExplainer` in the benchmark process with the same "
-        "background rows and nsamples, calling the same model server over HTTP.",
+        "nsamples and a k-means background of the same size (the service's background is "
+        "real rows), calling the same model server over HTTP.",
         "",
         table(
             ["metric", "ours", "in-process shap", "ours/in-process"],

@@ -38,7 +38,7 @@ class Options:
     reference_rows: int = 3000
     threshold: float = 0.95
     shap_nsamples: int = 500
-    background_size: int = 10
+    background_size: int = 100
     clients: int = 4
     payload: str = "auto"  # auto | fp64 | int64
     skip_mlserver: bool = False
@@ -136,7 +136,8 @@ def prepare(options: Options) -> Prepared:
 
 
 def _background(reference: np.ndarray, size: int) -> Any:
-    """shap's k-means summary of the reference rows, as the service builds its own."""
+    """shap's k-means summary of the reference rows, as MLServer's documentation fits
+    ``kernel_shap`` (the service picks real rows itself)."""
     import shap
 
     return shap.kmeans(reference, min(size, len(reference)))
