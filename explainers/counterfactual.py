@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from explainers.base import Explainer, ExplainerParams
 from explainers.budget import CostEstimate, Tally
@@ -112,6 +112,14 @@ class CounterfactualParams(ExplainerParams):
     sparsify: bool = Field(
         True, description="revert every change the live model shows is not needed"
     )
+
+    @field_validator("features_to_vary", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """``"a,b"`` (a query parameter) as ``["a", "b"]``."""
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @model_validator(mode="after")
     def _range(self) -> CounterfactualParams:
@@ -242,11 +250,12 @@ class CounterfactualExplainer(Explainer):
         self, x: np.ndarray | None, params: Any, model: CountingModel
     ) -> tuple[Prediction, CounterfactualResult, CounterfactualFidelity]:
         assert x is not None
+        varied = varied_features(self.schema, params.features_to_vary, self.method)
         prediction = model.predict_one(x)
         desired, dice_target = self._desired(prediction, params)
-        varied = varied_features(self.schema, params.features_to_vary, self.method)
         ranges, movable = self._permitted(x, varied)
         report = Report(requested=params.total, desired=desired, algorithm=params.algorithm)
+        report.limits = self._limits(varied, ranges, movable)
         frame = None
         if movable:
             frame, report.dice_message = self._search(
@@ -294,6 +303,17 @@ class CounterfactualExplainer(Explainer):
             ]
             movable.append(name)
         return ranges, movable
+
+    def _limits(self, varied: list[str], ranges: dict[str, Any], movable: list[str]) -> list[str]:
+        """In words, how this query's ranges narrow the reference data's, feature by feature."""
+        limits = []
+        for name in varied:
+            if name not in movable:
+                limits.append(f"{name} fixed")
+            elif ranges[name] != self._data_ranges[name]:
+                low, high = ranges[name]
+                limits.append(f"{name} {low:g} to {high:g}")
+        return limits
 
     def _search(
         self,

@@ -20,6 +20,8 @@ class Report:
     dice_message: str | None = None
     #: the features that were to vary when none of them could move at all
     stuck: list[str] = field(default_factory=list)
+    #: how the constraints narrowed the search, in words ("hours-per-week 20 to 60")
+    limits: list[str] = field(default_factory=list)
     #: candidates that became equal to another once linked and sparsified
     merged: int = 0
     budget_stopped: bool = False
@@ -71,6 +73,8 @@ class Report:
         said = f" ({self.dice_message.strip()})" if self.dice_message else ""
         if self.produced >= self.requested:
             return f"dice-ml produced {self.produced}"
+        if self.limits:
+            said += f" within the constraints ({', '.join(self.limits)})"
         hint = (
             "more generations (max_iterations) or algorithm=random may find more"
             if self.algorithm == "genetic"
