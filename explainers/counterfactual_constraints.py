@@ -63,6 +63,16 @@ class Constraints:
             return None
         return low, high
 
+    def linked_values(self, x: np.ndarray) -> dict[int, list[float]]:
+        """Column -> the values a linked feature may take from the instance ``x``: its own,
+        and those of the group's combinations its members may move to (sorted)."""
+        values = {}
+        for link in self.links:
+            allowed = link.combinations[self._allowed_combinations(link, x)]
+            for i, j in enumerate(link.columns):
+                values[j] = sorted({float(x[j]), *allowed[:, i].tolist()})
+        return values
+
     # --- checks -------------------------------------------------------------------------
 
     def violations(self, x: np.ndarray, row: np.ndarray) -> list[str]:

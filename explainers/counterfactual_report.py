@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 @dataclass
 class Report:
     requested: int
+    #: candidates asked of dice-ml
+    asked: int
     desired: str
     algorithm: str
     #: counterfactuals dice-ml answered, and its own words when it answered none
@@ -29,6 +31,8 @@ class Report:
     valid: int = 0
     violating: int = 0
     implausible: int = 0
+    #: candidates that passed every check (more than asked for: the rest are not given)
+    passed: int = 0
     first_violation: str | None = None
     threshold: float = 0.0
     quantile: float = 1.0
@@ -42,6 +46,8 @@ class Report:
             self.first_violation = self.first_violation or violations[0]
         elif valid and not plausible:
             self.implausible += 1
+        elif valid:
+            self.passed += 1
 
     def message(self, given: int) -> str | None:
         """Why ``given`` counterfactuals are fewer than asked for, and whether the budget
@@ -71,8 +77,8 @@ class Report:
                 "instance's values within their ranges and directions"
             )
         said = f" ({self.dice_message.strip()})" if self.dice_message else ""
-        if self.produced >= self.requested:
-            return f"dice-ml produced {self.produced}"
+        if self.produced >= self.asked:
+            return f"dice-ml produced {self.produced} candidates"
         if self.limits:
             said += f" within the constraints ({', '.join(self.limits)})"
         hint = (
@@ -80,7 +86,7 @@ class Report:
             if self.algorithm == "genetic"
             else "algorithm=genetic may find more"
         )
-        return f"dice-ml produced {self.produced}{said}; {hint}"
+        return f"dice-ml produced {self.produced} of {self.asked} candidates{said}; {hint}"
 
     def _drops(self) -> list[str]:
         drops = []
