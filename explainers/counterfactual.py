@@ -282,13 +282,14 @@ class CounterfactualExplainer(Explainer):
         if frame is not None and len(frame):
             # canonical (whole numbers for integer features), then linked groups consistent
             wire = self.schema.to_wire(from_dice(self.schema, frame))
+            report.repeated = len(wire) - len({tuple(row) for row in wire})
             candidates = self._constraints.project(x, self.schema.to_numeric(wire))
         rows = self.schema.to_wire(candidates) if len(candidates) else []
         instance = self.schema.to_wire(x)[0]
         if params.sparsify and rows:
             rows, report.budget_stopped = self._sparsify(instance, rows, dice_target, model)
         rows = [list(row) for row in dict.fromkeys(tuple(row) for row in rows)]
-        report.merged = len(candidates) - len(rows)
+        report.merged = len(candidates) - report.repeated - len(rows)
         return prediction, *self._verify(x, instance, rows, dice_target, params, model, report)
 
     def _permitted(self, x: np.ndarray, varied: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -508,7 +509,7 @@ class CounterfactualExplainer(Explainer):
         result = CounterfactualResult(
             desired=report.desired,
             found=bool(kept),
-            message=report.message(len(kept)),
+            message=report.message(min(report.passed, params.total)),
             counterfactuals=kept,
         )
         fidelity = CounterfactualFidelity(

@@ -24,7 +24,9 @@ class Report:
     stuck: list[str] = field(default_factory=list)
     #: how the constraints narrowed the search, in words ("hours-per-week 20 to 60")
     limits: list[str] = field(default_factory=list)
-    #: candidates that became equal to another once linked and sparsified
+    #: candidates dice-ml gave twice, and those that became equal to another once linked
+    #: groups were made consistent and unneeded changes reverted
+    repeated: int = 0
     merged: int = 0
     budget_stopped: bool = False
     generated: int = 0
@@ -77,8 +79,10 @@ class Report:
                 "instance's values within their ranges and directions"
             )
         said = f" ({self.dice_message.strip()})" if self.dice_message else ""
+        if self.repeated:
+            said = f", {self.repeated} of them repeated{said}"
         if self.produced >= self.asked:
-            return f"dice-ml produced {self.produced} candidates"
+            return f"dice-ml produced {self.produced} candidates{said}"
         if self.limits:
             said += f" within the constraints ({', '.join(self.limits)})"
         hint = (
@@ -92,8 +96,8 @@ class Report:
         drops = []
         if self.merged:
             drops.append(
-                f"{self.merged} became the same as another once the changes the model does "
-                "not need were reverted"
+                f"{self.merged} became the same as another once linked features were made "
+                "consistent and the changes the model does not need reverted"
             )
         if self.generated - self.valid:
             drops.append(
