@@ -4,6 +4,7 @@ with the reason; features_to_vary."""
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +27,7 @@ from tests.ground_truth import (
     threshold_classifier,
     workclass_classifier,
 )
+from tests.inprocess import fake_app, served, wait_for_worker
 
 
 @pytest.fixture(scope="module")
@@ -432,3 +434,32 @@ def test_the_estimate_bounds_the_cost_of_fewer_features(
     assert estimate.rows == whole.rows - 4 * RANDOM_SAMPLES - dice_candidates(3) * (3 + 4 + 5 + 6)
     cost = explainer.explain(instance, few.model_dump()).cost
     assert cost.model_calls <= estimate.model_calls and cost.rows <= estimate.rows
+
+
+def test_the_service_answers_a_bad_features_to_vary_with_a_json_error(
+    income_files, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Refused by the estimate, before anything is queued (no model is needed)."""
+    app = fake_app(tmp_path_factory.mktemp("features-to-vary"))
+    body = {"instances": [applicant(pd.read_csv(paths.REFERENCE))]}
+    with served(app) as url:
+        wait_for_worker(app)
+        for query, words in (
+            ("features_to_vary=age", "'age': immutable in the configuration"),
+            ("features_to_vary=salary,hours-per-week", "unknown feature(s) 'salary'"),
+        ):
+            for mode in ("dry_run=true", "mode=sync"):
+                response = httpx.post(
+                    f"{url}/explain?method=counterfactual&{mode}&{query}", json=body, timeout=60
+                )
+                assert response.status_code == 422, response.text
+                error = response.json()["error"]
+                assert error["code"] == "invalid_parameter" and words in error["message"]
+                assert error["detail"]["field"] == "features_to_vary"
+        accepted = httpx.post(
+            f"{url}/explain?method=counterfactual&dry_run=true&features_to_vary=hours-per-week",
+            json=body,
+            timeout=60,
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["parameters"]["features_to_vary"] == ["hours-per-week"]
