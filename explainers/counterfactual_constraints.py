@@ -145,12 +145,12 @@ class Constraints:
     def _distances(self, columns: list[int], rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         """(k,) distance of each of ``rows`` to ``values`` over ``columns``."""
         gaps = np.abs(rows - values) / self.scale[columns]
-        return np.where(self.categorical[columns], rows != values, gaps).sum(axis=1)
+        return np.asarray(np.where(self.categorical[columns], rows != values, gaps).sum(axis=1))
 
     def _allowed_combinations(self, link: _Link, x: np.ndarray) -> np.ndarray:
         """(k,) the combinations other than the instance's that respect each member's own
         constraints from the instance."""
-        allowed = ~(link.combinations == x[list(link.columns)]).all(axis=1)
+        allowed: np.ndarray = ~(link.combinations == x[list(link.columns)]).all(axis=1)
         for i, j in enumerate(link.columns):
             feature = self.schema.features[j]
             for k, value in enumerate(link.combinations[:, i]):

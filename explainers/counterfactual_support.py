@@ -61,7 +61,7 @@ class Support:
     def nearest(self, matrix: np.ndarray) -> np.ndarray:
         """(n,) each row's distance to the nearest reference row."""
         distances, _ = self._index.kneighbors(self.embed(matrix))
-        return distances[:, 0]
+        return np.asarray(distances[:, 0], dtype=float)
 
     def threshold(self, quantile: float) -> float:
         """The nearest distance at most ``quantile`` of the sampled reference rows have."""
