@@ -10,9 +10,10 @@ constraints, all from ``FeatureSchema``:
 - the features of a ``links`` group change together: once any of them changes, the group's
   values are a combination seen in the reference data.
 
-dice-ml is told the first two as per-query ranges (``permitted_range``); it knows nothing
-of links, so its candidates are projected onto the nearest seen combination. Every
-candidate is checked again afterwards (``violations``).
+dice-ml is told the first two as per-query ranges (``permitted_range``), and for a linked
+categorical feature the categories its group may move to (``linked_values``); it knows
+nothing of combinations, so its candidates are projected onto the nearest seen one
+(``project``). Every candidate is checked again afterwards (``violations``).
 """
 
 from __future__ import annotations
