@@ -191,27 +191,58 @@ class Counterfactual(_Strict):
     changes: list[Change]
     prediction: Prediction = Field(description="the live model's answer for it")
     valid: bool = Field(description="the live model gives the desired outcome")
+    nearest_distance: float = Field(
+        description="plausibility: distance to the nearest reference row, in the units of "
+        "`proximity`; 0 when it is a reference row"
+    )
+    plausible: bool = Field(
+        description="nearest_distance is at most the fidelity's plausibility_threshold"
+    )
+    violations: list[str] = Field(
+        default_factory=list,
+        description="constraints it breaks (immutable features, direction, range, linked "
+        "features); only counterfactuals kept with keep_invalid can have any",
+    )
 
 
 class CounterfactualResult(_Strict):
     method: Literal["counterfactual"] = "counterfactual"
     desired: str = Field(description="the desired class, or the desired range for regression")
     found: bool
-    message: str | None = None
+    message: str | None = Field(
+        None,
+        description="why fewer counterfactuals than asked for are given (what dice-ml "
+        "produced, what was dropped and why, a budget that stopped the search); None when "
+        "all were found",
+    )
     counterfactuals: list[Counterfactual]
 
 
 class CounterfactualFidelity(_Strict):
     method: Literal["counterfactual"] = "counterfactual"
     requested: int
-    generated: int
-    valid: int
-    dropped_invalid: int
+    generated: int = Field(
+        description="distinct candidates scored by the live model (dice-ml's, once linked "
+        "features are made consistent and unneeded changes reverted)"
+    )
+    valid: int = Field(description="candidates that reach the desired outcome on the live model")
+    dropped_invalid: int = Field(description="dropped: the live model does not give the outcome")
+    dropped_constraints: int = Field(
+        description="dropped: valid, but breaking a constraint (direction, range, link)"
+    )
+    dropped_implausible: int = Field(
+        description="dropped: valid and within the constraints, but farther from the "
+        "reference data than plausibility_threshold"
+    )
     validity: float = Field(description="valid / generated (1.0 when none were generated)")
     sparsity: float = Field(description="mean number of changed features")
     proximity: float = Field(
         description="mean distance to the instance: numeric changes in units of the feature's "
-        "range plus 1 per changed category, averaged over features"
+        "range in the reference data plus 1 per changed category, averaged over features"
+    )
+    plausibility_threshold: float = Field(
+        description="the largest plausible nearest_distance: the plausibility_quantile of the "
+        "reference rows' distances to their nearest other reference row"
     )
 
 

@@ -112,3 +112,18 @@ def interaction_regression(rows: list[list[Any]]) -> np.ndarray:
     married = column(rows, "marital-status") == "Married-civ-spouse"
     older_man = (column(rows, "gender") == "Male") & (age > 40)
     return age * hours / 100 + education * married + 5.0 * older_man
+
+
+def schooling_or_hours_classifier(rows: list[list[Any]]) -> np.ndarray:
+    """Positive iff education-num <= 8 or hours-per-week >= 50: less schooling is one way to
+    the positive class, a way counterfactuals must not take when schooling only increases."""
+    education = column(rows, "education-num").astype(float)
+    hours = column(rows, "hours-per-week").astype(float)
+    positive = ((education <= 8) | (hours >= 50)).astype(float)
+    return np.column_stack([1 - positive, positive])
+
+
+def workclass_classifier(rows: list[list[Any]]) -> np.ndarray:
+    """Positive iff workclass is Federal-gov: one change, whatever else changes with it."""
+    positive = (column(rows, "workclass") == "Federal-gov").astype(float)
+    return np.column_stack([1 - positive, positive])

@@ -130,15 +130,33 @@ def test_shap_adds_up_to_the_live_prediction(
 def test_counterfactuals_are_all_valid(
     runtime: FittedRuntime, applicants: list[dict], income_pipeline
 ) -> None:
+    """Valid on the model, within the example's constraints (read from its configuration,
+    checked against the reference data), plausible; fewer than asked says why."""
     explanations = explain_all(runtime, "counterfactual", applicants)
+    overrides = runtime.settings.features.overrides
+    (link,) = runtime.settings.features.links
+    seen = set(runtime.reference[link].itertuples(index=False, name=None))
     for applicant, explanation in zip(applicants, explanations, strict=True):
         result = explanation.result
         assert result.found, result.message
         frame = pd.DataFrame([cf.values for cf in result.counterfactuals])[paths.FEATURES]
         assert (income_pipeline.predict(frame) == result.desired).all()  # checked independently
         for cf in result.counterfactuals:
-            assert all(cf.values[name] == applicant[name] for name in IMMUTABLE)
-        assert explanation.fidelity.validity == 1.0
+            values = cf.values
+            assert all(values[name] == applicant[name] for name in IMMUTABLE)
+            for name, override in overrides.items():
+                if values[name] == applicant[name]:
+                    continue
+                low, high = override.get("min", -math.inf), override.get("max", math.inf)
+                assert low <= values[name] <= high, name
+                direction = override.get("direction", "any")
+                assert direction != "increase" or values[name] > applicant[name], name
+                assert direction != "decrease" or values[name] < applicant[name], name
+            assert tuple(values[name] for name in link) in seen
+            assert cf.plausible
+            assert cf.nearest_distance <= explanation.fidelity.plausibility_threshold
+        if len(result.counterfactuals) < explanation.fidelity.requested:
+            assert result.message
 
 
 def test_global_importance(runtime: FittedRuntime) -> None:

@@ -1,0 +1,211 @@
+"""What a counterfactual may change, and how: the schema's constraints, checked and enforced.
+
+Rows here are in the explainer space (a categorical feature holds its code). The
+constraints, all from ``FeatureSchema``:
+
+- an immutable feature never changes;
+- a numeric feature that changes lands within ``[min, max]`` and moves only the way its
+  ``direction`` allows (a value left as the instance has it is always allowed, even out of
+  the range);
+- the features of a ``links`` group change together: once any of them changes, the group's
+  values are a combination seen in the reference data.
+
+dice-ml is told the first two as per-query ranges (``permitted_range``), and for a linked
+categorical feature the categories its group may move to (``linked_values``); it knows
+nothing of combinations, so its candidates are projected onto the nearest seen one
+(``project``). Every candidate is checked again afterwards (``violations``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from explainers.errors import ParameterError
+from explainers.schema import Direction, Feature, FeatureSchema
+
+
+@dataclass(frozen=True)
+class _Link:
+    """A group of linked features: their column indices and the combinations the reference
+    data holds (distinct rows of those columns, most frequent first)."""
+
+    names: tuple[str, ...]
+    columns: tuple[int, ...]
+    combinations: np.ndarray  # (k, len(columns)), explainer space
+    counts: np.ndarray  # (k,) reference rows with each combination
+
+
+class Constraints:
+    """The constraints of ``schema``, with the linked groups' combinations from ``reference``
+    (rows in the explainer space). ``scale`` gives each numeric column's unit of distance
+    (its range), used to pick the nearest combination; a category counts 1 when it differs."""
+
+    def __init__(self, schema: FeatureSchema, reference: np.ndarray, scale: np.ndarray) -> None:
+        self.schema = schema
+        self.scale = np.asarray(scale, dtype=float)
+        self.categorical = np.array([f.is_categorical for f in schema.features])
+        self.links = [_link(schema, reference, group) for group in schema.links]
+        self.units = units(schema)
+
+    @staticmethod
+    def permitted(feature: Feature, value: float) -> tuple[float, float] | None:
+        """The range a numeric feature may move to from the instance's ``value``: its
+        ``[min, max]`` narrowed by its direction; None when it cannot move at all."""
+        low = -np.inf if feature.min is None else feature.min
+        high = np.inf if feature.max is None else feature.max
+        if feature.direction is Direction.increase:
+            low = max(low, value)
+        elif feature.direction is Direction.decrease:
+            high = min(high, value)
+        if low > high or low == high == value:
+            return None
+        return low, high
+
+    def linked_values(self, x: np.ndarray) -> dict[int, list[float]]:
+        """Column -> the values a linked feature may take from the instance ``x``: its own,
+        and those of the group's combinations its members may move to (sorted)."""
+        values = {}
+        for link in self.links:
+            allowed = link.combinations[self._allowed_combinations(link, x)]
+            for i, j in enumerate(link.columns):
+                values[j] = sorted({float(x[j]), *allowed[:, i].tolist()})
+        return values
+
+    # --- checks -------------------------------------------------------------------------
+
+    def violations(self, x: np.ndarray, row: np.ndarray) -> list[str]:
+        """What ``row`` (a counterfactual of the instance ``x``) breaks, in words; empty when
+        it respects every constraint."""
+        found = []
+        for j, feature in enumerate(self.schema.features):
+            if row[j] != x[j]:
+                found.extend(self._feature_violations(feature, x[j], row[j]))
+        for link in self.links:
+            if not self._combination_allowed(link, x, row[list(link.columns)]):
+                values = ", ".join(
+                    f"{name} = {self._shown(j, row[j])}"
+                    for name, j in zip(link.names, link.columns, strict=True)
+                )
+                found.append(f"{values}: a combination the reference data does not hold")
+        return found
+
+    def _feature_violations(self, feature: Feature, old: float, new: float) -> list[str]:
+        if feature.immutable:
+            return [f"{feature.name} is immutable"]
+        if feature.is_categorical:
+            return []
+        found = []
+        if feature.direction is Direction.increase and new < old:
+            found.append(f"{feature.name} may only increase ({old:g} -> {new:g})")
+        if feature.direction is Direction.decrease and new > old:
+            found.append(f"{feature.name} may only decrease ({old:g} -> {new:g})")
+        if feature.min is not None and new < feature.min:
+            found.append(f"{feature.name} {new:g} is below its minimum {feature.min:g}")
+        if feature.max is not None and new > feature.max:
+            found.append(f"{feature.name} {new:g} is above its maximum {feature.max:g}")
+        return found
+
+    def _combination_allowed(self, link: _Link, x: np.ndarray, values: np.ndarray) -> bool:
+        """A linked group left as the instance has it, or moved to a seen combination."""
+        if np.array_equal(values, x[list(link.columns)]):
+            return True
+        return bool((link.combinations == values).all(axis=1).any())
+
+    def _shown(self, column: int, value: float) -> str:
+        feature = self.schema.features[column]
+        return feature.categories[round(value)] if feature.is_categorical else f"{value:g}"
+
+    # --- projection ---------------------------------------------------------------------
+
+    def project(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``rows`` with each changed linked group moved to a seen combination: among those
+        that differ from the instance's and that the group's features may take (immutable
+        members kept, numeric ones within range and direction), the one that keeps the most
+        of the values that changed, then the nearest, then the most frequent. A group with no
+        such combination is left as it is (``violations`` reports it)."""
+        out = np.array(rows, dtype=float, copy=True)
+        for link in self.links:
+            columns = list(link.columns)
+            allowed = self._allowed_combinations(link, x)
+            if not allowed.any():
+                continue
+            for row in out:
+                values = row[columns]
+                if self._combination_allowed(link, x, values):
+                    continue
+                changed = values != x[columns]
+                kept_changes = (link.combinations[:, changed] != values[changed]).sum(axis=1)
+                distance = self._distances(columns, link.combinations, values)
+                order = np.lexsort((-link.counts, distance, kept_changes, ~allowed))
+                row[columns] = link.combinations[order[0]]
+        return out
+
+    def _distances(self, columns: list[int], rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(k,) distance of each of ``rows`` to ``values`` over ``columns``."""
+        gaps = np.abs(rows - values) / self.scale[columns]
+        return np.asarray(np.where(self.categorical[columns], rows != values, gaps).sum(axis=1))
+
+    def _allowed_combinations(self, link: _Link, x: np.ndarray) -> np.ndarray:
+        """(k,) the combinations other than the instance's that respect each member's own
+        constraints from the instance."""
+        allowed: np.ndarray = ~(link.combinations == x[list(link.columns)]).all(axis=1)
+        for i, j in enumerate(link.columns):
+            feature = self.schema.features[j]
+            for k, value in enumerate(link.combinations[:, i]):
+                if allowed[k] and value != x[j]:
+                    allowed[k] = not self._feature_violations(feature, x[j], value)
+        return allowed
+
+
+def units(schema: FeatureSchema) -> list[tuple[int, ...]]:
+    """What changes (and is reverted) as one, as column indices: each linked group, and
+    each other feature alone."""
+    linked = {name for group in schema.links for name in group}
+    return [tuple(schema.names.index(n) for n in group) for group in schema.links] + [
+        (j,) for j, f in enumerate(schema.features) if f.name not in linked
+    ]
+
+
+def varied_features(
+    schema: FeatureSchema, requested: Sequence[str] | None, method: str
+) -> list[str]:
+    """The features counterfactuals may change, in schema order: ``requested`` (every
+    mutable feature when None), widened to whole linked groups (their mutable members).
+
+    Raises ``ParameterError`` (field ``features_to_vary``) naming an unknown or an
+    immutable feature."""
+    names = schema.names
+    mutable = [f.name for f in schema.features if not f.immutable]
+    if requested is None:
+        chosen = set(mutable)
+    else:
+        unknown = [n for n in requested if n not in names]
+        if unknown:
+            raise ParameterError(
+                method,
+                "features_to_vary",
+                f"unknown feature(s) {', '.join(map(repr, unknown))}; features: {', '.join(names)}",
+            )
+        fixed = [n for n in requested if schema[n].immutable]
+        if fixed:
+            raise ParameterError(
+                method,
+                "features_to_vary",
+                f"{', '.join(map(repr, fixed))}: immutable in the configuration, never "
+                f"changed by counterfactuals; mutable features: {', '.join(mutable)}",
+            )
+        chosen = set(requested)
+    for group in schema.links:
+        if chosen & set(group):
+            chosen |= {n for n in group if not schema[n].immutable}
+    return [n for n in names if n in chosen]
+
+
+def _link(schema: FeatureSchema, reference: np.ndarray, group: Sequence[str]) -> _Link:
+    columns = tuple(schema.names.index(name) for name in group)
+    combinations, counts = np.unique(reference[:, list(columns)], axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return _Link(tuple(group), columns, combinations[order], counts[order])
