@@ -1,15 +1,8 @@
-"""Explanations to render: the income example's words, and one explanation per method.
-
-Until the anchors, SHAP and counterfactual changes of issue 15 are merged, the fields they add
-are declared here on subclasses, with the names and defaults the streams agreed, so the
-render tests hold before and after those fields land; once merged, build the classes of
-``explainers.explanation`` directly and delete the subclasses.
-"""
+"""Explanations to render: the income example's words, and one explanation per method."""
 
 from __future__ import annotations
 
 import yaml
-from pydantic import Field
 
 from examples.income import paths
 from explainer_service.render.vocabulary import Vocabulary
@@ -42,46 +35,12 @@ def income_words() -> Vocabulary:
     return Vocabulary(model["class_labels"], config["features"]["labels"], subject, f"{subject}s")
 
 
-# --- until merged: the fields issue 15 adds ------------------------------------------------
-
-
-class CoverageFidelity(AnchorFidelity):
-    distinct_rows: int = 0
-    min_coverage: float = 0.0
-    low_coverage: bool = False
-
-
-class ErrorContribution(Contribution):
-    standard_error: float | None = None
-
-
-class ExactFidelity(ShapFidelity):
-    exact: bool = True
-    max_standard_error: float | None = 0.0
-    background_rows: int | None = None
-
-
-class PlausibleCounterfactual(Counterfactual):
-    nearest_distance: float = 0.0
-    plausible: bool = True
-    violations: list[str] = Field(default_factory=list)  # the counterfactual change adds it
-
-
-class DroppingFidelity(CounterfactualFidelity):
-    dropped_constraints: int = 0
-    dropped_implausible: int = 0
-    plausibility_threshold: float = 0.25  # the counterfactual change adds it too
-
-
-# -------------------------------------------------------------------------------------------
-
-
 def anchors(coverage: float, **fidelity: object) -> Explanation:
     """The envelope's anchor (age > 28) for a refused applicant, with this coverage."""
     explanation = envelope(prediction=REFUSED)
     result = explanation.result.model_copy(update={"coverage": coverage})
     fields = {**explanation.fidelity.model_dump(), **fidelity}
-    return explanation.model_copy(update={"result": result, "fidelity": CoverageFidelity(**fields)})
+    return explanation.model_copy(update={"result": result, "fidelity": AnchorFidelity(**fields)})
 
 
 SHAPS = {"age": 0.031, "marital-status": -0.0004, "hours-per-week": 0.05, "gender": -0.06}
@@ -90,7 +49,7 @@ SHAPS = {"age": 0.031, "marital-status": -0.0004, "hours-per-week": 0.05, "gende
 def shap(output: str = ">50K", standard_error: float | None = None) -> Explanation:
     """SHAP of P(output) for a refused applicant; marital status's -0.0004 prints as zero."""
     contributions = [
-        ErrorContribution(feature=f, value=INSTANCE[f], shap=s, standard_error=standard_error)
+        Contribution(feature=f, value=INSTANCE[f], shap=s, standard_error=standard_error)
         for f, s in SHAPS.items()
     ]
     base = 0.24 if output == ">50K" else 0.76
@@ -109,11 +68,13 @@ def shap(output: str = ">50K", standard_error: float | None = None) -> Explanati
 def counterfactual(valid: bool = True, **changes: tuple[object, object]) -> Counterfactual:
     """A counterfactual of ``INSTANCE`` with these (from, to) changes."""
     values = {**INSTANCE, **{f: to for f, (_, to) in changes.items()}}
-    return PlausibleCounterfactual(
+    return Counterfactual(
         values=values,
         changes=[Change(feature=f, from_value=a, to_value=b) for f, (a, b) in changes.items()],
         prediction=Prediction(label=">50K" if valid else "<=50K", probabilities={">50K": 0.6}),
         valid=valid,
+        nearest_distance=0.0,
+        plausible=True,
     )
 
 
@@ -126,11 +87,14 @@ def counterfactuals(*found: Counterfactual, message: str | None = None) -> Expla
         result=CounterfactualResult(
             desired=">50K", found=valid > 0, message=message, counterfactuals=list(found)
         ),
-        fidelity=DroppingFidelity(
+        fidelity=CounterfactualFidelity(
             requested=len(found),
             generated=len(found),
             valid=valid,
             dropped_invalid=0,
+            dropped_constraints=0,
+            dropped_implausible=0,
+            plausibility_threshold=0.25,
             validity=valid / max(1, len(found)),
             sparsity=1.0,
             proximity=0.1,

@@ -1,6 +1,6 @@
 """Explanation pages rendered in process: the user's words, one meaning per colour, a SHAP
 axis fitted to the path from the base value, no "-0.000", the coverage warning, and the
-fields issue 15 adds to anchors, SHAP and counterfactuals when an explanation has them."""
+coverage flag, SHAP's standard errors and counterfactuals' plausibility."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from explainer_service.render.colours import AWAY, NEUTRAL, PALETTE, TOWARDS
 from explainer_service.render.figures import figure_for
 from explainer_service.render.vocabulary import Vocabulary
 from explainers import Explanation
-from explainers.explanation import AnchorFidelity
+from explainers.explanation import ShapFidelity
 from tests.browser import element_text, visible_text
 from tests.render_factories import (
-    REFUSED,
-    ExactFidelity,
     anchors,
     counterfactual,
     counterfactuals,
@@ -25,7 +23,6 @@ from tests.render_factories import (
     income_words,
     shap,
 )
-from tests.test_explanation import envelope
 
 
 @pytest.fixture(scope="module")
@@ -110,20 +107,6 @@ def test_every_page_draws_with_the_palette_only(words: Vocabulary) -> None:
     assert "What the model relies on" in page(relied_on, words)
 
 
-@pytest.mark.skipif(
-    "low_coverage" in AnchorFidelity.model_fields,
-    reason="the anchors fidelity flags low coverage itself (the fallback is for before)",
-)
-def test_until_merged_a_rule_of_tiny_coverage_is_flagged(words: Vocabulary) -> None:
-    explanation = envelope(prediction=REFUSED)  # an AnchorFidelity without the flag
-    tiny = explanation.model_copy(
-        update={"result": explanation.result.model_copy(update={"coverage": 0.004})}
-    )
-    warning = element_text(page(tiny, words), "coverage-warning")
-    assert "it describes 0.4% of the reference applicants" in warning
-    assert 'id="coverage-warning"' not in page(explanation, words)  # coverage 0.25
-
-
 def test_the_anchors_flag_decides_the_warning(words: Vocabulary) -> None:
     flagged = anchors(0.03, distinct_rows=1, min_coverage=0.05, low_coverage=True)
     html = page(flagged, words)
@@ -139,7 +122,7 @@ def test_shap_standard_errors_are_shown(words: Vocabulary) -> None:
     assert "<th>standard error</th>" in html and "<td>0.012</td>" in html
     assert "<th>standard error</th>" not in page(shap(), words)
     exact = shap(standard_error=0.0)
-    fidelity = ExactFidelity(**{**exact.fidelity.model_dump(), "exact": True})
+    fidelity = ShapFidelity(**{**exact.fidelity.model_dump(), "exact": True})
     exact = exact.model_copy(update={"fidelity": fidelity})
     assert "<th>standard error</th>" not in page(exact, words)  # a column of zeros says nothing
 

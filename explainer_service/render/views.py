@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from explainer_service.render.colours import pushes_towards
 from explainer_service.render.figures import shap_output
@@ -23,23 +22,6 @@ from explainers.explanation import (
     ShapFidelity,
     ShapResult,
 )
-
-# --- fields issue 15's other streams are adding -------------------------------------------
-# Read through ``later`` so pages show explanations made before and after those fields land;
-# once the anchors, SHAP and counterfactual changes are all merged, write ``x.name`` for each
-# ``later(x, "name")`` and drop the fallbacks marked "until merged".
-
-
-def later(obj: object, name: str) -> Any:
-    """``obj.name``, or None while the field does not exist yet."""
-    return getattr(obj, name, None)
-
-
-#: until merged: the share of reference rows below which a rule is flagged when the anchors
-#: fidelity has no ``low_coverage`` of its own
-LOW_COVERAGE = 0.01
-
-# -------------------------------------------------------------------------------------------
 
 
 def prediction_of(p: Prediction | None, words: Vocabulary | None = None) -> str:
@@ -69,10 +51,10 @@ def fidelity_text(explanation: Explanation) -> str:
     f = explanation.fidelity
     if isinstance(f, AnchorFidelity):
         met = "meets" if f.threshold_met else "does not meet"
-        distinct = later(f, "distinct_rows")
-        rows = f"{rows_text(f.reference_rows, 'reference row')} where the rule holds"
-        if distinct is not None:
-            rows += f", {rows_text(distinct, 'distinct row')} behind the samples"
+        rows = (
+            f"{rows_text(f.reference_rows, 'reference row')} where the rule holds, "
+            f"{rows_text(f.distinct_rows, 'distinct row')} behind the samples"
+        )
         return (
             f"precision {number(f.precision)} on {f.samples} fresh samples scored by the model "
             f"({percent(f.confidence)} bounds {number(f.precision_lower)}-"
@@ -80,12 +62,12 @@ def fidelity_text(explanation: Explanation) -> str:
         )
     if isinstance(f, ShapFidelity):
         parts = [f"additivity error {f.additivity_error:.2e}"]
-        if later(f, "exact"):
+        if f.exact:
             parts.append("exact Shapley values")
-        elif later(f, "max_standard_error") is not None:
-            parts.append(f"largest standard error {number(later(f, 'max_standard_error'))}")
-        if later(f, "background_rows") is not None:
-            parts.append(f"background of {later(f, 'background_rows')} reference rows")
+        elif f.max_standard_error is not None:
+            parts.append(f"largest standard error {number(f.max_standard_error)}")
+        if f.background_rows is not None:
+            parts.append(f"background of {f.background_rows} reference rows")
         return ", ".join(parts)
     if isinstance(f, CounterfactualFidelity):
         text = (
@@ -93,11 +75,13 @@ def fidelity_text(explanation: Explanation) -> str:
             f"(validity {number(f.validity, 2)}), sparsity {number(f.sparsity, 2)}, "
             f"proximity {number(f.proximity)}"
         )
-        for name in ("dropped_implausible", "dropped_constraints"):
-            if later(f, name):
-                text += f", {later(f, name)} {name.removeprefix('dropped_')} dropped"
-        if later(f, "plausibility_threshold") is not None:
-            text += f"; plausible within {number(later(f, 'plausibility_threshold'))} of a real row"
+        for count, why in (
+            (f.dropped_implausible, "implausible"),
+            (f.dropped_constraints, "constraints"),
+        ):
+            if count:
+                text += f", {count} {why} dropped"
+        text += f"; plausible within {number(f.plausibility_threshold)} of a real row"
         return text
     if isinstance(f, ImportanceFidelity):
         return f"baseline score {number(f.baseline_score)} on {f.rows} rows"
@@ -107,15 +91,12 @@ def fidelity_text(explanation: Explanation) -> str:
 def coverage_warning(explanation: Explanation, words: Vocabulary) -> str | None:
     """Says so when the rule describes too few reference rows to say much in general."""
     result, fidelity = explanation.result, explanation.fidelity
-    if not isinstance(result, AnchorResult):
+    if not isinstance(result, AnchorResult) or not isinstance(fidelity, AnchorFidelity):
         return None
-    low, minimum = later(fidelity, "low_coverage"), later(fidelity, "min_coverage")
-    if low is None:  # until merged
-        low, minimum = result.coverage < LOW_COVERAGE, LOW_COVERAGE
-    if not low:
+    if not fidelity.low_coverage:
         return None
     whom = words.subjects
-    below = f", less than the {percent(minimum)} asked for" if minimum is not None else ""
+    below = f", less than the {percent(fidelity.min_coverage)} asked for"
     return (
         f"Few {whom} meet this rule: it describes {percent(result.coverage)} of the reference "
         f"{whom}{below}. It holds for {whom} very like this one and says little about others."
@@ -175,10 +156,11 @@ def shap_table(explanation: Explanation, words: Vocabulary) -> ShapTable | None:
     output = shap_output(result, explanation.fidelity)
     decimals = decimals_for([result.base_value, output, *(c.shap for c in result.contributions)])
     # exact values have no error worth a column of zeros
-    errors = not later(explanation.fidelity, "exact")
+    fidelity = explanation.fidelity
+    errors = not (isinstance(fidelity, ShapFidelity) and fidelity.exact)
     rows = []
     for c in sorted(result.contributions, key=lambda c: -abs(c.shap)):
-        shown, error = signed(c.shap, decimals), later(c, "standard_error") if errors else None
+        shown, error = signed(c.shap, decimals), c.standard_error if errors else None
         towards = pushes_towards(c.shap, result.output, predicted)
         colour = "neutral" if float(shown) == 0 else "towards" if towards else "away"
         se = None if error is None else number(error, decimals)
@@ -188,18 +170,16 @@ def shap_table(explanation: Explanation, words: Vocabulary) -> ShapTable | None:
 
 def plausibility(explanation: Explanation) -> list[str] | None:
     """Per counterfactual: its distance to the nearest real reference row, "(implausible)"
-    when flagged, and the constraints it breaks; None when the explanation has no such
-    scores."""
+    when flagged, and the constraints it breaks; None without counterfactuals."""
     result = explanation.result
     if not isinstance(result, CounterfactualResult):
         return None
-    scores = [(later(c, "nearest_distance"), later(c, "plausible")) for c in result.counterfactuals]
-    if all(distance is None for distance, _ in scores):
+    if not result.counterfactuals:
         return None
     texts = []
-    for c, (distance, plausible) in zip(result.counterfactuals, scores, strict=True):
-        text = number(distance) + (" (implausible)" if plausible is False else "")
-        if later(c, "violations"):
-            text += f"; breaks {', '.join(later(c, 'violations'))}"
+    for c in result.counterfactuals:
+        text = number(c.nearest_distance) + ("" if c.plausible else " (implausible)")
+        if c.violations:
+            text += f"; breaks {', '.join(c.violations)}"
         texts.append(text)
     return texts
