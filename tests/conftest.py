@@ -67,3 +67,11 @@ def applicant(reference: pd.DataFrame, row: int = 0, **values) -> dict:
     record = reference[paths.FEATURES].iloc[row].to_dict()
     record = {k: v.item() if hasattr(v, "item") else v for k, v in record.items()}
     return {**record, **values}
+
+
+@pytest.fixture(scope="module")
+def words():
+    """The income example's words (class labels, feature labels, subject), for pages."""
+    from tests.render_factories import income_words
+
+    return income_words()

@@ -20,14 +20,8 @@ from tests.render_factories import (
     counterfactual,
     counterfactuals,
     importance,
-    income_words,
     shap,
 )
-
-
-@pytest.fixture(scope="module")
-def words() -> Vocabulary:
-    return income_words()
 
 
 def page(explanation: Explanation, words: Vocabulary) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from explainer_service.render.summary import (
     anchors_sentence,
     counterfactual_sentence,
@@ -22,15 +20,9 @@ from tests.render_factories import (
     counterfactual,
     counterfactuals,
     importance,
-    income_words,
     shap,
 )
 from tests.test_explanation import envelope
-
-
-@pytest.fixture(scope="module")
-def words() -> Vocabulary:
-    return income_words()
 
 
 def test_lists_read_as_english() -> None:
