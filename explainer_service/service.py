@@ -35,6 +35,7 @@ from explainer_service.errors import (
     WorkerError,
     http_error,
 )
+from explainer_service.metrics import Metrics
 from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
 from explainer_service.store import Record, Status, Store, cache_key
@@ -66,6 +67,8 @@ class Ticket:
     method: str
     record: Record | None
     future: Future[Explanation] | None
+    #: whether this request started the computation (a store miss)
+    computed: bool = False
 
 
 class Service:
@@ -86,6 +89,8 @@ class Service:
         self._lock = threading.Lock()
         self._mean_s = 10.0  # seconds an explanation takes, a moving average
         self._recheck = threading.Event()
+        self.metrics = Metrics()
+        self.metrics.watch(self)
         self._key_base = {
             "model": {
                 "url": str(settings.model.url),
@@ -178,6 +183,10 @@ class Service:
         waiting, limit = self.pool.waiting, self.settings.service.max_queue
         return {"waiting": waiting, "limit": limit, "saturated": waiting >= limit}
 
+    def in_flight(self) -> int:
+        """Explanations this process accepted and has not finished (queued or running)."""
+        return len(self._inflight)
+
     # --- explanations -------------------------------------------------------------------
 
     def tickets(
@@ -192,21 +201,25 @@ class Service:
         ``instance`` is a row index or ``"all"`` (up to ``max_instances`` rows). Blocks on
         the store: call it from a thread, not the event loop.
         """
-        if not self.pool.ready:
-            raise NotReadyError(f"not ready: {self.readiness.reason}")
-        checked = self.runtime.resolve_params(method, params)
-        self.runtime.check_budget(method, checked)  # before anything is queued
-        resolved = checked.model_dump(mode="json")
-        chosen = self.runtime.instances(
-            method, payload, instance, self.settings.service.max_instances
-        )
+        with self.metrics.counting_refusals():
+            if not self.pool.ready:
+                raise NotReadyError(f"not ready: {self.readiness.reason}")
+            checked = self.runtime.resolve_params(method, params)
+            self.runtime.check_budget(method, checked)  # before anything is queued
+            resolved = checked.model_dump(mode="json")
+            chosen = self.runtime.instances(
+                method, payload, instance, self.settings.service.max_instances
+            )
         tickets = []
         for row in chosen:
             canonical = None if row is None else self.runtime.schema.normalise([row])[0]
             key = cache_key(
                 {**self._key_base, "method": method, "params": resolved, "instance": canonical}
             )
-            tickets.append(self._ticket(key, {"method": method, "row": row, "params": resolved}))
+            with self.metrics.counting_refusals():
+                ticket = self._ticket(key, {"method": method, "row": row, "params": resolved})
+            self.metrics.looked_up(_lookup(ticket))
+            tickets.append(ticket)
         return tickets
 
     def _ticket(self, key: str, task: dict[str, Any]) -> Ticket:
@@ -230,7 +243,7 @@ class Service:
                 done = record if record.status is Status.done else None
                 return Ticket(record.id, method, done, None)
             future = self._submit(key, self._task(record.id, task))
-        return Ticket(record.id, method, None, future)
+        return Ticket(record.id, method, None, future, computed=True)
 
     def _task(self, id: str, task: dict[str, Any]) -> Task:
         deadline = self.settings.service.budget.max_seconds
@@ -261,6 +274,7 @@ class Service:
             explanation.cost.queue_seconds = None if queued is None else round(queued, 6)
             self._mean_s = 0.8 * self._mean_s + 0.2 * explanation.cost.seconds
             self.store.finish(id, self.owner, explanation)
+            self.metrics.finished(job.task.method, explanation)
         except NotReadyError as exc:  # the service stops: another process or run does it
             self.store.release(id, self.owner)
             self._forget(key)
@@ -273,6 +287,7 @@ class Service:
             if code in MODEL_DOWN:
                 self._recheck.set()  # readiness follows the model now, not at the next check
             self.store.fail(id, self.owner, {**body["error"], "status": status})
+            self.metrics.failed(job.task.method, code)
             self._forget(key)
             future.set_exception(exc)
         else:
@@ -328,3 +343,10 @@ class Service:
         self.pool.close()
         self.runtime.close()
         self.store.close()
+
+
+def _lookup(ticket: Ticket) -> str:
+    """How the store answered a ticket, for ``Metrics.looked_up``."""
+    if ticket.computed:
+        return "miss"
+    return "hit" if ticket.record is not None else "joined"
