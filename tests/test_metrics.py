@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from examples.income import paths
 from explainer_service.app import create_app
+from explainer_service.metrics import Metrics
 from explainer_service.settings import Settings
 from tests.inprocess import fake_app, served, wait_for_worker
 
@@ -26,9 +27,13 @@ def scrape(base: str) -> Samples:
     response = httpx.get(f"{base}/metrics", timeout=60)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return parse(response.text)
+
+
+def parse(text: str) -> Samples:
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 
@@ -113,3 +118,22 @@ def test_metrics_are_open_when_tokens_are_required(income_files: Path) -> None:
     assert response.status_code == 200
     names = {family.name for family in text_string_to_metric_families(response.text)}
     assert {"explainer_explanations", "explainer_queue_depth"} <= names
+
+
+def test_model_errors_are_counted_by_code_and_others_are_not() -> None:
+    metrics = Metrics()
+    for code in ("model_timeout", "model_timeout", "model_unavailable", "budget_exceeded"):
+        metrics.failed("anchors", code)
+    text, content_type = metrics.exposition()
+    assert content_type.startswith("text/plain; version=0.0.4")
+    samples = parse(text.decode())
+    assert value(samples, "explainer_model_errors_total", code="model_timeout") == 2
+    assert value(samples, "explainer_model_errors_total", code="model_unavailable") == 1
+    assert value(samples, "explainer_model_errors_total", code="budget_exceeded") == 0
+    assert value(samples, "explainer_explanations_total", method="anchors", status="failed") == 4
+
+
+def test_a_scraper_asking_for_openmetrics_gets_it() -> None:
+    text, content_type = Metrics().exposition("application/openmetrics-text; version=1.0.0")
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert text.endswith(b"# EOF\n")
