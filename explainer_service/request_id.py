@@ -3,10 +3,11 @@
 ``RequestIds`` (pure ASGI, the outermost middleware) takes the caller's ``X-Request-ID``
 when it is short and plain (``[A-Za-z0-9._-]{1,64}``), else makes a random one; it holds it
 in a context variable for the request's handlers (``current()``) and log records
-(``RequestIdFilter``) and puts it on every answer. The id and the caller's W3C
-``traceparent`` (when well formed) go with every call to the model (``forwarded()``). It is
-also where an unexpected exception ends: logged once, with its traceback and the id, and
-answered by ``on_error``.
+(``RequestIdFilter``), puts it on every answer and logs the request once when it ends
+(``logs.request_done``: method, path without the query, status, seconds). The id and the
+caller's W3C ``traceparent`` (when well formed) go with every call to the model
+(``forwarded()``). It is also where an unexpected exception ends: logged once, with its
+traceback and the id, and answered by ``on_error``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,6 +23,8 @@ from contextvars import ContextVar
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from explainer_service import logs
 
 HEADER = "X-Request-ID"
 #: W3C Trace Context: forwarded to the model as the caller sent it, when well formed
@@ -107,11 +111,14 @@ class RequestIds:
         parent = headers.get(TRACEPARENT.encode(), b"").decode("latin-1").strip().lower()
         traceparent = parent if _TRACEPARENT.fullmatch(parent) else None
         started = False
+        status = 500
+        began = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 MutableHeaders(scope=message)[HEADER] = request_id
             await send(message)
 
@@ -127,3 +134,11 @@ class RequestIds:
                 )
                 if not started:
                     await self.on_error(scope, exc)(scope, receive, send_with_id)
+            finally:
+                logs.request_done(
+                    scope.get("method", ""),
+                    scope.get("path", ""),
+                    status,
+                    time.perf_counter() - began,
+                    request_id,
+                )

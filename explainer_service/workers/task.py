@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from explainer_service import request_id
+from explainer_service import logs, request_id
 from explainer_service.errors import ModelError, http_error
 from explainer_service.request_id import current_traceparent
 from explainer_service.runtime import FittedRuntime
@@ -128,12 +128,11 @@ def run_worker(index: int, settings: Settings, conn: Connection) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_the_service()
-    logging.basicConfig(
-        format=f"%(asctime)s worker {index} [%(process)d] %(levelname)s %(name)s "
+    text = (
+        f"%(asctime)s worker {index} [%(process)d] %(levelname)s %(name)s "
         "[request %(request_id)s]: %(message)s"
     )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(request_id.RequestIdFilter())
+    logging.basicConfig(handlers=[logs.handler(text=text, static={"worker": index})])
     settings.model.headers = {**settings.model.headers, WORKER_HEADER: str(index)}
     try:
         runtime = FittedRuntime(settings)
