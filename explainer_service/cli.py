@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,12 +106,25 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
     log_level: Annotated[str, typer.Option()] = "info",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            envvar="EXPLAINER_LOG_FORMAT",
+            help="text, or json: one object per line (the worker processes follow)",
+        ),
+    ] = "text",
 ) -> None:
     """Run the explainer service."""
     import uvicorn
 
+    from explainer_service import logs
     from explainer_service.app import create_app
 
+    try:
+        os.environ[logs.FORMAT_ENV] = logs.chosen_format(log_format)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     _log_to_stderr(log_level)
 
     try:
@@ -124,25 +138,23 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,  # uvicorn's records go to the service's handler, in its format
+        access_log=False,  # the service logs each request itself, without its query
         timeout_graceful_shutdown=settings.service.shutdown_grace_s,
     )
 
 
 def _log_to_stderr(level: str) -> None:
-    """The service's records on stderr, each with its request id (``-`` outside one)."""
-    from explainer_service.request_id import RequestIdFilter
+    """The service's and uvicorn's records on stderr, in the format of
+    ``EXPLAINER_LOG_FORMAT``, each with its request id (``-`` outside one)."""
+    from explainer_service import logs
 
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [request %(request_id)s]: %(message)s"
-        )
-    )
-    logger = logging.getLogger("explainer_service")
-    logger.addHandler(handler)
-    logger.setLevel(getattr(logging, level.upper(), logging.DEBUG))  # uvicorn has "trace"
-    logger.propagate = False
+    handler = logs.handler()
+    for name in ("explainer_service", "uvicorn"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(getattr(logging, level.upper(), logging.DEBUG))  # uvicorn has "trace"
+        logger.propagate = False
 
 
 @app.command()

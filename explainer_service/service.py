@@ -28,6 +28,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from explainer_service import logs, request_id
 from explainer_service.errors import (
     NotFoundError,
     NotReadyError,
@@ -275,6 +276,7 @@ class Service:
             self._mean_s = 0.8 * self._mean_s + 0.2 * explanation.cost.seconds
             self.store.finish(id, self.owner, explanation)
             self.metrics.finished(job.task.method, explanation)
+            self._log_done(job.task, "done", explanation=explanation)
         except NotReadyError as exc:  # the service stops: another process or run does it
             self.store.release(id, self.owner)
             self._forget(key)
@@ -288,11 +290,34 @@ class Service:
                 self._recheck.set()  # readiness follows the model now, not at the next check
             self.store.fail(id, self.owner, {**body["error"], "status": status})
             self.metrics.failed(job.task.method, code)
+            self._log_done(job.task, "failed", error=code)
             self._forget(key)
             future.set_exception(exc)
         else:
             self._forget(key)
             future.set_result(explanation)
+
+    def _log_done(
+        self,
+        task: Task,
+        status: str,
+        explanation: Explanation | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The explanation's one log record, under the id of the request that asked for it."""
+        cost = explanation.cost if explanation is not None else None
+        with request_id.bound(task.request_id, task.traceparent):
+            logs.explanation_done(
+                task.id,
+                task.method,
+                self.settings.model.name,
+                status,
+                request_id=task.request_id,
+                seconds=cost.seconds if cost else None,
+                model_calls=cost.model_calls if cost else None,
+                rows=cost.rows if cost else None,
+                error=error,
+            )
 
     def _forget(self, key: str) -> None:
         with self._lock:

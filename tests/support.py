@@ -100,6 +100,7 @@ def explainer_service(
     log: Path | None = None,
     port: int | None = None,
     env: dict[str, str] | None = None,
+    log_level: str = "warning",
 ) -> tuple[ServerProcess, str]:
     """``explainer-service serve`` with ``config`` written as YAML into ``directory`` (and
     ``env`` added to the environment); returns the process (live, not necessarily ready)
@@ -119,7 +120,7 @@ def explainer_service(
             "--port",
             str(port),
             "--log-level",
-            "warning",
+            log_level,
         ],
         ready_url=f"http://127.0.0.1:{port}/health/live",
         log=log,

@@ -19,6 +19,7 @@ from explainer_service import (
     PayloadError,
     ProtocolMismatchError,
     RemoteModel,
+    request_id,
 )
 from explainer_service.model_client import CallStats
 
@@ -56,6 +57,28 @@ def test_headers_and_body() -> None:
     assert request.headers["Content-Type"] == "application/json"
     assert json.loads(request.content) == {"instances": [[250, "a"], [500, "b"]]}
     assert str(request.url) == URL
+    assert "X-Request-ID" not in request.headers  # outside a request: none
+    assert "traceparent" not in request.headers
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_every_chunk_carries_the_request_id_and_traceparent() -> None:
+    seen: list[httpx.Request] = []
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        with lock:
+            seen.append(request)
+        return echo(request)
+
+    model = make_model(handler, max_batch_rows=2, concurrency=3)
+    with request_id.bound("req-42", TRACEPARENT):
+        model.predict([[i, "a"] for i in range(7)])  # 4 chunks, sent from the pool's threads
+    assert len(seen) == 4
+    assert {r.headers.get("X-Request-ID") for r in seen} == {"req-42"}
+    assert {r.headers.get("traceparent") for r in seen} == {TRACEPARENT}
 
 
 def test_stats_count_calls_rows_and_seconds() -> None:

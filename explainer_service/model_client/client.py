@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from explainer_service import request_id
 from explainer_service.errors import (
     ModelResponseError,
     ModelTimeoutError,
@@ -133,10 +134,13 @@ class RemoteModel:
         size = self.settings.max_batch_rows
         chunks = [checked[i : i + size] for i in range(0, len(checked), size)]
         spent = CallStats()  # this call's requests, wherever they are sent from
+        trace = request_id.forwarded()  # read here: the pool's threads have other contexts
         try:
             if len(chunks) == 1:
-                return self._call(chunks[0], spent)
-            return np.concatenate(list(self._pool.map(lambda c: self._call(c, spent), chunks)))
+                return self._call(chunks[0], spent, trace)
+            return np.concatenate(
+                list(self._pool.map(lambda c: self._call(c, spent, trace), chunks))
+            )
         finally:
             with self._lock:
                 spent = spent.copy()
@@ -154,11 +158,11 @@ class RemoteModel:
 
     # --- one HTTP call ------------------------------------------------------------------
 
-    def _call(self, rows: Rows, spent: CallStats) -> np.ndarray:
+    def _call(self, rows: Rows, spent: CallStats, trace: dict[str, str]) -> np.ndarray:
         content = json.dumps(
             self.codec.encode_request(rows), allow_nan=False, ensure_ascii=False
         ).encode()
-        response = self._post(content, len(rows), spent)
+        response = self._post(content, len(rows), spent, trace)
         try:
             body = response.json()
         except ValueError:
@@ -183,13 +187,15 @@ class RemoteModel:
                 cause=exc.message,
             ) from None
 
-    def _post(self, content: bytes, n_rows: int, spent: CallStats) -> httpx.Response:
+    def _post(
+        self, content: bytes, n_rows: int, spent: CallStats, trace: dict[str, str]
+    ) -> httpx.Response:
         attempts = self.settings.retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             started = time.perf_counter()
             try:
-                response = self._send(content)
+                response = self._send(content, trace)
             except _AnswerTooLarge as exc:
                 self._count(n_rows, started, spent, failed=True)
                 raise ModelResponseError(
@@ -229,14 +235,14 @@ class RemoteModel:
             time.sleep(self.settings.backoff_s * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, content: bytes) -> httpx.Response:
+    def _send(self, content: bytes, trace: dict[str, str]) -> httpx.Response:
         """POST ``content`` and read the answer, at most ``max_response_bytes`` of it
         (decompressed): a larger one raises ``_AnswerTooLarge`` before it is all in memory.
 
         ``timeout_s`` bounds each read (httpx) and also the whole answer: a server that
         sends a byte now and then raises ``httpx.ReadTimeout`` once it is spent."""
         limit = self.settings.max_response_bytes
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **trace}
         ends = time.monotonic() + self.settings.timeout_s
         with self._http.stream("POST", self.url, content=content, headers=headers) as streamed:
             declared = streamed.headers.get("content-length", "")

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from explainer_service import request_id
+from explainer_service import logs, request_id
 from explainer_service.errors import ModelError, http_error
+from explainer_service.request_id import current_traceparent
 from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import ConfigError, Settings
 
@@ -38,7 +39,8 @@ class Task:
     the method's parameters, already resolved and validated by the service. A worker that
     has not answered ``deadline_s`` seconds after it started the task is stopped.
     ``request_id``: the request that asked for it first (by default the current one), for
-    the worker's log records.
+    the worker's log records and the calls to the model, with that request's
+    ``traceparent``.
     """
 
     id: str
@@ -47,6 +49,7 @@ class Task:
     params: dict[str, Any]
     deadline_s: float | None = None
     request_id: str | None = field(default_factory=request_id.current)
+    traceparent: str | None = field(default_factory=current_traceparent)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
     may read. A model's failure is logged once, with what the client does not see (the URL,
     the model's answer); an unexpected error with its traceback; the caller's errors not at
     all."""
-    with request_id.bound(task.request_id):
+    with request_id.bound(task.request_id, task.traceparent):
         try:
             explainer = runtime.explainer(task.method)
             explanation = explainer.explain(task.row, task.params, runtime.budget)
@@ -125,12 +128,11 @@ def run_worker(index: int, settings: Settings, conn: Connection) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_the_service()
-    logging.basicConfig(
-        format=f"%(asctime)s worker {index} [%(process)d] %(levelname)s %(name)s "
+    text = (
+        f"%(asctime)s worker {index} [%(process)d] %(levelname)s %(name)s "
         "[request %(request_id)s]: %(message)s"
     )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(request_id.RequestIdFilter())
+    logging.basicConfig(handlers=[logs.handler(text=text, static={"worker": index})])
     settings.model.headers = {**settings.model.headers, WORKER_HEADER: str(index)}
     try:
         runtime = FittedRuntime(settings)

@@ -9,7 +9,7 @@
   "all"}`` holds every request, ``{"workers": []}`` releases them all.
 - ``GET /waiting``: the worker header of each request being held now.
 - ``GET /calls``: every predict request: worker header, start and end (monotonic seconds of
-  this server), rows.
+  this server), rows, and its ``X-Request-ID`` and ``traceparent`` headers.
 - ``GET /healthz``.
 
 So a test sees at the model which worker is calling, and can keep an explanation running
@@ -93,7 +93,14 @@ class Handler(BaseHTTPRequestHandler):
         scores = PIPELINE.predict_proba(frame).tolist()
         with GATE:
             CALLS.append(
-                {"worker": worker, "start": started, "end": time.monotonic(), "rows": len(scores)}
+                {
+                    "worker": worker,
+                    "start": started,
+                    "end": time.monotonic(),
+                    "rows": len(scores),
+                    "request_id": self.headers.get("X-Request-ID"),
+                    "traceparent": self.headers.get("traceparent"),
+                }
             )
         self._send(200, {"predictions": scores})
 
