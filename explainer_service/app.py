@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
@@ -38,6 +39,11 @@ from explainer_service.workers import Pool
 
 log = logging.getLogger("explainer_service")
 
+#: Where Swagger UI's and ReDoc's scripts and styles are served (open like every /static/ path).
+DOCS_ASSETS = "/static/docs"
+#: The pages that start them with an inline script (they get ``DOCS_POLICY``).
+DOCS_PAGES = ("/docs", "/redoc", "/docs/oauth2-redirect")
+
 
 def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
     """Build the service. Reads the reference data and checks the configuration now (raises
@@ -61,7 +67,9 @@ def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
                 await task
             await asyncio.to_thread(service.close)  # waits for the workers to exit
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the service (DOCS_ASSETS), not a CDN
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="explainer-service",
         description=f"Explanations for the model {settings.model.name!r}, a black box.",
         lifespan=lifespan,
@@ -73,7 +81,7 @@ def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
         app.include_router(module.router)
     openapi.document(app, runtime)
     respond = _responder(settings.model.name)
-    protect(app, settings.auth, respond)
+    protect(app, settings.auth, respond, DOCS_PAGES)
     _install_error_handlers(app, respond)
     # the outermost: every answer carries the request id, and it answers unexpected errors
     app.add_middleware(RequestIds, on_error=lambda scope, exc: _internal(scope, exc, respond))

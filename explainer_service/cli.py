@@ -81,7 +81,7 @@ def explain(
     try:
         settings = load_settings(config)
         settings.explainers = {method: settings.explainers.get(method, {})}
-        runtime = FittedRuntime(settings)
+        runtime = FittedRuntime(settings, announce=True)
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None

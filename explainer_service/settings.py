@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     Field,
     HttpUrl,
     SecretStr,
@@ -111,7 +112,22 @@ class DataSettings(BaseModel):
     target: str | None = Field(None, description="label column; needed for importance")
 
 
+def _comma_list(value: Any) -> Any:
+    """A list from the environment: a JSON list, or comma-separated."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 class FeatureSettings(BaseModel):
+    names: Annotated[list[str] | None, NoDecode, BeforeValidator(_comma_list)] = Field(
+        None,
+        description="the model's inputs, in the order it reads them; other columns of "
+        "data.reference (an id, a timestamp) are ignored with a warning. Default: every "
+        "column but data.target. From the environment as a JSON list or comma-separated",
+    )
     immutable: list[str] = Field(
         default_factory=list, description="never changed by counterfactuals"
     )
@@ -131,6 +147,17 @@ class FeatureSettings(BaseModel):
         description="groups of features that change together (counterfactuals keep each "
         "group to a combination seen in the reference data), e.g. [[education, education-num]]",
     )
+
+    @field_validator("names")
+    @classmethod
+    def _distinct_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("names: at least one feature")
+            twice = sorted({name for name in value if value.count(name) > 1})
+            if twice:
+                raise ValueError(f"names: listed more than once: {', '.join(twice)}")
+        return value
 
 
 class BudgetSettings(BaseModel):
@@ -212,7 +239,7 @@ class SecuritySettings(BaseModel):
     """Who may call the service, and the links it prints. Access control is on when
     ``tokens`` or ``trusted_header`` is set; secrets are ``SecretStr`` (masked in repr)."""
 
-    tokens: Annotated[list[SecretStr], NoDecode] = Field(
+    tokens: Annotated[list[SecretStr], NoDecode, BeforeValidator(_comma_list)] = Field(
         default_factory=list,
         description="bearer tokens, any of which opens every route but /health/* and /metrics; "
         "from the environment as a JSON list or comma-separated",
@@ -237,15 +264,6 @@ class SecuritySettings(BaseModel):
     def required(self) -> bool:
         """Access control is on: a token or the trusted header is needed."""
         return bool(self.tokens) or self.trusted_header is not None
-
-    @field_validator("tokens", mode="before")
-    @classmethod
-    def _token_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            return [token.strip() for token in value.split(",") if token.strip()]
-        return value
 
     @field_validator("tokens")
     @classmethod

@@ -4,7 +4,9 @@ parameters resolved without fitting. FittedRuntime: the explainers, fitted."""
 from __future__ import annotations
 
 import json
+import logging
 
+import pandas as pd
 import pytest
 
 from examples.income import paths
@@ -166,3 +168,57 @@ def test_a_payload_of_more_rows_than_max_payload_rows_is_refused(runtime: Runtim
         assert "3 rows; at most 2" in info.value.message and info.value.field == "payload"
     finally:
         runtime.settings.service.max_payload_rows = limit
+
+
+def test_features_from_the_configuration(income_files, tmp_path, caplog) -> None:
+    """features.names: only those columns, in that order; an id and a timestamp in the
+    reference data are ignored with a warning naming them; start-up says where from."""
+    reference = pd.read_csv(paths.REFERENCE)
+    reference.insert(0, "applicant_id", range(len(reference)))
+    reference["received_at"] = "2026-01-01T00:00:00"
+    reference.to_csv(tmp_path / "reference.csv", index=False)
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.data.reference = tmp_path / "reference.csv"
+    settings.features.names = list(reversed(paths.FEATURES))
+    with caplog.at_level(logging.INFO, logger="explainer_service"):
+        runtime = Runtime(settings)
+    assert runtime.schema.names == list(reversed(paths.FEATURES))
+    assert list(runtime.reference.columns) == [*reversed(paths.FEATURES), "loan"]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "columns of data.reference not in features.names, ignored: applicant_id, received_at"
+    ]
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert said == [f"features (features.names): {', '.join(reversed(paths.FEATURES))}"]
+    runtime.close()
+    caplog.clear()
+    settings.features.names = None  # every column but the target: the id is a feature
+    with caplog.at_level(logging.INFO, logger="explainer_service"):
+        runtime = Runtime(settings)
+    assert runtime.schema.names[0] == "applicant_id" and "received_at" in runtime.schema.names
+    assert [r.getMessage() for r in caplog.records] == [
+        "features (every column of data.reference but data.target): "
+        + ", ".join(c for c in reference.columns if c != "loan")
+    ]
+    runtime.close()
+
+
+def test_workers_build_the_runtime_silently(income_files, caplog) -> None:
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    with caplog.at_level(logging.INFO, logger="explainer_service"):
+        FittedRuntime(settings).close()
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["age", "shoe-size"], r"features\.names: data\.reference has no column \['shoe-size'\]"),
+        (["age", "loan"], r"features\.names: 'loan' is data\.target"),
+    ],
+)
+def test_feature_names_the_reference_data_cannot_give(income_files, names, message) -> None:
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.features.names = names
+    with pytest.raises(ConfigError, match=message):
+        Runtime(settings)

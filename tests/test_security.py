@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from pathlib import Path
@@ -367,3 +368,28 @@ def test_json_or_no_content_type_passes(open_app: FastAPI) -> None:
 
 def _hrefs(html: str) -> list[str]:
     return [part.split('"')[0].replace("&amp;", "&") for part in html.split('href="')[1:]]
+
+
+# --- /docs and /redoc offline ---------------------------------------------------------------
+
+
+def _assets(html: str) -> list[str]:
+    """The scripts, styles and icons a page loads."""
+    return re.findall(r'(?:src|href)="([^"]+)"', html)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_documentation_loads_nothing_from_other_hosts(
+    app: FastAPI, open_app: FastAPI, page: str
+) -> None:
+    response = call(open_app, "GET", page)
+    assert response.status_code == 200
+    assert re.findall(r"https?://|//[a-z]", response.text) == []
+    assets = _assets(response.text)
+    assert any(asset.endswith(".js") for asset in assets), assets
+    for asset in assets:  # served by the service, open like every static script
+        assert asset.startswith("/static/docs/")
+        assert call(app, "GET", asset).status_code == 200, asset
+    sources = response.headers["content-security-policy"].replace(";", " ").split()
+    assert [s for s in sources if "." in s or s.startswith(("http", "//"))] == []
+    assert "'unsafe-inline'" in sources  # the page's own inline script starts Swagger UI

@@ -138,3 +138,21 @@ def test_auth_errors_name_the_key(tmp_path: Path, auth: str, key: str) -> None:
         load_settings(write(tmp_path, text))
     assert f"{key}:" in str(info.value)
     assert "short" not in str(info.value).replace("shorter", "")
+
+
+@pytest.mark.parametrize(
+    "value", ["age, education,hours-per-week", '["age", "education", "hours-per-week"]']
+)
+def test_feature_names_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("EXPLAINER_FEATURES__NAMES", value)
+    features = load_settings(write(tmp_path, MINIMAL.format(reference="ref.csv"))).features
+    assert features.names == ["age", "education", "hours-per-week"]
+
+
+def test_feature_names_default_to_none_and_are_distinct(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, MINIMAL.format(reference="r.csv"))).features.names is None
+    text = MINIMAL.format(reference="r.csv") + "features:\n  names: [age, sex, age]\n"
+    with pytest.raises(ConfigError, match=r"features\.names:.*more than once: age"):
+        load_settings(write(tmp_path, text))

@@ -1,11 +1,14 @@
 """`make demo`: the income model server and the explainer service, with links to open.
 
     python -m examples.income.demo [--model-port 9000] [--port 8080]
+    DEMO_MODEL_PORT=9001 DEMO_PORT=8081 make demo
 
 Starts the model server and the explainer service (configured by ``explainer.yaml``) as
 child processes, waits until the service is ready, and prints, for two sample applicants
 (one refused, one approved), the links of their anchors, SHAP and counterfactual pages.
-Ctrl-C stops both.
+Ctrl-C stops both. The ports default to ``DEMO_MODEL_PORT`` and ``DEMO_PORT`` when those
+are set; a port already taken on 127.0.0.1 stops the demo before it starts anything, with a
+message that names it (status 1).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +46,35 @@ def wait_for(url: str, processes: list[subprocess.Popen[bytes]], timeout: float 
     raise SystemExit(f"{url} did not answer 200 within {timeout} s")
 
 
+def taken(port: int) -> bool:
+    """Whether something listens on ``port`` of 127.0.0.1 (binding as uvicorn does, with
+    ``SO_REUSEADDR``, so a port a stopped server left in TIME_WAIT counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(model_port: int, port: int) -> None:
+    """Exit (status 1) saying which port is taken and how to choose others."""
+    if model_port == port:
+        raise SystemExit(f"the model and the service cannot share port {port}")
+    problems = [
+        f"port {number} ({role}) is taken on 127.0.0.1"
+        for number, role in ((model_port, "the model server"), (port, "the explainer service"))
+        if taken(number)
+    ]
+    if problems:
+        raise SystemExit(
+            "; ".join(problems) + ".\nChoose free ports: "
+            "make demo DEMO_MODEL_PORT=9001 DEMO_PORT=8081, "
+            "or python -m examples.income.demo --model-port 9001 --port 8081"
+        )
+
+
 def applicants() -> list[dict[str, object]]:
     """The two sample applicants of train.py (refused, approved) as records."""
     body = json.loads((paths.PAYLOADS / "records.json").read_text())
@@ -50,9 +83,12 @@ def applicants() -> list[dict[str, object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Start the income example.")
-    parser.add_argument("--model-port", type=int, default=9000)
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--model-port", type=int, default=int(os.environ.get("DEMO_MODEL_PORT", 9000))
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", 8080)))
     args = parser.parse_args()
+    check_ports(args.model_port, args.port)
     # Ctrl-C and SIGTERM stop both servers, even when started from a shell that ignores
     # SIGINT for background commands (the children would inherit that)
     signal.signal(signal.SIGINT, signal.default_int_handler)

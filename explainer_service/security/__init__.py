@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import FastAPI
 
 from explainer_service.security.access import AccessControl
@@ -24,14 +26,16 @@ __all__ = [
 ]
 
 
-def protect(app: FastAPI, security: SecuritySettings, respond: Respond) -> None:
+def protect(
+    app: FastAPI, security: SecuritySettings, respond: Respond, docs_paths: Iterable[str]
+) -> None:
     """Add the middlewares, outermost first: security headers on every answer (refusals
-    included), access control, cross-site refusal; and ``app.state.link``, the
+    included; ``docs_paths``, the pages that start Swagger UI and ReDoc, get
+    ``DOCS_POLICY``), access control, cross-site refusal; and ``app.state.link``, the
     ``UrlBuilder`` every printed link goes through. Call after the other middlewares."""
     signer = signer_of(security)
     base = str(security.public_base_url) if security.public_base_url else None
     app.state.link = UrlBuilder(base or "", signer)
     app.add_middleware(CrossSiteGuard, public_base_url=base, respond=respond)
     app.add_middleware(AccessControl, security=security, signer=signer, respond=respond)
-    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-    app.add_middleware(SecurityHeaders, docs_paths=[path for path in docs if path])
+    app.add_middleware(SecurityHeaders, docs_paths=docs_paths)

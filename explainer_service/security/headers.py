@@ -16,13 +16,11 @@ POLICY = (
     "frame-ancestors 'none'"
 )
 
-#: /docs and /redoc as FastAPI serves them: Swagger UI and ReDoc from cdn.jsdelivr.net,
-#: started by an inline script. Those pages show the API's schema, no stored data.
+#: /docs and /redoc: Swagger UI and ReDoc from the service itself (no other host), started by
+#: an inline script. Those pages show the API's schema, no stored data.
 DOCS_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 

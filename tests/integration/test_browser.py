@@ -16,6 +16,7 @@ import yaml
 from examples.income import paths
 from explainer_service.render.formats import value
 from tests.browser import dump_dom, element_text, screenshot, visible_text
+from tests.inprocess import fake_app, served
 from tests.support import ROOT, explainer_service, open_page, wait_until_ready
 
 pytestmark = pytest.mark.integration
@@ -174,3 +175,27 @@ def test_links_helper(service: str) -> None:
     assert page.status_code == 200 and "SHAP value" in page.text
     bad = httpx.get(service + "/links", params={"payload": '{"inputs": []}'})
     assert bad.status_code == 422 and "'inputs' is empty" in bad.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def docs_service(tmp_path_factory) -> Iterator[str]:
+    """The application with a stand-in worker: /docs needs no model."""
+    with served(fake_app(tmp_path_factory.mktemp("docs"))) as base:
+        yield base
+
+
+def test_swagger_ui_renders_offline(docs_service: str, output_dir: Path) -> None:
+    """Swagger UI draws the operations from /openapi.json with every other host unreachable:
+    its scripts and styles come from the service, under the /docs page's policy."""
+    dom = dump_dom(docs_service + "/docs")
+    paths_drawn = re.findall(r'class="opblock-summary-path"[^>]*data-path="([^"]+)"', dom)
+    assert "/explain" in paths_drawn and "/explanations/{id}" in paths_drawn, dom[:3000]
+    assert "explainer-service" in visible_text(dom)
+    shot = screenshot(docs_service + "/docs", output_dir / "screenshots" / "docs.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_redoc_renders_offline(docs_service: str) -> None:
+    dom = dump_dom(docs_service + "/redoc")
+    text = visible_text(dom)
+    assert "/explain" in text and "explainer-service" in text, text[:3000]

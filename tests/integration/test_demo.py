@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -57,3 +58,36 @@ def test_demo_prints_links_that_open(income_files, tmp_path) -> None:
             drain.join(30)  # every writer is gone: it reads to the end
         if demo.stdout and (drain is None or not drain.is_alive()):
             demo.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("taken", "role", "how"),
+    [
+        ("model", "the model server", "options"),
+        ("service", "the explainer service", "options"),
+        ("service", "the explainer service", "environment"),
+    ],
+)
+def test_demo_stops_when_a_port_is_taken(taken: str, role: str, how: str) -> None:
+    """It names the taken port and how to choose others, exits 1, and starts nothing: the
+    other port stays free, and it does not print links to whatever holds the taken one."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy, free = holder.getsockname()[1], free_port()
+        model_port, port = (busy, free) if taken == "model" else (free, busy)
+        args, env = [], dict(os.environ)
+        if how == "options":
+            args = ["--model-port", str(model_port), "--port", str(port)]
+        else:
+            env |= {"DEMO_MODEL_PORT": str(model_port), "DEMO_PORT": str(port)}
+        result = subprocess.run(
+            [sys.executable, "-m", "examples.income.demo", *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        with socket.socket() as probe:  # nothing was started on the free port
+            probe.bind(("127.0.0.1", free))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"port {busy} ({role}) is taken" in result.stderr
+    assert "DEMO_MODEL_PORT=" in result.stderr and "--port" in result.stderr
+    assert "/explain?method=" not in result.stdout
