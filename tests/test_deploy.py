@@ -47,7 +47,8 @@ KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 #: kubernetes-validate has none; they are checked structurally instead.
 CUSTOM_GROUPS = {"serving.kserve.io", "machinelearning.seldon.io"}
 #: The manifests that run the explainer, and its container's name in them.
-EXPLAINERS = ["sidecar.yaml", "standalone.yaml"]
+SIDECARS = ["sidecar.yaml", "mlserver-sidecar.yaml"]
+EXPLAINERS = [*SIDECARS, "standalone.yaml"]
 HADOLINT = Path(sys.executable).parent / "hadolint"
 
 
@@ -162,8 +163,9 @@ def test_probes_and_ports_match_the_routes_the_app_serves(
     assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
 
 
-def test_the_sidecar_calls_the_model_container_on_loopback() -> None:
-    items = resources("sidecar.yaml")
+@pytest.mark.parametrize("file", SIDECARS)
+def test_the_sidecar_calls_the_model_container_on_loopback(file: str) -> None:
+    items = resources(file)
     env = container_env(items, container(items, "explainer"))
     model_ports = [p["containerPort"] for p in container(items, "model")["ports"]]
     assert re.match(

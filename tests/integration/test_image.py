@@ -1,7 +1,9 @@
-"""The service started as the image starts it in the sidecar pod: the Dockerfile's CMD, and
+"""The service started as the image starts it in a sidecar pod: the Dockerfile's CMD, and
 an environment made only of the Dockerfile's ENV and the sidecar manifest's ConfigMap, with
-the pod's volumes as local directories and the model container's port on a free one.
-Docker cannot run here; what the image adds beyond this (its base, its user) is linted."""
+the pod's volumes as local directories and the model container's port on a free one. The
+model container is the example model server (sidecar.yaml) or MLServer started with the
+manifest's own MLSERVER_* variables (mlserver-sidecar.yaml). Docker cannot run here; what
+the image adds beyond this (its base, its user) is linted."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,7 +20,7 @@ import pytest
 
 from examples.income import paths
 from tests.deploy_files import container, container_env, image, on_local_volumes, resources
-from tests.support import ServerProcess, free_port
+from tests.support import MLSERVER, ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -42,20 +45,59 @@ def _on_loopback_port(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
 
 
+@pytest.fixture
+def mlserver_container(income_files: Path, tmp_path: Path, output_dir: Path) -> Iterator[int]:
+    """MLServer as mlserver-sidecar.yaml's model container runs it: its environment, its
+    volume (model.joblib) local, its ports free; yields its HTTP port."""
+    if not MLSERVER.exists():
+        pytest.fail(f"{MLSERVER} is missing: `make mlserver` (in `make test`) installs it")
+    items = resources("mlserver-sidecar.yaml")
+    spec = container(items, "model")
+    env = {variable["name"]: variable["value"] for variable in spec["env"]}
+    env, _ = on_local_volumes(env, spec, tmp_path / "model-volumes")
+    shutil.copy(paths.MODEL, env["MLSERVER_MODEL_URI"])
+    port = free_port()
+    env |= {
+        "MLSERVER_HOST": "127.0.0.1",
+        "MLSERVER_HTTP_PORT": str(port),
+        "MLSERVER_GRPC_PORT": str(free_port()),
+        "MLSERVER_METRICS_PORT": str(free_port()),
+        "MLSERVER_PARALLEL_WORKERS": "0",  # as tests/support.py: in this process
+    }
+    empty = tmp_path / "mlserver"  # no model-settings.json: the model of the environment
+    empty.mkdir()
+    readiness = spec["readinessProbe"]["httpGet"]["path"]
+    server = ServerProcess(
+        [str(MLSERVER), "start", str(empty)],
+        ready_url=f"http://127.0.0.1:{port}{readiness}",
+        log=output_dir / "image-mlserver.log",
+        env=env,
+    ).wait_ready(timeout=120)
+    try:
+        yield port
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "file", ["sidecar.yaml", pytest.param("mlserver-sidecar.yaml", marks=pytest.mark.mlserver)]
+)
 def test_the_image_command_with_the_sidecar_environment_explains(
-    income_server: str, tmp_path: Path, output_dir: Path
+    file: str, request: pytest.FixtureRequest, tmp_path: Path, output_dir: Path
 ) -> None:
+    if file == "sidecar.yaml":
+        model_port = urlsplit(request.getfixturevalue("income_server")).port or 0
+    else:
+        model_port = request.getfixturevalue("mlserver_container")
     built = image()
-    items = resources("sidecar.yaml")
+    items = resources(file)
     spec = container(items, "explainer")
     env, _ = on_local_volumes(container_env(items, spec), spec, tmp_path / "volumes")
-    # the model container's port in the pod is the income server's port here
+    # the model container's port in the pod is the model server's port here
     model_url = urlsplit(env["EXPLAINER_MODEL__URL"])
-    (model_port,) = [p["containerPort"] for p in container(items, "model")["ports"]]
-    assert (model_url.hostname, model_url.port) == ("127.0.0.1", model_port)
-    env["EXPLAINER_MODEL__URL"] = _on_loopback_port(
-        env["EXPLAINER_MODEL__URL"], urlsplit(income_server).port or 0
-    )
+    (pod_port,) = [p["containerPort"] for p in container(items, "model")["ports"]]
+    assert (model_url.hostname, model_url.port) == ("127.0.0.1", pod_port)
+    env["EXPLAINER_MODEL__URL"] = _on_loopback_port(env["EXPLAINER_MODEL__URL"], model_port)
     shutil.copy(paths.REFERENCE, env["EXPLAINER_DATA__REFERENCE"])
     workdir = tmp_path / "workdir"
     workdir.mkdir()
@@ -75,7 +117,7 @@ def test_the_image_command_with_the_sidecar_environment_explains(
         _argv(built.cmd, environment, port),
         ready_url=base + readiness,
         cwd=workdir,
-        log=output_dir / "image-service.log",
+        log=output_dir / f"image-service-{file}.log",
         env=environment,
         inherit_env=False,
     )
