@@ -54,7 +54,9 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 # The Dockerfile by hadolint (a dev extra), and deploy/kubernetes/ against Kubernetes'
-# schemas (kubernetes-validate, offline); both also run in tests/test_deploy.py.
+# schemas (kubernetes-validate, offline); both also run in tests/test_deploy.py. The custom
+# resources (KServe, Seldon Core) have no schema there: a WARN, and tests/test_deploy.py
+# checks them part by part.
 KUBERNETES_VERSION := 1.30.0
 lint-image: venv
 	$(BIN)/hadolint Dockerfile

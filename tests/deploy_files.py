@@ -18,6 +18,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 ENV_PREFIX = Settings.model_config["env_prefix"]
 ENV_NESTING = Settings.model_config["env_nested_delimiter"]
+#: What the manifests call the image (`docker build -t explainer-service:<version> .`).
+IMAGE_NAME = "explainer-service"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,19 @@ def of_kind(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [resource for resource in items if resource["kind"] == kind]
 
 
+def pod_specs(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod specs a resource runs: a Deployment's template, a KServe InferenceService's
+    components, a Seldon Core SeldonDeployment's component specs."""
+    spec = resource.get("spec", {})
+    if resource["kind"] == "Deployment":
+        return [spec["template"]["spec"]]
+    if resource["kind"] == "InferenceService":
+        return [spec[part] for part in ("predictor", "explainer", "transformer") if part in spec]
+    if resource["kind"] == "SeldonDeployment":
+        return [c["spec"] for p in spec["predictors"] for c in p.get("componentSpecs", [])]
+    return []
+
+
 def pod_spec(items: list[dict[str, Any]]) -> dict[str, Any]:
     (deployment,) = of_kind(items, "Deployment")
     return dict(deployment["spec"]["template"]["spec"])
@@ -81,6 +96,18 @@ def pod_spec(items: list[dict[str, Any]]) -> dict[str, Any]:
 def container(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
     (found,) = [c for c in pod_spec(items)["containers"] if c["name"] == name]
     return dict(found)
+
+
+def explainer(items: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one container that runs the image, and the resource it is in."""
+    (found,) = [
+        (container, resource)
+        for resource in items
+        for spec in pod_specs(resource)
+        for container in spec.get("containers", [])
+        if container["image"].partition(":")[0] == IMAGE_NAME
+    ]
+    return found
 
 
 def container_env(items: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, str]:

@@ -14,13 +14,14 @@ import tomllib
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 from pydantic import HttpUrl
 
 from examples.income import paths
-from explainer_service.api import health
+from explainer_service.api import compat, health
 from explainer_service.app import create_app
 from explainer_service.settings import load_settings
 from tests.deploy_files import (
@@ -29,11 +30,13 @@ from tests.deploy_files import (
     ENV_PREFIX,
     container,
     container_env,
+    explainer,
     image,
     manifests,
     of_kind,
     on_local_volumes,
     pod_spec,
+    pod_specs,
     resources,
     unknown_setting,
 )
@@ -48,7 +51,7 @@ KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 CUSTOM_GROUPS = {"serving.kserve.io", "machinelearning.seldon.io"}
 #: The manifests that run the explainer, and its container's name in them.
 SIDECARS = ["sidecar.yaml", "mlserver-sidecar.yaml"]
-EXPLAINERS = [*SIDECARS, "standalone.yaml"]
+EXPLAINERS = [*SIDECARS, "standalone.yaml", "kserve.yaml", "seldon.yaml"]
 HADOLINT = Path(sys.executable).parent / "hadolint"
 
 
@@ -68,8 +71,9 @@ def test_every_manifest_is_valid_kubernetes(item: tuple[Path, dict[str, Any]], v
 
 def test_the_manifests_are_found() -> None:
     kinds = {(path.name, resource["kind"]) for path, resource in manifests()}
-    for file in EXPLAINERS:
+    for file in [*SIDECARS, "standalone.yaml", "seldon.yaml"]:
         assert {(file, "ConfigMap"), (file, "Deployment"), (file, "Service")} <= kinds
+    assert {("kserve.yaml", "InferenceService"), ("seldon.yaml", "SeldonDeployment")} <= kinds
 
 
 def test_strict_validation_rejects_a_misspelt_field() -> None:
@@ -85,7 +89,7 @@ def _settings_env(file: str, tmp_path: Path) -> tuple[dict[str, str], dict[str, 
     """The explainer's environment in ``file``, its volumes moved under ``tmp_path`` and
     the income reference data on the reference volume; and its container."""
     items = resources(file)
-    spec = container(items, "explainer")
+    spec, _ = explainer(items)
     env, _ = on_local_volumes(container_env(items, spec), spec, tmp_path)
     Path(env["EXPLAINER_DATA__REFERENCE"]).write_bytes(paths.REFERENCE.read_bytes())
     return env, spec
@@ -157,21 +161,76 @@ def test_probes_and_ports_match_the_routes_the_app_serves(
     for probe in [*probes.values(), spec["readinessProbe"]["httpGet"]]:
         assert ports[probe["port"]] == image_port
     assert "command" not in spec and "args" not in spec  # the image's CMD runs
-    (service,) = of_kind(resources(file), "Service")
-    assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(ports)
-    template = of_kind(resources(file), "Deployment")[0]["spec"]["template"]
-    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    _, owner = explainer(resources(file))
+    if owner["kind"] == "Deployment":  # KServe makes the Service of its components
+        (service,) = of_kind(resources(file), "Service")
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(ports)
+        labels = owner["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= labels.items()
 
 
 @pytest.mark.parametrize("file", SIDECARS)
 def test_the_sidecar_calls_the_model_container_on_loopback(file: str) -> None:
     items = resources(file)
-    env = container_env(items, container(items, "explainer"))
+    env = container_env(items, explainer(items)[0])
     model_ports = [p["containerPort"] for p in container(items, "model")["ports"]]
     assert re.match(
         rf"http://127\.0\.0\.1:({'|'.join(map(str, model_ports))})/", env["EXPLAINER_MODEL__URL"]
     )
     assert len(pod_spec(items)["containers"]) == 2
+
+
+@pytest.mark.parametrize(
+    "item",
+    [m for m in manifests() if m[1]["kind"] in {"InferenceService", "SeldonDeployment"}],
+    ids=_name,
+)
+def test_the_pod_specs_inside_custom_resources_are_valid_kubernetes(
+    item: tuple[Path, dict[str, Any]],
+) -> None:
+    """What kubernetes-validate cannot read as a whole, it reads in part: each pod spec of
+    an InferenceService or a SeldonDeployment (core/v1 types) as a Pod's spec."""
+    _, resource = item
+    specs = pod_specs(resource)
+    assert specs and all("containers" in spec or "model" in spec for spec in specs)
+    for spec in specs:
+        if "containers" not in spec:
+            continue  # a KServe predictor's `model:`, checked below
+        keep = {k: v for k, v in spec.items() if k not in {"timeout", "replicas"}}
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "part"}, "spec": keep}
+        kubernetes_validate.validate(pod, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_kserve_explainer_calls_its_predictor_in_v2() -> None:
+    items = resources("kserve.yaml")
+    (service,) = of_kind(items, "InferenceService")
+    spec, owner = explainer(items)
+    assert owner is service and spec in service["spec"]["explainer"]["containers"]
+    env = container_env(items, spec)
+    model = service["spec"]["predictor"]["model"]
+    assert model["protocolVersion"] == "v2" and env["EXPLAINER_MODEL__PROTOCOL"] == "v2"
+    name, url = env["EXPLAINER_MODEL__NAME"], urlsplit(env["EXPLAINER_MODEL__URL"])
+    assert url.hostname == f"{service['metadata']['name']}-predictor"
+    assert url.path == f"/v2/models/{name}/infer"
+    # KServe's explain route for that name is one the service answers
+    assert compat.router.url_path_for("kserve_explain", name=name) == f"/v1/models/{name}:explain"
+
+
+def test_seldon_explainer_calls_the_predictor_service_in_seldon_protocol() -> None:
+    items = resources("seldon.yaml")
+    (deployment,) = of_kind(items, "SeldonDeployment")
+    env = container_env(items, explainer(items)[0])
+    (predictor,) = deployment["spec"]["predictors"]
+    url = urlsplit(env["EXPLAINER_MODEL__URL"])
+    assert (url.hostname, url.port) == (
+        f"{deployment['metadata']['name']}-{predictor['name']}",
+        8000,
+    )
+    assert url.path == "/api/v1.0/predictions"
+    assert env["EXPLAINER_MODEL__PROTOCOL"] == deployment["spec"]["protocol"] == "seldon"
+    containers = [c["name"] for spec in pod_specs(deployment) for c in spec["containers"]]
+    assert predictor["graph"]["name"] in containers
+    assert compat.router.url_path_for("seldon_explain") == "/api/v1.0/explain"
 
 
 def test_the_image_runs_the_console_script_as_an_unprivileged_user() -> None:
