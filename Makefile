@@ -14,13 +14,14 @@ MODEL := examples/income/model.joblib
 # Business Source License; it is installed here and nowhere else.
 BENCH_VENV := .venv-bench
 
-.PHONY: demo test audit venv mlserver model browser lint clean bench
+.PHONY: demo test audit venv mlserver model browser lint lint-image clean bench
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
 
 test: venv mlserver model browser
 	$(MAKE) --no-print-directory audit
+	$(MAKE) --no-print-directory lint-image
 	$(BIN)/python -m pytest
 
 # pip-audit over what the server installs (the runtime dependencies as installed in .venv,
@@ -51,6 +52,16 @@ endif
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The Dockerfile by hadolint (a dev extra), and deploy/kubernetes/ against Kubernetes'
+# schemas (kubernetes-validate, offline); both also run in tests/test_deploy.py. The custom
+# resources (KServe, Seldon Core) have no schema there: a WARN, and tests/test_deploy.py
+# checks them part by part.
+KUBERNETES_VERSION := 1.30.0
+lint-image: venv
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version $(KUBERNETES_VERSION) \
+		deploy/kubernetes/*.yaml
 
 # Debian's chromium renders the HTML pages in the browser tests.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

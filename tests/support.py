@@ -34,7 +34,10 @@ class ServerProcess:
         cwd: Path = ROOT,
         log: Path | None = None,
         env: dict[str, str] | None = None,
+        inherit_env: bool = True,
     ) -> None:
+        """``env`` is added to this process's environment, or is the whole environment
+        when ``inherit_env`` is false."""
         self.args = list(args)
         self.ready_url = ready_url
         self.base_url = ""
@@ -45,7 +48,7 @@ class ServerProcess:
             cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**(os.environ if inherit_env else {}), **(env or {})},
         )
 
     def wait_ready(self, timeout: float = 300.0) -> ServerProcess:
