@@ -16,7 +16,16 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from explainer_service.api import compat, explain, explanations, health, links, openapi, pages
+from explainer_service.api import (
+    compat,
+    explain,
+    explanations,
+    health,
+    links,
+    openapi,
+    pages,
+    v2,
+)
 from explainer_service.api import metrics as metrics_route
 from explainer_service.api.deps import ERROR_RESPONSES
 from explainer_service.errors import (
@@ -77,7 +86,7 @@ def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
     )
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
-    for module in (explain, explanations, health, compat, links, pages, metrics_route):
+    for module in (explain, explanations, health, compat, v2, links, pages, metrics_route):
         app.include_router(module.router)
     openapi.document(app, runtime)
     respond = _responder(settings.model.name)

@@ -46,6 +46,12 @@ OPERATIONS = [
     ("POST", "/v1/models/{name}:explain"),
     ("POST", "/api/v1.0/explain"),
     ("GET", "/links"),
+    ("GET", "/v2"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/v2/models/{name}"),
+    ("GET", "/v2/models/{name}/ready"),
+    ("POST", "/v2/models/{name}/infer"),
 ]
 
 
@@ -69,7 +75,10 @@ def test_every_operation_is_fuzzed(api) -> None:
 
 
 #: Operations without inputs have nothing to make invalid.
-WITHOUT_INPUTS = {("GET", "/health/live"), ("GET", "/health/ready")}
+WITHOUT_INPUTS = {
+    ("GET", path)
+    for path in ("/health/live", "/health/ready", "/v2", "/v2/health/live", "/v2/health/ready")
+}
 CASES = [
     (method, path, mode)
     for method, path in OPERATIONS

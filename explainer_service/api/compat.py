@@ -1,14 +1,19 @@
-"""Routes that clients written for KServe and Seldon Core call unchanged."""
+"""Routes that clients written for KServe and Seldon Core call unchanged.
+
+They answer alibi's ``{"meta", "data"}`` shape, as KServe's and Seldon's alibi explainers
+do (``format=json``: this service's own schema)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from explainer_service.api.bodies import ExplanationOut
+from explainer_service.alibi_format import to_alibi
+from explainer_service.api.bodies import AlibiExplanation, ExplanationOut
 from explainer_service.api.deps import (
     DryRun,
     answer,
@@ -20,38 +25,31 @@ from explainer_service.api.deps import (
 from explainer_service.dry_run import DryRunOut, answer_dry_run
 from explainer_service.errors import NotFoundError, PayloadError
 from explainer_service.model_client.codecs import Codec, CodecError, KServeV1Codec, SeldonCodec
+from explainer_service.render import LinkFor, links_for
 from explainer_service.service import Service
+from explainers import Explanation
 from explainers.errors import shown
 
 router = APIRouter(tags=["compatibility"])
 
-
-async def _explain(
-    request: Request, service: Service, codec: Codec, method: str | None, dry_run: bool
-) -> dict[str, Any]:
-    raw = await request.body()
-    chosen = method or (
-        "anchors" if "anchors" in service.runtime.classes else next(iter(service.runtime.classes))
-    )
-    params = method_params(request)
-    # decoding up to max_body_bytes of JSON takes a while: not on the event loop
-    records = await asyncio.to_thread(_first_row, service, codec, raw)
-    if dry_run:
-        planned = await asyncio.to_thread(
-            answer_dry_run, service.runtime, chosen, records, 0, params
-        )
-        return planned.model_dump(mode="json")
-    ticket = (await asyncio.to_thread(service.tickets, chosen, records, 0, params))[0]
-    explanation = await service.result(ticket)
-    assert explanation is not None
-    return answer(ticket.id, explanation, get_link(request))
+CompatFormat = Annotated[
+    Literal["alibi", "json"],
+    Query(description="alibi: alibi's {meta, data} shape; json: this service's own schema"),
+]
 
 
-def _first_row(service: Service, codec: Codec, raw: bytes) -> dict[str, Any]:
+def default_method(methods: Iterable[str]) -> str:
+    """What a compatibility route explains with when the request does not say."""
+    methods = list(methods)
+    return "anchors" if "anchors" in methods else methods[0]
+
+
+async def first_row(service: Service, codec: Codec, body: Any) -> dict[str, Any]:
     """The request's first row as records (``{"instances": [{feature: value}]}``)."""
     try:
-        body = parse_json(raw, max_depth=service.settings.service.max_json_depth)
-        rows = service.runtime.limit_rows(codec.decode_request(body))
+        # decoding up to max_body_bytes of JSON takes a while: not on the event loop
+        rows = await asyncio.to_thread(codec.decode_request, body)
+        rows = service.runtime.limit_rows(rows)
     except CodecError as exc:
         raise PayloadError(
             f"not a {codec.protocol} request: {exc.message}", field=exc.field
@@ -61,9 +59,60 @@ def _first_row(service: Service, codec: Codec, raw: bytes) -> dict[str, Any]:
     return {"instances": [dict(zip(service.runtime.schema.names, rows[0], strict=True))]}
 
 
+async def explain_row(
+    service: Service, method: str, records: dict[str, Any], params: dict[str, Any]
+) -> tuple[str, Explanation]:
+    """(id, explanation) of the one row in ``records``."""
+    ticket = (await asyncio.to_thread(service.tickets, method, records, 0, params))[0]
+    explanation = await service.result(ticket)
+    assert explanation is not None
+    return ticket.id, explanation
+
+
+async def planned(
+    service: Service, method: str, records: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """The dry run's answer (``DryRunOut``) for the one row in ``records``."""
+    plan = await asyncio.to_thread(answer_dry_run, service.runtime, method, records, 0, params)
+    return plan.model_dump(mode="json")
+
+
+def alibi_answer(
+    service: Service, id: str, explanation: Explanation, link: LinkFor
+) -> dict[str, Any]:
+    return to_alibi(
+        explanation,
+        id=id,
+        links=links_for(id, link),
+        names=service.runtime.schema.names,
+        class_names=service.settings.model.class_names,
+    )
+
+
+async def _explain(
+    request: Request,
+    service: Service,
+    codec: Codec,
+    method: str | None,
+    dry_run: bool,
+    format: str,
+) -> dict[str, Any]:
+    chosen = method or default_method(service.runtime.classes)
+    params = method_params(request)
+    depth = service.settings.service.max_json_depth
+    body = await asyncio.to_thread(parse_json, await request.body(), "the body", depth)
+    records = await first_row(service, codec, body)
+    if dry_run:
+        return await planned(service, chosen, records, params)
+    id, explanation = await explain_row(service, chosen, records, params)
+    if format == "json":
+        return answer(id, explanation, get_link(request))
+    return alibi_answer(service, id, explanation, get_link(request))
+
+
 @router.post(
     "/v1/models/{name}:explain",
-    response_model=ExplanationOut | DryRunOut,
+    response_model=AlibiExplanation | ExplanationOut | DryRunOut,
     summary="KServe v1 explain",
 )
 async def kserve_explain(
@@ -72,6 +121,7 @@ async def kserve_explain(
     service: Annotated[Service, Depends(get_service)],
     method: Annotated[str | None, Query()] = None,
     dry_run: DryRun = False,
+    format: CompatFormat = "alibi",
 ) -> JSONResponse:
     """``{"instances": [[...]] | [{...}]}`` in; the explanation of the first instance out
     (``dry_run=true``: its estimated cost, as on ``/explain``)."""
@@ -80,12 +130,12 @@ async def kserve_explain(
             f"no model named {shown(name)}; this service explains {service.settings.model.name!r}"
         )
     codec = KServeV1Codec(service.runtime.schema.names)
-    return JSONResponse(await _explain(request, service, codec, method, dry_run))
+    return JSONResponse(await _explain(request, service, codec, method, dry_run, format))
 
 
 @router.post(
     "/api/v1.0/explain",
-    response_model=ExplanationOut | DryRunOut,
+    response_model=AlibiExplanation | ExplanationOut | DryRunOut,
     summary="Seldon Core v1 explain",
 )
 async def seldon_explain(
@@ -93,8 +143,9 @@ async def seldon_explain(
     service: Annotated[Service, Depends(get_service)],
     method: Annotated[str | None, Query()] = None,
     dry_run: DryRun = False,
+    format: CompatFormat = "alibi",
 ) -> JSONResponse:
     """``{"data": {"names", "ndarray"}}`` in; the explanation of the first row out
     (``dry_run=true``: its estimated cost, as on ``/explain``)."""
     codec = SeldonCodec(service.runtime.schema.names)
-    return JSONResponse(await _explain(request, service, codec, method, dry_run))
+    return JSONResponse(await _explain(request, service, codec, method, dry_run, format))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from explainer_service.api.bodies import (
     HTML,
+    AlibiExplanation,
     ExplanationList,
     ExplanationOut,
     Pending,
@@ -17,6 +19,7 @@ from explainer_service.api.bodies import (
     answers,
     error_responses,
 )
+from explainer_service.api.compat import alibi_answer
 from explainer_service.api.deps import (
     DryRun,
     answer,
@@ -43,7 +46,10 @@ router = APIRouter(tags=["explain"])
 
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, importance, ...")]
 Instance = Annotated[str, Query(pattern=r"^(\d+|all)$", description="row index, or all")]
-Format = Annotated[Literal["json", "html"] | None, Query()]
+Format = Annotated[
+    Literal["json", "html", "alibi"] | None,
+    Query(description="json: this service's schema; alibi: alibi's {meta, data} shape"),
+]
 
 
 def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
@@ -103,7 +109,7 @@ def pending_page(service: Service, ticket: Ticket, link: LinkFor = as_is) -> HTM
 
 @router.post(
     "/explain",
-    response_model=ExplanationOut | ExplanationList | DryRunOut,
+    response_model=ExplanationOut | ExplanationList | AlibiExplanation | DryRunOut,
     summary="Explain an inference payload",
     responses={
         **error_responses(html=True),
@@ -160,13 +166,14 @@ async def post_explain(
     explanations = [await service.result(t) for t in tickets]
     if request.state.html:
         return HTMLResponse(page(service, tickets[0].id, explanations[0], link))
-    answers = [answer(t.id, e, link) for t, e in zip(tickets, explanations, strict=True) if e]
+    shape = answer if format != "alibi" else partial(alibi_answer, service)
+    answers = [shape(t.id, e, link) for t, e in zip(tickets, explanations, strict=True) if e]
     return JSONResponse(answers[0] if len(answers) == 1 else {"explanations": answers})
 
 
 @router.get(
     "/explain",
-    response_model=ExplanationOut | DryRunOut,
+    response_model=ExplanationOut | AlibiExplanation | DryRunOut,
     summary="Drill-down link: explain a payload carried in the URL",
     responses={
         **error_responses(html=True),
@@ -217,4 +224,6 @@ async def get_explain(
         )
     if request.state.html:
         return HTMLResponse(page(service, ticket.id, explanation, link))
+    if format == "alibi":
+        return JSONResponse(alibi_answer(service, ticket.id, explanation, link))
     return JSONResponse(answer(ticket.id, explanation, link))

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from explainer_service.api.v2 import explainer_names
 from explainer_service.runtime import Runtime
 from explainers import FeatureSchema
 
@@ -128,6 +129,39 @@ def _components(runtime: Runtime) -> dict[str, Any]:
             },
             "required": ["data"],
         },
+        "V2ExplainRequest": {
+            "title": "V2ExplainRequest",
+            "description": "an Open Inference Protocol request: one input per feature, or one "
+            "[n, d] tensor of rows in feature order",
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "explain_parameters": {
+                            "type": "object",
+                            "description": "alibi's parameters of explain, or the method's own",
+                        }
+                    },
+                },
+                "inputs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                            "datatype": {"type": "string"},
+                            "data": {"type": "array"},
+                        },
+                        "required": ["name", "shape", "datatype", "data"],
+                    },
+                },
+            },
+            "required": ["inputs"],
+        },
     }
 
 
@@ -144,6 +178,7 @@ def document(app: FastAPI, runtime: Runtime) -> None:
     generate = app.openapi
     methods = list(runtime.classes)
     model_name = runtime.settings.model.name
+    v2_names = sorted(explainer_names(model_name, methods))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -160,8 +195,10 @@ def document(app: FastAPI, runtime: Runtime) -> None:
         kserve["requestBody"] = _body(_ref("KServeExplainRequest"))
         seldon = paths["/api/v1.0/explain"]["post"]
         seldon["requestBody"] = _body(_ref("SeldonExplainRequest"))
+        v2 = paths["/v2/models/{name}/infer"]["post"]
+        v2["requestBody"] = _body(_ref("V2ExplainRequest"))
         links = paths["/links"]["get"]
-        for operation in (explain["post"], explain["get"], kserve, seldon, links):
+        for operation in (explain["post"], explain["get"], kserve, seldon, links, v2):
             for parameter in operation.get("parameters", []):
                 if parameter["name"] == "method":
                     default = parameter["schema"].get("default")
@@ -173,6 +210,11 @@ def document(app: FastAPI, runtime: Runtime) -> None:
                     parameter["content"] = {"application/json": {"schema": _ref("Payload")}}
                 elif parameter["name"] == "name" and parameter["in"] == "path":
                     parameter["schema"] = {"type": "string", "enum": [model_name]}
+        for path in ("/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/{name}/infer"):
+            for operation in paths[path].values():
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "name":
+                        parameter["schema"] = {"type": "string", "enum": v2_names}
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

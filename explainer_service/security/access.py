@@ -12,7 +12,7 @@ from explainer_service.security.signing import LinkSigner, is_signed, strip_sign
 from explainer_service.settings import SecuritySettings
 
 #: Open whatever the configuration: probes, metrics, and the static scripts of the pages.
-OPEN_PREFIXES = ("/health/", "/static/")
+OPEN_PREFIXES = ("/health/", "/v2/health/", "/static/")
 OPEN_PATHS = frozenset({"/metrics"})
 
 

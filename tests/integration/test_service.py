@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,10 +12,12 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from alibi.api.interfaces import Explanation as AlibiExplanation
 
 from examples.income import paths
 from explainers import Explanation
 from tests.support import (
+    ROOT,
     explainer_service,
     free_port,
     python_server,
@@ -190,17 +193,67 @@ def test_async_mode_answers_at_once_and_the_resource_reports_progress(service) -
 
 
 def test_compatibility_routes(service) -> None:
+    """KServe's and Seldon's routes answer alibi's shape by default, ours with format=json."""
     base, _ = service
     kserve = payload("kserve-v1.json")
     response = httpx.post(f"{base}/v1/models/income:explain?method=shap", json=kserve, timeout=60)
     assert response.status_code == 200, response.text
-    assert check_explanation(response.json(), "shap").instance["age"] == kserve["instances"][0][0]
+    alibi = AlibiExplanation.from_json(response.text)
+    assert alibi.meta["name"] == "KernelShap"
+    assert alibi.data["raw"]["instances"][0][0] == kserve["instances"][0][0]
+    ours = alibi.meta["explainer_service"]
+    explanation = httpx.get(base + ours["links"]["json"], timeout=60).json()
+    contributions = [c["shap"] for c in explanation["result"]["contributions"]]
+    explained = paths.CLASS_NAMES.index(explanation["result"]["output"])
+    assert alibi.data["shap_values"][explained] == [contributions]
     seldon = payload("seldon.json")
-    response = httpx.post(f"{base}/api/v1.0/explain?method=shap", json=seldon, timeout=60)
+    response = httpx.post(
+        f"{base}/api/v1.0/explain?method=shap&format=json", json=seldon, timeout=60
+    )
     assert response.status_code == 200, response.text
     assert check_explanation(response.json(), "shap").prediction.label == "<=50K"
+    anchors = httpx.post(f"{base}/api/v1.0/explain", json=seldon, timeout=120)
+    assert anchors.status_code == 200, anchors.text
+    alibi = AlibiExplanation.from_json(anchors.text)
+    assert alibi.meta["name"] == "AnchorTabular" and alibi.anchor and 0 < alibi.precision <= 1
     wrong = httpx.post(f"{base}/v1/models/other:explain", json=kserve)
     assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.mlserver
+def test_a_client_of_mlservers_explainer_gets_its_answer(service, reference) -> None:
+    """MLServer's own codecs build the request (explain_parameters included) and read the
+    answer; alibi parses the explanation; the parameters reached the explainer."""
+    base, _ = service
+    python = ROOT / ".venv-mlserver" / "bin" / "python"
+    records = reference[paths.FEATURES].iloc[[4]].to_dict("records")
+    parameters = {"threshold": 0.9, "delta": 0.1, "coverage_samples": 1000}
+    run = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "tests.mlserver_client",
+            f"{base}/v2/models/income-explainer/infer",
+            json.dumps(records),
+            json.dumps(parameters),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert answer["headers"]["x-seldon-alibi-method"] == "anchor_tabular"
+    alibi = AlibiExplanation.from_json(answer["explanation"])
+    assert alibi.meta["name"] == "AnchorTabular"
+    assert alibi.meta["params"]["threshold"] == 0.9
+    assert alibi.meta["params"]["confidence"] == pytest.approx(0.9)
+    assert alibi.data["raw"]["instance"] == [records[0][n] for n in paths.FEATURES]
+    stored = httpx.get(base + alibi.meta["explainer_service"]["links"]["json"], timeout=60)
+    assert alibi.anchor == stored.json()["result"]["rule"]
+    assert alibi.precision == stored.json()["result"]["precision"]
+    assert stored.json()["fidelity"]["threshold"] == 0.9
 
 
 def v2_body(**changes) -> dict:
