@@ -8,10 +8,11 @@ variables win over the file. The model URL comes only from here, never from a re
 from __future__ import annotations
 
 import json
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 import yaml
 from pydantic import (
@@ -32,6 +33,11 @@ from pydantic_settings import (
 )
 
 from explainers.model import OutputKind
+
+ENV_PREFIX = "EXPLAINER_"
+ENV_NESTING = "__"
+#: Variables with the prefix that are read elsewhere, not settings (the command line's).
+OTHER_ENV_VARS = frozenset({"EXPLAINER_LOG_FORMAT"})
 
 
 class Protocol(StrEnum):
@@ -300,7 +306,7 @@ class Settings(BaseSettings):
     """Everything the service is configured with."""
 
     model_config = SettingsConfigDict(
-        env_prefix="EXPLAINER_", env_nested_delimiter="__", extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, extra="forbid"
     )
 
     model: ModelSettings
@@ -333,13 +339,40 @@ class Settings(BaseSettings):
         return env_settings, init_settings  # the environment wins over the file
 
 
+def unknown_env_var(name: str) -> str | None:
+    """Why the environment variable ``name`` is no setting, or None when it is one (or has
+    nothing to do with the service). pydantic-settings ignores such a variable, so a typo
+    in a manifest would silently leave the setting at its default."""
+    upper = name.upper()
+    if not upper.startswith(ENV_PREFIX) or upper in OTHER_ENV_VARS:
+        return None
+    node: Any = Settings  # a model, a mapping (any key below it) or a leaf (no key below)
+    for key in upper.removeprefix(ENV_PREFIX).lower().split(ENV_NESTING):
+        if node is dict:
+            continue
+        if node is None:
+            return f"{name}: nothing below {key!r}'s parent"
+        field = node.model_fields.get(key)
+        if field is None:
+            return f"{name}: {key!r} is not among {sorted(node.model_fields)}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            node = annotation
+        else:
+            node = dict if get_origin(annotation) is dict else None
+    return None
+
+
 def load_settings(path: Path | str | None = None) -> Settings:
     """Settings from a YAML file (optional) and the environment.
 
     A relative ``data.reference`` is taken from the working directory when it exists there,
     else from the configuration file's directory. Raises ``ConfigError`` naming each
-    wrong key.
+    wrong key, and each ``EXPLAINER_`` variable that names no setting.
     """
+    unknown = [why for name in sorted(os.environ) if (why := unknown_env_var(name))]
+    if unknown:
+        raise ConfigError(f"environment variables that name no setting: {'; '.join(unknown)}")
     values: dict[str, Any] = {}
     base = None
     if path is not None:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any
 
 import yaml
 from dockerfile_parse import DockerfileParser
-from pydantic import BaseModel
 
-from explainer_service.settings import Settings
 from tests.support import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
 MANIFESTS = ROOT / "deploy" / "kubernetes"
-ENV_PREFIX = Settings.model_config["env_prefix"]
-ENV_NESTING = Settings.model_config["env_nested_delimiter"]
 #: What the manifests call the image (`docker build -t explainer-service:<version> .`).
 IMAGE_NAME = "explainer-service"
 
@@ -121,30 +117,6 @@ def container_env(items: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str
         assert "value" in variable, f"{variable['name']}: only literal values are read here"
         env[variable["name"]] = variable["value"]
     return env
-
-
-def unknown_setting(name: str) -> str | None:
-    """Why the environment variable ``name`` is no setting the service reads, or None.
-
-    The settings loader ignores variables that name no setting (a typo is silently
-    dropped), so each name is walked down the settings' fields here."""
-    if not name.startswith(ENV_PREFIX):
-        return None if not name.startswith("EXPLAINER") else f"{name}: not {ENV_PREFIX}..."
-    node: Any = Settings  # a model, a mapping (any key below it) or a leaf (no key below)
-    for key in name.removeprefix(ENV_PREFIX).lower().split(ENV_NESTING):
-        if node is dict:
-            continue
-        if node is None:
-            return f"{name}: nothing below {key!r}'s parent"
-        field = node.model_fields.get(key)
-        if field is None:
-            return f"{name}: {key!r} is not among {sorted(node.model_fields)}"
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            node = annotation
-        else:
-            node = dict if get_origin(annotation) is dict else None
-    return None
 
 
 def on_local_volumes(
