@@ -36,6 +36,7 @@ from explainer_service.errors import (
     error_body,
     http_error,
 )
+from explainer_service.features import resolve_features
 from explainer_service.limits import BodySizeLimit
 from explainer_service.render import render_error
 from explainer_service.request_id import RequestIds
@@ -61,7 +62,11 @@ def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
     ``/health/live`` at once, even while the model is down; it stops them on shutdown.
 
     ``pool``: where explanations run; by default ``service.workers`` worker processes
-    (tests pass stand-ins)."""
+    (tests pass stand-ins).
+
+    The features are chosen first (``resolve_features``): that may ask the model for its
+    metadata, waiting at most ``model.metadata_wait_s`` for a model that is not up yet."""
+    settings = resolve_features(settings)
     runtime = Runtime(settings)
     service = Service(settings, runtime, Store(settings.service.store), pool)
 

@@ -76,12 +76,13 @@ def explain(
     ] = None,
 ) -> None:
     """Explain one instance in-process (no web service) and print the Explanation JSON."""
+    from explainer_service.features import resolve_features
     from explainer_service.runtime import FittedRuntime
 
     try:
         settings = load_settings(config)
         settings.explainers = {method: settings.explainers.get(method, {})}
-        runtime = FittedRuntime(settings, announce=True)
+        runtime = FittedRuntime(resolve_features(settings))
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -10,14 +10,12 @@ model is down.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
-
 from explainer_service.errors import PayloadError
+from explainer_service.features import read_reference, select_features
 from explainer_service.model_client import CodecError, RemoteModel
 from explainer_service.model_client.codecs import RecordsCodec
 from explainer_service.settings import ConfigError, Settings
@@ -35,28 +33,18 @@ from explainers import (
 )
 from explainers.base import reference_fingerprint
 
-log = logging.getLogger(__name__)
-
 
 class Runtime:
     """One configured model as the service sees it; it never fits or runs an explainer."""
 
-    def __init__(
-        self, settings: Settings, *, model: RemoteModel | None = None, announce: bool = True
-    ) -> None:
-        """``announce``: log which features were chosen, from where, and the columns
-        ignored (the service does, once; its workers build the same runtime silently)."""
+    def __init__(self, settings: Settings, *, model: RemoteModel | None = None) -> None:
+        """The features are ``features.names`` as set, else every column of the reference
+        data but the target: the service resolves them once (``features.resolve_features``)
+        before it builds this, and its workers receive the settings it resolved."""
         self.settings = settings
-        path = settings.data.reference
-        try:
-            reference = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError) as exc:
-            raise ConfigError(f"data.reference: cannot read {path}: {exc}") from None
         target = settings.data.target
-        if target is not None and target not in reference.columns:
-            raise ConfigError(f"data.target: {path} has no column {target!r}")
         #: the reference data: the features (in the model's order) and the target
-        self.reference = select_features(reference, settings.features.names, target, announce)
+        self.reference = select_features(read_reference(settings), settings.features.names, target)
         #: part of every explanation's cache key: new reference data, new explanations
         self.reference_fingerprint = reference_fingerprint(self.reference)
         try:
@@ -177,10 +165,8 @@ class Runtime:
 class FittedRuntime(Runtime):
     """A ``Runtime`` with its explainers, fitted on first use; it runs explanations."""
 
-    def __init__(
-        self, settings: Settings, *, model: RemoteModel | None = None, announce: bool = False
-    ) -> None:
-        super().__init__(settings, model=model, announce=announce)
+    def __init__(self, settings: Settings, *, model: RemoteModel | None = None) -> None:
+        super().__init__(settings, model=model)
         target = settings.data.target
         class_names = settings.model.class_names
         if class_names is None and target is not None and settings.model.output != "regression":
@@ -233,36 +219,6 @@ class FittedRuntime(Runtime):
                 except ExplainerError as exc:
                     raise ConfigError(f"explainers.{method}: {exc}") from None
             return self.explainers[method]
-
-
-def select_features(
-    reference: pd.DataFrame, names: list[str] | None, target: str | None, announce: bool
-) -> pd.DataFrame:
-    """The columns of ``reference`` the service uses: ``names`` (``features.names``) in
-    that order, then ``target``; without ``names``, all of it (every column but ``target``
-    is a feature). Raises ``ConfigError`` for a name the reference data lacks, or the
-    target among the names. ``announce``: log the features and where they come from, and
-    warn of the columns left out."""
-    if names is None:
-        if announce:
-            features = ", ".join(c for c in reference.columns if c != target)
-            log.info("features (every column of data.reference but data.target): %s", features)
-        return reference
-    missing = [name for name in names if name not in reference.columns]
-    if missing:
-        raise ConfigError(f"features.names: data.reference has no column {missing}")
-    if target in names:
-        raise ConfigError(f"features.names: {target!r} is data.target, not a feature")
-    used = [*names, *([target] if target is not None else [])]
-    if announce:
-        log.info("features (features.names): %s", ", ".join(names))
-        ignored = [c for c in reference.columns if c not in used]
-        if ignored:
-            log.warning(
-                "columns of data.reference not in features.names, ignored: %s",
-                ", ".join(ignored),
-            )
-    return reference[used]
 
 
 def _looks_like_records(payload: Any) -> bool:

@@ -102,8 +102,8 @@ class Service:
                 "class_names": settings.model.class_names,
             },
             "reference": runtime.reference_fingerprint,
-            # display names change pages, not explanations
-            "features": settings.features.model_dump(mode="json", exclude={"labels"}),
+            # display names change pages, not explanations; the features, not where from
+            "features": settings.features.model_dump(mode="json", exclude={"labels", "source"}),
             "schema_version": SCHEMA_VERSION,
             "versions": package_versions(),
         }

@@ -68,6 +68,11 @@ class KServeV1Options(BaseModel):
 
 class MlflowOptions(BaseModel):
     format: Literal["dataframe_split", "dataframe_records"] = "dataframe_split"
+    mlmodel: Path | None = Field(
+        None,
+        description="the model's MLmodel file: the column names of its signature are the "
+        "features (the scoring server does not serve its signature)",
+    )
 
 
 class ModelSettings(BaseModel):
@@ -95,6 +100,14 @@ class ModelSettings(BaseModel):
     concurrency: int = Field(4, ge=1, le=64, description="chunks in flight at once")
     retries: int = Field(3, ge=0, le=10, description="for refused/reset connections, 502, 503")
     backoff_s: float = Field(0.1, ge=0, description="first retry delay; doubles each retry")
+    metadata_wait_s: float = Field(
+        30.0,
+        ge=0,
+        le=600,
+        description="v2: how long start-up waits for the model's metadata (its inputs) while "
+        "the model is unreachable or answers 5xx; then the features are the reference "
+        "columns. 0: the metadata is not asked for",
+    )
     headers: dict[str, str] = Field(
         default_factory=dict,
         description="sent with every call (e.g. Authorization); Seldon-Skip-Logging is always sent",
@@ -127,12 +140,26 @@ def _comma_list(value: Any) -> Any:
     return value
 
 
+class FeatureSource(StrEnum):
+    """Where the features come from when ``features.names`` is unset."""
+
+    auto = "auto"  # the model's metadata when it names its inputs, else data.reference
+    model = "model"  # the model's metadata, or the service does not start
+    reference = "reference"  # every column of data.reference but data.target
+
+
 class FeatureSettings(BaseModel):
+    source: FeatureSource = Field(
+        FeatureSource.auto,
+        description="without features.names: auto (the model's metadata where the protocol "
+        "offers it, else every column of data.reference but data.target), model (the "
+        "model's metadata, required) or reference (the columns, without asking the model)",
+    )
     names: Annotated[list[str] | None, NoDecode, BeforeValidator(_comma_list)] = Field(
         None,
         description="the model's inputs, in the order it reads them; other columns of "
-        "data.reference (an id, a timestamp) are ignored with a warning. Default: every "
-        "column but data.target. From the environment as a JSON list or comma-separated",
+        "data.reference (an id, a timestamp) are ignored with a warning. Default: see "
+        "features.source. From the environment as a JSON list or comma-separated",
     )
     immutable: list[str] = Field(
         default_factory=list, description="never changed by counterfactuals"
@@ -319,6 +346,25 @@ class Settings(BaseSettings):
         description="method -> its parameters; the methods the service offers",
     )
 
+    @model_validator(mode="after")
+    def _one_feature_source(self) -> Settings:
+        source, model = self.features.source, self.model
+        if source is not FeatureSource.auto and self.features.names is not None:
+            raise ValueError(
+                f"features.source: {source} contradicts features.names; set one of them"
+            )
+        if source is FeatureSource.model:
+            if model.protocol is Protocol.v2 and model.metadata_wait_s == 0:
+                raise ValueError("features.source: model needs model.metadata_wait_s above 0")
+            if model.protocol is Protocol.mlflow and model.mlflow.mlmodel is None:
+                raise ValueError("features.source: model needs model.mlflow.mlmodel (mlflow)")
+            if model.protocol not in (Protocol.v2, Protocol.mlflow):
+                raise ValueError(
+                    f"features.source: model, but the {model.protocol} protocol has no "
+                    "model metadata; set features.names"
+                )
+        return self
+
     @field_validator("explainers", mode="before")
     @classmethod
     def _no_nulls(cls, value: Any) -> Any:
@@ -366,9 +412,10 @@ def unknown_env_var(name: str) -> str | None:
 def load_settings(path: Path | str | None = None) -> Settings:
     """Settings from a YAML file (optional) and the environment.
 
-    A relative ``data.reference`` is taken from the working directory when it exists there,
-    else from the configuration file's directory. Raises ``ConfigError`` naming each
-    wrong key, and each ``EXPLAINER_`` variable that names no setting.
+    A relative ``data.reference`` (or ``model.mlflow.mlmodel``) is taken from the working
+    directory when it exists there, else from the configuration file's directory. Raises
+    ``ConfigError`` naming each wrong key, and each ``EXPLAINER_`` variable that names no
+    setting.
     """
     unknown = [why for name in sorted(os.environ) if (why := unknown_env_var(name))]
     if unknown:
@@ -390,10 +437,20 @@ def load_settings(path: Path | str | None = None) -> Settings:
         settings = Settings(**values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+            if error["loc"]
+            else error["msg"].removeprefix("Value error, ")  # names its own keys
+            for error in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
-    reference = settings.data.reference
-    if not reference.is_absolute() and not reference.exists() and base is not None:
-        settings.data.reference = base / reference
+    if base is not None:
+        settings.data.reference = _near(settings.data.reference, base)
+        mlmodel = settings.model.mlflow.mlmodel
+        if mlmodel is not None:
+            settings.model.mlflow.mlmodel = _near(mlmodel, base)
     return settings
+
+
+def _near(path: Path, base: Path) -> Path:
+    """``path``, or ``base / path`` when it is relative and not in the working directory."""
+    return base / path if not path.is_absolute() and not path.exists() else path

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from examples.income import paths
 from explainer_service.app import create_app
-from explainer_service.settings import load_settings
+from explainer_service.settings import FeatureSource, load_settings
 from explainer_service.workers import Pool
 from tests import fake_workers
 from tests.support import free_port
@@ -30,6 +30,7 @@ def fake_app(directory: Path, model: str | None = None) -> FastAPI:
     base = model or f"http://127.0.0.1:{free_port()}"
     settings.model.url = f"{base}/v2/models/income/infer"  # type: ignore[assignment]
     settings.model.retries = 0
+    settings.features.source = FeatureSource.reference  # the model is not asked at start-up
     gate = directory / "open"
     gate.touch()
     return create_app(settings, pool=Pool(str(gate), 1, target=fake_workers.explaining))

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -135,9 +136,16 @@ def explainer_service(
 MLSERVER = ROOT / ".venv-mlserver" / "bin" / "mlserver"
 
 
-def mlserver(repo: Path, models: dict[str, Path], log: Path | None = None) -> ServerProcess:
+def mlserver(
+    repo: Path,
+    models: dict[str, Path],
+    log: Path | None = None,
+    declared: dict[str, dict[str, Any]] | None = None,
+) -> ServerProcess:
     """MLServer (its own virtual environment) serving scikit-learn ``models`` (name -> joblib
-    file) from the model repository ``repo``; ready once every model is. ``.base_url``."""
+    file) from the model repository ``repo``; ready once every model is. ``.base_url``.
+    ``declared``: name -> more keys of that model's model-settings.json (e.g. ``inputs``,
+    which MLServer answers as the model's metadata)."""
     if not MLSERVER.exists():
         raise RuntimeError(f"{MLSERVER} is missing: `make mlserver` (in `make test`) installs it")
     http, grpc, metrics = free_port(), free_port(), free_port()
@@ -157,6 +165,7 @@ def mlserver(repo: Path, models: dict[str, Path], log: Path | None = None) -> Se
                     "name": name,
                     "implementation": "mlserver_sklearn.SKLearnModel",
                     "parameters": {"uri": str(uri), "version": "1"},
+                    **(declared or {}).get(name, {}),
                 }
             )
         )

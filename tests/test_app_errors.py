@@ -69,6 +69,7 @@ def app(income_files: Path) -> FastAPI:
     settings = Settings(
         model={"url": "http://127.0.0.1:9/v2/models/m/infer"},
         data={"reference": paths.REFERENCE, "target": "loan"},
+        features={"source": "reference"},  # no model to ask for its inputs
         service={"store": ":memory:"},
     )
     app = create_app(settings)

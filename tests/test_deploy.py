@@ -155,6 +155,7 @@ def test_probes_and_ports_match_the_routes_the_app_serves(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("EXPLAINER_SERVICE__STORE", ":memory:")
+    monkeypatch.setenv("EXPLAINER_FEATURES__SOURCE", "reference")  # no model to ask
     # not started (no lifespan): no workers, so readiness answers 503 "starting"
     app = create_app(load_settings())
     live, ready = _route(health.live), _route(health.ready)

@@ -103,6 +103,7 @@ def test_metrics_are_open_when_tokens_are_required(income_files: Path) -> None:
         Settings(
             model={"url": "http://127.0.0.1:9/v2/models/m/infer"},
             data={"reference": paths.REFERENCE, "target": "loan"},
+            features={"source": "reference"},  # no model to ask for its inputs
             service={"store": ":memory:"},
             auth={"tokens": ["a-token-of-sixteen-chars"]},
         )

@@ -11,8 +11,9 @@ import pytest
 
 from examples.income import paths
 from explainer_service.errors import ModelUnavailableError, PayloadError
+from explainer_service.features import resolve_features
 from explainer_service.runtime import FittedRuntime, Runtime
-from explainer_service.settings import ConfigError, load_settings
+from explainer_service.settings import ConfigError, FeatureSource, load_settings
 from explainers import Budget, BudgetExceededError, ParameterError
 from tests.support import free_port
 
@@ -181,7 +182,7 @@ def test_features_from_the_configuration(income_files, tmp_path, caplog) -> None
     settings.data.reference = tmp_path / "reference.csv"
     settings.features.names = list(reversed(paths.FEATURES))
     with caplog.at_level(logging.INFO, logger="explainer_service"):
-        runtime = Runtime(settings)
+        runtime = Runtime(resolve_features(settings))
     assert runtime.schema.names == list(reversed(paths.FEATURES))
     assert list(runtime.reference.columns) == [*reversed(paths.FEATURES), "loan"]
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -193,8 +194,9 @@ def test_features_from_the_configuration(income_files, tmp_path, caplog) -> None
     runtime.close()
     caplog.clear()
     settings.features.names = None  # every column but the target: the id is a feature
+    settings.features.source = FeatureSource.reference
     with caplog.at_level(logging.INFO, logger="explainer_service"):
-        runtime = Runtime(settings)
+        runtime = Runtime(resolve_features(settings))
     assert runtime.schema.names[0] == "applicant_id" and "received_at" in runtime.schema.names
     assert [r.getMessage() for r in caplog.records] == [
         "features (every column of data.reference but data.target): "
@@ -205,6 +207,7 @@ def test_features_from_the_configuration(income_files, tmp_path, caplog) -> None
 
 def test_workers_build_the_runtime_silently(income_files, caplog) -> None:
     settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.features.names = paths.FEATURES  # as the service resolved them
     with caplog.at_level(logging.INFO, logger="explainer_service"):
         FittedRuntime(settings).close()
     assert caplog.records == []
@@ -220,5 +223,7 @@ def test_workers_build_the_runtime_silently(income_files, caplog) -> None:
 def test_feature_names_the_reference_data_cannot_give(income_files, names, message) -> None:
     settings = load_settings(paths.HERE / "explainer.yaml")
     settings.features.names = names
+    with pytest.raises(ConfigError, match=message):
+        resolve_features(settings)  # before anything is announced
     with pytest.raises(ConfigError, match=message):
         Runtime(settings)

@@ -36,6 +36,7 @@ def make_app(**security) -> FastAPI:
         Settings(
             model={"url": "http://127.0.0.1:9/v2/models/m/infer"},
             data={"reference": paths.REFERENCE, "target": "loan"},
+            features={"source": "reference"},  # no model to ask for its inputs
             service={"store": ":memory:"},
             auth=security,
         )

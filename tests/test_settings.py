@@ -156,3 +156,31 @@ def test_feature_names_default_to_none_and_are_distinct(tmp_path: Path) -> None:
     text = MINIMAL.format(reference="r.csv") + "features:\n  names: [age, sex, age]\n"
     with pytest.raises(ConfigError, match=r"features\.names:.*more than once: age"):
         load_settings(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("model", "features", "message"),
+    [
+        ("{url: 'http://m/v2/models/m/infer'}", "{source: reference, names: [age]}",
+         "reference contradicts features.names"),
+        ("{url: 'http://m/api/v1.0/predictions', protocol: seldon}", "{source: model}",
+         "the seldon protocol has no model metadata"),
+        ("{url: 'http://m/v2/models/m/infer', metadata_wait_s: 0}", "{source: model}",
+         r"needs model\.metadata_wait_s above 0"),
+        ("{url: 'http://m/invocations', protocol: mlflow}", "{source: model}",
+         r"needs model\.mlflow\.mlmodel"),
+    ],
+)  # fmt: skip
+def test_a_feature_source_that_cannot_be_had_is_refused(
+    tmp_path: Path, model: str, features: str, message: str
+) -> None:
+    text = f"model: {model}\ndata: {{reference: r.csv}}\nfeatures: {features}\n"
+    with pytest.raises(ConfigError, match=f"^invalid configuration: features.source: .*{message}"):
+        load_settings(write(tmp_path, text))
+
+
+def test_a_relative_mlmodel_is_found_beside_the_configuration(tmp_path: Path) -> None:
+    text = "model:\n  url: http://m/invocations\n  mlflow: {mlmodel: model/MLmodel}\n"
+    settings = load_settings(write(tmp_path, text + "data: {reference: r.csv}\n"))
+    assert settings.model.mlflow.mlmodel == tmp_path / "model" / "MLmodel"
+    assert settings.model.metadata_wait_s == 30 and settings.features.source == "auto"

@@ -31,6 +31,12 @@ SKIP_LOGGING_HEADER = "Seldon-Skip-Logging"
 RETRY_STATUSES = frozenset({502, 503})
 
 
+def synthetic_headers(settings: ModelSettings) -> dict[str, str]:
+    """The headers of every call the service makes to the model: ``model.headers`` and
+    ``Seldon-Skip-Logging: true``."""
+    return {**settings.headers, SKIP_LOGGING_HEADER: "true"}
+
+
 class _AnswerTooLarge(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
@@ -94,9 +100,8 @@ class RemoteModel:
         self.url = str(settings.url)
         self.codec: Codec = make_codec(settings, feature_names)
         self.n_features = len(feature_names)
-        headers = {**settings.headers, SKIP_LOGGING_HEADER: "true"}
         self._http = httpx.Client(
-            headers=headers,
+            headers=synthetic_headers(settings),
             timeout=httpx.Timeout(settings.timeout_s),
             limits=httpx.Limits(
                 max_connections=settings.concurrency * 4,

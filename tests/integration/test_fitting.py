@@ -23,6 +23,7 @@ def test_a_fitting_error_is_reported_by_readiness_and_logged_at_once(
     settings = config(f"http://127.0.0.1:{free_port()}/v2/models/income/infer", tmp_path / "s")
     settings["explainers"] = {"shap": {}, "constant": {"fail_fit": True}}
     settings["service"]["workers"] = 1
+    settings["features"]["source"] = "reference"  # no model to ask for its inputs
     log = output_dir / "service-cannot-fit.log"
     process, base = explainer_service(settings, tmp_path, log)
     try:

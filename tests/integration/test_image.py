@@ -138,6 +138,9 @@ def test_the_image_command_with_the_sidecar_environment_explains(
     finally:
         service.stop()
     assert _healthcheck(built.healthcheck, port).returncode != 0  # nothing answers now
+    # both model containers declare their inputs: the features come from the model
+    logged = (output_dir / f"image-service-{file}.log").read_text()
+    assert f"features (the model's V2 metadata): {', '.join(paths.FEATURES)}" in logged
 
 
 def _healthcheck(command: list[str], port: int) -> subprocess.CompletedProcess[str]:

@@ -366,10 +366,13 @@ def test_model_failures_say_what_failed_and_log_the_url(
     income_server: str, tmp_path: Path, output_dir: Path
 ) -> None:
     """A model that is not there (503), and one that answers in another protocol (502): the
-    client reads the status, never the model's URL or its answer; the log has both, once."""
+    client reads the status, never the model's URL or its answer; the log has both, once.
+    The service starts all the same, once the wait for the model's metadata is spent."""
     nowhere = f"http://127.0.0.1:{free_port()}/v2/models/income/infer"
     log = output_dir / "service-down.log"
-    process, base = explainer_service(config(nowhere, tmp_path / "a.sqlite"), tmp_path, log)
+    down = config(nowhere, tmp_path / "a.sqlite")
+    down["model"]["metadata_wait_s"] = 1
+    process, base = explainer_service(down, tmp_path, log)
     try:
         state = wait_until_fitted(base)
         assert not state["ready"] and state["reason"].startswith("the model is unreachable")
@@ -383,6 +386,7 @@ def test_model_failures_say_what_failed_and_log_the_url(
         process.stop()
     logged = [line for line in log.read_text().splitlines() if nowhere in line]
     assert any(error["request_id"] in line for line in logged), logged
+    assert "the model's V2 metadata gives no features (no answer from" in log.read_text()
     wrong = income_server + "/api/v1.0/predictions"  # a Seldon route, configured as v2
     log = output_dir / "service-wrong.log"
     process, base = explainer_service(config(wrong, tmp_path / "b.sqlite"), tmp_path, log)
@@ -407,9 +411,9 @@ def test_ready_flips_once_the_model_comes_up(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v2/models/income/infer"
-    process, base = explainer_service(
-        config(url, tmp_path / "s.sqlite"), tmp_path, output_dir / "service-early.log"
-    )
+    early = config(url, tmp_path / "s.sqlite")
+    early["model"]["metadata_wait_s"] = 1  # then the reference columns: live before the model
+    process, base = explainer_service(early, tmp_path, output_dir / "service-early.log")
     model = None
     try:
         assert httpx.get(base + "/health/live").status_code == 200
