@@ -178,6 +178,8 @@ class Service:
             if not self.readiness.ready and self.readiness.checked_at:
                 log.info("ready: the model answers")
             self.readiness = Readiness(True, "ready", time.time())
+        finally:  # the only requests to the model this process makes
+            self.metrics.called_model("readiness", self.runtime.model.take_durations())
 
     def saturation(self) -> dict[str, Any]:
         """How full the queue is, for readiness."""
@@ -269,6 +271,7 @@ class Service:
     def _finish(self, key: str, job: Job, future: Future[Explanation]) -> None:
         """Store what the worker answered, then hand it to the waiting requests."""
         id = job.task.id
+        self.metrics.called_model(job.task.method, job.call_seconds)
         try:
             explanation = Explanation.model_validate_json(job.future.result())
             queued = job.queue_seconds

@@ -75,7 +75,9 @@ class Job:
 
     ``future`` gives the Explanation JSON, or raises ``WorkerError`` (the error the
     explanation raised, as its HTTP answer), ``WorkerCrashedError`` or ``NotReadyError``
-    (the service stopped). ``worker`` and ``pid`` name the process running it.
+    (the service stopped). ``worker`` and ``pid`` name the process running it;
+    ``call_seconds``, set before the future, the duration of each of its requests to the
+    model (none when its worker died).
     """
 
     task: Task
@@ -84,6 +86,7 @@ class Job:
     started: float | None = None
     worker: int | None = None
     pid: int | None = None
+    call_seconds: list[float] = field(default_factory=list)
 
     @property
     def queue_seconds(self) -> float | None:
@@ -332,6 +335,8 @@ class Pool:
             if answer is _LATE:
                 self._stop_late(worker, job, process)
                 return
+            if isinstance(answer, Done | Failed):
+                job.call_seconds = answer.call_seconds
             if isinstance(answer, Done):
                 job.future.set_result(answer.explanation)
             elif isinstance(answer, Failed):
