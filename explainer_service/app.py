@@ -32,6 +32,7 @@ from explainer_service.errors import (
     HANDLED,
     ModelError,
     QueueFullError,
+    ShuttingDownError,
     WorkerError,
     error_body,
     http_error,
@@ -151,7 +152,7 @@ def _install_error_handlers(app: FastAPI, respond: Responder) -> None:
         if isinstance(exc, ModelError):
             log.warning("%s (request id %s)", exc, body["error"].get("request_id"))
         response = respond(request, status, body)
-        if isinstance(exc, QueueFullError):
+        if isinstance(exc, QueueFullError | ShuttingDownError):
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 

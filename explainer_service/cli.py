@@ -116,10 +116,9 @@ def serve(
     ] = "text",
 ) -> None:
     """Run the explainer service."""
-    import uvicorn
-
     from explainer_service import logs
     from explainer_service.app import create_app
+    from explainer_service.server import serve as serve_app
 
     try:
         os.environ[logs.FORMAT_ENV] = logs.chosen_format(log_format)
@@ -134,15 +133,17 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(
+    status = serve_app(
         application,
+        settings.service.shutdown_grace_s,
         host=host,
         port=port,
         log_level=log_level,
         log_config=None,  # uvicorn's records go to the service's handler, in its format
         access_log=False,  # the service logs each request itself, without its query
-        timeout_graceful_shutdown=settings.service.shutdown_grace_s,
     )
+    if status:
+        raise typer.Exit(status)
 
 
 def _log_to_stderr(level: str) -> None:

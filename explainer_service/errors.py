@@ -11,7 +11,8 @@
      │    ├── CrossSiteError           a state-changing request sent by another site's page
      │    └── UnsupportedMediaTypeError    a body type a foreign page can send unasked
      ├── NotFoundError             no such explanation
-     ├── NotReadyError             the explainers are still being fitted, or the service stops
+     ├── NotReadyError             the explainers are still being fitted
+     │    └── ShuttingDownError       the service stops: no new explanations (503, Retry-After)
      ├── QueueFullError            too many explanations wait already: try again later (429)
      ├── DeadlineExceededError     the explanation ran longer than its deadline and was stopped
      ├── WorkerError               an error raised in a worker process, as its HTTP answer
@@ -127,6 +128,20 @@ class NotFoundError(ExplainerServiceError):
 
 class NotReadyError(ExplainerServiceError):
     """The explainers are still being fitted."""
+
+
+class ShuttingDownError(NotReadyError):
+    """The service is shutting down: it takes no new explanations, and those it did not
+    finish are kept, pending, for the next process on its store (another replica, or this
+    one restarted). ``retry_after_s``: when to ask again."""
+
+    def __init__(
+        self,
+        message: str = "the service is shutting down and takes no new explanations",
+        retry_after_s: int = 1,
+    ) -> None:
+        super().__init__(f"{message}; ask again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
 
 class QueueFullError(ExplainerServiceError):
@@ -360,6 +375,8 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
         return _access_status(exc)
     if isinstance(exc, NotFoundError):
         return 404, "not_found", {}
+    if isinstance(exc, ShuttingDownError):
+        return 503, "shutting_down", {"retry_after_s": exc.retry_after_s}
     if isinstance(exc, NotReadyError):
         return 503, "not_ready", {}
     if isinstance(exc, QueueFullError):

@@ -2,14 +2,15 @@
 
 Each ``Metrics`` has its own ``CollectorRegistry`` (several applications may live in one
 process, as in the tests). Counters and histograms move when an explanation is looked up,
-refused or finished; queue depth, explanations in flight and worker saturation are read
-from the service when ``/metrics`` is scraped. Labels take only bounded values: methods
-that passed validation, error codes, stages.
+refused or finished (the workers, which call the model, send the duration of each of its
+requests back with the answer); queue depth, explanations in flight and worker saturation
+are read from the service when ``/metrics`` is scraped. Labels take only bounded values:
+methods that passed validation, error codes, stages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,13 @@ class Metrics:
             "and computing (engine: its wall time less the model's)",
             ["method", "stage"],
             buckets=BUCKETS,
+            registry=r,
+        )
+        self.model_call_duration = Histogram(
+            "explainer_model_call_duration_seconds",
+            "Duration of each HTTP request to the model (every chunk and retry), by the method "
+            "of the explanation that made it (readiness: the service's own check)",
+            ["method"],
             registry=r,
         )
         self.model_calls = Counter(
@@ -134,6 +142,12 @@ class Metrics:
         self.stages.labels(method, "engine").observe(max(cost.seconds - cost.model_seconds, 0.0))
         self.model_calls.labels(method).inc(cost.model_calls)
         self.model_rows.labels(method).inc(cost.rows)
+
+    def called_model(self, method: str, seconds: Iterable[float]) -> None:
+        """Observe the duration of each request to the model made for ``method``."""
+        histogram = self.model_call_duration.labels(method)
+        for duration in seconds:
+            histogram.observe(duration)
 
     def failed(self, method: str, code: str) -> None:
         self.explanations.labels(method, "failed").inc()

@@ -33,6 +33,7 @@ from explainer_service.errors import (
     NotFoundError,
     NotReadyError,
     QueueFullError,
+    ShuttingDownError,
     WorkerError,
     http_error,
 )
@@ -81,7 +82,9 @@ class Service:
         self.settings = settings
         self.runtime = runtime
         self.store = store
-        self.readiness = Readiness()
+        self._readiness = Readiness()
+        #: set on SIGTERM: no new explanations (``drain``)
+        self.draining = False
         self.pool = pool or Pool(settings, settings.service.workers)
         self.pool.on_start = self._started
         #: who holds this process's leases in the store
@@ -117,20 +120,20 @@ class Service:
         self.pool.start()
         while not self.pool.ready:
             if self.pool.failure is not None:
-                self.readiness = Readiness(False, self.pool.failure, time.time())
+                self._readiness = Readiness(False, self.pool.failure, time.time())
                 return
             reason = (
                 f"starting: fitting the explainers ({self.pool.ready_count} of "
                 f"{self.pool.size} workers ready)"
             )
-            self.readiness = Readiness(False, reason, time.time())
+            self._readiness = Readiness(False, reason, time.time())
             await asyncio.sleep(0.1)
         leases = asyncio.create_task(self._keep_leases())
         try:
             while True:
                 await asyncio.to_thread(self.check_model)
                 wait = self.settings.service
-                pause = wait.ready_recheck_s if self.readiness.ready else wait.ready_interval_s
+                pause = wait.ready_recheck_s if self._readiness.ready else wait.ready_interval_s
                 await asyncio.to_thread(self._recheck.wait, pause)
                 self._recheck.clear()
         finally:
@@ -149,6 +152,8 @@ class Service:
     def adopt_orphans(self) -> int:
         """Queue the stored requests whose holder died (as many as the queue has room for);
         answers how many."""
+        if self.draining:
+            return 0
         room = self.settings.service.max_queue - self.pool.waiting
         adopted = 0
         for record in self.store.orphans(max(room, 0)):
@@ -164,6 +169,12 @@ class Service:
             log.info("took over explanation %s (%s) from %s", record.id, task.method, record.owner)
         return adopted
 
+    @property
+    def readiness(self) -> Readiness:
+        if self.draining:
+            return Readiness(False, "shutting down: no new explanations", time.time())
+        return self._readiness
+
     def check_model(self) -> None:
         """Ready when one reference row gets an answer from the model."""
         row = self.runtime.reference[self.runtime.schema.names].iloc[:1].values.tolist()
@@ -171,13 +182,15 @@ class Service:
             self.runtime.model.predict(row)
         except Exception as exc:
             _, body = http_error(exc)
-            if self.readiness.ready:  # the full cause, URL included, for operators only
+            if self._readiness.ready:  # the full cause, URL included, for operators only
                 log.warning("not ready: the model does not answer: %s", exc)
-            self.readiness = Readiness(False, body["error"]["message"], time.time())
+            self._readiness = Readiness(False, body["error"]["message"], time.time())
         else:
-            if not self.readiness.ready and self.readiness.checked_at:
+            if not self._readiness.ready and self._readiness.checked_at:
                 log.info("ready: the model answers")
-            self.readiness = Readiness(True, "ready", time.time())
+            self._readiness = Readiness(True, "ready", time.time())
+        finally:  # the only requests to the model this process makes
+            self.metrics.called_model("readiness", self.runtime.model.take_durations())
 
     def saturation(self) -> dict[str, Any]:
         """How full the queue is, for readiness."""
@@ -203,8 +216,10 @@ class Service:
         the store: call it from a thread, not the event loop.
         """
         with self.metrics.counting_refusals():
+            if self.draining:
+                raise ShuttingDownError()
             if not self.pool.ready:
-                raise NotReadyError(f"not ready: {self.readiness.reason}")
+                raise NotReadyError(f"not ready: {self._readiness.reason}")
             checked = self.runtime.resolve_params(method, params)
             self.runtime.check_budget(method, checked)  # before anything is queued
             resolved = checked.model_dump(mode="json")
@@ -269,6 +284,7 @@ class Service:
     def _finish(self, key: str, job: Job, future: Future[Explanation]) -> None:
         """Store what the worker answered, then hand it to the waiting requests."""
         id = job.task.id
+        self.metrics.called_model(job.task.method, job.call_seconds)
         try:
             explanation = Explanation.model_validate_json(job.future.result())
             queued = job.queue_seconds
@@ -277,7 +293,7 @@ class Service:
             self.store.finish(id, self.owner, explanation)
             self.metrics.finished(job.task.method, explanation)
             self._log_done(job.task, "done", explanation=explanation)
-        except NotReadyError as exc:  # the service stops: another process or run does it
+        except ShuttingDownError as exc:  # the service stops: another process or run does it
             self.store.release(id, self.owner)
             self._forget(key)
             future.set_exception(exc)
@@ -360,6 +376,22 @@ class Service:
         if record is None:
             raise NotFoundError(f"no explanation with id {id!r}")
         return record
+
+    def drain(self, grace_s: float) -> None:
+        """Stop taking explanations (readiness says so; new requests get ``ShuttingDownError``),
+        give the running ones up to ``grace_s`` seconds to finish, then stop the workers.
+        Requests not finished, queued or running, are released in the store, pending, for
+        the next process. Blocks: call it from a thread (on SIGTERM: ``server``)."""
+        self.draining = True
+        running, waiting = len(self.pool.running()), self.pool.waiting
+        log.info(
+            "shutting down: %d explanations running get up to %.0f s to finish; %d waiting "
+            "are handed on",
+            running,
+            grace_s,
+            waiting,
+        )
+        self.pool.close(grace_s)
 
     def close(self) -> None:
         """Stop the workers (no process outlives the service), then the rest. Requests

@@ -258,8 +258,8 @@ class ServiceSettings(BaseModel):
     shutdown_grace_s: int = Field(
         10,
         ge=0,
-        description="on SIGTERM, requests in flight get this long to finish; then the "
-        "workers are stopped, running explanations with them",
+        description="on SIGTERM, running explanations (sync and async) get this long to "
+        "finish; then the workers are stopped and what is unfinished is handed on",
     )
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
 

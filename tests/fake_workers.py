@@ -2,8 +2,9 @@
 
 Each runs in a spawned process, so it lives in an importable module. A task's ``method``
 says what the fake does: ``echo`` answers its params and the worker index as JSON,
-``sleep`` sleeps ``params["seconds"]`` first, ``fail`` answers a 422, ``exit`` ends the
-process with ``params["code"]``.
+``sleep`` sleeps ``params["seconds"]`` first, ``wait`` waits until the file
+``params["file"]`` exists, ``fail`` answers a 422, ``exit`` ends the process with
+``params["code"]``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def answering(index: int, settings: Any, conn: Connection) -> None:
             os._exit(task.params["code"])
         if task.method == "sleep":
             time.sleep(task.params["seconds"])
+        while task.method == "wait" and not os.path.exists(task.params["file"]):
+            time.sleep(0.01)
         if task.method == "fail":
             body = {"error": {"code": "invalid_parameter", "message": "no", "detail": {}}}
             conn.send(Failed(task.id, 422, body))

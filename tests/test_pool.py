@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import wait
+from pathlib import Path
 
 import pytest
 
 from explainer_service.errors import (
     DeadlineExceededError,
-    NotReadyError,
+    ShuttingDownError,
     WorkerCrashedError,
     WorkerError,
     http_error,
@@ -174,10 +176,36 @@ def test_close_stops_every_process_and_fails_what_is_left(pool: Pool) -> None:
     pool.close()
     assert not any(alive(pid) for pid in pids)
     for job in [running, *queued]:
-        with pytest.raises(NotReadyError):
+        with pytest.raises(ShuttingDownError):
             job.future.result(LIMIT_S)
-    with pytest.raises(NotReadyError, match="shutting down"):
+    with pytest.raises(ShuttingDownError, match="shutting down"):
         pool.submit(task("echo"))
+    assert {w["state"] for w in pool.workers()} == {WorkerState.stopped}
+
+
+def test_close_lets_running_tasks_finish_within_the_grace_period(
+    pool: Pool, tmp_path: Path
+) -> None:
+    """The running tasks wait for a file the test creates once close() has failed the
+    queued ones, which never start."""
+    gate = tmp_path / "open"
+    running = [pool.submit(task("wait", f"running-{i}", file=str(gate))) for i in range(2)]
+    until(lambda: all(job.started is not None for job in running), "both tasks to start")
+    pids = [w["pid"] for w in pool.workers()]
+    queued = [pool.submit(task("echo", f"queued-{i}")) for i in range(2)]
+    closing = threading.Thread(target=pool.close, kwargs={"grace_s": 10 * LIMIT_S})
+    closing.start()
+    for job in queued:
+        with pytest.raises(ShuttingDownError):
+            job.future.result(LIMIT_S)
+        assert job.started is None
+    assert not any(job.future.done() for job in running)
+    gate.touch()
+    closing.join(LIMIT_S)
+    assert not closing.is_alive()
+    for job in running:
+        assert json.loads(job.future.result(0))["params"] == {"file": str(gate)}
+    assert not any(alive(pid) for pid in pids)
     assert {w["state"] for w in pool.workers()} == {WorkerState.stopped}
 
 

@@ -90,6 +90,24 @@ def test_stats_count_calls_rows_and_seconds() -> None:
     assert stats.seconds > 0
 
 
+def test_each_request_has_its_duration_taken_once() -> None:
+    answers = iter([httpx.ConnectError("refused"), httpx.Response(503)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = next(answers, None)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer or echo(request)
+
+    model = make_model(handler, max_batch_rows=3, concurrency=1)
+    model.predict([[1, "a"]])  # two retries, then the answer
+    model.predict([[i, "a"] for i in range(7)])  # three chunks
+    durations = model.take_durations()
+    assert len(durations) == model.stats.calls == 6
+    assert sum(durations) == pytest.approx(model.stats.seconds)
+    assert model.take_durations() == []
+
+
 def test_transient_failures_are_retried() -> None:
     answers = iter([httpx.ConnectError("refused"), httpx.Response(503), httpx.Response(502)])
 

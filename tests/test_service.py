@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
-from explainer_service.errors import QueueFullError, WorkerError, http_error
+from explainer_service.errors import QueueFullError, ShuttingDownError, WorkerError, http_error
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
 from explainer_service.settings import load_settings
@@ -169,6 +170,39 @@ def test_closing_hands_unfinished_requests_on_instead_of_failing_them(settings, 
     after = Store(path)
     orphans = {o.id for o in after.orphans(10)}
     assert orphans == {running.id, queued.id}
+
+
+def test_draining_refuses_new_work_hands_the_queued_on_and_lets_the_running_finish(
+    settings, tmp_path
+) -> None:
+    """The stand-in worker answers once the test opens its gate, after the drain began."""
+    gate = tmp_path / "open"
+    service = build(settings, Store(tmp_path / "s.sqlite"), gate)
+    try:
+        running = service.tickets("shap", payload(), 0, {"seed": 1})[0]
+        queued = service.tickets("shap", payload(), 0, {"seed": 2})[0]
+        until(lambda: service.store.get(running.id).status is Status.running, "running")
+        draining = threading.Thread(target=service.drain, args=(10 * LIMIT_S,))
+        draining.start()
+        with pytest.raises(ShuttingDownError):  # released, for the next process
+            asyncio.run(service.result(queued))
+        released = service.store.get(queued.id)
+        assert released.status is Status.pending and released.owner is None
+        assert not service.readiness.ready and service.readiness.reason.startswith("shutting")
+        with pytest.raises(ShuttingDownError) as info:
+            service.tickets("shap", payload(), 0, {"seed": 3})
+        status, body = http_error(info.value)
+        assert (status, body["error"]["code"]) == (503, "shutting_down")
+        assert body["error"]["detail"] == {"retry_after_s": 1}
+        assert service.adopt_orphans() == 0  # the released one is for another process
+        assert draining.is_alive()  # the running explanation waits at the gate
+        gate.touch()
+        assert asyncio.run(service.result(running)) is not None
+        draining.join(LIMIT_S)
+        assert not draining.is_alive()
+        assert service.store.get(running.id).status is Status.done
+    finally:
+        service.close()
 
 
 def test_a_new_model_version_or_reference_data_is_a_new_explanation(settings, tmp_path) -> None:

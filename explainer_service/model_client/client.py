@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
@@ -29,6 +30,9 @@ from explainer_service.settings import ModelSettings
 #: Sent with every call, so request loggers can leave synthetic traffic out of prediction logs.
 SKIP_LOGGING_HEADER = "Seldon-Skip-Logging"
 RETRY_STATUSES = frozenset({502, 503})
+#: How many durations of single requests ``take_durations`` keeps between two reads (the
+#: latest); the default budget allows an explanation 5,000 requests.
+MAX_DURATIONS = 10_000
 
 
 def synthetic_headers(settings: ModelSettings) -> dict[str, str]:
@@ -84,6 +88,7 @@ class RemoteModel:
     Every HTTP request is counted: ``stats`` for the whole instance, ``thread_stats()`` for
     the requests made on behalf of the calling thread (its chunks are counted there even
     though pool threads send them), which is what an explanation's cost reads.
+    ``take_durations()`` gives the seconds of each request, for a latency histogram.
 
     Raises the ``ModelError`` subclasses of ``explainer_service.errors``; rows that cannot
     be sent (wrong length, NaN) raise ``PayloadError``.
@@ -112,6 +117,7 @@ class RemoteModel:
         self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="model-call")
         self._lock = threading.Lock()
         self._stats = CallStats()
+        self._durations: collections.deque[float] = collections.deque(maxlen=MAX_DURATIONS)
         self._local = threading.local()
 
     # --- public ------------------------------------------------------------------------
@@ -126,6 +132,14 @@ class RemoteModel:
         """A snapshot of the cumulative cost of the ``predict`` calls made by this thread."""
         mine: CallStats = getattr(self._local, "stats", CallStats())
         return mine.copy()
+
+    def take_durations(self) -> list[float]:
+        """The seconds of each HTTP request made since the last call (chunks and retries
+        each count; at most ``MAX_DURATIONS``, the latest), oldest first."""
+        with self._lock:
+            taken = list(self._durations)
+            self._durations.clear()
+        return taken
 
     def predict(self, rows: Sequence[Sequence[Any]] | np.ndarray) -> np.ndarray:
         """Scores for ``rows`` (n, d) of wire values in feature order; see ``scores.interpret``."""
@@ -281,3 +295,4 @@ class RemoteModel:
                 stats.rows += n_rows
                 stats.seconds += seconds
                 stats.failures += int(failed)
+            self._durations.append(seconds)

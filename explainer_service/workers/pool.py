@@ -34,7 +34,7 @@ from typing import Any
 
 from explainer_service.errors import (
     DeadlineExceededError,
-    NotReadyError,
+    ShuttingDownError,
     WorkerCrashedError,
     WorkerError,
 )
@@ -57,6 +57,8 @@ WorkerMain = Callable[[int, Any, Connection], None]
 IDLE_CHECK_S = 0.2
 #: How long a worker told to stop may take before it is killed.
 STOP_WAIT_S = 5.0
+#: Why a task the pool closed on failed (the service hands it on).
+UNFINISHED = "the service stopped before the explanation finished"
 #: Waits before starting again a worker that died before it was ready (doubles, capped).
 RESTART_BACKOFF_S = (0.5, 30.0)
 
@@ -74,8 +76,10 @@ class Job:
     """A submitted task and how far it has got.
 
     ``future`` gives the Explanation JSON, or raises ``WorkerError`` (the error the
-    explanation raised, as its HTTP answer), ``WorkerCrashedError`` or ``NotReadyError``
-    (the service stopped). ``worker`` and ``pid`` name the process running it.
+    explanation raised, as its HTTP answer), ``WorkerCrashedError`` or ``ShuttingDownError``
+    (the pool closed before it finished). ``worker`` and ``pid`` name the process running it;
+    ``call_seconds``, set before the future, the duration of each of its requests to the
+    model (none when its worker died).
     """
 
     task: Task
@@ -84,6 +88,7 @@ class Job:
     started: float | None = None
     worker: int | None = None
     pid: int | None = None
+    call_seconds: list[float] = field(default_factory=list)
 
     @property
     def queue_seconds(self) -> float | None:
@@ -216,34 +221,46 @@ class Pool:
             worker.thread.start()
 
     def submit(self, task: Task) -> Job:
-        """Queue ``task``; returns at once. Raises ``NotReadyError`` once the pool closes."""
+        """Queue ``task``; returns at once. Raises ``ShuttingDownError`` once the pool
+        closes."""
         if self._closing.is_set():
-            raise NotReadyError("the service is shutting down")
+            raise ShuttingDownError()
         job = Job(task)
         self._queue.put(job)
         return job
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop every worker and wait for them; queued and running tasks fail with
-        ``NotReadyError``. Idle workers exit on their own; the others are terminated."""
+    def close(self, grace_s: float = 0.0, timeout: float = 10.0) -> None:
+        """Stop every worker and wait for them. Queued tasks fail with ``ShuttingDownError``
+        at once; running ones have ``grace_s`` seconds to finish, then their workers are
+        terminated and they fail with it too. Idle workers exit on their own; a starting
+        one is terminated at once."""
         self._closing.set()
         for job in self._queue.drain():
-            _fail(job, NotReadyError("the service is shutting down"))
-        for worker in self._workers:
-            process = worker.process
-            if worker.state is not WorkerState.idle and process is not None and process.is_alive():
-                process.terminate()
-        deadline = time.monotonic() + timeout
-        for worker in self._workers:
-            if worker.thread is not None:
-                worker.thread.join(max(0.0, deadline - time.monotonic()))
+            _fail(job, ShuttingDownError(UNFINISHED))
+        self._terminate(WorkerState.starting)
+        self._join(grace_s)  # a worker that finishes its task exits
+        self._terminate(WorkerState.starting, WorkerState.busy)
+        self._join(timeout)
         for worker in self._workers:
             process = worker.process
             if process is not None and process.is_alive():
                 process.kill()
                 process.join(5)
         for job in self._queue.drain():
-            _fail(job, NotReadyError("the service is shutting down"))
+            _fail(job, ShuttingDownError(UNFINISHED))
+
+    def _terminate(self, *states: WorkerState) -> None:
+        for worker in self._workers:
+            process = worker.process
+            if worker.state in states and process is not None and process.is_alive():
+                process.terminate()
+
+    def _join(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the supervising threads to end."""
+        deadline = time.monotonic() + seconds
+        for worker in self._workers:
+            if worker.thread is not None:
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
 
     # --- one worker slot, in its own thread -------------------------------------------------
 
@@ -332,6 +349,8 @@ class Pool:
             if answer is _LATE:
                 self._stop_late(worker, job, process)
                 return
+            if isinstance(answer, Done | Failed):
+                job.call_seconds = answer.call_seconds
             if isinstance(answer, Done):
                 job.future.set_result(answer.explanation)
             elif isinstance(answer, Failed):
@@ -346,7 +365,7 @@ class Pool:
     def _crashed(self, worker: _Worker, job: Job, process: BaseProcess) -> None:
         code = _exit_code(process)
         if self._closing.is_set():
-            _fail(job, NotReadyError("the service stopped before the explanation finished"))
+            _fail(job, ShuttingDownError(UNFINISHED))
             return
         log.error(
             "worker %d (pid %d) died while explaining %s (%s), exit code %s; replacing it",

@@ -70,8 +70,11 @@ class StartFailed:
 
 @dataclass(frozen=True)
 class Done:
+    """``call_seconds``: the duration of each HTTP request to the model the task made."""
+
     id: str
     explanation: str  # Explanation JSON
+    call_seconds: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Failed:
     id: str
     status: int
     body: dict[str, Any]
+    call_seconds: list[float] = field(default_factory=list)
 
 
 Answer = Done | Failed
@@ -88,7 +92,8 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
     """Explain ``task`` within the budget; errors become ``Failed`` with the body a client
     may read. A model's failure is logged once, with what the client does not see (the URL,
     the model's answer); an unexpected error with its traceback; the caller's errors not at
-    all."""
+    all. ``call_seconds``: the model's requests since the last task, which are this task's
+    (a worker runs one at a time, and fitting its explainers calls no model)."""
     with request_id.bound(task.request_id, task.traceparent):
         try:
             explainer = runtime.explainer(task.method)
@@ -99,8 +104,8 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
                 log.warning("explanation %s: %s", task.id, exc)
             elif body["error"]["code"] == "internal":
                 log.exception("explanation %s failed", task.id)
-            return Failed(task.id, status, body)
-    return Done(task.id, explanation.model_dump_json())
+            return Failed(task.id, status, body, runtime.model.take_durations())
+    return Done(task.id, explanation.model_dump_json(), runtime.model.take_durations())
 
 
 def _die_with_the_service() -> None:

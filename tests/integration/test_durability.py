@@ -5,7 +5,6 @@ workers' model calls for as long as a test needs (tests/servers/gated_model.py).
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -126,30 +125,3 @@ def test_two_processes_on_one_store_compute_each_request_once(
     finally:
         one.stop()
         two.stop()
-
-
-def test_a_request_running_when_its_process_is_stopped_is_done_by_the_next(
-    gate: Model, tmp_path: Path, output_dir: Path
-) -> None:
-    """SIGTERM: the service stops its workers and hands its unfinished work on at once."""
-    store = tmp_path / "store.sqlite"
-    settings = durable_config(gate, store)
-    settings["service"]["shutdown_grace_s"] = 0
-    first, base = explainer_service(settings, tmp_path, output_dir / "service-term-1.log")
-    wait_until_ready(base, timeout=LIMIT_S)
-    gate.hold("all")
-    answer = httpx.post(
-        f"{base}/explain?method=shap&mode=async&seed=7", json=APPLICANT, timeout=LIMIT_S
-    )
-    id = answer.json()["id"]
-    gate.held_worker()
-    os.kill(first.process.pid, signal.SIGTERM)
-    first.process.wait(LIMIT_S)
-    first.stop()
-    assert attempts(store)[id][0] == "pending"  # released, not failed
-    gate.hold([])
-    second, base = start(gate, store, tmp_path, output_dir / "service-term-2.log")
-    try:
-        until(lambda: attempts(store)[id][0] == "done", "the handed-on request")
-    finally:
-        second.stop()
