@@ -40,6 +40,12 @@ def _rows(data: Any) -> tuple[list[Any], list[Any]]:
     return list(range(len(items))), items
 
 
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds to wait before sending a request refused with 429 again."""
+    text = response.headers.get("retry-after", "")
+    return float(text) if text.isdigit() else 1.0
+
+
 def _progress(total: int, method: str, show: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -116,7 +122,7 @@ class ExplainerClient(_Common):
             response = self._send(request)
             if response.status_code != 429 or attempt == QUEUE_RETRIES:
                 return response
-            time.sleep(float(response.headers.get("retry-after", "1") or 1))
+            time.sleep(_retry_after(response))
         raise AssertionError("unreachable")
 
     def ready(self) -> bool:
@@ -175,26 +181,20 @@ class ExplainerClient(_Common):
         again, so running a batch again after an interruption costs only what is missing.
         A row that fails is recorded in ``Batch.errors``; the others go on."""
         index, rows = _rows(data)
-        explanations: list[Explanation | None] = [None] * len(rows)
-        batch = Batch(method, index, explanations)
+        batch = Batch(method, index, [None] * len(rows))
         lock = threading.Lock()
         with _progress(len(rows), method, progress) as bar:
 
             def run(i: int) -> None:
+                outcome: tuple[Explanation, bool] | ClientError
                 try:
-                    explanation, stored = self._one_of_many(rows[i], method, params)
+                    outcome = self._one_of_many(rows[i], method, params)
                 except ClientError as exc:
-                    with lock:
-                        batch.errors[index[i]] = exc
-                else:
-                    with lock:
-                        explanations[i] = explanation
-                        batch.stored += stored
-                        batch.computed += not stored
-                bar.update(1)
-                bar.set_postfix(
-                    stored=batch.stored, computed=batch.computed, failed=len(batch.errors)
-                )
+                    outcome = exc
+                with lock:
+                    batch.add(i, outcome)
+                    bar.update(1)
+                    bar.set_postfix(batch.counts())
 
             with ThreadPoolExecutor(max(1, concurrency)) as pool:
                 list(pool.map(run, range(len(rows))))
@@ -266,7 +266,7 @@ class AsyncExplainerClient(_Common):
             response = await self._send(request)
             if response.status_code != 429 or attempt == QUEUE_RETRIES:
                 return response
-            await asyncio.sleep(float(response.headers.get("retry-after", "1") or 1))
+            await asyncio.sleep(_retry_after(response))
         raise AssertionError("unreachable")
 
     async def ready(self) -> bool:
@@ -310,23 +310,20 @@ class AsyncExplainerClient(_Common):
         **params: Any,
     ) -> Batch:
         index, rows = _rows(data)
-        explanations: list[Explanation | None] = [None] * len(rows)
-        batch = Batch(method, index, explanations)
+        batch = Batch(method, index, [None] * len(rows))
         limit = asyncio.Semaphore(max(1, concurrency))
         with _progress(len(rows), method, progress) as bar:
 
             async def run(i: int) -> None:
+                outcome: tuple[Explanation, bool] | ClientError
                 async with limit:
                     try:
-                        explanations[i], stored = await self._one_of_many(rows[i], method, params)
-                        batch.stored += stored
-                        batch.computed += not stored
+                        outcome = await self._one_of_many(rows[i], method, params)
                     except ClientError as exc:
-                        batch.errors[index[i]] = exc
+                        outcome = exc
+                batch.add(i, outcome)
                 bar.update(1)
-                bar.set_postfix(
-                    stored=batch.stored, computed=batch.computed, failed=len(batch.errors)
-                )
+                bar.set_postfix(batch.counts())
 
             await asyncio.gather(*(run(i) for i in range(len(rows))))
         return batch

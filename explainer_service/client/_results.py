@@ -36,6 +36,20 @@ class Batch:
     def __iter__(self) -> Iterator[Explanation | None]:
         return iter(self.explanations)
 
+    def add(self, i: int, outcome: tuple[Explanation, bool] | ClientError) -> None:
+        """Row ``i``'s outcome: (its explanation, whether it came from the store), or the
+        error it failed with."""
+        if isinstance(outcome, ClientError):
+            self.errors[self.index[i]] = outcome
+            return
+        self.explanations[i], stored = outcome
+        self.stored += stored
+        self.computed += not stored
+
+    def counts(self) -> dict[str, int]:
+        """For a progress bar's postfix."""
+        return {"stored": self.stored, "computed": self.computed, "failed": len(self.errors)}
+
     @property
     def ok(self) -> list[Explanation]:
         return [e for e in self.explanations if e is not None]
