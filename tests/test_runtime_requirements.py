@@ -21,5 +21,6 @@ def test_the_runtime_closure_follows_dependencies_and_extras_but_not_dev_tools()
 def test_the_plain_install_is_the_client_without_the_servers_engines() -> None:
     closure = runtime_closure("explainer-service")
     assert {"httpx", "pydantic", "pandas", "plotly", "tqdm"} <= set(closure)
-    for engine in ("fastapi", "uvicorn", "shap", "dice-ml", "scikit-learn", "scipy", "jinja2"):
+    server = ("fastapi", "uvicorn", "shap", "dice-ml", "scikit-learn", "scipy", "jinja2")
+    for engine in (*server, "alibi", "ray", "xgboost", "torch", "nvidia-nccl-cu12"):
         assert engine not in closure
