@@ -39,15 +39,19 @@ def test_the_plain_install_is_the_client_alone(tmp_path: Path, output_dir: Path)
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     empty = _size(env_dir)
+    # only what is installed in the new environment: no PYTHONPATH of this checkout
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", str(ROOT)],
         check=True,
         timeout=INSTALL_TIMEOUT_S,
-        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        env=env,
         cwd=tmp_path,
     )
     listed = subprocess.run(
         [str(python), "-m", "pip", "list", "--format", "json"],
+        env=env,
         check=True,
         capture_output=True,
         text=True,
@@ -61,7 +65,12 @@ def test_the_plain_install_is_the_client_alone(tmp_path: Path, output_dir: Path)
         "print(time.perf_counter() - t, explainer_service.client.__file__)"
     )
     out = subprocess.run(
-        [str(python), "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path
+        [str(python), "-c", probe],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     seconds, where = out.stdout.split()
     assert str(env_dir) in where
