@@ -3,8 +3,8 @@
 # deploy/kubernetes/ runs it beside a model (sidecar) or on its own. Linted by hadolint in
 # `make test`; tests/integration/test_image.py starts the service with this file's CMD.
 
-# Stage 1: the service and its runtime dependencies (pyproject's [project] dependencies,
-# not the dev extras) installed into a virtual environment.
+# Stage 1: the service and its runtime dependencies (pyproject's [project] dependencies and
+# its `server` extra, not the dev extras) installed into a virtual environment.
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -14,7 +14,7 @@ COPY pyproject.toml README.md ./
 COPY explainer_service ./explainer_service
 COPY explainers ./explainers
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/venv/bin/pip install /wheels/*.whl
+    && /opt/venv/bin/pip install "$(echo /wheels/*.whl)[server]"
 
 # Stage 2: only the virtual environment, run by an unprivileged user.
 FROM python:3.11-slim-bookworm

@@ -51,6 +51,14 @@ def dump_dom(url: str) -> str:
     return result.stdout
 
 
+def dump_file_dom(path: Path) -> str:
+    """The DOM of a local HTML file after its scripts ran (network cut off as for pages)."""
+    result = _run(path.resolve().as_uri(), ["--dump-dom"])
+    if result.returncode != 0:
+        raise RuntimeError(f"chromium failed on {path}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
 def screenshot(url: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     open_page(url)

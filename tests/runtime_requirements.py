@@ -1,10 +1,10 @@
 """What the server installs, pinned: ``python -m tests.runtime_requirements [PROJECT]``.
 
 Prints ``name==version`` for every distribution that the project's runtime dependencies
-(not its extras: no test or example tools) pull in, as installed in this environment,
-following the markers that apply here and the extras a dependency asks of another
-(``uvicorn[standard]``). The project itself is left out (it is not on PyPI). ``make test``
-audits this list with pip-audit.
+and its ``server`` extra (not its other extras: no test or example tools) pull in, as
+installed in this environment, following the markers that apply here and the extras a
+dependency asks of another (``uvicorn[standard]``). The project itself is left out (it is
+not on PyPI). ``make test`` audits this list with pip-audit.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def runtime_closure(project: str) -> dict[str, str]:
-    """Canonical name -> installed version of everything ``project`` needs at run time."""
+def runtime_closure(project: str, extras: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Canonical name -> installed version of everything ``project`` with ``extras`` needs
+    at run time."""
     found: dict[str, str] = {}
     extras_seen: dict[str, set[str]] = {}
-    pending: list[tuple[str, frozenset[str]]] = [(project, frozenset())]
+    pending: list[tuple[str, frozenset[str]]] = [(project, extras)]
     while pending:
         name, extras = pending.pop()
         key = canonical(name)
@@ -47,8 +48,12 @@ def runtime_closure(project: str) -> dict[str, str]:
     return found
 
 
+#: The extra that installs the service (the plain install is the notebook client).
+SERVER = frozenset({"server"})
+
+
 def main(project: str = "explainer-service") -> None:
-    for name, version in sorted(runtime_closure(project).items()):
+    for name, version in sorted(runtime_closure(project, SERVER).items()):
         print(f"{name}=={version}")
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-from tests.runtime_requirements import runtime_closure
+from tests.runtime_requirements import SERVER, runtime_closure
 
 
 def test_the_runtime_closure_follows_dependencies_and_extras_but_not_dev_tools() -> None:
-    closure = runtime_closure("explainer-service")
+    closure = runtime_closure("explainer-service", SERVER)
     assert closure["fastapi"] == version("fastapi")
     assert "starlette" in closure  # through fastapi
     assert "httptools" in closure and "uvloop" in closure  # uvicorn[standard]
@@ -16,3 +16,11 @@ def test_the_runtime_closure_follows_dependencies_and_extras_but_not_dev_tools()
     for tool in ("pytest", "hypothesis", "alibi", "ruff", "mypy", "schemathesis", "pip-audit"):
         assert tool not in closure
     assert "explainer-service" not in closure  # the project itself is not on PyPI
+
+
+def test_the_plain_install_is_the_client_without_the_servers_engines() -> None:
+    closure = runtime_closure("explainer-service")
+    assert {"httpx", "pydantic", "pandas", "plotly", "tqdm"} <= set(closure)
+    server = ("fastapi", "uvicorn", "shap", "dice-ml", "scikit-learn", "scipy", "jinja2")
+    for engine in (*server, "alibi", "ray", "xgboost", "torch", "nvidia-nccl-cu12"):
+        assert engine not in closure

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from explainers.schema import FeatureSchema
+if TYPE_CHECKING:
+    from explainers.schema import FeatureSchema
 
 __all__ = ["Vocabulary"]
 

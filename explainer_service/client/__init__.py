@@ -1,0 +1,50 @@
+"""The notebook client of the explainer service.
+
+    from explainer_service.client import ExplainerClient
+    client = ExplainerClient("http://127.0.0.1:8080")
+    explanation = client.explain(applicant, "shap")     # shows itself in Jupyter
+    batch = client.explain_many(applicants, "anchors")  # a progress bar; batch.to_frame()
+
+It needs httpx, pydantic, pandas, plotly and tqdm, none of the service's engines: a plain
+``pip install explainer-service`` installs it (``explainer-service[server]`` the service).
+"""
+
+from explainer_service.client._client import AsyncExplainerClient, ExplainerClient
+from explainer_service.client._errors import (
+    ClientError,
+    ForbiddenError,
+    InvalidRequestError,
+    ModelError,
+    NotFoundError,
+    NotReadyError,
+    QueueFullError,
+    ServerFaultError,
+    ServiceError,
+    ServiceUnreachableError,
+    UnauthorizedError,
+    WaitTimeoutError,
+)
+from explainer_service.client._explanation import Explanation
+from explainer_service.client._results import Batch, Comparison
+from explainer_service.render.vocabulary import Vocabulary
+
+__all__ = [
+    "AsyncExplainerClient",
+    "Batch",
+    "ClientError",
+    "Comparison",
+    "ExplainerClient",
+    "Explanation",
+    "ForbiddenError",
+    "InvalidRequestError",
+    "ModelError",
+    "NotFoundError",
+    "NotReadyError",
+    "QueueFullError",
+    "ServerFaultError",
+    "ServiceError",
+    "ServiceUnreachableError",
+    "UnauthorizedError",
+    "Vocabulary",
+    "WaitTimeoutError",
+]

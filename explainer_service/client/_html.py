@@ -1,0 +1,92 @@
+"""Notebook HTML of explanations: the pages' sentence and figure (``render.summary``,
+``render.figures``, ``render.views``), with plotly.js inlined or from the service, never
+from a CDN. Every text is escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import TYPE_CHECKING, Literal
+
+from explainer_service.render.colours import PALETTE
+
+if TYPE_CHECKING:
+    from explainer_service.render.vocabulary import Vocabulary
+    from explainers.explanation import Explanation
+
+#: ``inline``: plotly.js inside the output (about 4.6 MB, once per output), which works
+#: wherever the notebook is opened; ``service``: from the service's ``/static/plotly.min.js``
+#: (small outputs; the browser must reach the service).
+PlotlyJs = Literal["inline", "service"]
+
+_STYLE = (
+    "<style>.xs-card{font-family:system-ui,sans-serif;max-width:60em}"
+    ".xs-card h3{margin:.2em 0}.xs-card .xs-muted{color:#555;font-size:90%}"
+    ".xs-grid{display:flex;flex-wrap:wrap;gap:1em}.xs-grid>.xs-card{flex:1 1 28em}"
+    f".xs-error{{color:{PALETTE['towards']}}}</style>"
+)
+
+
+def _plotly(include: PlotlyJs, base_url: str, first: bool) -> bool | str:
+    if include == "service":
+        return f"{base_url.rstrip('/')}/static/plotly.min.js"
+    return first
+
+
+def card(
+    explanation: Explanation,
+    words: Vocabulary,
+    *,
+    url: str | None,
+    plotlyjs: PlotlyJs,
+    base_url: str,
+    first: bool = True,
+) -> str:
+    """One explanation: heading, sentence, prediction and fidelity, figure, a link to its
+    page. ``first``: this card brings plotly.js when it is inlined."""
+    from explainer_service.render.figures import figure_for
+    from explainer_service.render.summary import summary
+    from explainer_service.render.views import coverage_warning, fidelity_text, heading
+    from explainer_service.render.views import prediction_of as prediction_text
+
+    parts = [f'<div class="xs-card" data-method="{escape(explanation.method)}">']
+    parts.append(f"<h3>{escape(heading(explanation, words))} ({escape(explanation.method)})</h3>")
+    sentence = summary(explanation, words)
+    if sentence:
+        parts.append(f'<p class="xs-sentence">{escape(sentence)}</p>')
+    warning = coverage_warning(explanation, words)
+    if warning:
+        parts.append(f'<p class="xs-error">{escape(warning)}</p>')
+    facts = [f"prediction: {prediction_text(explanation.prediction, words)}"]
+    facts.append(f"fidelity: {fidelity_text(explanation)}")
+    cost = explanation.cost
+    facts.append(f"cost: {cost.model_calls} model calls, {cost.rows} rows")
+    parts.append(f'<p class="xs-muted">{escape(" · ".join(facts))}</p>')
+    figure = figure_for(explanation, words)
+    if figure is not None:
+        parts.append(
+            figure.to_html(
+                full_html=False,
+                include_plotlyjs=_plotly(plotlyjs, base_url, first),
+                config={"displaylogo": False, "responsive": True},
+            )
+        )
+    if url:
+        parts.append(f'<p class="xs-muted"><a href="{escape(url)}" target="_blank">page</a></p>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def error_card(method: str, error: BaseException) -> str:
+    return (
+        f'<div class="xs-card" data-method="{escape(method)}"><h3>{escape(method)}</h3>'
+        f'<p class="xs-error">{escape(str(error))}</p></div>'
+    )
+
+
+def grid(cards: Sequence[str]) -> str:
+    return f'{_STYLE}<div class="xs-grid">{"".join(cards)}</div>'
+
+
+def single(card_html: str) -> str:
+    return _STYLE + card_html
