@@ -39,3 +39,25 @@ def test_ruff_check_and_format_are_clean() -> None:
         [str(RUFF), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
     )
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_the_command_says_what_to_install_when_only_the_client_is() -> None:
+    """``pip install explainer-service`` has no typer (nor the engines): the command names
+    the extra instead of failing with a traceback."""
+    blocked = "import sys; sys.modules['typer'] = None; "
+    run = subprocess.run(
+        [sys.executable, "-c", blocked + "from explainer_service.command import main; main()"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert "pip install 'explainer-service[server]'" in run.stderr
+    assert "typer" in run.stderr and "Traceback" not in run.stderr
+    help = subprocess.run(
+        [sys.executable, "-c", "from explainer_service.command import main; main()", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert help.returncode == 0 and "serve" in help.stdout
