@@ -36,8 +36,9 @@ from explainers.model import OutputKind
 
 ENV_PREFIX = "EXPLAINER_"
 ENV_NESTING = "__"
-#: Variables with the prefix that are read elsewhere, not settings (the command line's).
-OTHER_ENV_VARS = frozenset({"EXPLAINER_LOG_FORMAT"})
+#: Variables with the prefix that are not settings: the command line's log format, and the
+#: service URL the example notebook reads.
+OTHER_ENV_VARS = frozenset({"EXPLAINER_LOG_FORMAT", "EXPLAINER_URL"})
 
 
 class Protocol(StrEnum):

@@ -132,6 +132,7 @@ def test_a_misspelt_env_var_is_refused_by_name(
     monkeypatch.setenv("EXPLAINER_MODEL__URL", "http://127.0.0.1:9000/v2/models/m/infer")
     monkeypatch.setenv("EXPLAINER_DATA__REFERENCE", str(paths.REFERENCE))
     monkeypatch.setenv("EXPLAINER_LOG_FORMAT", "json")  # the command line's, not a setting
+    monkeypatch.setenv("EXPLAINER_URL", "http://127.0.0.1:8080")  # the notebook's
     assert load_settings().model.timeout_s == 10
     monkeypatch.setenv("EXPLAINER_MODEL__TIMEOUT", "3")  # timeout_s
     with pytest.raises(ConfigError, match="EXPLAINER_MODEL__TIMEOUT: 'timeout' is not among"):
