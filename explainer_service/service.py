@@ -90,7 +90,9 @@ class Service:
         #: who holds this process's leases in the store
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._inflight: dict[str, tuple[str, Future[Explanation]]] = {}  # key -> id, future
-        self._lock = threading.Lock()
+        # re-entrant: a job done before _submit adds its callback runs _finish (and _forget)
+        # at once, in the thread that holds the lock
+        self._lock = threading.RLock()
         self._mean_s = 10.0  # seconds an explanation takes, a moving average
         self._recheck = threading.Event()
         self.metrics = Metrics()

@@ -252,3 +252,30 @@ def test_new_display_names_reuse_the_stored_explanation(settings, tmp_path) -> N
         assert again.id == old.id and again.record is not None
     finally:
         service.close()
+
+
+def test_a_task_answered_before_its_callback_is_added_does_not_deadlock(
+    service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fast worker (or a closing pool) can finish a job before ``_submit`` adds its
+    callback; the callback then runs at once, in the thread that holds the service's lock."""
+    service, gate = service
+    gate.touch()
+    submit = service.pool.submit
+
+    def answered_at_once(task):
+        job = submit(task)
+        job.future.exception(timeout=LIMIT_S)  # done before the callback is added
+        return job
+
+    monkeypatch.setattr(service.pool, "submit", answered_at_once)
+    tickets: list = []
+    asking = threading.Thread(
+        target=lambda: tickets.extend(service.tickets("shap", payload(), 0, {"seed": 31})),
+        daemon=True,
+    )
+    asking.start()
+    asking.join(LIMIT_S)
+    assert not asking.is_alive(), "tickets() deadlocked"
+    explanation = asyncio.run(service.result(tickets[0]))
+    assert explanation is not None and service.store.get(tickets[0].id).status is Status.done
