@@ -12,6 +12,7 @@ alibi's category codes, so ``categorical_names`` is empty. What alibi has no key
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import version
 from typing import Any
 
@@ -32,6 +33,12 @@ ALIBI_NAMES: dict[str, tuple[str, str]] = {
     "counterfactual": ("Counterfactual", "counterfactual"),
     "importance": ("PermutationImportance", "permutation_importance"),
 }
+
+
+@cache
+def service_version() -> str:
+    """This package's version (read once: it is in every answer)."""
+    return version("explainer-service")
 
 
 def alibi_method(method: str) -> str:
@@ -67,7 +74,7 @@ def to_alibi(
         "type": ["blackbox"],
         "explanations": ["local"] if explanation.instance is not None else ["global"],
         "params": explanation.provenance.params,
-        "version": version("explainer-service"),
+        "version": service_version(),
     }
     if isinstance(result, ShapResult):
         meta["task"] = "regression" if result.output == "value" else "classification"
@@ -152,7 +159,7 @@ def _shap(
     minus the first's, or its negative in logit space), with more they are null."""
     values = [c.shap for c in result.contributions]
     base = result.base_value
-    if result.output == "value" or not classes:
+    if result.output not in classes:  # regression ("value"), or classes not known
         per_class: list[tuple[list[float], float] | None] = [(values, base)]
     else:
         explained = classes.index(result.output)

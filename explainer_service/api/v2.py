@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
-from importlib.metadata import version
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from explainer_service import request_id
-from explainer_service.alibi_format import alibi_method
+from explainer_service.alibi_format import alibi_method, service_version
 from explainer_service.alibi_params import from_alibi
 from explainer_service.api.bodies import V2Response
 from explainer_service.api.compat import (
@@ -85,7 +84,7 @@ async def v2_ready(service: Annotated[Service, Depends(get_service)]) -> JSONRes
 
 @router.get("/v2", summary="V2 server metadata")
 async def v2_server() -> dict[str, Any]:
-    return {"name": "explainer-service", "version": version("explainer-service"), "extensions": []}
+    return {"name": "explainer-service", "version": service_version(), "extensions": []}
 
 
 @router.get(
