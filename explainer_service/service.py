@@ -51,6 +51,8 @@ log = logging.getLogger("explainer_service")
 MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
 #: How often a request waiting for another process's computation looks at the store.
 POLL_S = 0.25
+#: How often explanations older than ``service.retention_days`` are deleted.
+RETENTION_EVERY_S = 3600.0
 
 
 @dataclass
@@ -117,8 +119,8 @@ class Service:
 
     async def run_background(self) -> None:
         """Start the workers and wait until each has fitted its explainers; then keep
-        checking that the model answers, renew this process's leases and take over the
-        requests whose holder died."""
+        checking that the model answers, renew this process's leases, take over the
+        requests whose holder died and delete explanations past ``service.retention_days``."""
         self.pool.start()
         while not self.pool.ready:
             if self.pool.failure is not None:
@@ -130,7 +132,10 @@ class Service:
             )
             self._readiness = Readiness(False, reason, time.time())
             await asyncio.sleep(0.1)
-        leases = asyncio.create_task(self._keep_leases())
+        chores = [
+            asyncio.create_task(self._keep_leases()),
+            asyncio.create_task(self._keep_retention()),
+        ]
         try:
             while True:
                 await asyncio.to_thread(self.check_model)
@@ -139,7 +144,8 @@ class Service:
                 await asyncio.to_thread(self._recheck.wait, pause)
                 self._recheck.clear()
         finally:
-            leases.cancel()
+            for chore in chores:
+                chore.cancel()
 
     async def _keep_leases(self) -> None:
         every = self.settings.service.lease_s / 3
@@ -150,6 +156,27 @@ class Service:
             except Exception:
                 log.exception("cannot renew the leases in the store")
             await asyncio.sleep(every)
+
+    async def _keep_retention(self) -> None:
+        if self.settings.service.retention_days is None:
+            return
+        while True:
+            try:
+                await asyncio.to_thread(self.purge)
+            except Exception:
+                log.exception("cannot delete old explanations from the store")
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+    def purge(self) -> int:
+        """Delete the explanations done or failed more than ``service.retention_days`` ago
+        (none when it is unset); answers how many. Every replica does it: it is idempotent."""
+        days = self.settings.service.retention_days
+        if days is None:
+            return 0
+        deleted = self.store.purge(days)
+        if deleted:
+            log.info("deleted %d explanations older than %g days from the store", deleted, days)
+        return deleted
 
     def adopt_orphans(self) -> int:
         """Queue the stored requests whose holder died (as many as the queue has room for);
