@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -279,3 +280,23 @@ def test_a_task_answered_before_its_callback_is_added_does_not_deadlock(
     assert not asking.is_alive(), "tickets() deadlocked"
     explanation = asyncio.run(service.result(tickets[0]))
     assert explanation is not None and service.store.get(tickets[0].id).status is Status.done
+
+
+def test_retention_deletes_explanations_finished_before_it_and_only_when_set(
+    settings, tmp_path
+) -> None:
+    path, gate = tmp_path / "s.sqlite", tmp_path / "open"
+    gate.touch()
+    service = build(settings, SqliteStore(path), gate)
+    try:
+        old, new = (service.tickets("shap", payload(), 0, {"seed": s})[0] for s in (21, 22))
+        for ticket in (old, new):
+            assert asyncio.run(service.result(ticket)) is not None
+        with sqlite3.connect(path) as db:  # finished long ago
+            db.execute("UPDATE explanations SET updated_at = '2020-01-01' WHERE id = ?", (old.id,))
+        assert service.purge() == 0  # service.retention_days unset: kept forever
+        service.settings.service.retention_days = 30
+        assert service.purge() == 1
+        assert service.store.get(old.id) is None and service.store.get(new.id) is not None
+    finally:
+        service.close()

@@ -103,8 +103,14 @@ class PostgresStore(Store):
             check=ConnectionPool.check_connection,
             name="explanation-store",
         )
-        self._pool.open(wait=True, timeout=connect_timeout_s * 3)
-        self._migrate(MIGRATIONS)
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout_s * 3)
+            self._migrate(MIGRATIONS)
+        except BaseException as exc:
+            self._pool.close()
+            if isinstance(exc, psycopg.Error):
+                raise StoreError(f"the store {self.location} failed: {self._scrub(exc)}") from None
+            raise
 
     @contextmanager
     def _session(self, atomic: bool = False) -> Iterator[Session]:

@@ -48,7 +48,11 @@ class SqliteStore(Store):
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
-        self._migrate(MIGRATIONS)
+        try:
+            self._migrate(MIGRATIONS)
+        except BaseException:
+            self._db.close()
+            raise
 
     @contextmanager
     def _session(self, atomic: bool = False) -> Iterator[Session]:
