@@ -45,7 +45,7 @@ from explainer_service.runtime import Runtime
 from explainer_service.security import protect
 from explainer_service.service import Service
 from explainer_service.settings import Settings
-from explainer_service.store import open_store
+from explainer_service.store import StoreError, open_store
 from explainer_service.workers import Pool
 
 log = logging.getLogger("explainer_service")
@@ -159,7 +159,7 @@ def _install_error_handlers(app: FastAPI, respond: Responder) -> None:
         status, body = http_error(exc)
         if body["error"]["code"] == "internal" and not isinstance(exc, WorkerError):
             raise exc  # not one it names (a worker's was logged where it happened)
-        if isinstance(exc, ModelError):
+        if isinstance(exc, ModelError | StoreError):  # the cause, for operators
             log.warning("%s (request id %s)", exc, body["error"].get("request_id"))
         response = respond(request, status, body)
         if isinstance(exc, QueueFullError | ShuttingDownError):

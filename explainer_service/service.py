@@ -16,6 +16,7 @@ first, so after a crash or a restart accepted work is done, once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -40,7 +41,7 @@ from explainer_service.errors import (
 from explainer_service.metrics import Metrics
 from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
-from explainer_service.store import Record, Status, Store, cache_key
+from explainer_service.store import Record, Status, Store, StoreError, cache_key
 from explainer_service.workers import Job, Pool, Task
 from explainers import SCHEMA_VERSION, Explanation
 from explainers.base import package_versions
@@ -323,7 +324,8 @@ class Service:
             self.metrics.finished(job.task.method, explanation)
             self._log_done(job.task, "done", explanation=explanation)
         except ShuttingDownError as exc:  # the service stops: another process or run does it
-            self.store.release(id, self.owner)
+            with contextlib.suppress(StoreError):  # then its lease runs out instead
+                self.store.release(id, self.owner)
             self._forget(key)
             future.set_exception(exc)
         except Exception as exc:
@@ -333,7 +335,8 @@ class Service:
                 log.exception("explanation %s failed", id)  # a worker logs its own
             if code in MODEL_DOWN:
                 self._recheck.set()  # readiness follows the model now, not at the next check
-            self.store.fail(id, self.owner, {**body["error"], "status": status})
+            with contextlib.suppress(StoreError):  # the caller gets the error all the same
+                self.store.fail(id, self.owner, {**body["error"], "status": status})
             self.metrics.failed(job.task.method, code)
             self._log_done(job.task, "failed", error=code)
             self._forget(key)
