@@ -152,11 +152,19 @@ class Service:
         every = self.settings.service.lease_s / 3
         while True:
             try:
-                await asyncio.to_thread(self.store.renew, self.owner, self.settings.service.lease_s)
+                await asyncio.to_thread(self.renew_leases)
                 await asyncio.to_thread(self.adopt_orphans)
             except Exception:
                 log.exception("cannot renew the leases in the store")
             await asyncio.sleep(every)
+
+    def renew_leases(self) -> int:
+        """Renew the leases of the requests computed here (queued or running); a row whose
+        answer the store could not take is not among them, so its lease runs out and it is
+        computed again. Answers how many."""
+        with self._lock:
+            ids = [id for id, _ in self._inflight.values()]
+        return self.store.renew(self.owner, self.settings.service.lease_s, ids)
 
     async def _keep_retention(self) -> None:
         if self.settings.service.retention_days is None:

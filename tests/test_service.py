@@ -19,7 +19,7 @@ from explainer_service.errors import QueueFullError, ShuttingDownError, WorkerEr
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
 from explainer_service.settings import load_settings
-from explainer_service.store import SqliteStore, Status, Store
+from explainer_service.store import SqliteStore, Status, Store, StoreError
 from explainer_service.workers import Pool
 from tests import fake_workers
 from tests.support import free_port
@@ -298,5 +298,47 @@ def test_retention_deletes_explanations_finished_before_it_and_only_when_set(
         service.settings.service.retention_days = 30
         assert service.purge() == 1
         assert service.store.get(old.id) is None and service.store.get(new.id) is not None
+    finally:
+        service.close()
+
+
+class FlakyStore(SqliteStore):
+    """A store that refuses answers and failures while ``down``, as a database that went
+    away for a moment would."""
+
+    down = True
+
+    def finish(self, id, owner, explanation) -> bool:  # type: ignore[no-untyped-def]
+        self._check()
+        return super().finish(id, owner, explanation)
+
+    def fail(self, id, owner, error) -> bool:  # type: ignore[no-untyped-def]
+        self._check()
+        return super().fail(id, owner, error)
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreError("the store postgresql://app:***@db/x failed: connection lost")
+
+
+def test_an_answer_the_store_refused_fails_its_caller_and_its_lease_runs_out(
+    settings, tmp_path
+) -> None:
+    gate = tmp_path / "open"
+    gate.touch()
+    service = build(settings, FlakyStore(tmp_path / "s.sqlite"), gate)
+    try:
+        ticket = service.tickets("shap", payload(), 0, {"seed": 31})[0]
+        with pytest.raises(StoreError) as info:
+            asyncio.run(service.result(ticket))
+        assert http_error(info.value)[0] == 503
+        assert service.store.get(ticket.id).status is Status.running  # the store never heard
+        assert service.renew_leases() == 0  # nobody here computes it any more
+        service.store.down = False
+        with sqlite3.connect(tmp_path / "s.sqlite") as db:  # what time does to its lease
+            db.execute("UPDATE explanations SET lease_until = 0 WHERE id = ?", (ticket.id,))
+        assert service.adopt_orphans() == 1  # so it is computed again, here or elsewhere
+        until(lambda: service.store.get(ticket.id).status is Status.done, "computed again")
+        assert service.store.get(ticket.id).attempts == 2
     finally:
         service.close()

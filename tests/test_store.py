@@ -136,6 +136,8 @@ def test_renewing_extends_a_lease_and_releasing_hands_it_on_at_once(backend: Bac
     store = backend.open()
     record, _ = store.claim("k", "shap", TASK, "a", 10)
     assert store.renew("a", 3600) == 1 and store.renew("b", 3600) == 0
+    assert store.renew("a", 3600, ids=["other"]) == 0 and store.renew("a", 3600, ids=[]) == 0
+    assert store.renew("a", 3600, ids=[record.id]) == 1
     renewed = store.get(record.id)
     assert renewed is not None and renewed.lease_until > record.lease_until + 3000
     assert store.orphans(10) == []

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -57,6 +57,9 @@ class Session(Protocol):
 
     def execute(self, sql: str, args: tuple[Any, ...] = (), /) -> Cursor: ...
 
+
+#: Ids per statement when leases are renewed by id (SQLite allows 32,766 parameters).
+RENEW_CHUNK = 500
 
 #: A migration: the statements that take the schema from one version to the next.
 Migration = Sequence[str]
@@ -199,13 +202,21 @@ class Store(ABC):
             (Status.running, stamp(), id, owner),
         )
 
-    def renew(self, owner: str, lease_s: float) -> int:
-        """Extend every lease ``owner`` holds; answers how many."""
+    def renew(self, owner: str, lease_s: float, ids: Collection[str] | None = None) -> int:
+        """Extend the leases ``owner`` holds (only those of ``ids``, when given); answers
+        how many."""
+        sql = "UPDATE explanations SET lease_until = ? WHERE owner = ? AND status IN (?, ?)"
+        args = (time.time() + lease_s, owner, *ACTIVE)
+        if ids is None:
+            with self._session() as db:
+                return db.execute(sql, args).rowcount
+        chosen, renewed = list(ids), 0
         with self._session() as db:
-            return db.execute(
-                "UPDATE explanations SET lease_until = ? WHERE owner = ? AND status IN (?, ?)",
-                (time.time() + lease_s, owner, *ACTIVE),
-            ).rowcount
+            for start in range(0, len(chosen), RENEW_CHUNK):
+                chunk = chosen[start : start + RENEW_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                renewed += db.execute(f"{sql} AND id IN ({marks})", (*args, *chunk)).rowcount
+        return renewed
 
     def release(self, id: str, owner: str) -> bool:
         """Give up ``id`` unfinished (the process stops): another may take it at once."""
