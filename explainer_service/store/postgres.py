@@ -126,7 +126,7 @@ class PostgresStore(Store):
 
     def _scrub(self, error: Exception) -> str:
         text = str(error).strip()
-        for secret in self._secrets:
+        for secret in filter(None, self._secrets):
             text = text.replace(secret, "***")
         return text
 
