@@ -218,8 +218,8 @@ def test_a_job_of_a_replica_killed_mid_way_is_finished_by_the_other_after_its_le
         answer = httpx.post(base_one + url, json=APPLICANT, timeout=LIMIT_S)
         assert answer.status_code == 202, answer.text
         id = answer.json()["id"]
-        until(lambda: shared.attempts().get(id, ("", 0))[0] == "running", "the job to run")
-        assert len(gate.waiting()) == 1  # the first replica's worker, at the gate
+        until(gate.waiting, "the first replica's worker at the gate")
+        assert len(gate.waiting()) == 1 and shared.attempts()[id] == ("running", 1)
         # the same request at the other replica joins the job: it holds no lease to take
         joined = lookups(base_two, "joined")
         again = httpx.post(base_two + url, json=APPLICANT, timeout=LIMIT_S)
