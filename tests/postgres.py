@@ -48,6 +48,13 @@ class Cluster:
         self.password_file.write_text(self.password + "\n")
         self.log = log
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        try:
+            self._start()
+        except BaseException:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+
+    def _start(self) -> None:
         if self._as:  # the server's files belong to its user
             for path in (self.root, self.password_file):
                 shutil.chown(path, "postgres", "postgres")
