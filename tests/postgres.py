@@ -101,6 +101,13 @@ class Cluster:
             db.execute(f'CREATE DATABASE "{name}"')
         return name
 
+    def restart(self) -> None:
+        """Restart the server (fast: open connections are cut)."""
+        self._run(
+            "pg_ctl", "--pgdata", str(self.data), "--log", str(self.root / "server.log"),
+            "--mode", "fast", "--wait", "--timeout", "300", "restart",
+        )  # fmt: skip
+
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "--pgdata", str(self.data), "--mode", "fast", "--wait", "stop")

@@ -280,6 +280,18 @@ def test_a_wrong_or_missing_password_is_refused_without_being_repeated(
         open_store(postgres.url(), password_file=tmp_path / "missing")
 
 
+def test_connections_a_server_restart_cut_are_replaced(postgres: Cluster) -> None:
+    store = open_store(
+        postgres.url(postgres.create_database()), password_file=postgres.password_file
+    )
+    try:
+        record, _ = store.claim("k", "shap", TASK, "a", 30)
+        postgres.restart()
+        assert all(store.get(record.id) is not None for _ in range(8))
+    finally:
+        store.close()
+
+
 def test_an_unreachable_server_is_a_store_error_naming_the_masked_url() -> None:
     url = f"postgresql://explainer:hunter22@127.0.0.1:{free_port()}/x"
     with pytest.raises(StoreError) as info:
