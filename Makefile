@@ -14,12 +14,12 @@ MODEL := examples/income/model.joblib
 # Business Source License; it is installed here and nowhere else.
 BENCH_VENV := .venv-bench
 
-.PHONY: demo test audit venv mlserver model browser lint lint-image clean bench
+.PHONY: demo test audit venv mlserver model browser postgres lint lint-image clean bench
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
 
-test: venv mlserver model browser
+test: venv mlserver model browser postgres
 	$(MAKE) --no-print-directory audit
 	$(MAKE) --no-print-directory lint-image
 	$(BIN)/python -m pytest
@@ -68,6 +68,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# Debian's PostgreSQL server: the store tests start a throwaway cluster of their own with its
+# initdb and pg_ctl (tests/postgres.py); no cluster of the package is used.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
 venv: $(STAMPS)/venv
 mlserver: $(STAMPS)/mlserver

@@ -45,7 +45,7 @@ from explainer_service.runtime import Runtime
 from explainer_service.security import protect
 from explainer_service.service import Service
 from explainer_service.settings import Settings
-from explainer_service.store import Store
+from explainer_service.store import StoreError, open_store
 from explainer_service.workers import Pool
 
 log = logging.getLogger("explainer_service")
@@ -57,10 +57,11 @@ DOCS_PAGES = ("/docs", "/redoc", "/docs/oauth2-redirect")
 
 
 def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
-    """Build the service. Reads the reference data and checks the configuration now (raises
-    ``ConfigError``). Once it runs, it starts the worker processes, which fit the
-    explainers, and checks the model in the background, so the service answers
-    ``/health/live`` at once, even while the model is down; it stops them on shutdown.
+    """Build the service. Reads the reference data, checks the configuration and opens the
+    store now (raises ``ConfigError``, ``StoreError``). Once it runs, it starts the worker
+    processes, which fit the explainers, and checks the model in the background, so the
+    service answers ``/health/live`` at once, even while the model is down; it stops them on
+    shutdown.
 
     ``pool``: where explanations run; by default ``service.workers`` worker processes
     (tests pass stand-ins).
@@ -69,7 +70,16 @@ def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
     metadata, waiting at most ``model.metadata_wait_s`` for a model that is not up yet."""
     settings = resolve_features(settings)
     runtime = Runtime(settings)
-    service = Service(settings, runtime, Store(settings.service.store), pool)
+    config = settings.service
+    try:
+        store = open_store(
+            config.store, password_file=config.store_password_file, pool_size=config.store_pool_size
+        )
+    except BaseException:
+        runtime.close()
+        raise
+    log.info("explanation store: %s", store.location)
+    service = Service(settings, runtime, store, pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -149,7 +159,7 @@ def _install_error_handlers(app: FastAPI, respond: Responder) -> None:
         status, body = http_error(exc)
         if body["error"]["code"] == "internal" and not isinstance(exc, WorkerError):
             raise exc  # not one it names (a worker's was logged where it happened)
-        if isinstance(exc, ModelError):
+        if isinstance(exc, ModelError | StoreError):  # the cause, for operators
             log.warning("%s (request id %s)", exc, body["error"].get("request_id"))
         response = respond(request, status, body)
         if isinstance(exc, QueueFullError | ShuttingDownError):

@@ -119,6 +119,7 @@ def serve(
     from explainer_service import logs
     from explainer_service.app import create_app
     from explainer_service.server import serve as serve_app
+    from explainer_service.store import StoreError
 
     try:
         os.environ[logs.FORMAT_ENV] = logs.chosen_format(log_format)
@@ -132,6 +133,9 @@ def serve(
         application = create_app(settings)
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except StoreError as exc:  # its message has no password
+        typer.echo(f"store error: {exc}", err=True)
         raise typer.Exit(2) from None
     status = serve_app(
         application,

@@ -23,6 +23,9 @@
           ├── ModelResponseError       the model answered 4xx/5xx
           └── ProtocolMismatchError    the answer is not in the configured protocol's shape
 
+``StoreError`` (``explainer_service.store``: the store is unreachable) is answered 503
+``store_unavailable``; its message, which names the store, is for the log.
+
 Errors of the explanation library (``explainers.errors``) pass through unchanged.
 ``http_error`` is the one place where any of them becomes an HTTP status and a JSON body
 ``{"error": {"code", "message", "detail", "request_id"}}`` (``ErrorBody``): 4xx for what the
@@ -43,6 +46,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from explainer_service import request_id
+from explainer_service.store.base import StoreError
 from explainers.errors import (
     BudgetExceededError,
     ModelOutputError,
@@ -304,6 +308,7 @@ def http_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
 #: registered on these; anything else is an internal error.
 HANDLED: tuple[type[Exception], ...] = (
     ExplainerServiceError,
+    StoreError,
     ParameterError,
     SchemaError,
     ModelOutputError,
@@ -313,6 +318,8 @@ HANDLED: tuple[type[Exception], ...] = (
 def _public_message(exc: BaseException) -> str:
     if isinstance(exc, ModelError):
         return exc.public
+    if isinstance(exc, StoreError):
+        return "the explanation store is unavailable; try again later"
     return str(getattr(exc, "message", None) or exc)
 
 
@@ -396,4 +403,6 @@ def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
         return 502, "model_error", detail
     if isinstance(exc, ModelOutputError):
         return 502, "model_output", {}
+    if isinstance(exc, StoreError):
+        return 503, "store_unavailable", {}
     return 500, "internal", {}

@@ -16,6 +16,7 @@ first, so after a crash or a restart accepted work is done, once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -40,7 +41,7 @@ from explainer_service.errors import (
 from explainer_service.metrics import Metrics
 from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
-from explainer_service.store import Record, Status, Store, cache_key
+from explainer_service.store import Record, Status, Store, StoreError, cache_key
 from explainer_service.workers import Job, Pool, Task
 from explainers import SCHEMA_VERSION, Explanation
 from explainers.base import package_versions
@@ -51,6 +52,8 @@ log = logging.getLogger("explainer_service")
 MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
 #: How often a request waiting for another process's computation looks at the store.
 POLL_S = 0.25
+#: How often explanations older than ``service.retention_days`` are deleted.
+RETENTION_EVERY_S = 3600.0
 
 
 @dataclass
@@ -117,8 +120,8 @@ class Service:
 
     async def run_background(self) -> None:
         """Start the workers and wait until each has fitted its explainers; then keep
-        checking that the model answers, renew this process's leases and take over the
-        requests whose holder died."""
+        checking that the model answers, renew this process's leases, take over the
+        requests whose holder died and delete explanations past ``service.retention_days``."""
         self.pool.start()
         while not self.pool.ready:
             if self.pool.failure is not None:
@@ -130,7 +133,10 @@ class Service:
             )
             self._readiness = Readiness(False, reason, time.time())
             await asyncio.sleep(0.1)
-        leases = asyncio.create_task(self._keep_leases())
+        chores = [
+            asyncio.create_task(self._keep_leases()),
+            asyncio.create_task(self._keep_retention()),
+        ]
         try:
             while True:
                 await asyncio.to_thread(self.check_model)
@@ -139,17 +145,47 @@ class Service:
                 await asyncio.to_thread(self._recheck.wait, pause)
                 self._recheck.clear()
         finally:
-            leases.cancel()
+            for chore in chores:
+                chore.cancel()
 
     async def _keep_leases(self) -> None:
         every = self.settings.service.lease_s / 3
         while True:
             try:
-                await asyncio.to_thread(self.store.renew, self.owner, self.settings.service.lease_s)
+                await asyncio.to_thread(self.renew_leases)
                 await asyncio.to_thread(self.adopt_orphans)
             except Exception:
                 log.exception("cannot renew the leases in the store")
             await asyncio.sleep(every)
+
+    def renew_leases(self) -> int:
+        """Renew the leases of the requests computed here (queued or running); a row whose
+        answer the store could not take is not among them, so its lease runs out and it is
+        computed again. Answers how many."""
+        with self._lock:
+            ids = [id for id, _ in self._inflight.values()]
+        return self.store.renew(self.owner, self.settings.service.lease_s, ids)
+
+    async def _keep_retention(self) -> None:
+        if self.settings.service.retention_days is None:
+            return
+        while True:
+            try:
+                await asyncio.to_thread(self.purge)
+            except Exception:
+                log.exception("cannot delete old explanations from the store")
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+    def purge(self) -> int:
+        """Delete the explanations done or failed more than ``service.retention_days`` ago
+        (none when it is unset); answers how many. Every replica does it: it is idempotent."""
+        days = self.settings.service.retention_days
+        if days is None:
+            return 0
+        deleted = self.store.purge(days)
+        if deleted:
+            log.info("deleted %d explanations older than %g days from the store", deleted, days)
+        return deleted
 
     def adopt_orphans(self) -> int:
         """Queue the stored requests whose holder died (as many as the queue has room for);
@@ -296,7 +332,8 @@ class Service:
             self.metrics.finished(job.task.method, explanation)
             self._log_done(job.task, "done", explanation=explanation)
         except ShuttingDownError as exc:  # the service stops: another process or run does it
-            self.store.release(id, self.owner)
+            with contextlib.suppress(StoreError):  # then its lease runs out instead
+                self.store.release(id, self.owner)
             self._forget(key)
             future.set_exception(exc)
         except Exception as exc:
@@ -306,7 +343,8 @@ class Service:
                 log.exception("explanation %s failed", id)  # a worker logs its own
             if code in MODEL_DOWN:
                 self._recheck.set()  # readiness follows the model now, not at the next check
-            self.store.fail(id, self.owner, {**body["error"], "status": status})
+            with contextlib.suppress(StoreError):  # the caller gets the error all the same
+                self.store.fail(id, self.owner, {**body["error"], "status": status})
             self.metrics.failed(job.task.method, code)
             self._log_done(job.task, "failed", error=code)
             self._forget(key)

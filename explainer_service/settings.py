@@ -216,7 +216,22 @@ class BudgetSettings(BaseModel):
 
 class ServiceSettings(BaseModel):
     store: str = Field(
-        "data/explanations.sqlite", description="SQLite file of the explanation store, or :memory:"
+        "data/explanations.sqlite",
+        description="the explanation store: a SQLite file (or :memory:), or a PostgreSQL URL "
+        "postgresql://user@host:port/database shared by replicas (the password from "
+        "store_password_file or libpq's PGPASSWORD / PGPASSFILE, not the URL)",
+    )
+    store_password_file: Path | None = Field(
+        None, description="a file whose first line is the PostgreSQL store's password"
+    )
+    store_pool_size: int = Field(
+        4, ge=1, le=100, description="connections to the PostgreSQL store at most, per process"
+    )
+    retention_days: float | None = Field(
+        None,
+        gt=0,
+        description="explanations done or failed longer ago than this are deleted from the "
+        "store (checked at start-up, then hourly); unset: kept forever",
     )
     workers: int = Field(
         2,

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
+from tests.postgres import Cluster
 from tests.support import ROOT, free_port, python_server
 
 OUTPUT = ROOT / "test-output"
@@ -37,6 +38,16 @@ def reference(income_files: Path) -> pd.DataFrame:
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+@pytest.fixture(scope="session")
+def postgres(output_dir: Path) -> Iterator[Cluster]:
+    """A throwaway PostgreSQL server (tests/postgres.py), for the whole session."""
+    cluster = Cluster(output_dir / "postgres.log")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

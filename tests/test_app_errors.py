@@ -23,10 +23,12 @@ from explainer_service.errors import (
     QueueFullError,
 )
 from explainer_service.settings import Settings
+from explainer_service.store import StoreError
 from explainers import ExplainerError, ModelOutputError, UnknownCategoryError
 
 SECRET_URL = "http://model.internal:8500/v2/models/m/infer"
 SECRET_BODY = "Traceback: db password=hunter2 at /srv/model.py"
+SECRET_STORE = "postgresql://app:***@db.internal:5432/explanations"
 
 MODEL_ERRORS = {
     "unavailable": (
@@ -110,6 +112,10 @@ def app(income_files: Path) -> FastAPI:
     @app.get("/model-output")
     def model_output() -> None:
         raise ModelOutputError("the model answered a label not in class_names ['a']", ["zz"])
+
+    @app.get("/store-down")
+    def store_down() -> None:
+        raise StoreError(f"the store {SECRET_STORE} failed: server closed the connection")
 
     @app.get("/model-error/{kind}")
     def model_error(kind: str) -> None:
@@ -214,6 +220,19 @@ def test_a_model_failure_hides_the_model_url_and_answer_and_logs_them_once(
     ]
     assert record.levelno == logging.WARNING and not record.exc_info
     assert SECRET_URL in record.getMessage() and error["request_id"] in record.getMessage()
+
+
+def test_a_store_that_fails_is_a_503_that_names_it_only_in_the_log(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        response = get(app, "/store-down")
+    assert response.status_code == 503
+    error = error_of(response)
+    assert error["code"] == "store_unavailable" and "try again" in error["message"]
+    assert "db.internal" not in response.text and "closed" not in response.text
+    [record] = [r for r in caplog.records if r.name == "explainer_service"]
+    assert record.levelno == logging.WARNING and SECRET_STORE in record.getMessage()
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from explainer_service.app import create_app
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
 from explainer_service.settings import load_settings
-from explainer_service.store import Store
+from explainer_service.store import SqliteStore
 from explainer_service.workers import Pool, Task
 from tests import fake_workers
 
@@ -62,7 +62,7 @@ def setup(income_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     app.state.service.close()  # replaced by one whose workers are stand-ins
     gate = tmp_path / "open"
     pool = Pool(str(gate), 1, target=fake_workers.explaining)
-    service = Service(settings, Runtime(settings), Store(":memory:"), pool)
+    service = Service(settings, Runtime(settings), SqliteStore(":memory:"), pool)
     app.state.service = service
     setup = Setup(app, service, income_server)
     submit = pool.submit

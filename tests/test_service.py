@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from explainer_service.errors import QueueFullError, ShuttingDownError, WorkerEr
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
 from explainer_service.settings import load_settings
-from explainer_service.store import Status, Store
+from explainer_service.store import SqliteStore, Status, Store, StoreError
 from explainer_service.workers import Pool
 from tests import fake_workers
 from tests.support import free_port
@@ -40,7 +41,7 @@ def service(income_files, tmp_path: Path) -> Iterator[tuple[Service, Path]]:
     settings.model.url = f"http://127.0.0.1:{free_port()}/v2/models/income/infer"  # type: ignore[assignment]
     gate = tmp_path / "open"
     pool = Pool(str(gate), 1, target=fake_workers.explaining)
-    service = Service(settings, Runtime(settings), Store(":memory:"), pool)
+    service = Service(settings, Runtime(settings), SqliteStore(":memory:"), pool)
     pool.start()
     until(lambda: pool.ready, "the worker")
     yield service, gate
@@ -98,7 +99,7 @@ def settings(income_files):
 
 def test_beyond_max_queue_a_request_is_refused_with_a_time_to_retry(settings, tmp_path) -> None:
     settings.service.max_queue = 2
-    service = build(settings, Store(":memory:"), tmp_path / "open")
+    service = build(settings, SqliteStore(":memory:"), tmp_path / "open")
     try:
         running = service.tickets("shap", payload(), 0, {"seed": 1})[0]
         until(lambda: service.store.get(running.id).status is Status.running, "running")
@@ -120,8 +121,8 @@ def test_beyond_max_queue_a_request_is_refused_with_a_time_to_retry(settings, tm
 
 def test_two_services_on_one_store_compute_a_request_once(settings, tmp_path) -> None:
     path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
-    one = build(settings, Store(path), gate)
-    two = build(settings, Store(path), gate)
+    one = build(settings, SqliteStore(path), gate)
+    two = build(settings, SqliteStore(path), gate)
     try:
         first = one.tickets("shap", payload(), 0, {"seed": 5})[0]
         until(lambda: one.store.get(first.id).status is Status.running, "running in one")
@@ -143,13 +144,13 @@ def test_two_services_on_one_store_compute_a_request_once(settings, tmp_path) ->
 
 def test_a_request_whose_holder_died_is_taken_over_and_done_once(settings, tmp_path) -> None:
     path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
-    dead = Store(path)  # a process that accepted a request, then was killed
+    dead = SqliteStore(path)  # a process that accepted a request, then was killed
     task = {"method": "shap", "row": None, "params": {"seed": 9, "nsamples": 500}}
     record, _ = dead.claim("key-of-a-killed-request", "shap", task, "killed", 0.2)
     dead.start(record.id, "killed")
     settings.service.lease_s = 1
     gate.touch()
-    service = build(settings, Store(path), gate)
+    service = build(settings, SqliteStore(path), gate)
     try:
         until(lambda: service.adopt_orphans() == 1, "the orphan to be taken over")
         until(lambda: service.store.get(record.id).status is Status.done, "the orphan done")
@@ -162,12 +163,12 @@ def test_a_request_whose_holder_died_is_taken_over_and_done_once(settings, tmp_p
 
 def test_closing_hands_unfinished_requests_on_instead_of_failing_them(settings, tmp_path) -> None:
     path = tmp_path / "s.sqlite"
-    service = build(settings, Store(path), tmp_path / "never-open")
+    service = build(settings, SqliteStore(path), tmp_path / "never-open")
     running = service.tickets("shap", payload(), 0, {"seed": 1})[0]
     queued = service.tickets("shap", payload(), 0, {"seed": 2})[0]
     until(lambda: service.store.get(running.id).status is Status.running, "running")
     service.close()
-    after = Store(path)
+    after = SqliteStore(path)
     orphans = {o.id for o in after.orphans(10)}
     assert orphans == {running.id, queued.id}
 
@@ -177,7 +178,7 @@ def test_draining_refuses_new_work_hands_the_queued_on_and_lets_the_running_fini
 ) -> None:
     """The stand-in worker answers once the test opens its gate, after the drain began."""
     gate = tmp_path / "open"
-    service = build(settings, Store(tmp_path / "s.sqlite"), gate)
+    service = build(settings, SqliteStore(tmp_path / "s.sqlite"), gate)
     try:
         running = service.tickets("shap", payload(), 0, {"seed": 1})[0]
         queued = service.tickets("shap", payload(), 0, {"seed": 2})[0]
@@ -208,7 +209,7 @@ def test_draining_refuses_new_work_hands_the_queued_on_and_lets_the_running_fini
 def test_a_new_model_version_or_reference_data_is_a_new_explanation(settings, tmp_path) -> None:
     path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
     gate.touch()
-    first = build(settings, Store(path), gate)
+    first = build(settings, SqliteStore(path), gate)
     try:
         old = first.tickets("shap", payload(), 0, {"seed": 3})[0]
         assert asyncio.run(first.result(old)) is not None
@@ -224,7 +225,7 @@ def test_a_new_model_version_or_reference_data_is_a_new_explanation(settings, tm
     refreshed = settings.model_copy(deep=True)
     refreshed.data.reference = reference
     for changed in (retrained, refreshed):
-        service = build(changed, Store(path), gate)
+        service = build(changed, SqliteStore(path), gate)
         try:
             again = service.tickets("shap", payload(), 0, {"seed": 3})[0]
             assert again.id != old.id and again.record is None  # computed anew
@@ -237,7 +238,7 @@ def test_new_display_names_reuse_the_stored_explanation(settings, tmp_path) -> N
     """Labels change what pages say, not what the model is asked: no recomputation."""
     path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
     gate.touch()
-    first = build(settings, Store(path), gate)
+    first = build(settings, SqliteStore(path), gate)
     try:
         old = first.tickets("shap", payload(), 0, {"seed": 4})[0]
         assert asyncio.run(first.result(old)) is not None
@@ -246,7 +247,7 @@ def test_new_display_names_reuse_the_stored_explanation(settings, tmp_path) -> N
     relabelled = settings.model_copy(deep=True)
     relabelled.features.labels = {"age": "Age in years"}
     relabelled.model.class_labels = {}
-    service = build(relabelled, Store(path), gate)
+    service = build(relabelled, SqliteStore(path), gate)
     try:
         again = service.tickets("shap", payload(), 0, {"seed": 4})[0]
         assert again.id == old.id and again.record is not None
@@ -279,3 +280,65 @@ def test_a_task_answered_before_its_callback_is_added_does_not_deadlock(
     assert not asking.is_alive(), "tickets() deadlocked"
     explanation = asyncio.run(service.result(tickets[0]))
     assert explanation is not None and service.store.get(tickets[0].id).status is Status.done
+
+
+def test_retention_deletes_explanations_finished_before_it_and_only_when_set(
+    settings, tmp_path
+) -> None:
+    path, gate = tmp_path / "s.sqlite", tmp_path / "open"
+    gate.touch()
+    service = build(settings, SqliteStore(path), gate)
+    try:
+        old, new = (service.tickets("shap", payload(), 0, {"seed": s})[0] for s in (21, 22))
+        for ticket in (old, new):
+            assert asyncio.run(service.result(ticket)) is not None
+        with sqlite3.connect(path) as db:  # finished long ago
+            db.execute("UPDATE explanations SET updated_at = '2020-01-01' WHERE id = ?", (old.id,))
+        assert service.purge() == 0  # service.retention_days unset: kept forever
+        service.settings.service.retention_days = 30
+        assert service.purge() == 1
+        assert service.store.get(old.id) is None and service.store.get(new.id) is not None
+    finally:
+        service.close()
+
+
+class FlakyStore(SqliteStore):
+    """A store that refuses answers and failures while ``down``, as a database that went
+    away for a moment would."""
+
+    down = True
+
+    def finish(self, id, owner, explanation) -> bool:  # type: ignore[no-untyped-def]
+        self._check()
+        return super().finish(id, owner, explanation)
+
+    def fail(self, id, owner, error) -> bool:  # type: ignore[no-untyped-def]
+        self._check()
+        return super().fail(id, owner, error)
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreError("the store postgresql://app:***@db/x failed: connection lost")
+
+
+def test_an_answer_the_store_refused_fails_its_caller_and_its_lease_runs_out(
+    settings, tmp_path
+) -> None:
+    gate = tmp_path / "open"
+    gate.touch()
+    service = build(settings, FlakyStore(tmp_path / "s.sqlite"), gate)
+    try:
+        ticket = service.tickets("shap", payload(), 0, {"seed": 31})[0]
+        with pytest.raises(StoreError) as info:
+            asyncio.run(service.result(ticket))
+        assert http_error(info.value)[0] == 503
+        assert service.store.get(ticket.id).status is Status.running  # the store never heard
+        assert service.renew_leases() == 0  # nobody here computes it any more
+        service.store.down = False
+        with sqlite3.connect(tmp_path / "s.sqlite") as db:  # what time does to its lease
+            db.execute("UPDATE explanations SET lease_until = 0 WHERE id = ?", (ticket.id,))
+        assert service.adopt_orphans() == 1  # so it is computed again, here or elsewhere
+        until(lambda: service.store.get(ticket.id).status is Status.done, "computed again")
+        assert service.store.get(ticket.id).attempts == 2
+    finally:
+        service.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -48,7 +49,7 @@ async def get_explanation(
     format: Annotated[Literal["json", "html"] | None, Query()] = None,
 ) -> Response:
     request.state.html = wants_html(request, format)
-    record = service.record(id)
+    record = await asyncio.to_thread(service.record, id)  # the store may be a network away
     if record.explanation is not None:
         if request.state.html:
             return HTMLResponse(page(service, id, record.explanation, link))
@@ -65,4 +66,4 @@ async def list_explanations(
     link: Annotated[LinkFor, Depends(get_link)],
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> list[dict[str, Any]]:
-    return [summary(r, link) for r in service.store.recent(limit)]
+    return [summary(r, link) for r in await asyncio.to_thread(service.store.recent, limit)]

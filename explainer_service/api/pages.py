@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
@@ -49,7 +50,7 @@ async def landing(
         readiness=service.readiness,
         explainers=settings.explainers,
         example_payload=json.dumps({"instances": [example]}, indent=2),
-        recent=service.store.recent(10),
+        recent=await asyncio.to_thread(service.store.recent, 10),
         link=link,
         words=Vocabulary.of(
             runtime.schema,

@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from examples.income import paths
+from tests.integration.test_pool import config
+from tests.postgres import Cluster
+from tests.support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +114,22 @@ def test_links_are_signed_with_the_services_secret(tmp_path) -> None:
         parts = urlsplit(link)
         assert parts.netloc == "explainer.example.org" and "&sig=" in parts.query
         LinkSigner(secret.encode(), ttl_s=1).verify(unquote(parts.path), parts.query)
+
+
+def test_serve_stops_on_a_store_it_cannot_open_without_printing_the_password(
+    postgres: Cluster, tmp_path: Path
+) -> None:
+    wrong = "Wr0ng-pa55word"
+    settings = config(f"http://127.0.0.1:{free_port()}/v1/models/income:predict", tmp_path)
+    settings["service"]["store"] = postgres.url().replace("explainer@", f"explainer:{wrong}@")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(settings))
+    result = subprocess.run(
+        [str(SCRIPT), "serve", "--config", str(tmp_path / "c.yaml"), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "store error: cannot connect to the store postgresql://explainer:***@" in result.stderr
+    assert "password authentication failed" in result.stderr
+    assert wrong not in result.stderr + result.stdout and "Traceback" not in result.stderr

@@ -1,0 +1,40 @@
+"""The explanation store: JSON only (never pickles), durable jobs with leases.
+
+One interface (``Store``), two backends: ``SqliteStore`` (embedded, the default) and
+``PostgresStore`` (shared by replicas), chosen by ``open_store`` from ``service.store``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from explainer_service.store.base import Store, StoreError
+from explainer_service.store.record import ACTIVE, Record, Status, cache_key, new_id
+from explainer_service.store.sqlite import SqliteStore
+
+__all__ = [
+    "ACTIVE",
+    "Record",
+    "SqliteStore",
+    "Status",
+    "Store",
+    "StoreError",
+    "cache_key",
+    "is_postgres",
+    "new_id",
+    "open_store",
+]
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(location: str, *, password_file: Path | None = None, pool_size: int = 4) -> Store:
+    """The store at ``location``: a ``postgresql://`` URL (``password_file`` and
+    ``pool_size`` apply to it), else a SQLite file or ``:memory:``. Raises ``StoreError``."""
+    if is_postgres(location):
+        from explainer_service.store.postgres import PostgresStore  # psycopg only when used
+
+        return PostgresStore(location, password_file=password_file, pool_size=pool_size)
+    return SqliteStore(location)

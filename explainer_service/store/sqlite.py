@@ -1,0 +1,82 @@
+"""The embedded store: one SQLite file (WAL), or ``:memory:``.
+
+Several processes on one machine may share the file (SQLite's locking); replicas on
+several machines need the PostgreSQL store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from explainer_service.store.base import Migration, Session, Store
+
+#: Schema versions, in order. A file written before the version table existed is read as
+#: version 1 (the first layout) or 2 (with keys and leases) by its columns.
+MIGRATIONS: list[Migration] = [
+    (
+        "CREATE TABLE explanations (id TEXT PRIMARY KEY, method TEXT NOT NULL, "
+        "status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
+        "explanation TEXT, error TEXT)",
+        "CREATE INDEX explanations_created ON explanations (created_at)",
+    ),
+    (
+        "ALTER TABLE explanations ADD COLUMN key TEXT",
+        "ALTER TABLE explanations ADD COLUMN task TEXT",
+        "ALTER TABLE explanations ADD COLUMN owner TEXT",
+        "ALTER TABLE explanations ADD COLUMN lease_until REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE explanations ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "CREATE UNIQUE INDEX explanations_key ON explanations (key)",
+        "CREATE INDEX explanations_active ON explanations (status, lease_until)",
+    ),
+    ("CREATE INDEX explanations_updated ON explanations (updated_at)",),
+]
+
+
+class SqliteStore(Store):
+    """``path``: a file (its folder is created) or ``:memory:``."""
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.location = str(path)
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.Lock()
+        try:
+            self._migrate(MIGRATIONS)
+        except BaseException:
+            self._db.close()
+            raise
+
+    @contextmanager
+    def _session(self, atomic: bool = False) -> Iterator[Session]:
+        with self._lock:
+            if not atomic:
+                yield self._db
+                return
+            self._db.execute("BEGIN IMMEDIATE")  # the write lock now, not at the first write
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _lock_schema(self, db: Session) -> None:
+        """Nothing more: ``BEGIN IMMEDIATE`` holds the file's write lock."""
+
+    def _unversioned(self, db: Session) -> int:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(explanations)").fetchall()}
+        if not columns:
+            return 0
+        return 2 if "key" in columns else 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
