@@ -8,7 +8,7 @@ from typing import Any
 
 from explainer_service.batch.inputs import read_items
 from explainer_service.batch.output import tidy, write
-from explainer_service.batch.runner import Report, connect, run_batch
+from explainer_service.batch.runner import Report, run_batch
 from explainer_service.features import resolve_features
 from explainer_service.render import Vocabulary
 from explainer_service.runtime import Runtime
@@ -27,7 +27,7 @@ def explain_file(
     progress: bool = True,
 ) -> Report:
     """Explain every row of ``source`` with ``method`` on Ray (``batch.address``, else a
-    local Ray started for it and stopped after), store the explanations in
+    local Ray started for it and stopped after; see ``run_batch``), store the explanations in
     ``service.store`` and write the tidy table to ``target``.
 
     Raises ``ConfigError``, ``InputError`` (a file it cannot read or write),
@@ -37,12 +37,10 @@ def explain_file(
     settings = resolve_features(settings)
     runtime = Runtime(settings)
     store = None
-    connected = False
     try:
         items = read_items(source, runtime)
         runtime.check_budget(method, runtime.resolve_params(method, params))
         store = Store(settings.service.store)
-        connected = connect(settings.batch.address)
         with _bar(len(items), method, progress) as bar:
 
             def advance(done: int, counts: dict[str, int]) -> None:
@@ -61,10 +59,6 @@ def explain_file(
         write(tidy(report, words, UrlBuilder.from_settings(settings.auth)), target)
         return report
     finally:
-        if connected:
-            import ray
-
-            ray.shutdown()
         if store is not None:
             store.close()
         runtime.close()

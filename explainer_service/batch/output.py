@@ -17,7 +17,7 @@ import pandas as pd
 
 from explainer_service.batch.inputs import InputError
 from explainer_service.batch.runner import Report
-from explainer_service.client._frames import explanation_frame
+from explainer_service.client._frames import explanation_frame, prediction_columns
 from explainer_service.render import LinkFor, Vocabulary, links_for
 
 #: The suffixes ``write`` writes.
@@ -44,14 +44,7 @@ def tidy(report: Report, words: Vocabulary, link: LinkFor) -> pd.DataFrame:
             error = outcome.error or {}
             records.append({**head, "error": error.get("message"), "code": error.get("code")})
             continue
-        prediction = explanation.prediction
-        head["label"] = prediction.label if prediction else None
-        probabilities = prediction.probabilities if prediction else None
-        head["probability"] = (
-            probabilities.get(prediction.label)
-            if prediction and probabilities and prediction.label
-            else None
-        )
+        head.update(prediction_columns(explanation))
         frame = explanation_frame(explanation, words)
         totals = {k: v for k, v in frame.attrs.items() if k not in SKIPPED_ATTRS}
         url = links_for(outcome.id, link)["html"]

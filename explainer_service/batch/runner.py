@@ -113,8 +113,9 @@ def run_batch(
     """Explain ``items`` with ``method`` and ``params`` (checked as a request's: raises
     ``ParameterError`` or ``BudgetExceededError`` before anything runs).
 
-    Connects to Ray when it is not connected yet (``batch.address``, else a local Ray),
-    and leaves it connected. ``progress(done, counts)`` is called as rows finish."""
+    Connects to Ray only when some row is not in the store yet, and only when this process
+    is not connected already (``batch.address``, else a local Ray, stopped at the end).
+    ``progress(done, counts)`` is called as rows finish."""
     started = time.monotonic()
     resolved = runtime.resolve_params(method, params)
     runtime.check_budget(method, resolved)
@@ -139,11 +140,15 @@ def run_batch(
     tracker.update()
     workers = 0
     if todo:
-        with _Leases(store, batch.owner, settings.service.lease_s):
-            actors = _start_workers(settings, runtime, min(len(todo), _slots(settings)))
-            workers = len(actors)
-            _dispatch(batch, rows, todo, actors, tracker)
-            _wait_elsewhere(batch, tracker)
+        connected = connect(settings.batch.address)
+        try:
+            with _Leases(store, batch.owner, settings.service.lease_s):
+                actors = _start_workers(settings, runtime, min(len(todo), _slots(settings)))
+                workers = len(actors)
+                _dispatch(batch, rows, todo, actors, tracker)
+                _wait_elsewhere(batch, tracker)
+        finally:
+            _disconnect(connected)
     outcomes = [
         _item_outcome(item, batch.results[key] if key is not None else None)
         for item, key in zip(items, keys, strict=True)
@@ -226,11 +231,18 @@ def connect(address: str | None) -> bool:
     return True
 
 
+def _disconnect(connected: bool) -> None:
+    if connected:
+        import ray
+
+        ray.shutdown()
+
+
 def _slots(settings: Settings) -> int:
     """Workers to start: ``batch.max_in_flight``, at most what the cluster's CPUs hold."""
     import ray
 
-    cpus = float(ray.cluster_resources().get("CPU", 1))
+    cpus = float(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
     fits = max(1, int(cpus // settings.batch.cpus_per_worker))
     return min(settings.batch.max_in_flight, fits)
 
@@ -240,9 +252,8 @@ def _start_workers(settings: Settings, runtime: Runtime, count: int) -> list[Any
     they cannot fit them, or run other engine versions than this process."""
     import ray
 
-    remote = ray.remote(BatchWorker).options(  # type: ignore[attr-defined]
-        num_cpus=settings.batch.cpus_per_worker, max_restarts=MAX_RESTARTS
-    )
+    actor_class: Any = ray.remote(BatchWorker)
+    remote = actor_class.options(num_cpus=settings.batch.cpus_per_worker, max_restarts=MAX_RESTARTS)
     reference = ray.put(runtime.reference)
     actors = [remote.remote(settings, reference, f"batch-{i}") for i in range(count)]
     try:
