@@ -41,6 +41,8 @@ OPERATIONS = [
     ("GET", "/explain"),
     ("GET", "/explanations/{id}"),
     ("GET", "/explanations"),
+    ("POST", "/batches"),
+    ("GET", "/batches/{id}"),
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
     ("POST", "/v1/models/{name}:explain"),

@@ -59,6 +59,12 @@ def read_items(path: Path, runtime: Runtime) -> list[Item]:
     return list(_table(path, runtime))
 
 
+def items_of(values: list[Any], runtime: Runtime) -> list[Item]:
+    """The items of ``values``, each a payload or a record, as the lines of a ``.jsonl``
+    file (``POST /batches`` sends them so)."""
+    return [item for row, value in enumerate(values) for item in _items(row, value, runtime)]
+
+
 def _jsonl(path: Path, runtime: Runtime) -> Iterator[Item]:
     with path.open(encoding="utf-8") as lines:
         for row, line in enumerate(lines):

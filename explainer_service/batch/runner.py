@@ -28,7 +28,12 @@ from typing import Any
 
 from explainer_service.batch.inputs import Item
 from explainer_service.batch.worker import BatchWorker
-from explainer_service.errors import DeadlineExceededError, WorkerCrashedError, http_error
+from explainer_service.errors import (
+    DeadlineExceededError,
+    ShuttingDownError,
+    WorkerCrashedError,
+    http_error,
+)
 from explainer_service.runtime import Runtime
 from explainer_service.settings import ConfigError, Settings
 from explainer_service.store import Status, Store
@@ -93,11 +98,20 @@ class _Batch:
     owner: str
     id: str
     results: dict[str, Outcome] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
     #: keys another process (a service sharing the store) is computing: key -> record id
     elsewhere: dict[str, str] = field(default_factory=dict)
 
 
 Progress = Callable[[int, dict[str, int]], None]
+
+
+def _stopped() -> Outcome:
+    status, body = http_error(ShuttingDownError("the batch was stopped before this row"))
+    return Outcome(None, "failed", error={**body["error"], "status": status})
+
+
+_STOPPED = _stopped()
 
 
 def run_batch(
@@ -109,13 +123,16 @@ def run_batch(
     *,
     store: Store,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> Report:
     """Explain ``items`` with ``method`` and ``params`` (checked as a request's: raises
     ``ParameterError`` or ``BudgetExceededError`` before anything runs).
 
     Connects to Ray only when some row is not in the store yet, and only when this process
     is not connected already (``batch.address``, else a local Ray, stopped at the end).
-    ``progress(done, counts)`` is called as rows finish."""
+    ``progress(done, counts)`` is called as rows finish. Once ``stop`` is set, no row is
+    started; the running ones are stopped and released in the store (for whoever asks
+    next), and every row without an outcome is reported ``shutting_down``."""
     started = time.monotonic()
     resolved = runtime.resolve_params(method, params)
     runtime.check_budget(method, resolved)
@@ -126,6 +143,7 @@ def run_batch(
         store,
         owner=f"batch:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
         id=f"batch-{secrets.token_hex(6)}",
+        stop=stop or threading.Event(),
     )
     keys: list[str | None] = [
         None if item.error else runtime.cache_key(method, batch.params, item.values)
@@ -150,7 +168,7 @@ def run_batch(
         finally:
             _disconnect(connected)
     outcomes = [
-        _item_outcome(item, batch.results[key] if key is not None else None)
+        _item_outcome(item, batch.results.get(key, _STOPPED) if key is not None else None)
         for item, key in zip(items, keys, strict=True)
     ]
     return Report(batch.id, items, outcomes, time.monotonic() - started, workers)
@@ -290,6 +308,11 @@ def _dispatch(
     idle = list(actors)
     running: dict[Any, _Running] = {}
     while todo or running:
+        if batch.stop.is_set():
+            for job in running.values():
+                batch.store.release(job.id, batch.owner)
+                ray.kill(job.actor, no_restart=True)
+            return
         while idle and todo:
             key = todo.popleft()
             task = {"method": batch.method, "row": rows[key], "params": batch.params}
@@ -352,7 +375,7 @@ def _wait_elsewhere(batch: _Batch, tracker: _Tracker) -> None:
     """Wait for the rows another process computes, up to ``service.lease_s`` after its
     holder stops renewing; a row not done by then is reported, to run the batch again."""
     for key, id in batch.elsewhere.items():
-        while True:
+        while not batch.stop.is_set():
             record = batch.store.get(id)
             if record is not None and record.status is Status.done and record.explanation:
                 batch.results[key] = Outcome(id, "stored", record.explanation)

@@ -247,3 +247,45 @@ def test_unreadable_lines_are_recorded_and_the_rest_explained(
     assert list(by_row["source"]) == ["computed", "failed", "failed", "computed"]
     assert list(by_row["code"].iloc[1:3]) == ["malformed_json", "unknown_category"]
     assert by_row["id"].iloc[0] == by_row["id"].iloc[3]  # one instance, one explanation
+
+
+def test_the_same_through_the_api(
+    ray_session, income_server: str, tmp_path: Path, output_dir: Path
+) -> None:
+    """``POST /batches`` on a real service, whose batch runs on a Ray of its own."""
+    rows = holdout_rows(10)
+    settings = config(f"{income_server}/v2/models/income/infer", tmp_path / "api.sqlite")
+    settings["service"]["workers"] = 1
+    service, base = explainer_service(settings, tmp_path, output_dir / "batch-api.log")
+    try:
+        wait_until_ready(base)
+        body = {"method": "shap", "rows": [v2_payload(row) for row in rows]}
+        outcomes = []
+        for _ in range(2):  # the second time, every row is in the store
+            answer = httpx.post(f"{base}/batches", json=body, timeout=60)
+            assert answer.status_code == 202, answer.text
+            outcomes.append(finished_batch(base, answer.headers["location"]))
+        first, again = outcomes
+        assert first["status"] == "done", first
+        assert first["counts"] == {"stored": 0, "computed": len(rows), "failed": 0}
+        assert again["counts"] == {"stored": len(rows), "computed": 0, "failed": 0}
+        ids = [r["id"] for r in first["results"]]
+        assert [r["id"] for r in again["results"]] == ids
+        for result in first["results"]:
+            stored = httpx.get(f"{base}/explanations/{result['id']}", timeout=10).json()
+            assert stored["method"] == "shap" and stored["prediction"]["label"] == result["label"]
+            assert result["url"] == f"/explanations/{result['id']}?format=html"
+    finally:
+        service.stop()
+
+
+def finished_batch(base: str, location: str, timeout: float = 600) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = httpx.get(base + location, timeout=10).json()
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.5)
+    raise TimeoutError(body)
