@@ -163,7 +163,10 @@ def run_batch(
             with _Leases(store, batch.owner, settings.service.lease_s):
                 actors = _start_workers(settings, runtime, min(len(todo), _slots(settings)))
                 workers = len(actors)
-                _dispatch(batch, rows, todo, actors, tracker)
+                try:
+                    _dispatch(batch, rows, todo, actors, tracker)
+                finally:
+                    _stop_workers(actors)  # their CPUs are free for the next batch
                 _wait_elsewhere(batch, tracker)
         finally:
             _disconnect(connected)
@@ -277,15 +280,24 @@ def _start_workers(settings: Settings, runtime: Runtime, count: int) -> list[Any
     try:
         described = ray.get([actor.describe.remote() for actor in actors])
     except ray.exceptions.RayError as exc:
+        _stop_workers(actors)
         raise ConfigError(f"the batch's workers cannot start: {_cause(exc)}") from None
     ours = package_versions()
     for about in described:
         if about["versions"] != ours:
+            _stop_workers(actors)
             raise ConfigError(
                 f"a batch worker runs other engine versions ({about['versions']}) than this "
                 f"process ({ours}): install the same explainer-service on the cluster"
             )
     return actors
+
+
+def _stop_workers(actors: list[Any]) -> None:
+    import ray
+
+    for actor in actors:
+        ray.kill(actor, no_restart=True)
 
 
 def _cause(exc: BaseException) -> str:
