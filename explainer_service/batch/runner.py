@@ -243,12 +243,16 @@ class _Leases:
 
 def connect(address: str | None) -> bool:
     """Connect to Ray (``address``; None: start a local Ray) unless connected already;
-    answers whether it connected now (the caller then shuts it down)."""
+    answers whether it connected now (the caller then shuts it down). Raises
+    ``ConfigError`` when nothing answers at ``address``."""
     import ray
 
     if ray.is_initialized():
         return False
-    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"batch.address: cannot connect to Ray at {address}: {exc}") from None
     return True
 
 
