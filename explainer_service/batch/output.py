@@ -10,6 +10,7 @@ precision and coverage, ...). A row that failed is one line with ``error`` and `
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,11 @@ def write(table: pd.DataFrame, path: Path) -> None:
 def _one_type_per_column(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     for column in table.select_dtypes(include="object").columns:
-        kinds = {type(v) for v in table[column] if v is not None and v == v}
+        kinds = {type(v) for v in table[column] if not _missing(v)}
         if len(kinds) > 1 and kinds != {int, float}:
-            table[column] = [None if v is None or v != v else str(v) for v in table[column]]
+            table[column] = [None if _missing(v) else str(v) for v in table[column]]
     return table
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
