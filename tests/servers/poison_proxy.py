@@ -5,7 +5,7 @@
 Every POST is forwarded to the upstream server at the same path, unless its JSON body holds
 the number ``--poison`` (or its text) anywhere: then it answers 500, as a model that
 breaks on some inputs does. ``GET /requests`` says how many POSTs were forwarded and
-refused; ``GET /healthz`` answers 200.
+refused; ``GET /healthz`` answers 200; other GETs are forwarded.
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def handler(upstream: str, poison: float) -> type[BaseHTTPRequestHandler]:
             elif self.path == "/requests":
                 with LOCK:
                     self._send(200, json.dumps(dict(COUNTS)).encode(), "application/json")
-            else:
-                self._send(404, b'{"error": "not found"}', "application/json")
+            else:  # the model's metadata, its health
+                answer = client.get(self.path)
+                content_type = answer.headers.get("content-type", "application/json")
+                self._send(answer.status_code, answer.content, content_type)
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
