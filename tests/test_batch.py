@@ -34,7 +34,10 @@ def holdout(count: int) -> pd.DataFrame:
 
 def test_jsonl_payloads_records_and_bad_lines(runtime: Runtime, tmp_path: Path) -> None:
     v2 = json.loads((paths.PAYLOADS / "v2.json").read_text())  # two rows
-    record = {k: v.item() for k, v in holdout(1)[paths.FEATURES].iloc[0].items()}
+    record = {
+        k: getattr(v, "item", lambda v=v: v)()
+        for k, v in holdout(1)[paths.FEATURES].iloc[0].items()
+    }
     wrong = {**record, "workclass": "Astronaut"}
     source = tmp_path / "logged.jsonl"
     lines = [json.dumps(v2), "", json.dumps(record), "{oops", json.dumps(wrong), "[]"]
