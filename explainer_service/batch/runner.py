@@ -161,7 +161,10 @@ def run_batch(
         connected = connect(settings.batch.address)
         try:
             with _Leases(store, batch.owner, settings.service.lease_s):
-                actors = _start_workers(settings, runtime, min(len(todo), _slots(settings)))
+                # the reference rows stay in Ray's object store while the batch runs: a worker
+                # that Ray starts again (it died, or passed its deadline) is built from them
+                reference = _put(runtime)
+                actors = _start_workers(settings, reference, min(len(todo), _slots(settings)))
                 workers = len(actors)
                 try:
                     _dispatch(batch, rows, todo, actors, tracker)
@@ -272,14 +275,20 @@ def _slots(settings: Settings) -> int:
     return min(settings.batch.max_in_flight, fits)
 
 
-def _start_workers(settings: Settings, runtime: Runtime, count: int) -> list[Any]:
-    """``count`` Ray actors, each with its explainers fitted. Raises ``ConfigError`` when
-    they cannot fit them, or run other engine versions than this process."""
+def _put(runtime: Runtime) -> Any:
+    import ray
+
+    return ray.put(runtime.reference)
+
+
+def _start_workers(settings: Settings, reference: Any, count: int) -> list[Any]:
+    """``count`` Ray actors, each with its explainers fitted on ``reference`` (an object in
+    Ray's store). Raises ``ConfigError`` when they cannot fit them, or run other engine
+    versions than this process."""
     import ray
 
     actor_class: Any = ray.remote(BatchWorker)
     remote = actor_class.options(num_cpus=settings.batch.cpus_per_worker, max_restarts=MAX_RESTARTS)
-    reference = ray.put(runtime.reference)
     actors = [remote.remote(settings, reference, f"batch-{i}") for i in range(count)]
     try:
         described = ray.get([actor.describe.remote() for actor in actors])

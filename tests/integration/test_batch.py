@@ -289,3 +289,34 @@ def finished_batch(base: str, location: str, timeout: float = 600) -> dict:
             return body
         time.sleep(0.5)
     raise TimeoutError(body)
+
+
+@pytest.fixture(scope="module")
+def slow_model(output_dir: Path) -> Iterator[str]:
+    """A model that answers every request after 5 s (``fault_server``'s ``/sleep``)."""
+    port = free_port()
+    server = python_server(
+        "tests.servers.fault_server", port, "--sleep", "5", log=output_dir / "slow-model.log"
+    ).wait_ready()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def test_a_row_past_its_deadline_is_stopped_and_recorded(
+    ray_session, slow_model: str, tmp_path: Path
+) -> None:
+    """Its worker is killed (Ray starts it again) and the row is reported as the service
+    reports it; the batch ends."""
+    settings = config(f"{slow_model}/sleep", tmp_path / "slow.sqlite")
+    settings["model"] |= {"protocol": "kserve-v1", "timeout_s": 30, "retries": 0}
+    settings["features"] = {"source": "reference"}
+    settings["service"]["budget"] = {"max_seconds": 1}
+    source = tmp_path / "slow.jsonl"  # records: any protocol takes them
+    records = [dict(zip(paths.FEATURES, row, strict=True)) for row in holdout_rows(2)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    table = run_batch(tmp_path, settings, source, "slow")
+    assert list(table["source"]) == ["failed", "failed"]
+    assert set(table["code"]) == {"deadline_exceeded"}
+    assert table["error"].str.contains("within 1 s").all()
