@@ -254,8 +254,9 @@ def connect(address: str | None) -> bool:
         return False
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"batch.address: cannot connect to Ray at {address}: {exc}") from None
+    except Exception as exc:  # Ray Client raises many kinds (gRPC, psutil, timeouts)
+        where = address or "a new local Ray"
+        raise ConfigError(f"batch.address: cannot connect to {where}: {exc}") from None
     return True
 
 
