@@ -127,7 +127,7 @@ def batch_run(
     settings = Settings(
         **config(f"{model}/v2/models/income/infer", directory / "batch.sqlite", max_in_flight)
     )
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     try:
 
         def work() -> None:

@@ -253,7 +253,8 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        # "local": a new Ray on this machine, even where `ray start` left one ("auto" joins it)
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING)
     except Exception as exc:  # Ray Client raises many kinds (gRPC, psutil, timeouts)
         where = address or "a new local Ray"
         raise ConfigError(f"batch.address: cannot connect to {where}: {exc}") from None
