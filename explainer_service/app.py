@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from explainer_service.api import (
+    batches,
     compat,
     explain,
     explanations,
@@ -28,6 +29,8 @@ from explainer_service.api import (
 )
 from explainer_service.api import metrics as metrics_route
 from explainer_service.api.deps import ERROR_RESPONSES
+from explainer_service.batch.jobs import Batches, Runner
+from explainer_service.batch.runner import run_batch
 from explainer_service.errors import (
     HANDLED,
     ModelError,
@@ -45,7 +48,7 @@ from explainer_service.runtime import Runtime
 from explainer_service.security import protect
 from explainer_service.service import Service
 from explainer_service.settings import Settings
-from explainer_service.store import StoreError, open_store
+from explainer_service.store import StoreError, open_configured_store
 from explainer_service.workers import Pool
 
 log = logging.getLogger("explainer_service")
@@ -56,30 +59,30 @@ DOCS_ASSETS = "/static/docs"
 DOCS_PAGES = ("/docs", "/redoc", "/docs/oauth2-redirect")
 
 
-def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, pool: Pool | None = None, batch_runner: Runner | None = None
+) -> FastAPI:
     """Build the service. Reads the reference data, checks the configuration and opens the
     store now (raises ``ConfigError``, ``StoreError``). Once it runs, it starts the worker
     processes, which fit the explainers, and checks the model in the background, so the
     service answers ``/health/live`` at once, even while the model is down; it stops them on
     shutdown.
 
-    ``pool``: where explanations run; by default ``service.workers`` worker processes
-    (tests pass stand-ins).
+    ``pool``: where explanations run; by default ``service.workers`` worker processes;
+    ``batch_runner``: what runs ``POST /batches``, by default on Ray (tests pass stand-ins).
 
     The features are chosen first (``resolve_features``): that may ask the model for its
     metadata, waiting at most ``model.metadata_wait_s`` for a model that is not up yet."""
     settings = resolve_features(settings)
     runtime = Runtime(settings)
-    config = settings.service
     try:
-        store = open_store(
-            config.store, password_file=config.store_password_file, pool_size=config.store_pool_size
-        )
+        store = open_configured_store(settings.service)
     except BaseException:
         runtime.close()
         raise
     log.info("explanation store: %s", store.location)
     service = Service(settings, runtime, store, pool)
+    jobs = Batches(settings, runtime, store, batch_runner or run_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +93,7 @@ def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await asyncio.to_thread(jobs.close)
             await asyncio.to_thread(service.close)  # waits for the workers to exit
 
     # /docs and /redoc load Swagger UI and ReDoc from the service (DOCS_ASSETS), not a CDN
@@ -101,8 +105,10 @@ def create_app(settings: Settings, *, pool: Pool | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.service = service
+    app.state.batches = jobs
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
-    for module in (explain, explanations, health, compat, v2, links, pages, metrics_route):
+    routers = (explain, explanations, batches, health, compat, v2, links, pages, metrics_route)
+    for module in routers:
         app.include_router(module.router)
     openapi.document(app, runtime)
     respond = _responder(settings.model.name)

@@ -100,6 +100,63 @@ def explain(
 
 
 @app.command()
+def batch(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help=".jsonl (logged inference payloads, or records), .csv or .parquet (feature rows)",
+        ),
+    ],
+    output: Annotated[Path, typer.Option(help="the results: .parquet, .csv or .jsonl")],
+    config: Annotated[Path | None, typer.Option(help="YAML configuration")] = None,
+    method: Annotated[str, typer.Option(help="anchors, shap, counterfactual, ...")] = "shap",
+    address: Annotated[
+        str | None,
+        typer.Option(help="a Ray cluster (ray://HOST:PORT); default batch.address, else local"),
+    ] = None,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option(min=1, help="explanations at once, at most (default batch.max_in_flight)"),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="method parameter key=value")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Explain every row of INPUT on Ray, store the explanations as the service does (rows
+    it has already are not computed again) and write one tidy row per feature, condition
+    or change to OUTPUT. A row that fails is reported there with its error."""
+    from explainer_service.batch import InputError, explain_file
+    from explainer_service.store import StoreError
+
+    try:
+        settings = load_settings(config)
+        if address is not None:
+            settings.batch.address = address
+        if max_in_flight is not None:
+            settings.batch.max_in_flight = max_in_flight
+        params = dict(_parse_param(p) for p in param or [])
+        report = explain_file(settings, input, output, method, params, progress=progress)
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except StoreError as exc:  # its message has no password
+        typer.echo(f"store error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (InputError, ExplainerServiceError, ExplainerError) as exc:
+        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+        raise typer.Exit(2) from None
+    counts = report.counts()
+    typer.echo(
+        f"{len(report.items)} rows: {counts['computed']} computed, {counts['stored']} from the "
+        f"store, {counts['failed']} failed, in {report.seconds:.1f} s on {report.workers} "
+        f"workers; results in {output}",
+        err=True,
+    )
+
+
+@app.command()
 def serve(
     config: Annotated[
         Path | None, typer.Option(help="YAML configuration (or env vars only)")

@@ -14,12 +14,16 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
 from explainer_service.errors import PayloadError
 from explainer_service.features import read_reference, select_features
 from explainer_service.model_client import CodecError, RemoteModel
 from explainer_service.model_client.codecs import RecordsCodec
 from explainer_service.settings import ConfigError, Settings
+from explainer_service.store import cache_key
 from explainers import (
+    SCHEMA_VERSION,
     BlackBox,
     Budget,
     CostEstimate,
@@ -31,20 +35,30 @@ from explainers import (
     SchemaError,
     get_explainer_class,
 )
-from explainers.base import reference_fingerprint
+from explainers.base import package_versions, reference_fingerprint
 
 
 class Runtime:
     """One configured model as the service sees it; it never fits or runs an explainer."""
 
-    def __init__(self, settings: Settings, *, model: RemoteModel | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: RemoteModel | None = None,
+        reference: pd.DataFrame | None = None,
+    ) -> None:
         """The features are ``features.names`` as set, else every column of the reference
         data but the target: the service resolves them once (``features.resolve_features``)
-        before it builds this, and its workers receive the settings it resolved."""
+        before it builds this, and its workers receive the settings it resolved.
+
+        ``reference``: the rows of ``data.reference`` already read (a batch's workers on
+        other machines, which cannot read the driver's file); read from it when None."""
         self.settings = settings
         target = settings.data.target
+        raw = reference if reference is not None else read_reference(settings)
         #: the reference data: the features (in the model's order) and the target
-        self.reference = select_features(read_reference(settings), settings.features.names, target)
+        self.reference = select_features(raw, settings.features.names, target)
         #: part of every explanation's cache key: new reference data, new explanations
         self.reference_fingerprint = reference_fingerprint(self.reference)
         try:
@@ -70,6 +84,31 @@ class Runtime:
                 raise ConfigError(f"explainers.{method}: {exc}") from None
         limits = settings.service.budget
         self.budget = Budget(limits.max_model_calls, limits.max_rows)
+        self._key_base = {
+            "model": {
+                "url": str(settings.model.url),
+                "name": settings.model.name,
+                "version": settings.model.version,
+                "protocol": settings.model.protocol,
+                "output": settings.model.output,
+                "class_names": settings.model.class_names,
+            },
+            "reference": self.reference_fingerprint,
+            # display names change pages, not explanations; the features, not where from
+            "features": settings.features.model_dump(mode="json", exclude={"labels", "source"}),
+            "schema_version": SCHEMA_VERSION,
+            "versions": package_versions(),
+        }
+
+    def cache_key(self, method: str, resolved: dict[str, Any], row: list[Any] | None) -> str:
+        """The store's key of one explanation: the model, the reference data, the feature
+        settings, the engine versions, ``method``, its ``resolved`` parameters (as JSON) and
+        the canonical form of ``row`` (wire values; None for a global method). The service
+        and a batch compute it alike, so they share stored explanations."""
+        canonical = None if row is None else self.schema.normalise([row])[0]
+        return cache_key(
+            {**self._key_base, "method": method, "params": resolved, "instance": canonical}
+        )
 
     def estimate(self, method: str, resolved: Any) -> CostEstimate | None:
         """What one explanation of ``method`` with the ``resolved`` parameters may cost (see
@@ -165,8 +204,14 @@ class Runtime:
 class FittedRuntime(Runtime):
     """A ``Runtime`` with its explainers, fitted on first use; it runs explanations."""
 
-    def __init__(self, settings: Settings, *, model: RemoteModel | None = None) -> None:
-        super().__init__(settings, model=model)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: RemoteModel | None = None,
+        reference: pd.DataFrame | None = None,
+    ) -> None:
+        super().__init__(settings, model=model, reference=reference)
         target = settings.data.target
         class_names = settings.model.class_names
         if class_names is None and target is not None and settings.model.output != "regression":

@@ -41,10 +41,9 @@ from explainer_service.errors import (
 from explainer_service.metrics import Metrics
 from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
-from explainer_service.store import Record, Status, Store, StoreError, cache_key
+from explainer_service.store import Record, Status, Store, StoreError
 from explainer_service.workers import Job, Pool, Task
-from explainers import SCHEMA_VERSION, Explanation
-from explainers.base import package_versions
+from explainers import Explanation
 
 log = logging.getLogger("explainer_service")
 
@@ -100,21 +99,6 @@ class Service:
         self._recheck = threading.Event()
         self.metrics = Metrics()
         self.metrics.watch(self)
-        self._key_base = {
-            "model": {
-                "url": str(settings.model.url),
-                "name": settings.model.name,
-                "version": settings.model.version,
-                "protocol": settings.model.protocol,
-                "output": settings.model.output,
-                "class_names": settings.model.class_names,
-            },
-            "reference": runtime.reference_fingerprint,
-            # display names change pages, not explanations; the features, not where from
-            "features": settings.features.model_dump(mode="json", exclude={"labels", "source"}),
-            "schema_version": SCHEMA_VERSION,
-            "versions": package_versions(),
-        }
 
     # --- start-up, readiness and leases -------------------------------------------------
 
@@ -266,10 +250,7 @@ class Service:
             )
         tickets = []
         for row in chosen:
-            canonical = None if row is None else self.runtime.schema.normalise([row])[0]
-            key = cache_key(
-                {**self._key_base, "method": method, "params": resolved, "instance": canonical}
-            )
+            key = self.runtime.cache_key(method, resolved, row)
             with self.metrics.counting_refusals():
                 ticket = self._ticket(key, {"method": method, "row": row, "params": resolved})
             self.metrics.looked_up(_lookup(ticket))

@@ -280,6 +280,25 @@ class ServiceSettings(BaseModel):
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
+class BatchSettings(BaseModel):
+    """``explainer-service batch``: explanations of many rows on Ray."""
+
+    address: str | None = Field(
+        None,
+        description="the Ray cluster to run on (ray://HOST:PORT, or auto); none: a local Ray",
+    )
+    max_in_flight: int = Field(
+        4,
+        ge=1,
+        le=10_000,
+        description="explanations running at once, each in its own Ray worker: how many "
+        "streams of requests the model gets at most",
+    )
+    cpus_per_worker: float = Field(
+        1.0, gt=0, description="CPUs Ray reserves for each worker (one explanation at a time)"
+    )
+
+
 #: The shortest bearer token or link secret accepted: shorter ones can be guessed.
 MIN_SECRET_CHARS = 16
 
@@ -357,6 +376,7 @@ class Settings(BaseSettings):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     auth: SecuritySettings = Field(default_factory=SecuritySettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
     explainers: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_EXPLAINERS.items()},
         description="method -> its parameters; the methods the service offers",

@@ -79,3 +79,31 @@ def explaining(index: int, gate: Any, conn: Connection) -> None:
             ),
         )
         conn.send(Done(task.id, explanation.model_dump_json()))
+
+
+def batch_at_once(
+    settings: Any,
+    runtime: Any,
+    items: list[Any],
+    method: str,
+    params: Any,
+    *,
+    store: Any,
+    progress: Any = None,
+    stop: Any = None,
+) -> Any:
+    """Stands in for ``batch.run_batch`` without Ray or a model: every row that could be
+    read is "computed" at once with the same small SHAP explanation (id ``fake-<i>``)."""
+    from explainer_service.batch import Outcome, Report
+    from tests.render_factories import shap
+
+    outcomes = [
+        Outcome(None, "failed", error=item.error)
+        if item.error
+        else Outcome(f"fake-{i}", "computed", shap())
+        for i, item in enumerate(items)
+    ]
+    report = Report("batch-fake", items, outcomes)
+    if progress is not None:
+        progress(len(items), report.counts())
+    return report

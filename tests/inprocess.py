@@ -22,7 +22,8 @@ from tests.support import free_port
 
 def fake_app(directory: Path, model: str | None = None) -> FastAPI:
     """The income example's application whose one worker (``fake_workers.explaining``)
-    answers every task at once with a small Explanation. ``model``: the base URL of the
+    answers every task at once with a small Explanation, as do its batches
+    (``fake_workers.batch_at_once``: no Ray). ``model``: the base URL of the
     income model server, which only readiness calls; by default a port where nothing
     listens (readiness says so). Explanations are kept in memory."""
     settings = load_settings(paths.HERE / "explainer.yaml")
@@ -33,7 +34,11 @@ def fake_app(directory: Path, model: str | None = None) -> FastAPI:
     settings.features.source = FeatureSource.reference  # the model is not asked at start-up
     gate = directory / "open"
     gate.touch()
-    return create_app(settings, pool=Pool(str(gate), 1, target=fake_workers.explaining))
+    return create_app(
+        settings,
+        pool=Pool(str(gate), 1, target=fake_workers.explaining),
+        batch_runner=fake_workers.batch_at_once,
+    )
 
 
 def wait_for_worker(app: FastAPI, timeout: float = 120.0, *, ready: bool = False) -> None:

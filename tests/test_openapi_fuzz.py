@@ -41,6 +41,8 @@ OPERATIONS = [
     ("GET", "/explain"),
     ("GET", "/explanations/{id}"),
     ("GET", "/explanations"),
+    ("POST", "/batches"),
+    ("GET", "/batches/{id}"),
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
     ("POST", "/v1/models/{name}:explain"),
@@ -74,10 +76,17 @@ def test_every_operation_is_fuzzed(api) -> None:
     assert documented == set(OPERATIONS)
 
 
-#: Operations without inputs have nothing to make invalid.
+#: Operations without inputs have nothing to make invalid (nor has any text as a batch id).
 WITHOUT_INPUTS = {
     ("GET", path)
-    for path in ("/health/live", "/health/ready", "/v2", "/v2/health/live", "/v2/health/ready")
+    for path in (
+        "/health/live",
+        "/health/ready",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/batches/{id}",
+    )
 }
 CASES = [
     (method, path, mode)

@@ -88,6 +88,15 @@ def explanation_frame(explanation: Explanation, words: Vocabulary) -> pd.DataFra
     )
 
 
+def prediction_columns(explanation: Explanation) -> dict[str, Any]:
+    """``label``: the predicted class; ``probability``: the model's probability of it."""
+    p = explanation.prediction
+    return {
+        "label": p.label if p else None,
+        "probability": p.probabilities.get(p.label) if p and p.probabilities and p.label else None,
+    }
+
+
 def _method_columns(explanation: Explanation) -> dict[str, Any]:
     """One explanation's result in a few columns (its row of a batch's table)."""
     result = explanation.result
@@ -134,12 +143,8 @@ def batch_frame(
     for key, explanation, url in zip(index, explanations, urls, strict=True):
         row: dict[str, Any] = {}
         if explanation is not None:
-            p = explanation.prediction
             row["id"] = getattr(explanation, "id", None)
-            row["label"] = p.label if p else None
-            row["probability"] = (
-                p.probabilities.get(p.label) if p and p.probabilities and p.label else None
-            )
+            row.update(prediction_columns(explanation))
             row.update(_method_columns(explanation))
             row["url"] = url
         error = errors.get(key)

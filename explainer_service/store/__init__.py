@@ -7,10 +7,14 @@ One interface (``Store``), two backends: ``SqliteStore`` (embedded, the default)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from explainer_service.store.base import Store, StoreError
 from explainer_service.store.record import ACTIVE, Record, Status, cache_key, new_id
 from explainer_service.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from explainer_service.settings import ServiceSettings
 
 __all__ = [
     "ACTIVE",
@@ -22,6 +26,7 @@ __all__ = [
     "cache_key",
     "is_postgres",
     "new_id",
+    "open_configured_store",
     "open_store",
 ]
 
@@ -38,3 +43,10 @@ def open_store(location: str, *, password_file: Path | None = None, pool_size: i
 
         return PostgresStore(location, password_file=password_file, pool_size=pool_size)
     return SqliteStore(location)
+
+
+def open_configured_store(config: ServiceSettings) -> Store:
+    """The store ``service.store`` names, with its password file and pool size."""
+    return open_store(
+        config.store, password_file=config.store_password_file, pool_size=config.store_pool_size
+    )
