@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from examples.income import paths
 from explainer_service.cli import app
-from explainer_service.store import Status, Store
+from explainer_service.store import SqliteStore, Status
+from tests.postgres import Cluster
 from tests.support import explainer_service, free_port, python_server, wait_until_ready
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,7 @@ def write_jsonl(path: Path, rows: list[list]) -> Path:
     return path
 
 
-def config(model_url: str, store: Path, **service) -> dict:
+def config(model_url: str, store: Path | str, **service) -> dict:
     return {
         "model": {"name": "income", "url": model_url, "class_names": paths.CLASS_NAMES},
         "data": {"reference": str(paths.REFERENCE), "target": paths.TARGET},
@@ -125,7 +126,7 @@ def test_every_row_explained_once(first: First) -> None:
     for _, lines in per_row:
         total = lines["base_value"].iloc[0] + lines["contribution"].sum()
         assert total == pytest.approx(lines["probability"].iloc[0], abs=1e-6)
-    store = Store(first.store)
+    store = SqliteStore(first.store)
     try:
         records = [store.get(id) for id in table["id"].unique()]
     finally:
@@ -150,12 +151,18 @@ def test_a_second_run_computes_nothing(first: First, income_server: str) -> None
 
 
 def test_the_service_explains_as_the_batch_and_shares_its_store(
-    first: First, income_server: str, output_dir: Path
+    first: First, income_server: str, postgres: Cluster, output_dir: Path
 ) -> None:
-    """The service, on a store of its own, computes the same explanations for the same rows
-    and seed; a batch on the service's store then computes none of them again."""
-    store = first.directory / "service.sqlite"
-    settings = config(f"{income_server}/v2/models/income/infer", store, workers=1)
+    """The service, on a store of its own (a PostgreSQL database), computes the same
+    explanations for the same rows and seed; a batch on the service's store then computes
+    none of them again."""
+    store = postgres.url(postgres.create_database())
+    settings = config(
+        f"{income_server}/v2/models/income/infer",
+        store,
+        workers=1,
+        store_password_file=str(postgres.password_file),
+    )
     service, base = explainer_service(settings, first.directory, output_dir / "batch-service.log")
     rows = holdout_rows(5)
     try:
@@ -167,7 +174,7 @@ def test_the_service_explains_as_the_batch_and_shares_its_store(
             answers.append(response.json())
     finally:
         service.stop()
-    batch = Store(first.store)
+    batch = SqliteStore(first.store)
     try:
         for i, answer in enumerate(answers):
             id = first.table.loc[first.table["row"] == i, "id"].iloc[0]
@@ -217,7 +224,7 @@ def test_a_model_fault_is_recorded_per_row(ray_session, poison_proxy: str, tmp_p
     done = table[table["source"] == "computed"]
     assert sorted(done["row"].unique()) == [i for i in range(20) if i not in POISONED]
     assert httpx.get(f"{poison_proxy}/requests", timeout=10).json()["refused"] >= len(POISONED)
-    store = Store(tmp_path / "faults.sqlite")
+    store = SqliteStore(tmp_path / "faults.sqlite")
     try:
         for id in failed["id"]:
             record = store.get(id)
