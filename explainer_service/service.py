@@ -47,6 +47,9 @@ from explainers import Explanation
 
 log = logging.getLogger("explainer_service")
 
+#: readiness's reason while the store cannot be reached
+STORE_DOWN = "the explanation store does not answer"
+
 #: Errors after which the model is checked again at once: readiness follows the model.
 MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
 #: How often a request waiting for another process's computation looks at the store.
@@ -123,7 +126,7 @@ class Service:
         ]
         try:
             while True:
-                await asyncio.to_thread(self.check_model)
+                await asyncio.to_thread(self.check_readiness)
                 wait = self.settings.service
                 pause = wait.ready_recheck_s if self._readiness.ready else wait.ready_interval_s
                 await asyncio.to_thread(self._recheck.wait, pause)
@@ -197,8 +200,17 @@ class Service:
             return Readiness(False, "shutting down: no new explanations", time.time())
         return self._readiness
 
-    def check_model(self) -> None:
-        """Ready when one reference row gets an answer from the model."""
+    def check_readiness(self) -> None:
+        """Ready when the store answers and one reference row gets an answer from the model.
+        The store first: a replica that cannot reach a shared store answers every
+        explanation 503, so a load balancer should send it none."""
+        try:
+            self.store.ping()
+        except StoreError as exc:
+            if self._readiness.reason != STORE_DOWN:  # once, not at every check
+                log.warning("not ready: %s", exc)  # its message has no password
+            self._readiness = Readiness(False, STORE_DOWN, time.time())
+            return
         row = self.runtime.reference[self.runtime.schema.names].iloc[:1].values.tolist()
         try:
             self.runtime.model.predict(row)

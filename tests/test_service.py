@@ -17,7 +17,7 @@ import pytest
 from examples.income import paths
 from explainer_service.errors import QueueFullError, ShuttingDownError, WorkerError, http_error
 from explainer_service.runtime import Runtime
-from explainer_service.service import Service
+from explainer_service.service import STORE_DOWN, Service
 from explainer_service.settings import load_settings
 from explainer_service.store import SqliteStore, Status, Store, StoreError
 from explainer_service.workers import Pool
@@ -316,6 +316,10 @@ class FlakyStore(SqliteStore):
         self._check()
         return super().fail(id, owner, error)
 
+    def ping(self) -> None:
+        self._check()
+        super().ping()
+
     def _check(self) -> None:
         if self.down:
             raise StoreError("the store postgresql://app:***@db/x failed: connection lost")
@@ -340,5 +344,26 @@ def test_an_answer_the_store_refused_fails_its_caller_and_its_lease_runs_out(
         assert service.adopt_orphans() == 1  # so it is computed again, here or elsewhere
         until(lambda: service.store.get(ticket.id).status is Status.done, "computed again")
         assert service.store.get(ticket.id).attempts == 2
+    finally:
+        service.close()
+
+
+def test_a_store_that_does_not_answer_makes_the_service_not_ready(
+    settings, tmp_path, caplog
+) -> None:
+    """Checked before the model (here unreachable): a replica cut off from a shared store
+    answers every explanation 503, so the load balancer should send it none."""
+    service = build(settings, FlakyStore(tmp_path / "s.sqlite"), tmp_path / "open")
+    try:
+        with caplog.at_level("WARNING", logger="explainer_service"):
+            service.check_readiness()
+            service.check_readiness()
+        assert not service.readiness.ready and service.readiness.reason == STORE_DOWN
+        warned = [r.getMessage() for r in caplog.records if "not ready" in r.getMessage()]
+        assert warned == ["not ready: the store postgresql://app:***@db/x failed: connection lost"]
+        service.store.down = False
+        service.check_readiness()
+        assert not service.readiness.ready  # the model is still unreachable
+        assert service.readiness.reason != STORE_DOWN
     finally:
         service.close()

@@ -292,6 +292,24 @@ def test_connections_a_server_restart_cut_are_replaced(postgres: Cluster) -> Non
         store.close()
 
 
+def test_ping_answers_while_the_database_is_there(backend: Backend) -> None:
+    backend.open().ping()
+
+
+def test_ping_is_a_store_error_once_the_database_is_gone(postgres: Cluster) -> None:
+    name = postgres.create_database()
+    store = open_store(postgres.url(name), password_file=postgres.password_file)
+    try:
+        store.ping()
+        with postgres.connect() as db:
+            db.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        with pytest.raises(StoreError) as info:
+            store.ping()
+        assert postgres.password not in str(info.value)
+    finally:
+        store.close()
+
+
 def test_an_unreachable_server_is_a_store_error_naming_the_masked_url() -> None:
     url = f"postgresql://explainer:hunter22@127.0.0.1:{free_port()}/x"
     with pytest.raises(StoreError) as info:

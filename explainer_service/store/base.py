@@ -113,6 +113,11 @@ class Store(ABC):
         """The version of a schema written before the version table existed."""
         return 0
 
+    def ping(self) -> None:
+        """Raises ``StoreError`` when the store cannot be reached (a readiness check)."""
+        with self._session() as db:
+            db.execute("SELECT 1").fetchone()
+
     def schema_version(self) -> int:
         with self._session() as db:
             return int(db.execute("SELECT version FROM schema_version").fetchone()[0])

@@ -101,6 +101,9 @@ class PostgresStore(Store):
             kwargs=options,
             open=False,
             check=ConnectionPool.check_connection,
+            # how long a caller waits for a connection (psycopg_pool's default: 30 s): a
+            # request or a readiness check that meets the database gone fails after this
+            timeout=connect_timeout_s,
             name="explanation-store",
         )
         try:
