@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -99,6 +101,21 @@ def explain(
     typer.echo(explanation.model_dump_json(indent=2))
 
 
+@contextmanager
+def _exit_on_setup_errors() -> Iterator[None]:
+    """A configuration or store error: its message on stderr, exit status 2."""
+    from explainer_service.store import StoreError
+
+    try:
+        yield
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except StoreError as exc:  # its message has no password
+        typer.echo(f"store error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def batch(
     input: Annotated[
@@ -128,22 +145,16 @@ def batch(
     it has already are not computed again) and write one tidy row per feature, condition
     or change to OUTPUT. A row that fails is reported there with its error."""
     from explainer_service.batch import InputError, explain_file
-    from explainer_service.store import StoreError
 
     try:
-        settings = load_settings(config)
-        if address is not None:
-            settings.batch.address = address
-        if max_in_flight is not None:
-            settings.batch.max_in_flight = max_in_flight
-        params = dict(_parse_param(p) for p in param or [])
-        report = explain_file(settings, input, output, method, params, progress=progress)
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except StoreError as exc:  # its message has no password
-        typer.echo(f"store error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        with _exit_on_setup_errors():
+            settings = load_settings(config)
+            if address is not None:
+                settings.batch.address = address
+            if max_in_flight is not None:
+                settings.batch.max_in_flight = max_in_flight
+            params = dict(_parse_param(p) for p in param or [])
+            report = explain_file(settings, input, output, method, params, progress=progress)
     except (InputError, ExplainerServiceError, ExplainerError) as exc:
         typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
         raise typer.Exit(2) from None
@@ -176,7 +187,6 @@ def serve(
     from explainer_service import logs
     from explainer_service.app import create_app
     from explainer_service.server import serve as serve_app
-    from explainer_service.store import StoreError
 
     try:
         os.environ[logs.FORMAT_ENV] = logs.chosen_format(log_format)
@@ -185,15 +195,9 @@ def serve(
         raise typer.Exit(2) from None
     _log_to_stderr(log_level)
 
-    try:
+    with _exit_on_setup_errors():
         settings = load_settings(config)
         application = create_app(settings)
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except StoreError as exc:  # its message has no password
-        typer.echo(f"store error: {exc}", err=True)
-        raise typer.Exit(2) from None
     status = serve_app(
         application,
         settings.service.shutdown_grace_s,

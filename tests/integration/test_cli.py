@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -33,8 +34,6 @@ def test_predict_sends_a_logged_payload(income_server: str, income_pipeline) -> 
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     body = json.loads((paths.PAYLOADS / "mlflow-split.json").read_text())["dataframe_split"]
-    import pandas as pd
-
     expected = income_pipeline.predict_proba(pd.DataFrame(body["data"], columns=body["columns"]))
     assert answer == {"rows": 2, "scores": expected.tolist()}
 
@@ -116,15 +115,22 @@ def test_links_are_signed_with_the_services_secret(tmp_path) -> None:
         LinkSigner(secret.encode(), ttl_s=1).verify(unquote(parts.path), parts.query)
 
 
-def test_serve_stops_on_a_store_it_cannot_open_without_printing_the_password(
-    postgres: Cluster, tmp_path: Path
+@pytest.mark.parametrize("command", ["serve", "batch"])
+def test_a_store_it_cannot_open_stops_it_without_printing_the_password(
+    command: str, postgres: Cluster, tmp_path: Path
 ) -> None:
     wrong = "Wr0ng-pa55word"
     settings = config(f"http://127.0.0.1:{free_port()}/v1/models/income:predict", tmp_path)
     settings["service"]["store"] = postgres.url().replace("explainer@", f"explainer:{wrong}@")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(settings))
+    if command == "serve":
+        args = ["--port", str(free_port())]
+    else:  # the rows are read first; the store is opened before anything is explained
+        rows = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].head(2)
+        rows.to_csv(tmp_path / "rows.csv", index=False)
+        args = ["--input", str(tmp_path / "rows.csv"), "--output", str(tmp_path / "out.csv")]
     result = subprocess.run(
-        [str(SCRIPT), "serve", "--config", str(tmp_path / "c.yaml"), "--port", str(free_port())],
+        [str(SCRIPT), command, "--config", str(tmp_path / "c.yaml"), *args],
         capture_output=True,
         text=True,
         timeout=300,
