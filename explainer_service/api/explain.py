@@ -98,10 +98,9 @@ def page(service: Service, id: str, explanation: Any, link: LinkFor = as_is) -> 
     )
 
 
-def pending_page(service: Service, ticket: Ticket, link: LinkFor = as_is) -> HTMLResponse:
-    record = service.store.get(ticket.id) or Record(
-        ticket.id, ticket.method, Status.pending, "", "", None, None
-    )
+async def pending_page(service: Service, ticket: Ticket, link: LinkFor = as_is) -> HTMLResponse:
+    stored = await asyncio.to_thread(service.store.get, ticket.id)  # maybe a network away
+    record = stored or Record(ticket.id, ticket.method, Status.pending, "", "", None, None)
     html = render_status(record, model_name=service.settings.model.name, link=link)
     location = links_for(ticket.id, link)["html"]
     return HTMLResponse(html, status_code=202, headers={"Location": location})
@@ -218,7 +217,7 @@ async def get_explain(
     if explanation is None:
         links = links_for(ticket.id, link)
         if request.state.html:
-            return pending_page(service, ticket, link)
+            return await pending_page(service, ticket, link)
         return JSONResponse(
             {"id": ticket.id, "status": "running", "links": links}, 202, {"Location": links["json"]}
         )
