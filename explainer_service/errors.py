@@ -152,11 +152,10 @@ class QueueFullError(ExplainerServiceError):
     """``service.max_queue`` explanations wait for a worker already; ``retry_after_s`` is
     how long the ones waiting should take."""
 
-    def __init__(self, waiting: int, retry_after_s: int) -> None:
-        super().__init__(
-            f"{waiting} explanations are waiting for a worker already; try again in "
-            f"{retry_after_s} s"
-        )
+    def __init__(
+        self, waiting: int, retry_after_s: int, what: str = "explanations are waiting for a worker"
+    ) -> None:
+        super().__init__(f"{waiting} {what} already; try again in {retry_after_s} s")
         self.waiting = waiting
         self.retry_after_s = retry_after_s
 

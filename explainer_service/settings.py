@@ -297,6 +297,12 @@ class BatchSettings(BaseModel):
     cpus_per_worker: float = Field(
         1.0, gt=0, description="CPUs Ray reserves for each worker (one explanation at a time)"
     )
+    max_queued: int = Field(
+        4,
+        ge=1,
+        le=1_000,
+        description="batches of POST /batches waiting for the one running; beyond it, 429",
+    )
 
 
 #: The shortest bearer token or link secret accepted: shorter ones can be guessed.

@@ -128,3 +128,63 @@ def test_written_and_read_back(tmp_path: Path, suffix: str) -> None:
     assert back["value"].astype(str).tolist()[:2] == ["39", "Never-married"]
     with pytest.raises(InputError, match="must end in"):
         write(table, tmp_path / "results.xlsx")
+
+
+def test_batches_waiting_are_bounded_and_only_finished_ones_are_forgotten(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch runs (held here), ``batch.max_queued`` wait; the next is a 429. With
+    ``KEPT`` batches or more, the oldest finished ones are forgotten, never a waiting one."""
+    import threading
+
+    from explainer_service.batch import jobs
+    from explainer_service.errors import QueueFullError, http_error
+    from explainer_service.store import SqliteStore
+    from tests.fake_workers import batch_at_once
+
+    release, started = threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(60)
+        return batch_at_once(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "KEPT", 2)
+    settings = runtime.settings.model_copy(deep=True)
+    settings.batch.max_queued = 2
+    row = [holdout(1)[paths.FEATURES].iloc[0].to_dict()]
+    store = SqliteStore(":memory:")
+    batches = jobs.Batches(settings, runtime, store, held)
+    try:
+        done = batches.submit("shap", row, {})  # runs and finishes before the others
+        release.set()
+        until_status(batches, done.id, "done")
+        release.clear()
+        started.clear()
+        running = batches.submit("shap", row, {})
+        assert started.wait(60)
+        waiting = [batches.submit("shap", row, {}) for _ in range(2)]
+        with pytest.raises(QueueFullError) as refused:
+            batches.submit("shap", row, {})
+        status, body = http_error(refused.value)
+        assert status == 429 and "2 batches are waiting to run" in body["error"]["message"]
+        with pytest.raises(Exception, match="no batch"):
+            batches.get(done.id)  # 4 kept > KEPT: the finished one went
+        assert [batches.get(j.id).status for j in waiting] == ["queued", "queued"]
+        assert batches.get(running.id).status == "running"
+        release.set()
+        for job in (running, *waiting):
+            until_status(batches, job.id, "done")
+    finally:
+        release.set()
+        batches.close()
+        store.close()
+
+
+def until_status(batches, id: str, status: str) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + 60
+    while batches.get(id).status != status:
+        assert time.monotonic() < deadline, batches.get(id)
+        time.sleep(0.02)

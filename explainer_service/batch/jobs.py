@@ -21,15 +21,19 @@ from typing import Any
 
 from explainer_service.batch.inputs import Item, items_of
 from explainer_service.batch.runner import Progress, Report, run_batch
-from explainer_service.errors import NotFoundError, http_error
+from explainer_service.errors import NotFoundError, QueueFullError, http_error
 from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
 from explainer_service.store import Store
+from explainers.errors import shown
 
 log = logging.getLogger("explainer_service.batch")
 
-#: How many batches' results are kept, the oldest forgotten first.
+#: How many batches' results are kept, the oldest finished forgotten first (queued and
+#: running ones are kept, and bounded by ``batch.max_queued``).
 KEPT = 100
+#: When a client refused for a full queue of batches is told to ask again (seconds).
+QUEUED_RETRY_S = 60
 
 Runner = Callable[..., Report]
 
@@ -73,9 +77,13 @@ class Batches:
         self.runtime.check_budget(method, self.runtime.resolve_params(method, params))
         job = BatchJob(f"batch-{secrets.token_hex(8)}", method, items_of(rows, self.runtime))
         with self._lock:
+            queued = sum(j.status == "queued" for j in self._jobs.values())
+            if queued >= self.settings.batch.max_queued:
+                raise QueueFullError(queued, QUEUED_RETRY_S, "batches are waiting to run")
             self._jobs[job.id] = job
-            while len(self._jobs) > KEPT:
-                self._jobs.popitem(last=False)
+            finished = [id for id, j in self._jobs.items() if j.status in ("done", "failed")]
+            for id in finished[: max(len(self._jobs) - KEPT, 0)]:  # the oldest first
+                del self._jobs[id]
         self._executor.submit(self._run, job, dict(params))
         return job
 
@@ -83,7 +91,7 @@ class Batches:
         with self._lock:
             job = self._jobs.get(id)
         if job is None:
-            raise NotFoundError(f"no batch with id {id!r}")
+            raise NotFoundError(f"no batch with id {shown(id)}")
         return job
 
     def _run(self, job: BatchJob, params: dict[str, Any]) -> None:
