@@ -14,7 +14,7 @@ MODEL := examples/income/model.joblib
 # Business Source License; it is installed here and nowhere else.
 BENCH_VENV := .venv-bench
 
-.PHONY: demo test audit venv mlserver model browser postgres lint lint-image clean bench
+.PHONY: demo test layers audit venv mlserver model browser postgres lint lint-image clean bench
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
@@ -22,6 +22,7 @@ demo: venv model
 test: venv mlserver model browser postgres
 	$(MAKE) --no-print-directory audit
 	$(MAKE) --no-print-directory lint-image
+	$(MAKE) --no-print-directory layers
 	$(BIN)/python -m pytest
 
 # pip-audit over what the server installs (the runtime dependencies as installed in .venv,
@@ -48,6 +49,11 @@ else
 bench: venv $(STAMPS)/bench
 endif
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The import-linter contracts of pyproject.toml: every module imports only from the layers
+# below its own, the library knows nothing of the service, private modules stay private.
+layers: venv
+	$(BIN)/lint-imports
 
 lint: venv
 	$(BIN)/ruff check .
