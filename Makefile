@@ -34,7 +34,7 @@ AUDIT_IGNORE := tests/pip-audit-ignore.txt
 AUDIT_ARGS ?=
 audit: venv
 	@mkdir -p $(STAMPS)
-	$(BIN)/python -m tests.runtime_requirements > $(STAMPS)/runtime-requirements.txt
+	$(BIN)/python -m tests.helpers.runtime_requirements > $(STAMPS)/runtime-requirements.txt
 	$(BIN)/pip-audit --requirement $(STAMPS)/runtime-requirements.txt --no-deps --disable-pip \
 		--progress-spinner off $(AUDIT_ARGS) \
 		$$(sed -e 's/#.*//' $(AUDIT_IGNORE) | xargs -r printf -- '--ignore-vuln %s ')
@@ -60,8 +60,8 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 # The Dockerfile by hadolint (a dev extra), and deploy/kubernetes/ against Kubernetes'
-# schemas (kubernetes-validate, offline); both also run in tests/test_deploy.py. The custom
-# resources (KServe, Seldon Core) have no schema there: a WARN, and tests/test_deploy.py
+# schemas (kubernetes-validate, offline); both also run in tests/unit/test_deploy.py. The custom
+# resources (KServe, Seldon Core) have no schema there: a WARN, and tests/unit/test_deploy.py
 # checks them part by part.
 KUBERNETES_VERSION := 1.30.0
 lint-image: venv
@@ -76,7 +76,7 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 # Debian's PostgreSQL server: the store tests start a throwaway cluster of their own with its
-# initdb and pg_ctl (tests/postgres.py); no cluster of the package is used.
+# initdb and pg_ctl (tests/helpers/postgres.py); no cluster of the package is used.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }

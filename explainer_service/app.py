@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,37 +19,38 @@ from starlette.types import Scope
 
 from explainer_service.api import (
     batches,
-    compat,
     explain,
     explanations,
     health,
     links,
     openapi,
     pages,
-    v2,
 )
 from explainer_service.api import metrics as metrics_route
 from explainer_service.api.deps import ERROR_RESPONSES
 from explainer_service.batch.jobs import Batches, Runner
 from explainer_service.batch.runner import run_batch
+from explainer_service.compat import kserve_v1, seldon, v2
+from explainer_service.compat.common import alibi_answer
 from explainer_service.errors import (
     HANDLED,
     ModelError,
     QueueFullError,
     ShuttingDownError,
+    StoreError,
     WorkerError,
     error_body,
     http_error,
 )
-from explainer_service.features import resolve_features
-from explainer_service.limits import BodySizeLimit
+from explainer_service.observability.access_log import RequestIds
 from explainer_service.render import render_error
-from explainer_service.request_id import RequestIds
 from explainer_service.runtime import Runtime
+from explainer_service.runtime.features import resolve_features
 from explainer_service.security import protect
+from explainer_service.security.limits import BodySizeLimit
 from explainer_service.service import Service
 from explainer_service.settings import Settings
-from explainer_service.store import StoreError, open_configured_store
+from explainer_service.store import open_configured_store
 from explainer_service.workers import Pool
 
 log = logging.getLogger("explainer_service")
@@ -107,10 +109,13 @@ def create_app(
     app.state.service = service
     app.state.batches = jobs
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
-    routers = (explain, explanations, batches, health, compat, v2, links, pages, metrics_route)
-    for module in routers:
+    app.state.alibi_shape = partial(alibi_answer, service)
+    routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages)
+    for module in (*routers, metrics_route):
         app.include_router(module.router)
-    openapi.document(app, runtime)
+    openapi.document(
+        app, runtime, v2_names=v2.explainer_names(settings.model.name, runtime.classes)
+    )
     respond = _responder(settings.model.name)
     protect(app, settings.auth, respond, DOCS_PAGES)
     _install_error_handlers(app, respond)

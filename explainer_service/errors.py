@@ -45,8 +45,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from explainer_service import request_id
-from explainer_service.store.base import StoreError
+from explainer_service.observability import context
 from explainers.errors import (
     BudgetExceededError,
     ModelOutputError,
@@ -70,6 +69,23 @@ class ExplainerServiceError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ConfigError(ExplainerServiceError):
+    """The configuration is invalid; the message names every key that is wrong."""
+
+
+class StoreError(ExplainerServiceError):
+    """The store cannot be opened or used: unreachable, refused, corrupted, read-only, full, or
+    newer than this release. The message never holds a password."""
+
+
+class CodecError(ExplainerServiceError, ValueError):
+    """A body does not have the protocol's shape. ``field`` is a JSON path when known."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PayloadError(ExplainerServiceError, ValueError):
@@ -279,7 +295,7 @@ class ErrorBody(BaseModel):
 def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{"error": {...}}``, with the current request's id inside a request."""
     error: dict[str, Any] = {"code": code, "message": message, "detail": detail or {}}
-    current = request_id.current()
+    current = context.current()
     if current is not None:
         error["request_id"] = current
     return {"error": error}
@@ -298,7 +314,7 @@ def http_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
         status, code, detail = _classify(exc)
         message = _public_message(exc)
     if code == "internal":
-        rid = request_id.current()
+        rid = context.current()
         message = f"internal error (request id {rid})" if rid else "internal error"
     return status, error_body(code, message, {k: _json_safe(v) for k, v in detail.items()})
 

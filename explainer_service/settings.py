@@ -32,6 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from explainer_service.errors import ConfigError
 from explainers.model import OutputKind
 
 ENV_PREFIX = "EXPLAINER_"
@@ -364,10 +365,6 @@ class SecuritySettings(BaseModel):
 
 
 DEFAULT_EXPLAINERS: dict[str, dict[str, Any]] = {"anchors": {}, "shap": {}, "counterfactual": {}}
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; the message names every key that is wrong."""
 
 
 class Settings(BaseSettings):

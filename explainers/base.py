@@ -30,10 +30,10 @@ from explainers.schema import FeatureSchema
 
 ENTRY_POINT_GROUP = "explainers"
 BUILTIN: dict[str, str] = {
-    "anchors": "explainers.anchors:AnchorsExplainer",
-    "shap": "explainers.shapley:ShapExplainer",
-    "counterfactual": "explainers.counterfactual:CounterfactualExplainer",
-    "importance": "explainers.importance:ImportanceExplainer",
+    "anchors": "explainers.anchors.explainer:AnchorsExplainer",
+    "shap": "explainers.shap.explainer:ShapExplainer",
+    "counterfactual": "explainers.counterfactual.explainer:CounterfactualExplainer",
+    "importance": "explainers.importance.explainer:ImportanceExplainer",
 }
 VERSIONED_PACKAGES = ("shap", "dice-ml", "eli5", "scikit-learn", "numpy", "pandas")
 

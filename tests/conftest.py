@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
-from tests.postgres import Cluster
-from tests.support import ROOT, free_port, python_server
+from tests.helpers.postgres import Cluster
+from tests.helpers.support import ROOT, free_port, python_server
 
 OUTPUT = ROOT / "test-output"
 
@@ -42,7 +42,7 @@ def output_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def postgres(output_dir: Path) -> Iterator[Cluster]:
-    """A throwaway PostgreSQL server (tests/postgres.py), for the whole session."""
+    """A throwaway PostgreSQL server (tests/helpers/postgres.py), for the whole session."""
     cluster = Cluster(output_dir / "postgres.log")
     try:
         yield cluster
@@ -83,6 +83,6 @@ def applicant(reference: pd.DataFrame, row: int = 0, **values) -> dict:
 @pytest.fixture(scope="module")
 def words():
     """The income example's words (class labels, feature labels, subject), for pages."""
-    from tests.render_factories import income_words
+    from tests.helpers.render_factories import income_words
 
     return income_words()

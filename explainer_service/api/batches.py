@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from explainer_service.api.bodies import answers, error_responses
 from explainer_service.api.deps import get_link, get_service
 from explainer_service.batch.jobs import Batches, BatchJob
-from explainer_service.client._frames import prediction_columns
 from explainer_service.errors import ShuttingDownError
+from explainer_service.presentation.frames import prediction_columns
 from explainer_service.render import LinkFor, links_for
 from explainer_service.service import Service
 

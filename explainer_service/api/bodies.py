@@ -32,32 +32,13 @@ class ExplanationList(BaseModel):
 
 class AlibiExplanation(BaseModel):
     """alibi's explanation shape, as ``alibi.api.interfaces.Explanation.to_json()`` gives it
-    (``explainer_service.alibi_format``)."""
+    (``explainer_service.compat.alibi_shape``)."""
 
     meta: dict[str, Any] = Field(
         description="name, type, explanations, params, version; and this service's id, "
         "links, prediction, fidelity, cost and provenance under explainer_service"
     )
     data: dict[str, Any] = Field(description="the method's keys in alibi")
-
-
-class V2Output(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
-    parameters: dict[str, Any] | None = None
-    data: list[Any]
-
-
-class V2Response(BaseModel):
-    """An Open Inference Protocol answer, as MLServer's alibi-explain runtime gives it: the
-    explanation (``AlibiExplanation``) as JSON text in the BYTES output ``explanation``."""
-
-    model_name: str
-    model_version: str | None = None
-    id: str | None = None
-    parameters: dict[str, Any] | None = None
-    outputs: list[V2Output]
 
 
 class Pending(BaseModel):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Query, Request
 
 from explainer_service.api.bodies import ExplanationOut, error_responses
 from explainer_service.errors import MalformedJsonError, PayloadError
-from explainer_service.render import LinkFor, as_is, links_for
+from explainer_service.render import LinkFor
 from explainer_service.service import Service
 from explainers import Explanation
 
@@ -31,14 +32,20 @@ def get_service(request: Request) -> Service:
     return service
 
 
+#: An explanation in alibi's ``{"meta", "data"}`` shape (``format=alibi``), with its id and
+#: links: ``compat.common.alibi_answer``, given by the app, since ``compat`` is the layer above
+AlibiShape = Callable[[str, Explanation, LinkFor], dict[str, Any]]
+
+
+def get_alibi_shape(request: Request) -> AlibiShape:
+    shape: AlibiShape = request.app.state.alibi_shape
+    return shape
+
+
 def get_link(request: Request) -> LinkFor:
     """What every printed link goes through (``explainer_service.security.UrlBuilder``)."""
     link: LinkFor = request.app.state.link
     return link
-
-
-def answer(id: str, explanation: Explanation, link: LinkFor = as_is) -> dict[str, Any]:
-    return {**explanation.model_dump(mode="json"), "id": id, "links": links_for(id, link)}
 
 
 #: The default of ``service.max_json_depth`` (a v2 tensor's data nests about 5 deep).
@@ -94,14 +101,3 @@ def method_params(request: Request) -> dict[str, Any]:
         except ValueError:
             params[key] = value
     return params
-
-
-def wants_html(request: Request, format: str | None, default: bool = False) -> bool:
-    if format is not None:
-        return format == "html"
-    accept = request.headers.get("accept", "")
-    if "text/html" in accept:
-        return True
-    if "application/json" in accept:
-        return False
-    return default

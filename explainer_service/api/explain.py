@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from explainer_service.api.answers import answer, page, pending_page
 from explainer_service.api.bodies import (
     HTML,
     AlibiExplanation,
@@ -19,28 +19,23 @@ from explainer_service.api.bodies import (
     answers,
     error_responses,
 )
-from explainer_service.api.compat import alibi_answer
 from explainer_service.api.deps import (
+    AlibiShape,
     DryRun,
-    answer,
+    get_alibi_shape,
     get_link,
     get_service,
     method_params,
     parse_json,
-    wants_html,
 )
-from explainer_service.dry_run import DryRunOut, answer_dry_run
+from explainer_service.api.dry_run import DryRunOut, answer_dry_run
 from explainer_service.errors import PayloadError
 from explainer_service.render import (
     LinkFor,
-    Vocabulary,
-    as_is,
     links_for,
-    render_explanation,
-    render_status,
 )
-from explainer_service.service import Service, Ticket
-from explainer_service.store import Record, Status
+from explainer_service.render.negotiation import wants_html
+from explainer_service.service import Service
 
 router = APIRouter(tags=["explain"])
 
@@ -79,33 +74,6 @@ def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
     return body, {}, None, False
 
 
-def page(service: Service, id: str, explanation: Any, link: LinkFor = as_is) -> str:
-    schema = service.runtime.schema
-    return render_explanation(
-        explanation,
-        id,
-        model_name=service.settings.model.name,
-        model_version=service.settings.model.version,
-        methods=list(service.runtime.classes),
-        immutable=schema.immutable,
-        link=link,
-        words=Vocabulary.of(
-            schema,
-            service.settings.model.class_labels,
-            service.settings.model.subject,
-            service.settings.model.subject_plural,
-        ),
-    )
-
-
-async def pending_page(service: Service, ticket: Ticket, link: LinkFor = as_is) -> HTMLResponse:
-    stored = await asyncio.to_thread(service.store.get, ticket.id)  # maybe a network away
-    record = stored or Record(ticket.id, ticket.method, Status.pending, "", "", None, None)
-    html = render_status(record, model_name=service.settings.model.name, link=link)
-    location = links_for(ticket.id, link)["html"]
-    return HTMLResponse(html, status_code=202, headers={"Location": location})
-
-
 @router.post(
     "/explain",
     response_model=ExplanationOut | ExplanationList | AlibiExplanation | DryRunOut,
@@ -123,6 +91,7 @@ async def post_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
     link: Annotated[LinkFor, Depends(get_link)],
+    alibi_shape: Annotated[AlibiShape, Depends(get_alibi_shape)],
     method: Method = "anchors",
     instance: Instance = "0",
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
@@ -165,7 +134,7 @@ async def post_explain(
     explanations = [await service.result(t) for t in tickets]
     if request.state.html:
         return HTMLResponse(page(service, tickets[0].id, explanations[0], link))
-    shape = answer if format != "alibi" else partial(alibi_answer, service)
+    shape = answer if format != "alibi" else alibi_shape
     answers = [shape(t.id, e, link) for t, e in zip(tickets, explanations, strict=True) if e]
     return JSONResponse(answers[0] if len(answers) == 1 else {"explanations": answers})
 
@@ -184,6 +153,7 @@ async def get_explain(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
     link: Annotated[LinkFor, Depends(get_link)],
+    alibi_shape: Annotated[AlibiShape, Depends(get_alibi_shape)],
     method: Method = "anchors",
     payload: Annotated[str | None, Query(description="URL-encoded inference payload")] = None,
     instance: Instance = "0",
@@ -224,5 +194,5 @@ async def get_explain(
     if request.state.html:
         return HTMLResponse(page(service, ticket.id, explanation, link))
     if format == "alibi":
-        return JSONResponse(alibi_answer(service, ticket.id, explanation, link))
+        return JSONResponse(alibi_shape(ticket.id, explanation, link))
     return JSONResponse(answer(ticket.id, explanation, link))

@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from explainer_service.api.answers import answer, page
 from explainer_service.api.bodies import HTML, ExplanationOut, Summary, error_responses
-from explainer_service.api.deps import answer, get_link, get_service, wants_html
-from explainer_service.api.explain import page
+from explainer_service.api.deps import get_link, get_service
 from explainer_service.render import LinkFor, as_is, links_for, render_status
+from explainer_service.render.negotiation import wants_html
 from explainer_service.service import Service
 from explainer_service.store import Record
 

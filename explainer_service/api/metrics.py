@@ -1,4 +1,4 @@
-"""``GET /metrics``: the service's Prometheus metrics (``explainer_service.metrics``).
+"""``GET /metrics``: the service's Prometheus metrics (``explainer_service.observability.metrics``).
 
 Open whatever the access control, as the health probes are (``security.access``): it
 carries counts and durations, never a payload, an id or a model URL.

@@ -10,11 +10,11 @@ configured methods and the model's name.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
 
-from explainer_service.api.v2 import explainer_names
 from explainer_service.runtime import Runtime
 from explainers import FeatureSchema
 
@@ -173,12 +173,13 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": SCHEMAS + name}
 
 
-def document(app: FastAPI, runtime: Runtime) -> None:
-    """Make ``app.openapi()`` describe the raw JSON inputs of the explain routes."""
+def document(app: FastAPI, runtime: Runtime, v2_names: Iterable[str] = ()) -> None:
+    """Make ``app.openapi()`` describe the raw JSON inputs of the explain routes.
+    ``v2_names``: the model names the Open Inference Protocol routes answer to."""
     generate = app.openapi
     methods = list(runtime.classes)
     model_name = runtime.settings.model.name
-    v2_names = sorted(explainer_names(model_name, methods))
+    names = sorted(v2_names)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -214,7 +215,7 @@ def document(app: FastAPI, runtime: Runtime) -> None:
             for operation in paths[path].values():
                 for parameter in operation.get("parameters", []):
                     if parameter["name"] == "name":
-                        parameter["schema"] = {"type": "string", "enum": v2_names}
+                        parameter["schema"] = {"type": "string", "enum": names}
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

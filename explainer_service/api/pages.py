@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, HTMLResponse
 
 from explainer_service.api.deps import get_link, get_service
-from explainer_service.render import LinkFor, Vocabulary, render_landing
+from explainer_service.presentation.vocabulary import Vocabulary
+from explainer_service.render import LinkFor, render_landing
 from explainer_service.service import Service
 
 router = APIRouter(tags=["pages"])

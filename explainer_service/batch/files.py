@@ -9,9 +9,9 @@ from typing import Any
 from explainer_service.batch.inputs import read_items
 from explainer_service.batch.output import tidy, write
 from explainer_service.batch.runner import Report, run_batch
-from explainer_service.features import resolve_features
-from explainer_service.render import Vocabulary
+from explainer_service.presentation.vocabulary import Vocabulary
 from explainer_service.runtime import Runtime
+from explainer_service.runtime.features import resolve_features
 from explainer_service.security import UrlBuilder
 from explainer_service.settings import Settings
 from explainer_service.store import open_configured_store

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from explainer_service.client._inputs import record_of
 from explainer_service.errors import (
     ExplainerServiceError,
     MalformedJsonError,
     PayloadError,
     http_error,
 )
+from explainer_service.presentation.inputs import record_of
 from explainer_service.runtime import Runtime
 from explainers import ExplainerError
 

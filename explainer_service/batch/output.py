@@ -18,8 +18,9 @@ import pandas as pd
 
 from explainer_service.batch.inputs import InputError
 from explainer_service.batch.runner import Report
-from explainer_service.client._frames import explanation_frame, prediction_columns
-from explainer_service.render import LinkFor, Vocabulary, links_for
+from explainer_service.presentation.frames import explanation_frame, prediction_columns
+from explainer_service.presentation.vocabulary import Vocabulary
+from explainer_service.render import LinkFor, links_for
 
 #: The suffixes ``write`` writes.
 SUFFIXES = (".parquet", ".csv", ".jsonl")

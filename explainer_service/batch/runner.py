@@ -29,13 +29,14 @@ from typing import Any
 from explainer_service.batch.inputs import Item
 from explainer_service.batch.worker import BatchWorker
 from explainer_service.errors import (
+    ConfigError,
     DeadlineExceededError,
     ShuttingDownError,
     WorkerCrashedError,
     http_error,
 )
 from explainer_service.runtime import Runtime
-from explainer_service.settings import ConfigError, Settings
+from explainer_service.settings import Settings
 from explainer_service.store import Status, Store
 from explainer_service.workers.task import Done, Task
 from explainers import Explanation

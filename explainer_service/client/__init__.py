@@ -26,7 +26,7 @@ from explainer_service.client._errors import (
 )
 from explainer_service.client._explanation import Explanation
 from explainer_service.client._results import Batch, Comparison
-from explainer_service.render.vocabulary import Vocabulary
+from explainer_service.presentation.vocabulary import Vocabulary
 
 __all__ = [
     "AsyncExplainerClient",

@@ -21,7 +21,7 @@ from explainer_service.client._errors import (
 from explainer_service.client._explanation import Explanation
 from explainer_service.client._html import PlotlyJs
 from explainer_service.client._results import Batch, Comparison
-from explainer_service.render.vocabulary import Vocabulary
+from explainer_service.presentation.vocabulary import Vocabulary
 
 #: What ``compare`` shows by default: the local methods of the service.
 METHODS = ("anchors", "shap", "counterfactual")

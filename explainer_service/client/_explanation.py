@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 from pydantic import PrivateAttr
 
 from explainer_service.client import _html
-from explainer_service.render.vocabulary import Vocabulary
+from explainer_service.presentation.vocabulary import Vocabulary
 from explainers import explanation as library
 
 if TYPE_CHECKING:
@@ -64,14 +64,14 @@ class Explanation(library.Explanation):
     def figure(self) -> go.Figure | None:
         """The page's plotly figure (None for a counterfactual search that found none, and
         for methods the pages draw no figure for)."""
-        from explainer_service.render.figures import figure_for
+        from explainer_service.presentation.figures import figure_for
 
         return figure_for(self, self._words)
 
     @property
     def summary(self) -> str | None:
         """The page's sentence, in the client's words."""
-        from explainer_service.render.summary import summary
+        from explainer_service.presentation.summary import summary
 
         return summary(self, self._words)
 
@@ -85,7 +85,7 @@ class Explanation(library.Explanation):
         - importance: ``feature, importance, std``, largest first.
 
         ``attrs`` carries the method's totals (precision and coverage, base value, ...)."""
-        from explainer_service.client._frames import explanation_frame
+        from explainer_service.presentation.frames import explanation_frame
 
         return explanation_frame(self, self._words)
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING, Literal
 
-from explainer_service.render.colours import PALETTE
+from explainer_service.presentation.colours import PALETTE
 
 if TYPE_CHECKING:
-    from explainer_service.render.vocabulary import Vocabulary
+    from explainer_service.presentation.vocabulary import Vocabulary
     from explainers.explanation import Explanation
 
 #: ``inline``: plotly.js inside the output (about 4.6 MB, once per output), which works
@@ -44,10 +44,10 @@ def card(
 ) -> str:
     """One explanation: heading, sentence, prediction and fidelity, figure, a link to its
     page. ``first``: this card brings plotly.js when it is inlined."""
-    from explainer_service.render.figures import figure_for
-    from explainer_service.render.summary import summary
-    from explainer_service.render.views import coverage_warning, fidelity_text, heading
-    from explainer_service.render.views import prediction_of as prediction_text
+    from explainer_service.presentation.figures import figure_for
+    from explainer_service.presentation.summary import summary
+    from explainer_service.presentation.views import coverage_warning, fidelity_text, heading
+    from explainer_service.presentation.views import prediction_of as prediction_text
 
     parts = [f'<div class="xs-card" data-method="{escape(explanation.method)}">']
     parts.append(f"<h3>{escape(heading(explanation, words))} ({escape(explanation.method)})</h3>")

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from explainer_service.client._errors import raise_for_answer, service_error
-from explainer_service.client._inputs import request_body
+from explainer_service.presentation.inputs import request_body
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ class Batch:
     def to_frame(self) -> pd.DataFrame:
         """One row per input row, indexed as the input: ``id``, ``label``, ``probability``,
         the method's columns, ``url``, and ``error`` and ``code`` for rows that failed."""
-        from explainer_service.client._frames import batch_frame
+        from explainer_service.presentation.frames import batch_frame
 
         urls = [e.url if e is not None else None for e in self.explanations]
         return batch_frame(self.index, self.explanations, urls, self.errors)

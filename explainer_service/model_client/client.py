@@ -14,17 +14,18 @@ from typing import Any
 import httpx
 import numpy as np
 
-from explainer_service import request_id
 from explainer_service.errors import (
+    CodecError,
     ModelResponseError,
     ModelTimeoutError,
     ModelUnavailableError,
     PayloadError,
     ProtocolMismatchError,
 )
-from explainer_service.model_client.codecs import Codec, CodecError, Rows, make_codec
+from explainer_service.model_client.codecs import Codec, Rows, make_codec
 from explainer_service.model_client.codecs.base import normalise_rows
 from explainer_service.model_client.scores import interpret
+from explainer_service.observability import context
 from explainer_service.settings import ModelSettings
 
 #: Sent with every call, so request loggers can leave synthetic traffic out of prediction logs.
@@ -153,7 +154,7 @@ class RemoteModel:
         size = self.settings.max_batch_rows
         chunks = [checked[i : i + size] for i in range(0, len(checked), size)]
         spent = CallStats()  # this call's requests, wherever they are sent from
-        trace = request_id.forwarded()  # read here: the pool's threads have other contexts
+        trace = context.forwarded()  # read here: the pool's threads have other contexts
         try:
             if len(chunks) == 1:
                 return self._call(chunks[0], spent, trace)

@@ -1,7 +1,7 @@
 """What a model declares about its inputs: Open Inference Protocol (V2) model metadata, or
 the signature of an MLflow ``MLmodel`` file.
 
-Read once at start-up, to choose the features (``explainer_service.features``). The V2
+Read once at start-up, to choose the features (``explainer_service.runtime.features``). The V2
 metadata is asked for with the headers of every other call (``synthetic_headers``); while
 the model is unreachable, times out or answers 5xx, it is asked again until
 ``model.metadata_wait_s`` is spent. A 4xx answer is final.
@@ -20,8 +20,9 @@ import httpx
 import yaml
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from explainer_service.errors import ConfigError
 from explainer_service.model_client.client import synthetic_headers
-from explainer_service.settings import ConfigError, ModelSettings, Protocol
+from explainer_service.settings import ModelSettings, Protocol
 
 V2_METADATA = "the model's V2 metadata"
 MLMODEL_SIGNATURE = "the MLmodel signature"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer_service.model_client.codecs import CodecError
+from explainer_service.errors import CodecError
 from explainers.model import OutputKind
 
 

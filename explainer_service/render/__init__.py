@@ -1,8 +1,6 @@
-"""HTML pages of the service (Jinja2, autoescaped).
+"""HTML pages of the service (Jinja2, autoescaped): what ``presentation`` says, laid out.
 
-The page names are imported when first used (PEP 562): the notebook client imports
-``render.figures``, ``render.summary`` and ``render.vocabulary``, which need plotly but
-neither Jinja2 nor the store."""
+The page names are imported when first used (PEP 562)."""
 
 from __future__ import annotations
 
@@ -20,11 +18,9 @@ if TYPE_CHECKING:
         render_landing,
         render_status,
     )
-    from explainer_service.render.vocabulary import Vocabulary
 
 __all__ = [
     "LinkFor",
-    "Vocabulary",
     "as_is",
     "drilldown_link",
     "links_for",
@@ -38,5 +34,4 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = "vocabulary" if name == "Vocabulary" else "pages"
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return getattr(importlib.import_module(f"{__name__}.pages"), name)

@@ -9,11 +9,11 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from explainer_service.render.colours import PALETTE
-from explainer_service.render.figures import figure_json
-from explainer_service.render.formats import number, percent, signed, value
-from explainer_service.render.summary import summary
-from explainer_service.render.views import (
+from explainer_service.presentation.colours import PALETTE
+from explainer_service.presentation.figures import figure_json
+from explainer_service.presentation.formats import number, percent, signed, value
+from explainer_service.presentation.summary import summary
+from explainer_service.presentation.views import (
     anchor_rule,
     coverage_warning,
     fidelity_text,
@@ -23,7 +23,7 @@ from explainer_service.render.views import (
     prediction_of,
     shap_table,
 )
-from explainer_service.render.vocabulary import Vocabulary
+from explainer_service.presentation.vocabulary import Vocabulary
 from explainer_service.store import Record
 from explainers import Explanation
 

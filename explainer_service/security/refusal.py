@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from explainer_service.api.deps import wants_html
 from explainer_service.errors import AccessError, http_error
+from explainer_service.render.negotiation import wants_html
 
 #: The application's error answer: JSON, or the HTML error page when ``request.state.html``.
 Respond = Callable[[Request, int, dict[str, Any]], Response]

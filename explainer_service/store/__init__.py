@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from explainer_service.store.base import Store, StoreError
+from explainer_service.errors import StoreError
+from explainer_service.store.base import Store
 from explainer_service.store.record import ACTIVE, Record, Status, cache_key, new_id
 from explainer_service.store.sqlite import SqliteStore
 

@@ -25,6 +25,7 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from explainer_service.errors import StoreError
 from explainer_service.store.record import (
     ACTIVE,
     COLUMNS,
@@ -36,11 +37,6 @@ from explainer_service.store.record import (
     to_record,
 )
 from explainers import Explanation
-
-
-class StoreError(Exception):
-    """The store cannot be opened or used: unreachable, refused, or newer than this release.
-    The message never holds a password."""
 
 
 class Cursor(Protocol):

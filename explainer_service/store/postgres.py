@@ -22,7 +22,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from explainer_service.store.base import Cursor, Migration, Session, Store, StoreError
+from explainer_service.errors import StoreError
+from explainer_service.store.base import Cursor, Migration, Session, Store
 
 MIGRATIONS: list[Migration] = [
     (

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from explainer_service import logs, request_id
-from explainer_service.errors import ModelError, http_error
-from explainer_service.request_id import current_traceparent
+from explainer_service.errors import ConfigError, ModelError, http_error
+from explainer_service.observability import context, logs
+from explainer_service.observability.context import current_traceparent
 from explainer_service.runtime import FittedRuntime
-from explainer_service.settings import ConfigError, Settings
+from explainer_service.settings import Settings
 
 log = logging.getLogger("explainer_service.worker")
 
@@ -48,7 +48,7 @@ class Task:
     row: list[Any] | None
     params: dict[str, Any]
     deadline_s: float | None = None
-    request_id: str | None = field(default_factory=request_id.current)
+    request_id: str | None = field(default_factory=context.current)
     traceparent: str | None = field(default_factory=current_traceparent)
 
 
@@ -94,7 +94,7 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
     the model's answer); an unexpected error with its traceback; the caller's errors not at
     all. ``call_seconds``: the model's requests since the last task, which are this task's
     (a worker runs one at a time, and fitting its explainers calls no model)."""
-    with request_id.bound(task.request_id, task.traceparent):
+    with context.bound(task.request_id, task.traceparent):
         try:
             explainer = runtime.explainer(task.method)
             explanation = explainer.explain(task.row, task.params, runtime.budget)

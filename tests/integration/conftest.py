@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.support import free_port, python_server
 from tests.integration.test_pool import Model
-from tests.support import free_port, python_server
 
 
 @pytest.fixture(scope="module")
 def model(income_files, output_dir: Path) -> Iterator[Model]:
     port = free_port()
-    server = python_server("tests.servers.gated_model", port, log=output_dir / "gated-model.log")
+    server = python_server(
+        "tests.helpers.servers.gated_model", port, log=output_dir / "gated-model.log"
+    )
     server.wait_ready()
     try:
         yield Model(f"http://127.0.0.1:{port}")

@@ -20,10 +20,10 @@ import pytest
 from typer.testing import CliRunner
 
 from examples.income import paths
-from explainer_service.cli import app
+from explainer_service.cli.commands import app
 from explainer_service.store import SqliteStore, Status
-from tests.postgres import Cluster
-from tests.support import explainer_service, free_port, python_server, wait_until_ready
+from tests.helpers.postgres import Cluster
+from tests.helpers.support import explainer_service, free_port, python_server, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -199,8 +199,8 @@ def test_the_service_explains_as_the_batch_and_shares_its_store(
 def poison_proxy(income_server: str, output_dir: Path) -> Iterator[str]:
     port = free_port()
     proxy = python_server(
-        "tests.servers.poison_proxy", port, "--upstream", income_server, "--poison", str(POISON),
-        log=output_dir / "poison-proxy.log",
+        "tests.helpers.servers.poison_proxy", port, "--upstream", income_server,
+        "--poison", str(POISON), log=output_dir / "poison-proxy.log",
     ).wait_ready()  # fmt: skip
     try:
         yield f"http://127.0.0.1:{port}"
@@ -303,7 +303,11 @@ def slow_model(output_dir: Path) -> Iterator[str]:
     """A model that answers every request after 5 s (``fault_server``'s ``/sleep``)."""
     port = free_port()
     server = python_server(
-        "tests.servers.fault_server", port, "--sleep", "5", log=output_dir / "slow-model.log"
+        "tests.helpers.servers.fault_server",
+        port,
+        "--sleep",
+        "5",
+        log=output_dir / "slow-model.log",
     ).wait_ready()
     try:
         yield f"http://127.0.0.1:{port}"

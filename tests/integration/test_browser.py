@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from examples.income import paths
-from explainer_service.render.formats import value
-from tests.browser import dump_dom, element_text, screenshot, visible_text
-from tests.inprocess import fake_app, served
-from tests.support import ROOT, explainer_service, open_page, wait_until_ready
+from explainer_service.presentation.formats import value
+from tests.helpers.browser import dump_dom, element_text, screenshot, visible_text
+from tests.helpers.inprocess import fake_app, served
+from tests.helpers.support import ROOT, explainer_service, open_page, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from examples.income import paths
+from tests.helpers.postgres import Cluster
+from tests.helpers.support import free_port
 from tests.integration.test_pool import config
-from tests.postgres import Cluster
-from tests.support import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ from explainer_service.client import (
     UnauthorizedError,
 )
 from explainers import explanation as library
-from tests.browser import dump_file_dom, visible_text
-from tests.render_factories import income_words
-from tests.support import explainer_service, free_port, wait_until_fitted, wait_until_ready
+from tests.helpers.browser import dump_file_dom, visible_text
+from tests.helpers.render_factories import income_words
+from tests.helpers.support import explainer_service, free_port, wait_until_fitted, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

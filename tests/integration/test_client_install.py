@@ -1,7 +1,7 @@
 """The plain install in a fresh virtual environment: the notebook client, none of the server.
 
 It downloads the client's dependencies from PyPI (about a minute; pip's cache makes a second
-run faster), as ``make test`` installs everything else; ``tests/test_runtime_requirements.py``
+run faster), as ``make test`` installs everything else; ``tests/unit/test_runtime_requirements.py``
 checks the same closure from the installed metadata without a network. It writes what it
 measured to ``test-output/client-install.md``."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.helpers.support import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from examples.income import paths
 from explainers import Explanation
-from tests.support import explainer_service, mlserver, wait_until_ready
+from tests.helpers.support import explainer_service, mlserver, wait_until_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.mlserver]
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from examples.income import paths
-from tests.support import explainer_service, wait_until_ready
+from tests.helpers.support import explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +81,7 @@ def test_explanations_at_the_same_time_each_count_their_own_calls(
     """Three explanations requested at once: together they cost what the server served.
 
     (Within one process the explainers' seeded sections run one at a time, so their calls
-    do not overlap here; tests/test_remote_model.py has threads whose calls do.)"""
+    do not overlap here; tests/unit/model_client/test_client.py has threads whose calls do.)"""
     before = served(income_server)
     requests = [("shap", "&seed=5"), ("importance", ""), ("shap", "&seed=6&instance=1")]
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support import ROOT, free_port, open_page
+from tests.helpers.support import ROOT, free_port, open_page
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,8 @@
 restart on the same store, finishes each once; two processes sharing a store compute each
 request once; a job of a replica killed mid-way is finished by the other once its lease
 expires. On both backends: a SQLite file, and a database of a real PostgreSQL server
-(tests/postgres.py). Real service processes against the gated model server, which holds
-the workers' model calls for as long as a test needs (tests/servers/gated_model.py)."""
+(tests/helpers/postgres.py). Real service processes against the gated model server, which holds
+the workers' model calls for as long as a test needs (tests/helpers/servers/gated_model.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import httpx
 import psycopg
 import pytest
 
+from tests.helpers.postgres import Cluster
+from tests.helpers.support import ServerProcess, explainer_service, wait_until_ready
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, config, until
-from tests.postgres import Cluster
-from tests.support import ServerProcess, explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

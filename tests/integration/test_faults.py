@@ -15,7 +15,7 @@ from explainer_service import (
     ProtocolMismatchError,
     RemoteModel,
 )
-from tests.support import free_port, python_server
+from tests.helpers.support import free_port, python_server
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,11 @@ ROWS = [[1, "a"], [2, "b"]]
 def fault_server(output_dir) -> Iterator[str]:
     port = free_port()
     server = python_server(
-        "tests.servers.fault_server", port, "--sleep", "3", log=output_dir / "fault-server.log"
+        "tests.helpers.servers.fault_server",
+        port,
+        "--sleep",
+        "3",
+        log=output_dir / "fault-server.log",
     ).wait_ready()
     try:
         yield f"http://127.0.0.1:{port}"

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
-from tests.support import explainer_service, wait_until_ready
-from tests.support import mlserver as start_mlserver
+from tests.helpers.support import explainer_service, wait_until_ready
+from tests.helpers.support import mlserver as start_mlserver
 
 pytestmark = pytest.mark.integration
 

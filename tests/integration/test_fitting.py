@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.support import explainer_service, free_port, wait_until_fitted
 from tests.integration.test_service import config
-from tests.support import explainer_service, free_port, wait_until_fitted
 
 pytestmark = pytest.mark.integration
 

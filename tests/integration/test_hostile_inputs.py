@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.support import explainer_service, wait_until_ready
 from tests.integration.test_service import config
-from tests.support import explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from examples.income import paths
-from tests.deploy_files import container, container_env, image, on_local_volumes, resources
-from tests.support import MLSERVER, ServerProcess, free_port
+from tests.helpers.deploy_files import container, container_env, image, on_local_volumes, resources
+from tests.helpers.support import MLSERVER, ServerProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def mlserver_container(income_files: Path, tmp_path: Path, output_dir: Path) -> 
         "MLSERVER_HTTP_PORT": str(port),
         "MLSERVER_GRPC_PORT": str(free_port()),
         "MLSERVER_METRICS_PORT": str(free_port()),
-        "MLSERVER_PARALLEL_WORKERS": "0",  # as tests/support.py: in this process
+        "MLSERVER_PARALLEL_WORKERS": "0",  # as tests/helpers/support.py: in this process
     }
     empty = tmp_path / "mlserver"  # no model-settings.json: the model of the environment
     empty.mkdir()

@@ -117,7 +117,7 @@ def test_sample_payloads_are_one_refused_and_one_approved_applicant(income_serve
 
 
 def test_labels_output(income_files, output_dir, reference: pd.DataFrame, income_pipeline) -> None:
-    from tests.support import free_port, python_server
+    from tests.helpers.support import free_port, python_server
 
     port = free_port()
     server = python_server(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from examples.income import paths
-from tests.support import explainer_service, wait_until_ready
+from tests.helpers.support import explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

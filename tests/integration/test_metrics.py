@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from examples.income import paths
+from tests.helpers.support import explainer_service, wait_until_ready
 from tests.integration.test_cost import served
-from tests.support import explainer_service, wait_until_ready
-from tests.test_metrics import scrape, value
+from tests.unit.observability.test_metrics import scrape, value
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import pytest
 
 from examples.income import paths
 from explainer_service import ModelResponseError, ModelSettings, RemoteModel
-from tests.support import mlserver as start_mlserver
+from tests.helpers.support import mlserver as start_mlserver
 
 pytestmark = [pytest.mark.integration, pytest.mark.mlserver]
 

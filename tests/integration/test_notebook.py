@@ -14,7 +14,7 @@ import yaml
 from nbclient import NotebookClient
 
 from examples.income import paths
-from tests.support import ROOT, explainer_service, wait_until_ready
+from tests.helpers.support import ROOT, explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

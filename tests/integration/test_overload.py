@@ -25,8 +25,7 @@ import httpx
 import pytest
 
 from examples.income import paths
-from tests.integration.test_service import config
-from tests.support import (
+from tests.helpers.support import (
     ServerProcess,
     explainer_service,
     free_port,
@@ -34,6 +33,7 @@ from tests.support import (
     wait_until_fitted,
     wait_until_ready,
 )
+from tests.integration.test_service import config
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +149,7 @@ def report(path: Path, statuses: Counter[int], measured: list[dict[str, int]]) -
 def faults(output_dir: Path) -> Any:
     port = free_port()
     server = python_server(
-        "tests.servers.fault_server",
+        "tests.helpers.servers.fault_server",
         port,
         "--sleep",
         "1.5",

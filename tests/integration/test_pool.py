@@ -1,5 +1,5 @@
 """The worker pool end to end: the service with two workers against a model server whose
-gate the test opens and closes (tests/servers/gated_model.py), so that an explanation stays
+gate the test opens and closes (tests/helpers/servers/gated_model.py), so that an explanation stays
 running for as long as a test needs, and the model server sees which worker calls it."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from examples.income import paths
-from tests.support import (
+from tests.helpers.support import (
     ServerProcess,
     explainer_service,
     wait_until_fitted,

@@ -16,7 +16,7 @@ from alibi.api.interfaces import Explanation as AlibiExplanation
 
 from examples.income import paths
 from explainers import Explanation
-from tests.support import (
+from tests.helpers.support import (
     ROOT,
     explainer_service,
     free_port,
@@ -232,7 +232,7 @@ def test_a_client_of_mlservers_explainer_gets_its_answer(service, reference) -> 
         [
             str(python),
             "-m",
-            "tests.mlserver_client",
+            "tests.helpers.mlserver_client",
             f"{base}/v2/models/income-explainer/infer",
             json.dumps(records),
             json.dumps(parameters),

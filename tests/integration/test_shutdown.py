@@ -2,7 +2,7 @@
 async) finish within ``service.shutdown_grace_s``, then stops its workers and hands what is
 unfinished on, pending in the store. Real service processes against the gated model server,
 which holds the workers' model calls for as long as a test needs
-(tests/servers/gated_model.py)."""
+(tests/helpers/servers/gated_model.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.support import explainer_service, wait_until_ready
 from tests.integration.test_durability import durable_config, start
 from tests.integration.test_pool import LIMIT_S, Model, config, explain, until
-from tests.support import explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.support import explainer_service, wait_until_ready
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, config, start_service
-from tests.support import explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

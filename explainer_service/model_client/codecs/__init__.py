@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from explainer_service.model_client.codecs.base import Codec, CodecError, Rows
+from explainer_service.errors import CodecError
+from explainer_service.model_client.codecs.base import Codec, Rows
 from explainer_service.model_client.codecs.kserve_v1 import KServeV1Codec
 from explainer_service.model_client.codecs.mlflow import MlflowCodec
 from explainer_service.model_client.codecs.records import RecordsCodec

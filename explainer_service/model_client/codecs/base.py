@@ -21,21 +21,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from explainer_service.errors import CodecError
 from explainers.errors import SchemaError
 from explainers.schema import records_to_rows
 
 Row = list[Any]
 Rows = list[Row]
 JSON = Any
-
-
-class CodecError(ValueError):
-    """A body does not have the protocol's shape. ``field`` is a JSON path when known."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 def native(value: Any, field: str = "") -> Any:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from explainer_service.errors import CodecError
 from explainer_service.model_client.codecs.base import (
     JSON,
-    CodecError,
     PredictionsAnswer,
     Rows,
     reorder,

@@ -7,9 +7,9 @@ per row, or ``{"predictions": [...]}``.
 
 from __future__ import annotations
 
+from explainer_service.errors import CodecError
 from explainer_service.model_client.codecs.base import (
     JSON,
-    CodecError,
     PredictionsAnswer,
     Rows,
     rows_from_records,

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from explainer_service.errors import CodecError
 from explainer_service.model_client.codecs.base import (
     JSON,
     Codec,
-    CodecError,
     Rows,
     nested_array,
     reorder,

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from explainer_service.errors import CodecError
 from explainer_service.model_client.codecs.base import (
     JSON,
     Codec,
-    CodecError,
     Rows,
     normalise_rows,
     reorder,

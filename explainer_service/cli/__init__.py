@@ -1,0 +1,19 @@
+"""The ``explainer-service`` command. With only the client installed (``pip install
+explainer-service``) it says what to install instead of failing on an import."""
+
+from __future__ import annotations
+
+import sys
+
+SERVER_EXTRA = "pip install 'explainer-service[server]'"
+
+
+def main() -> None:
+    try:
+        from explainer_service.cli.commands import app
+    except ModuleNotFoundError as exc:
+        sys.exit(
+            f"explainer-service: the command is the server's and needs its packages "
+            f"({exc.name} is not installed): {SERVER_EXTRA}"
+        )
+    app()

@@ -1,0 +1,160 @@
+"""Prometheus metrics of one service: what its explanations cost and how full it is.
+
+Each ``Metrics`` has its own ``CollectorRegistry`` (several applications may live in one
+process, as in the tests). Counters and histograms move when an explanation is looked up,
+refused or finished (the workers, which call the model, send the duration of each of its
+requests back with the answer); queue depth, explanations in flight and worker saturation
+are read from the service when ``/metrics`` is scraped. Labels take only bounded values:
+methods that passed validation, error codes, stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+from explainer_service.errors import http_error
+from explainers import Explanation
+
+#: Explanations take from milliseconds (answered at once) to minutes (``budget.max_seconds``).
+BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+#: Error codes that say the model failed, not the request or the service.
+MODEL_ERRORS = frozenset(
+    {"model_unavailable", "model_timeout", "model_error", "model_output", "protocol_mismatch"}
+)
+
+
+class Metrics:
+    """The service's metrics; ``watch(service)`` adds the gauges read at scrape time."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.explanations = Counter(
+            "explainer_explanations",
+            "Explanations this process computed, by method and status (done, failed)",
+            ["method", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "explainer_explanation_duration_seconds",
+            "Wall time of an explanation, from a worker starting it to its answer",
+            ["method"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.stages = Histogram(
+            "explainer_explanation_stage_seconds",
+            "Seconds an explanation spent waiting for a worker (queue), for the model (model) "
+            "and computing (engine: its wall time less the model's)",
+            ["method", "stage"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.model_call_duration = Histogram(
+            "explainer_model_call_duration_seconds",
+            "Duration of each HTTP request to the model (every chunk and retry), by the method "
+            "of the explanation that made it (readiness: the service's own check)",
+            ["method"],
+            registry=r,
+        )
+        self.model_calls = Counter(
+            "explainer_model_calls", "Requests to the model by explanations", ["method"], registry=r
+        )
+        self.model_rows = Counter(
+            "explainer_model_rows", "Rows sent to the model by explanations", ["method"], registry=r
+        )
+        self.model_errors = Counter(
+            "explainer_model_errors",
+            "Explanations that failed because of the model, by error code",
+            ["code"],
+            registry=r,
+        )
+        self.lookups = Counter(
+            "explainer_store_lookups",
+            "Explanations asked for: hit (answered from the store), joined (waits for the "
+            "same computation, here or in another process), miss (computed now)",
+            ["result"],
+            registry=r,
+        )
+        self.refusals = Counter(
+            "explainer_requests_refused",
+            "Requests for explanations refused before any work, by error code",
+            ["code"],
+            registry=r,
+        )
+
+    def watch(
+        self,
+        *,
+        in_flight: Callable[[], float],
+        waiting: Callable[[], float],
+        limit: Callable[[], float],
+        workers: Callable[[], float],
+        busy: Callable[[], float],
+    ) -> None:
+        """Gauges of a service's state, each read when ``/metrics`` is scraped."""
+        gauges: dict[str, tuple[str, Callable[[], float]]] = {
+            "explainer_explanations_in_flight": (
+                "Explanations this process has accepted and not finished (queued or running)",
+                in_flight,
+            ),
+            "explainer_queue_depth": ("Explanations waiting for a worker", waiting),
+            "explainer_queue_limit": (
+                "service.max_queue: beyond it requests are refused (429 queue_full)",
+                limit,
+            ),
+            "explainer_queue_saturated": (
+                "1 when the queue is full (as /health/ready reports), else 0",
+                lambda: float(waiting() >= limit()),
+            ),
+            "explainer_workers": ("Worker processes", workers),
+            "explainer_workers_busy": ("Worker processes running an explanation now", busy),
+        }
+        for name, (help, read) in gauges.items():
+            Gauge(name, help, registry=self.registry).set_function(read)
+
+    def looked_up(self, result: str) -> None:
+        self.lookups.labels(result).inc()
+
+    @contextmanager
+    def counting_refusals(self) -> Iterator[None]:
+        """Counts an exception raised inside by its error code, and raises it again."""
+        try:
+            yield
+        except Exception as exc:
+            _, body = http_error(exc)
+            self.refusals.labels(body["error"]["code"]).inc()
+            raise
+
+    def finished(self, method: str, explanation: Explanation) -> None:
+        cost = explanation.cost
+        self.explanations.labels(method, "done").inc()
+        self.duration.labels(method).observe(cost.seconds)
+        if cost.queue_seconds is not None:
+            self.stages.labels(method, "queue").observe(cost.queue_seconds)
+        self.stages.labels(method, "model").observe(cost.model_seconds)
+        self.stages.labels(method, "engine").observe(max(cost.seconds - cost.model_seconds, 0.0))
+        self.model_calls.labels(method).inc(cost.model_calls)
+        self.model_rows.labels(method).inc(cost.rows)
+
+    def called_model(self, method: str, seconds: Iterable[float]) -> None:
+        """Observe the duration of each request to the model made for ``method``."""
+        histogram = self.model_call_duration.labels(method)
+        for duration in seconds:
+            histogram.observe(duration)
+
+    def failed(self, method: str, code: str) -> None:
+        self.explanations.labels(method, "failed").inc()
+        if code in MODEL_ERRORS:
+            self.model_errors.labels(code).inc()
+
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The metrics and their content type, in the format the ``Accept`` header asks for
+        (as ``prometheus_client``'s own exporters answer): Prometheus's text format 0.0.4
+        unless a scraper asks for a newer one or for OpenMetrics."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type

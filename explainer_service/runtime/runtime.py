@@ -1,0 +1,272 @@
+"""What the configuration builds, in two parts.
+
+``Runtime`` is what the service process needs: reference data, schema, payload decoding,
+the configured explainer classes and their parameters, and a ``RemoteModel`` for the
+readiness check. ``FittedRuntime`` adds the fitted explainers and runs explanations; each
+worker process builds one (``explainer_service.workers``), and so does the ``explain``
+command. Nothing here calls the model while building, so the service can start while the
+model is down.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from explainer_service.errors import CodecError, ConfigError, PayloadError
+from explainer_service.model_client import RemoteModel
+from explainer_service.model_client.codecs import RecordsCodec
+from explainer_service.runtime.features import read_reference, select_features
+from explainer_service.settings import Settings
+from explainer_service.store import cache_key
+from explainers import (
+    SCHEMA_VERSION,
+    BlackBox,
+    Budget,
+    CostEstimate,
+    Explainer,
+    ExplainerError,
+    Explanation,
+    FeatureSchema,
+    ParameterError,
+    SchemaError,
+    get_explainer_class,
+)
+from explainers.base import package_versions, reference_fingerprint
+
+
+class Runtime:
+    """One configured model as the service sees it; it never fits or runs an explainer."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: RemoteModel | None = None,
+        reference: pd.DataFrame | None = None,
+    ) -> None:
+        """The features are ``features.names`` as set, else every column of the reference
+        data but the target: the service resolves them once (``features.resolve_features``)
+        before it builds this, and its workers receive the settings it resolved.
+
+        ``reference``: the rows of ``data.reference`` already read (a batch's workers on
+        other machines, which cannot read the driver's file); read from it when None."""
+        self.settings = settings
+        target = settings.data.target
+        raw = reference if reference is not None else read_reference(settings)
+        #: the reference data: the features (in the model's order) and the target
+        self.reference = select_features(raw, settings.features.names, target)
+        #: part of every explanation's cache key: new reference data, new explanations
+        self.reference_fingerprint = reference_fingerprint(self.reference)
+        try:
+            self.schema = FeatureSchema.infer(
+                self.reference,
+                target=target,
+                categorical=settings.features.categorical,
+                immutable=settings.features.immutable,
+                overrides=settings.features.overrides,
+                labels=settings.features.labels,
+                links=settings.features.links,
+            )
+        except (SchemaError, ValueError) as exc:
+            raise ConfigError(f"features: {exc}") from None
+        self.model = model or RemoteModel(settings.model, self.schema.names)
+        self.classes: dict[str, type[Explainer]] = {}
+        self.params: dict[str, Any] = {}
+        for method, params in settings.explainers.items():
+            try:
+                self.classes[method] = get_explainer_class(method)
+                self.params[method] = self.classes[method].validate_params(params)
+            except ExplainerError as exc:
+                raise ConfigError(f"explainers.{method}: {exc}") from None
+        limits = settings.service.budget
+        self.budget = Budget(limits.max_model_calls, limits.max_rows)
+        self._key_base = {
+            "model": {
+                "url": str(settings.model.url),
+                "name": settings.model.name,
+                "version": settings.model.version,
+                "protocol": settings.model.protocol,
+                "output": settings.model.output,
+                "class_names": settings.model.class_names,
+            },
+            "reference": self.reference_fingerprint,
+            # display names change pages, not explanations; the features, not where from
+            "features": settings.features.model_dump(mode="json", exclude={"labels", "source"}),
+            "schema_version": SCHEMA_VERSION,
+            "versions": package_versions(),
+        }
+
+    def cache_key(self, method: str, resolved: dict[str, Any], row: list[Any] | None) -> str:
+        """The store's key of one explanation: the model, the reference data, the feature
+        settings, the engine versions, ``method``, its ``resolved`` parameters (as JSON) and
+        the canonical form of ``row`` (wire values; None for a global method). The service
+        and a batch compute it alike, so they share stored explanations."""
+        canonical = None if row is None else self.schema.normalise([row])[0]
+        return cache_key(
+            {**self._key_base, "method": method, "params": resolved, "instance": canonical}
+        )
+
+    def estimate(self, method: str, resolved: Any) -> CostEstimate | None:
+        """What one explanation of ``method`` with the ``resolved`` parameters may cost (see
+        ``Explainer.estimate``); None when the method cannot say."""
+        return self._class(method).estimate(
+            resolved,
+            self.schema,
+            reference_rows=len(self.reference),
+            max_batch_rows=self.settings.model.max_batch_rows,
+        )
+
+    def check_budget(self, method: str, resolved: Any) -> CostEstimate | None:
+        """The estimate; raises ``BudgetExceededError`` when it passes ``service.budget``."""
+        estimate = self.estimate(method, resolved)
+        if estimate is not None:
+            self.budget.check_estimate(method, estimate)
+        return estimate
+
+    def resolve_params(self, method: str, overrides: Mapping[str, Any] | None) -> Any:
+        """The configured parameters of ``method`` with per-call ``overrides`` applied.
+
+        Raises ``ParameterError`` for an unconfigured method or a bad parameter."""
+        return self._class(method).resolve_params(self.params[method], overrides)
+
+    def rows(self, payload: Any) -> list[list[Any]]:
+        """The rows of an inference payload in the model's protocol, or of records
+        (``{"instances": [{feature: value}]}``), which every protocol setting accepts."""
+        try:
+            return self.limit_rows(self.model.codec.decode_request(payload))
+        except CodecError as first:
+            if self.settings.model.protocol != "records" and _looks_like_records(payload):
+                try:
+                    return self.limit_rows(RecordsCodec(self.schema.names).decode_request(payload))
+                except CodecError as exc:
+                    raise PayloadError(exc.message, field=exc.field) from None
+            raise PayloadError(
+                f"not a {self.settings.model.protocol} payload: {first.message}", field=first.field
+            ) from None
+
+    def limit_rows(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """``rows``, unless they are more than ``service.max_payload_rows`` (422)."""
+        limit = self.settings.service.max_payload_rows
+        if len(rows) > limit:
+            raise PayloadError(
+                f"the payload holds {len(rows)} rows; at most {limit} are read "
+                "(service.max_payload_rows)",
+                field="payload",
+            )
+        return rows
+
+    def instances(
+        self, method: str, payload: Any, instance: int | str, limit: int = 1
+    ) -> list[list[Any] | None]:
+        """The rows ``method`` explains: ``[None]`` for a global method; else row ``instance``
+        of ``payload``, or every row for ``"all"`` (at most ``limit``)."""
+        if not self._class(method).local:
+            return [None]
+        if payload is None:
+            raise PayloadError(
+                "the payload is empty: send the inference payload that was sent to the model"
+            )
+        rows = self.rows(payload)
+        if not rows:
+            raise PayloadError("the payload holds no rows")
+        if instance == "all":
+            if len(rows) > limit:
+                raise PayloadError(
+                    f"the payload holds {len(rows)} rows; at most {limit} are explained at once",
+                    field="instance",
+                )
+            return list(rows)
+        index = int(instance)
+        if not 0 <= index < len(rows):
+            raise PayloadError(
+                f"instance {index} is out of range: the payload holds {len(rows)} row(s)",
+                field="instance",
+            )
+        return [rows[index]]
+
+    def _class(self, method: str) -> type[Explainer]:
+        if method not in self.classes:
+            raise ParameterError(
+                method,
+                "method",
+                f"method {method!r} is not configured; configured: {', '.join(self.classes)}",
+            )
+        return self.classes[method]
+
+    def close(self) -> None:
+        self.model.close()
+
+
+class FittedRuntime(Runtime):
+    """A ``Runtime`` with its explainers, fitted on first use; it runs explanations."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: RemoteModel | None = None,
+        reference: pd.DataFrame | None = None,
+    ) -> None:
+        super().__init__(settings, model=model, reference=reference)
+        target = settings.data.target
+        class_names = settings.model.class_names
+        if class_names is None and target is not None and settings.model.output != "regression":
+            class_names = sorted(self.reference[target].astype(str).unique())
+        # the explanation's cost counts the HTTP requests of its own thread (chunks, retries)
+        self.box = BlackBox(
+            self.model.predict, settings.model.output, class_names, usage=self.model.thread_stats
+        )
+        self.explainers: dict[str, Explainer] = {}
+        self._fit_lock = threading.Lock()
+
+    def fit(self) -> None:
+        """Fit every configured explainer (seconds: discretisers, backgrounds, dice data).
+
+        Raises ``ConfigError`` when the configuration cannot be fitted."""
+        for method in self.classes:
+            self.explainer(method)
+
+    @property
+    def fitted(self) -> bool:
+        return len(self.explainers) == len(self.classes)
+
+    def explain(
+        self,
+        method: str,
+        payload: Any,
+        *,
+        instance: int = 0,
+        params: Mapping[str, Any] | None = None,
+    ) -> Explanation:
+        """Explain row ``instance`` of ``payload`` with ``method`` (global methods take none),
+        within ``service.budget``."""
+        row = self.instances(method, payload, instance)[0]
+        self.check_budget(method, self.resolve_params(method, params))
+        return self.explainer(method).explain(row, params, self.budget)
+
+    def explainer(self, method: str) -> Explainer:
+        """The fitted explainer for ``method``, fitted on first use."""
+        cls = self._class(method)
+        with self._fit_lock:
+            if method not in self.explainers:
+                try:
+                    self.explainers[method] = cls(
+                        self.schema,
+                        self.reference,
+                        self.box,
+                        self.params[method],
+                        target=self.settings.data.target,
+                    )
+                except ExplainerError as exc:
+                    raise ConfigError(f"explainers.{method}: {exc}") from None
+            return self.explainers[method]
+
+
+def _looks_like_records(payload: Any) -> bool:
+    if isinstance(payload, list):
+        return bool(payload) and all(isinstance(r, dict) for r in payload)
+    return isinstance(payload, dict) and isinstance(payload.get("instances"), list)

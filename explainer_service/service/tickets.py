@@ -1,0 +1,449 @@
+"""The service's work, apart from HTTP: explanations in a worker pool, stored, and readiness.
+
+Explanations are CPU-bound (alibi, shap, dice-ml) and draw from process-wide random
+generators, so they run in worker processes (``explainer_service.workers``), one at a time
+each; no explanation engine runs in this process. Here requests are checked, turned into
+tasks and de-duplicated by their cache key: a request whose key is in the store is
+answered from it; one that is being computed, here or by another process sharing the
+store, waits for that computation instead of starting another.
+
+Every accepted request is in the store with its task before it is queued, and this
+process holds a lease on it while it lives (renewed every third of ``service.lease_s``).
+Requests whose holder died are taken over by whichever process sharing the store looks
+first, so after a crash or a restart accepted work is done, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from explainer_service.errors import (
+    NotFoundError,
+    NotReadyError,
+    QueueFullError,
+    ShuttingDownError,
+    StoreError,
+    WorkerError,
+    http_error,
+)
+from explainer_service.observability import context, logs
+from explainer_service.observability.metrics import Metrics
+from explainer_service.runtime import Runtime
+from explainer_service.settings import Settings
+from explainer_service.store import Record, Status, Store
+from explainer_service.workers import Job, Pool, Task
+from explainers import Explanation
+
+log = logging.getLogger("explainer_service")
+
+#: readiness's reason while the store cannot be reached
+STORE_DOWN = "the explanation store does not answer"
+
+#: Errors after which the model is checked again at once: readiness follows the model.
+MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
+#: How often a request waiting for another process's computation looks at the store.
+POLL_S = 0.25
+#: How often explanations older than ``service.retention_days`` are deleted.
+RETENTION_EVERY_S = 3600.0
+
+
+@dataclass
+class Readiness:
+    ready: bool = False
+    reason: str = "starting: fitting the explainers"
+    checked_at: float = 0.0
+
+
+@dataclass
+class Ticket:
+    """One requested explanation: its id, and the computation when it is not stored yet
+    (``future`` is None and ``record`` None when another process computes it)."""
+
+    id: str
+    method: str
+    record: Record | None
+    future: Future[Explanation] | None
+    #: whether this request started the computation (a store miss)
+    computed: bool = False
+
+
+class Service:
+    """``pool``: where explanations run; by default ``service.workers`` worker processes."""
+
+    def __init__(
+        self, settings: Settings, runtime: Runtime, store: Store, pool: Pool | None = None
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.store = store
+        self._readiness = Readiness()
+        #: set on SIGTERM: no new explanations (``drain``)
+        self.draining = False
+        self.pool = pool or Pool(settings, settings.service.workers)
+        self.pool.on_start = self._started
+        #: who holds this process's leases in the store
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._inflight: dict[str, tuple[str, Future[Explanation]]] = {}  # key -> id, future
+        # re-entrant: a job done before _submit adds its callback runs _finish (and _forget)
+        # at once, in the thread that holds the lock
+        self._lock = threading.RLock()
+        self._mean_s = 10.0  # seconds an explanation takes, a moving average
+        self._recheck = threading.Event()
+        self.metrics = Metrics()
+        self.metrics.watch(
+            in_flight=self.in_flight,
+            waiting=lambda: self.pool.waiting,
+            limit=lambda: self.settings.service.max_queue,
+            workers=lambda: self.pool.size,
+            busy=lambda: len(self.pool.running()),
+        )
+
+    # --- start-up, readiness and leases -------------------------------------------------
+
+    async def run_background(self) -> None:
+        """Start the workers and wait until each has fitted its explainers; then keep
+        checking that the model answers, renew this process's leases, take over the
+        requests whose holder died and delete explanations past ``service.retention_days``."""
+        self.pool.start()
+        while not self.pool.ready:
+            if self.pool.failure is not None:
+                self._readiness = Readiness(False, self.pool.failure, time.time())
+                return
+            reason = (
+                f"starting: fitting the explainers ({self.pool.ready_count} of "
+                f"{self.pool.size} workers ready)"
+            )
+            self._readiness = Readiness(False, reason, time.time())
+            await asyncio.sleep(0.1)
+        chores = [
+            asyncio.create_task(self._keep_leases()),
+            asyncio.create_task(self._keep_retention()),
+        ]
+        try:
+            while True:
+                await asyncio.to_thread(self.check_readiness)
+                wait = self.settings.service
+                pause = wait.ready_recheck_s if self._readiness.ready else wait.ready_interval_s
+                await asyncio.to_thread(self._recheck.wait, pause)
+                self._recheck.clear()
+        finally:
+            for chore in chores:
+                chore.cancel()
+
+    async def _keep_leases(self) -> None:
+        every = self.settings.service.lease_s / 3
+        while True:
+            try:
+                await asyncio.to_thread(self.renew_leases)
+                await asyncio.to_thread(self.adopt_orphans)
+            except Exception:
+                log.exception("cannot renew the leases in the store")
+            await asyncio.sleep(every)
+
+    def renew_leases(self) -> int:
+        """Renew the leases of the requests computed here (queued or running); a row whose
+        answer the store could not take is not among them, so its lease runs out and it is
+        computed again. Answers how many."""
+        with self._lock:
+            ids = [id for id, _ in self._inflight.values()]
+        return self.store.renew(self.owner, self.settings.service.lease_s, ids)
+
+    async def _keep_retention(self) -> None:
+        if self.settings.service.retention_days is None:
+            return
+        while True:
+            try:
+                await asyncio.to_thread(self.purge)
+            except Exception:
+                log.exception("cannot delete old explanations from the store")
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+    def purge(self) -> int:
+        """Delete the explanations done or failed more than ``service.retention_days`` ago
+        (none when it is unset); answers how many. Every replica does it: it is idempotent."""
+        days = self.settings.service.retention_days
+        if days is None:
+            return 0
+        deleted = self.store.purge(days)
+        if deleted:
+            log.info("deleted %d explanations older than %g days from the store", deleted, days)
+        return deleted
+
+    def adopt_orphans(self) -> int:
+        """Queue the stored requests whose holder died (as many as the queue has room for);
+        answers how many."""
+        if self.draining:
+            return 0
+        room = self.settings.service.max_queue - self.pool.waiting
+        adopted = 0
+        for record in self.store.orphans(max(room, 0)):
+            if record.task is None or record.key is None:
+                continue
+            if not self.store.take_over(record.id, self.owner, self.settings.service.lease_s):
+                continue  # another process was quicker
+            task = self._task(record.id, record.task)
+            with self._lock:
+                if record.key not in self._inflight:
+                    self._submit(record.key, task)
+                    adopted += 1
+            log.info("took over explanation %s (%s) from %s", record.id, task.method, record.owner)
+        return adopted
+
+    @property
+    def readiness(self) -> Readiness:
+        if self.draining:
+            return Readiness(False, "shutting down: no new explanations", time.time())
+        return self._readiness
+
+    def check_readiness(self) -> None:
+        """Ready when the store answers and one reference row gets an answer from the model.
+        The store first: a replica that cannot reach a shared store answers every
+        explanation 503, so a load balancer should send it none."""
+        try:
+            self.store.ping()
+        except StoreError as exc:
+            if self._readiness.reason != STORE_DOWN:  # once, not at every check
+                log.warning("not ready: %s", exc)  # its message has no password
+            self._readiness = Readiness(False, STORE_DOWN, time.time())
+            return
+        row = self.runtime.reference[self.runtime.schema.names].iloc[:1].values.tolist()
+        try:
+            self.runtime.model.predict(row)
+        except Exception as exc:
+            _, body = http_error(exc)
+            if self._readiness.ready:  # the full cause, URL included, for operators only
+                log.warning("not ready: the model does not answer: %s", exc)
+            self._readiness = Readiness(False, body["error"]["message"], time.time())
+        else:
+            if not self._readiness.ready and self._readiness.checked_at:
+                log.info("ready: the model answers")
+            self._readiness = Readiness(True, "ready", time.time())
+        finally:  # the only requests to the model this process makes
+            self.metrics.called_model("readiness", self.runtime.model.take_durations())
+
+    def saturation(self) -> dict[str, Any]:
+        """How full the queue is, for readiness."""
+        waiting, limit = self.pool.waiting, self.settings.service.max_queue
+        return {"waiting": waiting, "limit": limit, "saturated": waiting >= limit}
+
+    def in_flight(self) -> int:
+        """Explanations this process accepted and has not finished (queued or running)."""
+        return len(self._inflight)
+
+    # --- explanations -------------------------------------------------------------------
+
+    def tickets(
+        self,
+        method: str,
+        payload: Any,
+        instance: int | str,
+        params: Mapping[str, Any] | None,
+    ) -> list[Ticket]:
+        """Validate the request and start (or find) one explanation per instance asked for.
+
+        ``instance`` is a row index or ``"all"`` (up to ``max_instances`` rows). Blocks on
+        the store: call it from a thread, not the event loop.
+        """
+        with self.metrics.counting_refusals():
+            if self.draining:
+                raise ShuttingDownError()
+            if not self.pool.ready:
+                raise NotReadyError(f"not ready: {self._readiness.reason}")
+            checked = self.runtime.resolve_params(method, params)
+            self.runtime.check_budget(method, checked)  # before anything is queued
+            resolved = checked.model_dump(mode="json")
+            chosen = self.runtime.instances(
+                method, payload, instance, self.settings.service.max_instances
+            )
+        tickets = []
+        for row in chosen:
+            key = self.runtime.cache_key(method, resolved, row)
+            with self.metrics.counting_refusals():
+                ticket = self._ticket(key, {"method": method, "row": row, "params": resolved})
+            self.metrics.looked_up(_lookup(ticket))
+            tickets.append(ticket)
+        return tickets
+
+    def _ticket(self, key: str, task: dict[str, Any]) -> Ticket:
+        method = task["method"]
+        with self._lock:
+            if key in self._inflight:
+                id, future = self._inflight[key]
+                return Ticket(id, method, None, future)
+            record = self.store.find(key)
+            if record is not None and record.status is Status.done:
+                return Ticket(record.id, method, record, None)
+            if record is not None and record.leased() and record.owner != self.owner:
+                return Ticket(record.id, method, None, None)  # another process computes it
+            waiting = self.pool.waiting
+            if waiting >= self.settings.service.max_queue:
+                raise QueueFullError(waiting, self._retry_after(waiting))
+            record, held = self.store.claim(
+                key, method, task, self.owner, self.settings.service.lease_s
+            )
+            if not held:
+                done = record if record.status is Status.done else None
+                return Ticket(record.id, method, done, None)
+            future = self._submit(key, self._task(record.id, task))
+        return Ticket(record.id, method, None, future, computed=True)
+
+    def _task(self, id: str, task: dict[str, Any]) -> Task:
+        deadline = self.settings.service.budget.max_seconds
+        return Task(id, task["method"], task["row"], task["params"], deadline)
+
+    def _submit(self, key: str, task: Task) -> Future[Explanation]:
+        """Queue ``task`` (the caller holds the lock)."""
+        job = self.pool.submit(task)
+        future: Future[Explanation] = Future()
+        self._inflight[key] = (task.id, future)
+        job.future.add_done_callback(lambda _: self._finish(key, job, future))
+        return future
+
+    def _retry_after(self, waiting: int) -> int:
+        """Seconds until the requests waiting now should have started."""
+        return max(1, min(600, math.ceil(waiting * self._mean_s / self.pool.size)))
+
+    def _started(self, job: Job) -> None:
+        if not self.store.start(job.task.id, self.owner):
+            log.warning("explanation %s was taken over by another process", job.task.id)
+
+    def _finish(self, key: str, job: Job, future: Future[Explanation]) -> None:
+        """Store what the worker answered, then hand it to the waiting requests."""
+        id = job.task.id
+        self.metrics.called_model(job.task.method, job.call_seconds)
+        try:
+            explanation = Explanation.model_validate_json(job.future.result())
+            queued = job.queue_seconds
+            explanation.cost.queue_seconds = None if queued is None else round(queued, 6)
+            self._mean_s = 0.8 * self._mean_s + 0.2 * explanation.cost.seconds
+            self.store.finish(id, self.owner, explanation)
+            self.metrics.finished(job.task.method, explanation)
+            self._log_done(job.task, "done", explanation=explanation)
+        except ShuttingDownError as exc:  # the service stops: another process or run does it
+            with contextlib.suppress(StoreError):  # then its lease runs out instead
+                self.store.release(id, self.owner)
+            self._forget(key)
+            future.set_exception(exc)
+        except Exception as exc:
+            status, body = http_error(exc)
+            code = body["error"]["code"]
+            if code == "internal" and not isinstance(exc, WorkerError):
+                log.exception("explanation %s failed", id)  # a worker logs its own
+            if code in MODEL_DOWN:
+                self._recheck.set()  # readiness follows the model now, not at the next check
+            with contextlib.suppress(StoreError):  # the caller gets the error all the same
+                self.store.fail(id, self.owner, {**body["error"], "status": status})
+            self.metrics.failed(job.task.method, code)
+            self._log_done(job.task, "failed", error=code)
+            self._forget(key)
+            future.set_exception(exc)
+        else:
+            self._forget(key)
+            future.set_result(explanation)
+
+    def _log_done(
+        self,
+        task: Task,
+        status: str,
+        explanation: Explanation | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The explanation's one log record, under the id of the request that asked for it."""
+        cost = explanation.cost if explanation is not None else None
+        with context.bound(task.request_id, task.traceparent):
+            logs.explanation_done(
+                task.id,
+                task.method,
+                self.settings.model.name,
+                status,
+                request_id=task.request_id,
+                seconds=cost.seconds if cost else None,
+                model_calls=cost.model_calls if cost else None,
+                rows=cost.rows if cost else None,
+                error=error,
+            )
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._inflight.pop(key, None)
+
+    async def result(self, ticket: Ticket, timeout: float | None = None) -> Explanation | None:
+        """The explanation, waiting for it up to ``timeout`` seconds (None: no limit);
+        None when it is not done by then. Errors of the computation are raised."""
+        if ticket.record is not None and ticket.record.explanation is not None:
+            return ticket.record.explanation
+        if ticket.future is None:
+            waiting: Any = self._elsewhere(ticket)
+        else:
+            waiting = asyncio.shield(asyncio.wrap_future(ticket.future))
+        try:
+            explanation: Explanation | None = await asyncio.wait_for(waiting, timeout)
+        except TimeoutError:
+            return None
+        return explanation
+
+    async def _elsewhere(self, ticket: Ticket) -> Explanation | None:
+        """Wait for a computation another process holds; take it over if that one dies."""
+        while True:
+            record = await asyncio.to_thread(self.store.get, ticket.id)
+            if record is None:
+                raise NotFoundError(f"no explanation with id {ticket.id!r}")
+            if record.status is Status.done and record.explanation is not None:
+                return record.explanation
+            if record.status is Status.failed and record.error is not None:
+                error = dict(record.error)
+                status = int(error.pop("status", 500))
+                raise WorkerError(status, {"error": error})
+            if not record.leased() and record.key is not None and record.task is not None:
+                mine = await asyncio.to_thread(self._ticket, record.key, record.task)
+                return await self.result(mine)
+            await asyncio.sleep(POLL_S)
+
+    def record(self, id: str) -> Record:
+        record = self.store.get(id)
+        if record is None:
+            raise NotFoundError(f"no explanation with id {id!r}")
+        return record
+
+    def drain(self, grace_s: float) -> None:
+        """Stop taking explanations (readiness says so; new requests get ``ShuttingDownError``),
+        give the running ones up to ``grace_s`` seconds to finish, then stop the workers.
+        Requests not finished, queued or running, are released in the store, pending, for
+        the next process. Blocks: call it from a thread (on SIGTERM: ``server``)."""
+        self.draining = True
+        running, waiting = len(self.pool.running()), self.pool.waiting
+        log.info(
+            "shutting down: %d explanations running get up to %.0f s to finish; %d waiting "
+            "are handed on",
+            running,
+            grace_s,
+            waiting,
+        )
+        self.pool.close(grace_s)
+
+    def close(self) -> None:
+        """Stop the workers (no process outlives the service), then the rest. Requests
+        not finished are released in the store, for the next process."""
+        self._recheck.set()  # a thread waiting for the next readiness check ends now
+        self.pool.close()
+        self.runtime.close()
+        self.store.close()
+
+
+def _lookup(ticket: Ticket) -> str:
+    """How the store answered a ticket, for ``Metrics.looked_up``."""
+    if ticket.computed:
+        return "miss"
+    return "hit" if ticket.record is not None else "joined"

@@ -1,0 +1,219 @@
+"""The anchor search on its own: bounds, sampling, the sequential decision, batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explainers.anchors.search import (
+    AnchorSearch,
+    Predicate,
+    SearchSettings,
+    _Walk,
+    clopper_pearson,
+    instance_predicates,
+    kl_upper,
+    refine_steps,
+)
+
+RNG = np.random.default_rng(0)
+#: two numeric features in [0, 100), one categorical with codes 0..3
+REFERENCE = np.column_stack(
+    [RNG.integers(0, 100, 2000), RNG.integers(0, 100, 2000), RNG.integers(0, 4, 2000)]
+).astype(float)
+EDGES = [np.arange(10.0, 100.0, 10.0), np.arange(10.0, 100.0, 10.0), None]
+CATEGORICAL = [False, False, True]
+
+
+class Counted:
+    """A model ``rows -> class`` that counts its calls."""
+
+    def __init__(self, decide) -> None:
+        self.decide = decide
+        self.calls = 0
+        self.rows = 0
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        self.rows += len(rows)
+        return np.asarray(self.decide(rows))
+
+
+def search(x, decide, **settings) -> tuple[AnchorSearch, Counted]:
+    model = Counted(decide)
+    label = model.decide(x.reshape(1, -1))[0]
+    model.calls = model.rows = 0
+    return (
+        AnchorSearch(
+            REFERENCE,
+            x,
+            instance_predicates(x, CATEGORICAL, EDGES),
+            lambda rows: model(rows) == label,
+            SearchSettings(**settings),
+            np.random.default_rng(1),
+        ),
+        model,
+    )
+
+
+def rule_of(found: AnchorSearch, rule) -> set[tuple[int, str, float]]:
+    return {(p.feature, p.operator, p.value) for p in (found.predicates[i] for i in rule)}
+
+
+def test_a_conjunction_is_found_exactly_with_one_call_per_step() -> None:
+    """class 1 iff x0 > 60 and category == 2: the anchor is those two predicates."""
+    x = np.array([75.0, 20.0, 2.0])
+    found, model = search(x, lambda r: ((r[:, 0] > 60) & (r[:, 2] == 2)).astype(int))
+    anchor = found.run()
+    assert rule_of(found, anchor.rule) == {(0, ">", 60.0), (2, "=", 2.0)}
+    assert anchor.valid and anchor.measurement.precision == 1.0
+    true_rule = (REFERENCE[:, 0] > 60) & (REFERENCE[:, 2] == 2)
+    assert anchor.coverage == pytest.approx(true_rule.mean())
+    # every step is one model call, whatever the number of candidates
+    assert model.calls == found.trace.steps
+    assert found.trace.candidates > model.calls
+
+
+def test_a_constant_model_gets_the_empty_rule() -> None:
+    found, _ = search(np.array([5.0, 5.0, 1.0]), lambda r: np.zeros(len(r), dtype=int))
+    anchor = found.run()
+    assert anchor.rule == () and anchor.valid and anchor.coverage == 1.0
+    assert anchor.lower >= 0.95
+
+
+def test_precision_is_decided_on_fresh_samples_that_grow_only_when_needed() -> None:
+    # a clear-cut rule is settled by the first batch
+    found, _ = search(np.array([75.0, 20.0, 2.0]), lambda r: (r[:, 0] > 60).astype(int))
+    anchor = found.run()
+    assert rule_of(found, anchor.rule) == {(0, ">", 60.0)}
+    assert anchor.measurement.n == 100
+    # ~4% of rows everywhere answer otherwise: every rule sits near the threshold, and
+    # deciding it takes more samples
+    near, _ = search(
+        np.array([75.0, 20.0, 2.0]),
+        lambda r: ((r[:, 0] > 60) & ((7 * r[:, 0] + 13 * r[:, 1]) % 25 != 0)).astype(int),
+    )
+    anchor = near.run()
+    assert anchor.measurement.n > 100
+    assert abs(anchor.measurement.precision - 0.96) < 0.03
+
+
+def test_an_impossible_threshold_says_so() -> None:
+    """Class 1 iff x0 > 65: the edges (multiples of 10) cannot express it exactly."""
+    found, _ = search(
+        np.array([66.0, 20.0, 2.0]), lambda r: (r[:, 0] > 65).astype(int), max_anchor_size=2
+    )
+    anchor = found.run()
+    assert not anchor.valid
+    assert anchor.measurement.precision < 0.95
+    assert len(anchor.rule) <= 2
+
+
+def test_samples_satisfy_the_rule_and_use_each_real_row_once() -> None:
+    """The rows where the rule holds are split: those that choose rules never decide one."""
+    x = np.array([75.0, 20.0, 2.0])
+    found, _ = search(x, lambda r: (r[:, 0] > 60).astype(int))
+    rule = tuple(i for i, p in enumerate(found.predicates) if p.feature in (0, 2))
+    rows = int(found.mask(rule).sum())
+    real = {tuple(r) for r in REFERENCE[found.mask(rule)]}
+    used = []
+    for decide in (False, True):
+        samples, taken = found.sample(rule, rows + 500, decide)
+        assert taken == (rows + decide) // 2
+        for i in rule:
+            assert found.predicates[i].holds(samples[:, found.predicates[i].feature]).all()
+        assert all(tuple(s) in real for s in samples[:taken])
+        used += [tuple(s) for s in samples[:taken]]
+        assert found.sample(rule, 10, decide)[1] == 0  # each real row is used once
+    assert len(used) == rows and set(used) == real
+
+
+def test_one_lower_and_one_upper_bound_per_feature() -> None:
+    x = np.array([45.0, 20.0, 2.0])
+    found, _ = search(x, lambda r: (r[:, 0] > 40).astype(int))
+    for rule in found.extensions(()):
+        for extended in found.extensions(rule):
+            kinds = [(found.predicates[i].feature, found.predicates[i].operator) for i in extended]
+            assert len(kinds) == len(set(kinds))
+
+
+def test_instance_predicates_hold_for_the_instance() -> None:
+    x = np.array([45.0, 99.0, 3.0])
+    predicates = instance_predicates(x, CATEGORICAL, EDGES)
+    assert all(p.holds(np.array([x[p.feature]]))[0] for p in predicates)
+    assert Predicate(2, "=", 3.0) in predicates
+    assert Predicate(0, ">", 40.0) in predicates and Predicate(0, "<=", 50.0) in predicates
+
+
+def test_bounds() -> None:
+    lower, upper = clopper_pearson(100, 100, 0.95)
+    assert lower == pytest.approx(0.05 ** (1 / 100)) and upper == 1.0
+    lower, upper = clopper_pearson(950, 1000, 0.95)
+    assert lower < 0.95 < upper
+    assert clopper_pearson(0, 0, 0.95) == (0.0, 1.0)
+    wide = kl_upper(np.array([0.5]), np.array([0.1]))[0]
+    narrow = kl_upper(np.array([0.5]), np.array([0.001]))[0]
+    assert 0.5 < narrow < wide <= 1.0
+
+
+def test_predicates_the_rule_does_not_need_are_dropped() -> None:
+    x = np.array([75.0, 20.0, 2.0])
+    found, _ = search(x, lambda r: ((r[:, 0] > 60) & (r[:, 2] == 2)).astype(int))
+    wanted = {(0, ">", 60.0), (2, "=", 2.0)}
+    padded = tuple(
+        i
+        for i, p in enumerate(found.predicates)
+        if (p.feature, p.operator, p.value) in wanted | {(1, ">", 10.0), (0, "<=", 80.0)}
+    )
+    assert len(padded) == 4
+    start = found._validate([padded])[0]
+    assert start.valid
+    minimal = found._minimise(start)
+    assert rule_of(found, minimal.rule) == wanted
+    assert minimal.valid and minimal.coverage > start.coverage
+
+
+def test_a_valid_rule_moves_its_bound_to_where_the_answer_changes() -> None:
+    """Class 1 iff x0 > 65, between the edges 60 and 70: the search finds x0 > 70, and the
+    refinement walks the bound down from the instance to 65, one call per step."""
+    found, model = search(np.array([90.0, 20.0, 2.0]), lambda r: (r[:, 0] > 65).astype(int))
+    anchor = found.run()
+    assert rule_of(found, anchor.rule) == {(0, ">", 65.0)}
+    assert anchor.valid and anchor.coverage == pytest.approx((REFERENCE[:, 0] > 65).mean())
+    assert model.calls == found.trace.steps
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 8, 100, 2999])
+def test_a_walk_takes_at_most_refine_steps(length: int) -> None:
+    for change in range(length):
+        walk, steps = _Walk(np.arange(float(length))), 0
+        while not walk.done:
+            probe = walk.next()
+            walk.passed(probe) if probe <= change else walk.failed(probe)
+            steps += 1
+        assert walk.good == change
+        assert steps <= refine_steps(length)
+
+
+def test_a_bound_walked_past_every_value_is_dropped() -> None:
+    """Class 1 iff x0 > 65: the upper bound the search may add on x0 walks up past the
+    largest value and says nothing any more, so it goes."""
+    found, _ = search(np.array([90.0, 20.0, 2.0]), lambda r: (r[:, 0] > 65).astype(int))
+    padded = tuple(
+        i
+        for i, p in enumerate(found.predicates)
+        if (p.feature, p.operator, p.value) in {(0, ">", 80.0), (0, "<=", 90.0)}
+    )
+    start = found._validate([padded])[0]
+    assert start.valid
+    refined = found._refine(start)
+    assert rule_of(found, refined.rule) == {(0, ">", 65.0)}
+
+
+def test_a_rule_is_decided_once() -> None:
+    found, model = search(np.array([75.0, 20.0, 2.0]), lambda r: (r[:, 0] > 60).astype(int))
+    rule = tuple(i for i, p in enumerate(found.predicates) if (p.feature, p.operator) == (0, ">"))
+    first = found._validate([rule[:1]])[0]
+    calls = model.calls
+    assert found._validate([rule[:1]])[0] is first and model.calls == calls
+    assert first.measurement.real == first.measurement.n  # its own real rows, fresh

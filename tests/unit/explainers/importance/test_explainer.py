@@ -1,0 +1,42 @@
+"""Permutation importance: features the model ignores are worth exactly nothing."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from examples.income import paths
+from explainers import BlackBox, ExplainerError, FeatureSchema
+from explainers.importance.explainer import ImportanceExplainer
+from tests.helpers.ground_truth import rule_classifier
+
+
+def test_rule_classifier_importance(census_schema: FeatureSchema, reference: pd.DataFrame) -> None:
+    labelled = reference.copy()
+    truth = rule_classifier(labelled[paths.FEATURES].values.tolist())[:, 1]
+    labelled["loan"] = ["yes" if t else "no" for t in truth]
+    explainer = ImportanceExplainer(
+        census_schema, labelled, BlackBox(rule_classifier, class_names=["no", "yes"]),
+        {"rows": 500, "iterations": 3}, target="loan",
+    )  # fmt: skip
+    explanation = explainer.explain(None)
+    assert explanation.instance is None and explanation.prediction is None
+    result = explanation.result
+    assert result.baseline_score == 1.0 and result.scoring == "accuracy"
+    by_name = {f.feature: f for f in result.features}
+    assert by_name["age"].mean > 0 and by_name["hours-per-week"].mean > 0
+    for name in set(paths.FEATURES) - {"age", "hours-per-week"}:
+        assert by_name[name].mean == 0 and by_name[name].std == 0, name
+    assert [f.feature for f in result.features[:2]] in (
+        ["age", "hours-per-week"], ["hours-per-week", "age"],
+    )  # fmt: skip
+    assert explanation.cost.model_calls == 1 + 3 * len(paths.FEATURES)
+    # a shuffle leaves many rows as they were (same value drawn); those are not sent again
+    assert 500 < explanation.cost.rows < 500 * explanation.cost.model_calls
+
+
+def test_needs_labels(census_schema: FeatureSchema, reference: pd.DataFrame) -> None:
+    with pytest.raises(ExplainerError, match="labelled"):
+        ImportanceExplainer(
+            census_schema, reference, BlackBox(rule_classifier, class_names=["no", "yes"])
+        )

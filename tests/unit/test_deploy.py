@@ -1,0 +1,290 @@
+"""The Dockerfile and the Kubernetes manifests against what the service serves and reads:
+probes on its health routes, ports on the image's port, env var names that are settings,
+every manifest valid Kubernetes, the Dockerfile clean for hadolint."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from enum import Enum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pytest
+from pydantic import HttpUrl
+
+from examples.income import paths
+from explainer_service.api import health
+from explainer_service.app import create_app
+from explainer_service.compat import kserve_v1, seldon
+from explainer_service.errors import ConfigError
+from explainer_service.settings import ENV_NESTING, ENV_PREFIX, load_settings, unknown_env_var
+from tests.helpers.deploy_files import (
+    DOCKERFILE,
+    container,
+    container_env,
+    explainer,
+    image,
+    manifests,
+    of_kind,
+    on_local_volumes,
+    pod_spec,
+    pod_specs,
+    resources,
+)
+from tests.helpers.support import ROOT
+from tests.unit.test_app import get
+
+#: The oldest Kubernetes minor release still supported by the large managed offerings, and
+#: the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+#: Custom resources: their schemas come with their operators, not with Kubernetes, so
+#: kubernetes-validate has none; they are checked structurally instead.
+CUSTOM_GROUPS = {"serving.kserve.io", "machinelearning.seldon.io"}
+#: The manifests that run the explainer, and its container's name in them.
+SIDECARS = ["sidecar.yaml", "mlserver-sidecar.yaml"]
+EXPLAINERS = [*SIDECARS, "standalone.yaml", "kserve.yaml", "seldon.yaml"]
+HADOLINT = Path(sys.executable).parent / "hadolint"
+
+
+def _name(item: tuple[Path, dict[str, Any]]) -> str:
+    path, resource = item
+    return f"{path.name}:{resource['kind']}/{resource['metadata']['name']}"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("item", manifests(), ids=_name)
+def test_every_manifest_is_valid_kubernetes(item: tuple[Path, dict[str, Any]], version) -> None:
+    _, resource = item
+    if resource["apiVersion"].partition("/")[0] in CUSTOM_GROUPS:
+        pytest.skip(f"{resource['kind']} is a custom resource: no schema in kubernetes-validate")
+    kubernetes_validate.validate(resource, version, strict=True)
+
+
+def test_the_manifests_are_found() -> None:
+    kinds = {(path.name, resource["kind"]) for path, resource in manifests()}
+    for file in [*SIDECARS, "standalone.yaml", "seldon.yaml"]:
+        assert {(file, "ConfigMap"), (file, "Deployment"), (file, "Service")} <= kinds
+    assert {("kserve.yaml", "InferenceService"), ("seldon.yaml", "SeldonDeployment")} <= kinds
+
+
+def test_strict_validation_rejects_a_misspelt_field() -> None:
+    (deployment,) = of_kind(resources("sidecar.yaml"), "Deployment")
+    wrong = copy.deepcopy(deployment)
+    explainer = wrong["spec"]["template"]["spec"]["containers"][1]
+    explainer["readinesProbe"] = explainer.pop("readinessProbe")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def _settings_env(file: str, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """The explainer's environment in ``file``, its volumes moved under ``tmp_path`` and
+    the income reference data on the reference volume; and its container."""
+    items = resources(file)
+    spec, _ = explainer(items)
+    env, _ = on_local_volumes(container_env(items, spec), spec, tmp_path)
+    Path(env["EXPLAINER_DATA__REFERENCE"]).write_bytes(paths.REFERENCE.read_bytes())
+    return env, spec
+
+
+def _setting(settings: Any, name: str) -> Any:
+    value = settings
+    for key in name.removeprefix(ENV_PREFIX).lower().split(ENV_NESTING):
+        value = value[key] if isinstance(value, dict) else getattr(value, key)
+    if isinstance(value, Enum):
+        return value.value
+    return str(value) if isinstance(value, Path | HttpUrl) else value
+
+
+@pytest.mark.parametrize("file", EXPLAINERS)
+def test_the_env_var_names_are_settings_the_service_reads(
+    file: str, tmp_path: Path, income_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, _ = _settings_env(file, tmp_path)
+    assert "EXPLAINER_MODEL__URL" in env and "EXPLAINER_DATA__REFERENCE" in env
+    assert [unknown_env_var(name) for name in env if unknown_env_var(name)] == []
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    for name, value in env.items():
+        try:
+            expected = json.loads(value)
+        except ValueError:
+            expected = value
+        assert _setting(settings, name) == expected, name
+
+
+def test_a_misspelt_env_var_is_refused_by_name(
+    income_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pydantic-settings would ignore it and leave the setting at its default."""
+    monkeypatch.setenv("EXPLAINER_MODEL__URL", "http://127.0.0.1:9000/v2/models/m/infer")
+    monkeypatch.setenv("EXPLAINER_DATA__REFERENCE", str(paths.REFERENCE))
+    monkeypatch.setenv("EXPLAINER_LOG_FORMAT", "json")  # the command line's, not a setting
+    monkeypatch.setenv("EXPLAINER_URL", "http://127.0.0.1:8080")  # the notebook's
+    assert load_settings().model.timeout_s == 10
+    monkeypatch.setenv("EXPLAINER_MODEL__TIMEOUT", "3")  # timeout_s
+    with pytest.raises(ConfigError, match="EXPLAINER_MODEL__TIMEOUT: 'timeout' is not among"):
+        load_settings()
+    assert unknown_env_var("EXPLAINER_MODEL__TIMEOUT_S") is None
+    assert "'headerz'" in (unknown_env_var("EXPLAINER_MODEL__HEADERZ") or "")
+    assert unknown_env_var("EXPLAINER_EXPLAINERS__ANCHORS__THRESHOLD") is None  # any method
+    assert unknown_env_var("OTHER_VARIABLE") is None
+
+
+def _route(endpoint: Any) -> str:
+    (path,) = [r.path for r in health.router.routes if getattr(r, "endpoint", None) is endpoint]
+    return str(path)
+
+
+@pytest.mark.parametrize("file", EXPLAINERS)
+def test_probes_and_ports_match_the_routes_the_app_serves(
+    file: str, tmp_path: Path, income_files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, spec = _settings_env(file, tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EXPLAINER_SERVICE__STORE", ":memory:")
+    monkeypatch.setenv("EXPLAINER_FEATURES__SOURCE", "reference")  # no model to ask
+    # not started (no lifespan): no workers, so readiness answers 503 "starting"
+    app = create_app(load_settings())
+    live, ready = _route(health.live), _route(health.ready)
+    probes = {kind: spec[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe")}
+    assert {probe["path"] for probe in probes.values()} == {live}
+    assert spec["readinessProbe"]["httpGet"]["path"] == ready
+    assert get(app, live).json() == {"status": "alive"}
+    answer = get(app, ready)
+    assert answer.status_code == 503 and answer.json()["ready"] is False
+    ports = {port["name"]: port["containerPort"] for port in spec["ports"]}
+    cmd = image().cmd
+    image_port = int(cmd[cmd.index("--port") + 1])
+    for probe in [*probes.values(), spec["readinessProbe"]["httpGet"]]:
+        assert ports[probe["port"]] == image_port
+    assert "command" not in spec and "args" not in spec  # the image's CMD runs
+    _, owner = explainer(resources(file))
+    if owner["kind"] == "Deployment":  # KServe makes the Service of its components
+        (service,) = of_kind(resources(file), "Service")
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(ports)
+        labels = owner["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= labels.items()
+
+
+@pytest.mark.parametrize("file", SIDECARS)
+def test_the_sidecar_calls_the_model_container_on_loopback(file: str) -> None:
+    items = resources(file)
+    env = container_env(items, explainer(items)[0])
+    model_ports = [p["containerPort"] for p in container(items, "model")["ports"]]
+    assert re.match(
+        rf"http://127\.0\.0\.1:({'|'.join(map(str, model_ports))})/", env["EXPLAINER_MODEL__URL"]
+    )
+    assert len(pod_spec(items)["containers"]) == 2
+
+
+@pytest.mark.parametrize(
+    "item",
+    [m for m in manifests() if m[1]["kind"] in {"InferenceService", "SeldonDeployment"}],
+    ids=_name,
+)
+def test_the_pod_specs_inside_custom_resources_are_valid_kubernetes(
+    item: tuple[Path, dict[str, Any]],
+) -> None:
+    """What kubernetes-validate cannot read as a whole, it reads in part: each pod spec of
+    an InferenceService or a SeldonDeployment (core/v1 types) as a Pod's spec."""
+    _, resource = item
+    specs = pod_specs(resource)
+    assert specs and all("containers" in spec or "model" in spec for spec in specs)
+    for spec in specs:
+        if "containers" not in spec:
+            continue  # a KServe predictor's `model:`, checked below
+        keep = {k: v for k, v in spec.items() if k not in {"timeout", "replicas"}}
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "part"}, "spec": keep}
+        kubernetes_validate.validate(pod, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_kserve_explainer_calls_its_predictor_in_v2() -> None:
+    items = resources("kserve.yaml")
+    (service,) = of_kind(items, "InferenceService")
+    spec, owner = explainer(items)
+    assert owner is service and spec in service["spec"]["explainer"]["containers"]
+    env = container_env(items, spec)
+    model = service["spec"]["predictor"]["model"]
+    assert model["protocolVersion"] == "v2" and env["EXPLAINER_MODEL__PROTOCOL"] == "v2"
+    name, url = env["EXPLAINER_MODEL__NAME"], urlsplit(env["EXPLAINER_MODEL__URL"])
+    assert url.hostname == f"{service['metadata']['name']}-predictor"
+    assert url.path == f"/v2/models/{name}/infer"
+    # KServe's explain route for that name is one the service answers
+    assert (
+        kserve_v1.router.url_path_for("kserve_explain", name=name) == f"/v1/models/{name}:explain"
+    )
+
+
+def test_seldon_explainer_calls_the_predictor_service_in_seldon_protocol() -> None:
+    items = resources("seldon.yaml")
+    (deployment,) = of_kind(items, "SeldonDeployment")
+    env = container_env(items, explainer(items)[0])
+    (predictor,) = deployment["spec"]["predictors"]
+    url = urlsplit(env["EXPLAINER_MODEL__URL"])
+    assert (url.hostname, url.port) == (
+        f"{deployment['metadata']['name']}-{predictor['name']}",
+        8000,
+    )
+    assert url.path == "/api/v1.0/predictions"
+    assert env["EXPLAINER_MODEL__PROTOCOL"] == deployment["spec"]["protocol"] == "seldon"
+    containers = [c["name"] for spec in pod_specs(deployment) for c in spec["containers"]]
+    assert predictor["graph"]["name"] in containers
+    assert seldon.router.url_path_for("seldon_explain") == "/api/v1.0/explain"
+
+
+def test_the_image_runs_the_console_script_as_an_unprivileged_user() -> None:
+    built = image()
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert built.cmd[0] in scripts and built.cmd[1] == "serve"
+    port = built.cmd[built.cmd.index("--port") + 1]
+    assert built.expose == [port]
+    assert built.user.partition(":")[0] not in {"root", "0"}
+    assert built.stages >= 2
+    assert not any(name.startswith(ENV_PREFIX) for name in built.env)  # set by deployments
+    (url,) = re.findall(r"https?://[^'\"]+", " ".join(built.healthcheck))
+    assert url == f"http://127.0.0.1:{port}{_route(health.live)}"
+
+
+def test_the_build_context_leaves_out_what_the_image_does_not_need() -> None:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def ignored(path: str) -> bool:
+        return any(fnmatch.fnmatch(path, p) or path.startswith(p + "/") for p in patterns)
+
+    for path in [".git", ".venv", ".venv-mlserver", "test-output", "examples/income/data"]:
+        assert ignored(path), path
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE.read_text(), re.MULTILINE)
+    sources = [source for line in copied for source in line.split()]
+    assert sources and not [source for source in sources if ignored(source)]
+
+
+def _hadolint(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(HADOLINT), "--no-color", str(path)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_hadolint_passes_on_the_dockerfile() -> None:
+    result = _hadolint(DOCKERFILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_fails_on_a_careless_dockerfile(tmp_path: Path) -> None:
+    careless = tmp_path / "Dockerfile"
+    careless.write_text("FROM python:latest\nRUN apt-get install curl\nCMD explainer-service\n")
+    result = _hadolint(careless)
+    assert result.returncode != 0 and "DL3007" in result.stdout

@@ -1,0 +1,63 @@
+"""Project rules that a reviewer would otherwise check by hand."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers.support import ROOT
+
+RUFF = Path(sys.executable).parent / "ruff"
+
+
+def test_explainers_never_import_the_service() -> None:
+    offenders = []
+    for path in (ROOT / "explainers").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.name}: {n}" for n in names if n.split(".")[0] == "explainer_service"
+            ]
+    assert offenders == []
+
+
+def test_mypy_strict_is_clean() -> None:
+    mypy = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert mypy.returncode == 0, mypy.stdout
+
+
+def test_ruff_check_and_format_are_clean() -> None:
+    check = subprocess.run([str(RUFF), "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    fmt = subprocess.run(
+        [str(RUFF), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout
+
+
+def test_the_command_says_what_to_install_when_only_the_client_is() -> None:
+    """``pip install explainer-service`` has no typer (nor the engines): the command names
+    the extra instead of failing with a traceback."""
+    blocked = "import sys; sys.modules['typer'] = None; "
+    run = subprocess.run(
+        [sys.executable, "-c", blocked + "from explainer_service.cli import main; main()"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert "pip install 'explainer-service[server]'" in run.stderr
+    assert "typer" in run.stderr and "Traceback" not in run.stderr
+    help = subprocess.run(
+        [sys.executable, "-c", "from explainer_service.cli import main; main()", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert help.returncode == 0 and "serve" in help.stdout

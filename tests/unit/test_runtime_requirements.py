@@ -1,0 +1,26 @@
+"""The list ``make test`` audits: what the server installs, not the tools of the tests."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from tests.helpers.runtime_requirements import SERVER, runtime_closure
+
+
+def test_the_runtime_closure_follows_dependencies_and_extras_but_not_dev_tools() -> None:
+    closure = runtime_closure("explainer-service", SERVER)
+    assert closure["fastapi"] == version("fastapi")
+    assert "starlette" in closure  # through fastapi
+    assert "httptools" in closure and "uvloop" in closure  # uvicorn[standard]
+    assert "numpy" in closure and "scikit-learn" in closure
+    for tool in ("pytest", "hypothesis", "alibi", "ruff", "mypy", "schemathesis", "pip-audit"):
+        assert tool not in closure
+    assert "explainer-service" not in closure  # the project itself is not on PyPI
+
+
+def test_the_plain_install_is_the_client_without_the_servers_engines() -> None:
+    closure = runtime_closure("explainer-service")
+    assert {"httpx", "pydantic", "pandas", "plotly", "tqdm"} <= set(closure)
+    server = ("fastapi", "uvicorn", "shap", "dice-ml", "scikit-learn", "scipy", "jinja2")
+    for engine in (*server, "alibi", "ray", "xgboost", "torch", "nvidia-nccl-cu12"):
+        assert engine not in closure
