@@ -1,5 +1,5 @@
 # The explainer service as an image, configured by environment variables alone
-# (EXPLAINER_MODEL__URL, EXPLAINER_DATA__REFERENCE, ...: README "Configuration").
+# (EXPLAINER_MODEL__URL, EXPLAINER_DATA__REFERENCE, ...: docs/configuration.md).
 # deploy/kubernetes/ runs it beside a model (sidecar) or on its own. Linted by hadolint in
 # `make test`; tests/integration/test_image.py starts the service with this file's CMD.
 

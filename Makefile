@@ -27,7 +27,7 @@ test: venv mlserver model browser postgres
 
 # pip-audit over what the server installs (the runtime dependencies as installed in .venv,
 # not the tools of the tests), against PyPI's vulnerability data. A known vulnerability
-# fails `make test` unless its ID is in $(AUDIT_IGNORE) (and the README says why it does
+# fails `make test` unless its ID is in $(AUDIT_IGNORE) (and docs/licences.md says why it does
 # not reach the service). A package PyPI does not know is skipped and listed;
 # `make test AUDIT_ARGS=--strict` fails on it instead.
 AUDIT_IGNORE := tests/pip-audit-ignore.txt
@@ -39,8 +39,8 @@ audit: venv
 		--progress-spinner off $(AUDIT_ARGS) \
 		$$(sed -e 's/#.*//' $(AUDIT_IGNORE) | xargs -r printf -- '--ignore-vuln %s ')
 
-# The explainer service side by side with MLServer 1.6.1's alibi-explain (README
-# "Benchmark"); not part of `make test`. Options as BENCH_* variables or BENCH_ARGS, e.g.
+# The explainer service side by side with MLServer 1.6.1's alibi-explain
+# (docs/benchmark.md); not part of `make test`. Options as BENCH_* variables or BENCH_ARGS, e.g.
 # `make bench BENCH_APPLICANTS=6`; BENCH_SKIP_MLSERVER=1 measures ours only, with the model
 # served from .venv-mlserver.
 ifeq ($(BENCH_SKIP_MLSERVER),1)

@@ -239,7 +239,7 @@ class ServiceSettings(BaseModel):
         ge=1,
         le=64,
         description="worker processes, each computing one explanation at a time (about one "
-        "per core; see the README for the measurements behind the default)",
+        "per core; see docs/operations.md for the measurements behind the default)",
     )
     max_instances: int = Field(10, ge=1, le=1000, description="rows explained by one instance=all")
     max_json_depth: int = Field(
