@@ -1,5 +1,8 @@
-"""The ``explainer-service`` command. With only the client installed (``pip install
-explainer-service``) it says what to install instead of failing on an import."""
+"""The ``explainer-service`` command: ``main`` (the entry point), the subcommands
+(``commands``) and the server that drains on SIGTERM (``server``).
+
+With only the client installed (``pip install explainer-service``) ``main`` says what to
+install instead of failing on an import."""
 
 from __future__ import annotations
 

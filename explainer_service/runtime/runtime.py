@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from explainer_service.errors import CodecError, ConfigError, PayloadError
 from explainer_service.model_client import RemoteModel
@@ -226,7 +227,11 @@ class FittedRuntime(Runtime):
     def fit(self) -> None:
         """Fit every configured explainer (seconds: discretisers, backgrounds, dice data).
 
-        Raises ``ConfigError`` when the configuration cannot be fitted."""
+        A worker computes one explanation at a time on one core: its BLAS and OpenMP pools
+        get one thread from here on, so a row's explanation is the same number for number
+        in a service worker and in a batch's Ray worker (sums in another order differ in
+        their last digits). Raises ``ConfigError`` when the configuration cannot be fitted."""
+        threadpool_limits(limits=1)
         for method in self.classes:
             self.explainer(method)
 
