@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from explainers.wire import WireValue
+
 SCHEMA_VERSION = "2.1"
-WireValue = int | float | str
 
 
 class _Strict(BaseModel):
