@@ -87,7 +87,8 @@ class Explainer(ABC):
     Params: ClassVar[type[ExplainerParams]] = ExplainerParams
     #: Parameters used when fitting; they cannot change per call.
     fit_params: ClassVar[frozenset[str]] = frozenset()
-    #: Global methods explain the model, not an instance.
+    #: Whether ``explain`` takes one instance (the built-ins in ``LOCAL_METHODS``) or
+    #: explains the model as a whole (False).
     local: ClassVar[bool] = True
 
     def __init__(

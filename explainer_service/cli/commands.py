@@ -17,6 +17,7 @@ from explainer_service.errors import CodecError, ConfigError, ExplainerServiceEr
 from explainer_service.model_client import RemoteModel
 from explainer_service.settings import ModelSettings, Protocol, load_settings
 from explainers.errors import ExplainerError
+from explainers.explanation import LOCAL_METHODS
 from explainers.model import OutputKind
 
 app = typer.Typer(no_args_is_help=True, help="Explanations for a remote model.")
@@ -231,7 +232,8 @@ def links(
         "http://127.0.0.1:8080"
     ),
     method: Annotated[
-        list[str] | None, typer.Option(help="methods (default: the local three)")
+        list[str] | None,
+        typer.Option(help=f"a method; repeat for more (default: {', '.join(LOCAL_METHODS)})"),
     ] = None,
     config: Annotated[
         Path | None,
@@ -254,5 +256,5 @@ def links(
             raise typer.Exit(2) from None
         link = UrlBuilder(str(security.public_base_url or base_url), signer_of(security))
     body = json.loads(payload.read_text())
-    for name in method or ["anchors", "shap", "counterfactual"]:
+    for name in method or LOCAL_METHODS:
         typer.echo(f"{name}\t{link(drilldown_link(name, body))}")
