@@ -52,6 +52,7 @@ from explainer_service.service import Service
 from explainer_service.settings import Settings
 from explainer_service.store import open_configured_store
 from explainer_service.workers import Pool
+from explainers.validation import location, problems_text
 
 log = logging.getLogger("explainer_service")
 
@@ -151,9 +152,8 @@ def _install_error_handlers(app: FastAPI, respond: Responder) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         problems = exc.errors()
-        first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in first["loc"][1:]) or None
-        text = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in problems)
+        field = (location(problems[0], skip=1) or None) if problems else None
+        text = problems_text(problems, skip=1) or "invalid request"
         return respond(request, 422, error_body("invalid_request", text, {"field": field}))
 
     @app.exception_handler(StarletteHTTPException)

@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from explainer_service.errors import ConfigError
 from explainers.model import OutputKind
+from explainers.validation import problems_text
 
 ENV_PREFIX = "EXPLAINER_"
 ENV_NESTING = "__"
@@ -475,12 +476,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     try:
         settings = Settings(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-            if error["loc"]
-            else error["msg"].removeprefix("Value error, ")  # names its own keys
-            for error in exc.errors()
-        )
+        # a problem with the whole file is its message alone: the message names its keys
+        problems = problems_text(exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from None
     if base is not None:
         settings.data.reference = _near(settings.data.reference, base)

@@ -27,6 +27,7 @@ from explainers.errors import ExplainerError, ParameterError, SchemaError
 from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
 from explainers.model import BlackBox, CountingModel
 from explainers.schema import FeatureSchema
+from explainers.wire import native
 
 ENTRY_POINT_GROUP = "explainers"
 BUILTIN: dict[str, str] = {
@@ -86,7 +87,8 @@ class Explainer(ABC):
     Params: ClassVar[type[ExplainerParams]] = ExplainerParams
     #: Parameters used when fitting; they cannot change per call.
     fit_params: ClassVar[frozenset[str]] = frozenset()
-    #: Global methods explain the model, not an instance.
+    #: Whether ``explain`` takes one instance (the built-ins in ``LOCAL_METHODS``) or
+    #: explains the model as a whole (False).
     local: ClassVar[bool] = True
 
     def __init__(
@@ -202,7 +204,7 @@ class Explainer(ABC):
             method=self.method,
             instance=None
             if row is None
-            else dict(zip(self.schema.names, _native(row), strict=True)),
+            else {name: native(v) for name, v in zip(self.schema.names, row, strict=True)},
             prediction=prediction,
             result=result,
             fidelity=fidelity,
@@ -228,10 +230,6 @@ def reference_fingerprint(reference: pd.DataFrame) -> str:
     """The sha256 of the reference rows' contents (what ``Provenance`` records)."""
     hashed = pd.util.hash_pandas_object(reference.reset_index(drop=True), index=False)
     return hashlib.sha256(hashed.values.tobytes()).hexdigest()
-
-
-def _native(values: Sequence[Any]) -> list[Any]:
-    return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
 @functools.cache

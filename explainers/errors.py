@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from explainers.validation import location, problems_text
+
 #: Longer reprs of a caller's value are cut in messages.
 SHOWN_CHARS = 80
 
@@ -58,10 +60,8 @@ class ParameterError(ExplainerError, ValueError):
     def from_validation(cls, method: str, error: Any) -> ParameterError:
         """From a pydantic ValidationError: the first problem, with every problem in the text."""
         problems = error.errors()
-        first = ".".join(str(p) for p in problems[0]["loc"]) or "parameters"
-        text = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'parameters'}: {e['msg']}" for e in problems
-        )
+        first = location(problems[0]) or "parameters"
+        text = problems_text(problems, whole="parameters")
         return cls(method, first, f"invalid parameters for {method}: {text}")
 
 

@@ -12,8 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from explainers.wire import WireValue
+
 SCHEMA_VERSION = "2.1"
-WireValue = int | float | str
+#: The built-in methods that explain one inference, in the order pages and the client show
+#: them; ``importance`` explains the model as a whole. An explainer class says the same of
+#: itself, plugins included, with ``Explainer.local``.
+LOCAL_METHODS = ("anchors", "shap", "counterfactual")
 
 
 class _Strict(BaseModel):

@@ -28,8 +28,7 @@ from explainers.errors import (
     UnexpectedFeatureError,
     UnknownCategoryError,
 )
-
-WireValue = str | int | float
+from explainers.wire import WireValue
 
 
 class FeatureKind(StrEnum):

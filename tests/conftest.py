@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
+from explainers.wire import native
 from tests.helpers.postgres import Cluster
 from tests.helpers.support import ROOT, free_port, python_server
 
@@ -76,7 +77,7 @@ def census_schema(reference: pd.DataFrame):
 def applicant(reference: pd.DataFrame, row: int = 0, **values) -> dict:
     """A reference applicant with some values replaced."""
     record = reference[paths.FEATURES].iloc[row].to_dict()
-    record = {k: v.item() if hasattr(v, "item") else v for k, v in record.items()}
+    record = {k: native(v) for k, v in record.items()}
     return {**record, **values}
 
 

@@ -27,8 +27,7 @@ import httpx
 
 from examples.income import paths
 from explainer_service.render import drilldown_link
-
-METHODS = ("anchors", "shap", "counterfactual")
+from explainers.explanation import LOCAL_METHODS
 
 
 def wait_for(url: str, processes: list[subprocess.Popen[bytes]], timeout: float = 120) -> None:
@@ -117,7 +116,7 @@ def main() -> None:
         for applicant, verdict in zip(applicants(), ("refused", "approved"), strict=True):
             summary = ", ".join(f"{k}={applicant[k]}" for k in ("age", "education", "occupation"))
             print(f"Applicant {verdict} ({summary}):")
-            for method in METHODS:
+            for method in LOCAL_METHODS:
                 print(f"  {method:<15} {base}{drilldown_link(method, {'instances': [applicant]})}")
             print()
         print("Ctrl-C stops both.", flush=True)

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from examples.income import paths
+from explainers.wire import native
 
 SEED = 0
 REFERENCE_ROWS = 3000
@@ -66,7 +67,7 @@ def sample_payloads(applicants: pd.DataFrame) -> dict[str, object]:
     from explainer_service.settings import MlflowOptions, V2Options
 
     names = paths.FEATURES
-    rows = [[_native(v) for v in row] for row in applicants[names].itertuples(index=False)]
+    rows = [[native(v) for v in row] for row in applicants[names].itertuples(index=False)]
     return {
         "v2": V2Codec(names).encode_request(rows),
         "v2-columnar": V2Codec(
@@ -80,10 +81,6 @@ def sample_payloads(applicants: pd.DataFrame) -> dict[str, object]:
         ).encode_request(rows),
         "records": RecordsCodec(names).encode_request(rows),
     }
-
-
-def _native(value: object) -> object:
-    return value.item() if hasattr(value, "item") else value
 
 
 def train(out_dir: Path = paths.HERE) -> float:

@@ -25,7 +25,7 @@ def page(service: Service, id: str, explanation: Any, link: LinkFor = as_is) -> 
         id,
         model_name=service.settings.model.name,
         model_version=service.settings.model.version,
-        methods=list(service.runtime.classes),
+        local_methods=service.runtime.local_methods,
         immutable=schema.immutable,
         link=link,
         words=Vocabulary.of(

@@ -171,7 +171,7 @@ async def get_explain(
             "the payload parameter",
             service.settings.service.max_json_depth,
         )
-        if payload or method != "importance"
+        if payload or method in service.runtime.local_methods
         else None
     )
     if dry_run:

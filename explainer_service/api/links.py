@@ -27,8 +27,4 @@ async def links(
     body = await asyncio.to_thread(parse_json, payload, "the payload parameter", depth)
     # a payload that cannot be read gets its error now
     await asyncio.to_thread(service.runtime.rows, body)
-    return {
-        method: link(drilldown_link(method, body))
-        for method, cls in service.runtime.classes.items()
-        if cls.local
-    }
+    return {method: link(drilldown_link(method, body)) for method in service.runtime.local_methods}

@@ -15,6 +15,7 @@ from explainer_service.api.deps import get_link, get_service
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainer_service.render import LinkFor, render_landing
 from explainer_service.service import Service
+from explainers.wire import native
 
 router = APIRouter(tags=["pages"])
 
@@ -43,7 +44,7 @@ async def landing(
 ) -> str:
     settings, runtime = service.settings, service.runtime
     example = runtime.reference[runtime.schema.names].iloc[0].to_dict()
-    example = {k: v.item() if hasattr(v, "item") else v for k, v in example.items()}
+    example = {k: native(v) for k, v in example.items()}
     return render_landing(
         model_name=settings.model.name,
         protocol=settings.model.protocol,

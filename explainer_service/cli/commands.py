@@ -7,16 +7,17 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-import pandas as pd
 import typer
 
 from explainer_service.errors import CodecError, ConfigError, ExplainerServiceError
 from explainer_service.model_client import RemoteModel
-from explainer_service.settings import ModelSettings, Protocol, load_settings
+from explainer_service.settings import Protocol, load_settings
 from explainers.errors import ExplainerError
+from explainers.explanation import LOCAL_METHODS
 from explainers.model import OutputKind
 
 app = typer.Typer(no_args_is_help=True, help="Explanations for a remote model.")
@@ -27,28 +28,104 @@ def main() -> None:
     """Explainer-as-a-service."""
 
 
+def _choices(kind: type[StrEnum]) -> str:
+    """``a, b or c``: the values of ``kind``, for a help text."""
+    values = [str(v) for v in kind]
+    return f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+#: ``--config`` of the commands that read the configuration as the service does.
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="the YAML configuration; EXPLAINER_* variables override its keys "
+        "(default: those variables alone)",
+    ),
+]
+Params = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", metavar="KEY=VALUE", help="a method parameter; repeatable"),
+]
+
+
+def _fail(problem: object, status: int, kind: str = "error") -> NoReturn:
+    """``problem`` (an error, by its message) on stderr; exit with ``status``."""
+    typer.echo(f"{kind}: {getattr(problem, 'message', problem)}", err=True)
+    raise typer.Exit(status)
+
+
 @app.command()
 def predict(
-    payload: Annotated[Path, typer.Argument(help="inference payload (JSON) in the protocol")],
-    url: Annotated[str, typer.Option(help="the model's predict URL")],
-    reference: Annotated[Path, typer.Option(help="CSV whose columns are the features")],
-    protocol: Annotated[Protocol, typer.Option()] = Protocol.v2,
-    output: Annotated[OutputKind, typer.Option()] = OutputKind.probabilities,
-    target: Annotated[str | None, typer.Option(help="column of the CSV that is no feature")] = None,
+    payload: Annotated[
+        Path, typer.Argument(metavar="PAYLOAD", help="an inference payload (JSON) for the model")
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="the YAML configuration: the model and the reference data; the options "
+            "below override its keys",
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL", help="the model's predict URL (default: the config's model.url)"
+        ),
+    ] = None,
+    protocol: Annotated[
+        Protocol | None,
+        typer.Option(
+            metavar="NAME",
+            help=f"{_choices(Protocol)} (default: the config's model.protocol, else v2)",
+        ),
+    ] = None,
+    model_output: Annotated[
+        OutputKind | None,
+        typer.Option(
+            metavar="KIND",
+            help=f"what the model answers: {_choices(OutputKind)} "
+            "(default: the config's model.output, else probabilities)",
+        ),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="CSV",
+            help="reference rows whose columns are the features "
+            "(default: the config's data.reference)",
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            metavar="COLUMN",
+            help="the column of the CSV that is the label, not a feature "
+            "(default: the config's data.target)",
+        ),
+    ] = None,
 ) -> None:
-    """Send PAYLOAD to the model the way the explainers do, and print the scores.
+    """Send PAYLOAD to the model as the explainers do, and print the scores.
 
-    Checks that a model speaks the protocol as configured before any explainer uses it.
+    Checks that the model speaks the protocol as configured before any explainer uses it.
+
+    The options override the keys of --config; without it, --url and --reference are needed.
     """
-    names = [c for c in pd.read_csv(reference, nrows=0).columns if c != target]
-    settings = ModelSettings(url=url, protocol=protocol, output=output)
+    from explainer_service.cli.model_check import model_to_check
+
+    with _exit_on_setup_errors():
+        model, names = model_to_check(
+            config,
+            {"url": url, "protocol": protocol, "output": model_output},
+            {"reference": reference, "target": target},
+        )
     try:
-        with RemoteModel(settings, names) as model:
-            rows = model.codec.decode_request(json.loads(payload.read_text()))
-            scores = model.predict(rows)
-    except (CodecError, ExplainerServiceError, ValueError) as exc:
-        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
-        raise typer.Exit(2) from None
+        with RemoteModel(model, names) as remote:
+            rows = remote.codec.decode_request(json.loads(payload.read_text()))
+            scores = remote.predict(rows)
+    except (CodecError, ExplainerServiceError, ValueError, OSError) as exc:
+        _fail(exc, 2)
     typer.echo(json.dumps({"rows": len(rows), "scores": scores.tolist()}))
 
 
@@ -63,44 +140,6 @@ def _parse_param(text: str) -> tuple[str, Any]:
         return key, value
 
 
-@app.command()
-def explain(
-    payload: Annotated[
-        Path | None, typer.Argument(help="inference payload (JSON); not needed for importance")
-    ] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML configuration")] = None,
-    method: Annotated[str, typer.Option(help="anchors, shap, counterfactual, importance, ...")] = (
-        "anchors"
-    ),
-    instance: Annotated[int, typer.Option(help="which row of the payload")] = 0,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="method parameter key=value")
-    ] = None,
-) -> None:
-    """Explain one instance in-process (no web service) and print the Explanation JSON."""
-    from explainer_service.runtime import FittedRuntime
-    from explainer_service.runtime.features import resolve_features
-
-    try:
-        settings = load_settings(config)
-        settings.explainers = {method: settings.explainers.get(method, {})}
-        runtime = FittedRuntime(resolve_features(settings))
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        body = json.loads(payload.read_text()) if payload else None
-        explanation = runtime.explain(
-            method, body, instance=instance, params=dict(_parse_param(p) for p in param or [])
-        )
-    except (ExplainerServiceError, ExplainerError, ValueError, OSError) as exc:
-        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        runtime.close()
-    typer.echo(explanation.model_dump_json(indent=2))
-
-
 @contextmanager
 def _exit_on_setup_errors() -> Iterator[None]:
     """A configuration or store error: its message on stderr, exit status 2."""
@@ -109,11 +148,44 @@ def _exit_on_setup_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _fail(exc, 2, "configuration error")
     except StoreError as exc:  # its message has no password
-        typer.echo(f"store error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _fail(exc, 2, "store error")
+
+
+@app.command()
+def explain(
+    payload: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="PAYLOAD", help="an inference payload (JSON); importance needs none"
+        ),
+    ] = None,
+    config: Config = None,
+    method: Annotated[
+        str, typer.Option(metavar="NAME", help="anchors, shap, counterfactual, importance, ...")
+    ] = "anchors",
+    instance: Annotated[int, typer.Option(metavar="N", help="which row of the payload")] = 0,
+    param: Params = None,
+) -> None:
+    """Explain one instance in-process (no web service) and print the Explanation JSON."""
+    from explainer_service.runtime import FittedRuntime
+    from explainer_service.runtime.features import resolve_features
+
+    with _exit_on_setup_errors():
+        settings = load_settings(config)
+        settings.explainers = {method: settings.explainers.get(method, {})}
+        runtime = FittedRuntime(resolve_features(settings))
+    try:
+        body = json.loads(payload.read_text()) if payload else None
+        explanation = runtime.explain(
+            method, body, instance=instance, params=dict(_parse_param(p) for p in param or [])
+        )
+    except (ExplainerServiceError, ExplainerError, ValueError, OSError) as exc:
+        _fail(exc, 1)
+    finally:
+        runtime.close()
+    typer.echo(explanation.model_dump_json(indent=2))
 
 
 @app.command()
@@ -122,28 +194,44 @@ def batch(
         Path,
         typer.Option(
             "--input",
+            metavar="FILE",
             help=".jsonl (logged inference payloads, or records), .csv or .parquet (feature rows)",
         ),
     ],
-    output: Annotated[Path, typer.Option(help="the results: .parquet, .csv or .jsonl")],
-    config: Annotated[Path | None, typer.Option(help="YAML configuration")] = None,
-    method: Annotated[str, typer.Option(help="anchors, shap, counterfactual, ...")] = "shap",
+    output: Annotated[
+        Path, typer.Option(metavar="FILE", help="where the results go: .parquet, .csv or .jsonl")
+    ],
+    config: Config = None,
+    method: Annotated[
+        str, typer.Option(metavar="NAME", help="anchors, shap, counterfactual, ...")
+    ] = "shap",
     address: Annotated[
         str | None,
-        typer.Option(help="a Ray cluster (ray://HOST:PORT); default batch.address, else local"),
+        typer.Option(
+            metavar="URL",
+            help="a Ray cluster, ray://HOST:PORT (default: the config's batch.address, else "
+            "a new local Ray)",
+        ),
     ] = None,
     max_in_flight: Annotated[
         int | None,
-        typer.Option(min=1, help="explanations at once, at most (default batch.max_in_flight)"),
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="explanations at once, at most (default: the config's batch.max_in_flight)",
+        ),
     ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="method parameter key=value")
-    ] = None,
-    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    param: Params = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="no progress bar on the terminal")
+    ] = False,
 ) -> None:
-    """Explain every row of INPUT on Ray, store the explanations as the service does (rows
-    it has already are not computed again) and write one tidy row per feature, condition
-    or change to OUTPUT. A row that fails is reported there with its error."""
+    """Explain every row of INPUT on Ray and write the results to OUTPUT.
+
+    The explanations are kept in the store as the service keeps them: a row it has is reused.
+
+    OUTPUT gets one tidy row per feature, condition or change; a row that failed, its error.
+    """
     from explainer_service.batch import InputError, explain_file
 
     try:
@@ -154,10 +242,9 @@ def batch(
             if max_in_flight is not None:
                 settings.batch.max_in_flight = max_in_flight
             params = dict(_parse_param(p) for p in param or [])
-            report = explain_file(settings, input, output, method, params, progress=progress)
+            report = explain_file(settings, input, output, method, params, progress=not no_progress)
     except (InputError, ExplainerServiceError, ExplainerError) as exc:
-        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
     counts = report.counts()
     typer.echo(
         f"{len(report.items)} rows: {counts['computed']} computed, {counts['stored']} from the "
@@ -169,16 +256,19 @@ def batch(
 
 @app.command()
 def serve(
-    config: Annotated[
-        Path | None, typer.Option(help="YAML configuration (or env vars only)")
-    ] = None,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8080,
-    log_level: Annotated[str, typer.Option()] = "info",
+    config: Config = None,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="the address to listen on")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(metavar="PORT", help="the port to listen on")] = 8080,
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning or error")
+    ] = "info",
     log_format: Annotated[
         str,
         typer.Option(
             envvar="EXPLAINER_LOG_FORMAT",
+            metavar="FORMAT",
             help="text, or json: one object per line (the worker processes follow)",
         ),
     ] = "text",
@@ -191,8 +281,7 @@ def serve(
     try:
         os.environ[logs.FORMAT_ENV] = logs.chosen_format(log_format)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
     _log_to_stderr(log_level)
 
     with _exit_on_setup_errors():
@@ -226,18 +315,30 @@ def _log_to_stderr(level: str) -> None:
 
 @app.command()
 def links(
-    payload: Annotated[Path, typer.Argument(help="a logged inference payload (JSON)")],
-    base_url: Annotated[str, typer.Option(help="where the service answers")] = (
-        "http://127.0.0.1:8080"
-    ),
+    payload: Annotated[
+        Path, typer.Argument(metavar="PAYLOAD", help="a logged inference payload (JSON)")
+    ],
+    base_url: Annotated[
+        str,
+        typer.Option(
+            metavar="URL",
+            help="where the service answers (with --config: unless its auth.public_base_url "
+            "is set)",
+        ),
+    ] = "http://127.0.0.1:8080",
     method: Annotated[
-        list[str] | None, typer.Option(help="methods (default: the local three)")
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help=f"a method; repeatable (default: {', '.join(LOCAL_METHODS)})",
+        ),
     ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
+            metavar="FILE",
             help="the service's configuration: links signed with its auth.link_secret, "
-            "from its auth.public_base_url when set"
+            "from its auth.public_base_url when set",
         ),
     ] = None,
 ) -> None:
@@ -247,12 +348,12 @@ def links(
 
     link = UrlBuilder(base_url)
     if config is not None:
-        try:
+        with _exit_on_setup_errors():
             security = load_settings(config).auth
-        except ConfigError as exc:
-            typer.echo(f"configuration error: {exc}", err=True)
-            raise typer.Exit(2) from None
         link = UrlBuilder(str(security.public_base_url or base_url), signer_of(security))
-    body = json.loads(payload.read_text())
-    for name in method or ["anchors", "shap", "counterfactual"]:
+    try:
+        body = json.loads(payload.read_text())
+    except (ValueError, OSError) as exc:
+        _fail(exc, 2)
+    for name in method or LOCAL_METHODS:
         typer.echo(f"{name}\t{link(drilldown_link(name, body))}")

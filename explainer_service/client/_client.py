@@ -22,9 +22,8 @@ from explainer_service.client._explanation import Explanation
 from explainer_service.client._html import PlotlyJs
 from explainer_service.client._results import Batch, Comparison
 from explainer_service.presentation.vocabulary import Vocabulary
+from explainers.explanation import LOCAL_METHODS
 
-#: What ``compare`` shows by default: the local methods of the service.
-METHODS = ("anchors", "shap", "counterfactual")
 #: How often a batch asks whether an accepted explanation is done.
 POLL_S = 0.25
 #: How many times a request refused with 429 (queue full) is sent again.
@@ -200,9 +199,10 @@ class ExplainerClient(_Common):
                 list(pool.map(run, range(len(rows))))
         return batch
 
-    def compare(self, x: Any, methods: Iterable[str] = METHODS, **params: Any) -> Comparison:
-        """``x`` explained by each of ``methods`` (concurrently), shown side by side; a method
-        that fails is shown with its error."""
+    def compare(self, x: Any, methods: Iterable[str] = LOCAL_METHODS, **params: Any) -> Comparison:
+        """``x`` explained by each of ``methods`` (concurrently; by default the built-in ones
+        that explain one row), shown side by side; a method that fails is shown with its
+        error."""
         methods = list(methods)
         comparison = Comparison({})
 
@@ -328,7 +328,9 @@ class AsyncExplainerClient(_Common):
             await asyncio.gather(*(run(i) for i in range(len(rows))))
         return batch
 
-    async def compare(self, x: Any, methods: Sequence[str] = METHODS, **params: Any) -> Comparison:
+    async def compare(
+        self, x: Any, methods: Sequence[str] = LOCAL_METHODS, **params: Any
+    ) -> Comparison:
         comparison = Comparison({})
 
         async def run(method: str) -> tuple[str, Explanation | ClientError]:

@@ -13,14 +13,15 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from explainers.wire import native
+
 Scalar = int | float | str | bool | None
 
 
 def _plain(value: Any) -> Scalar:
     """A numpy or pandas scalar as the Python value JSON carries; NaN and missing as None
     (the service answers which feature is missing)."""
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
+    value = native(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, int | float | str | bool):

@@ -62,17 +62,19 @@ def render_explanation(
     *,
     model_name: str,
     model_version: str | None,
-    methods: list[str],
+    local_methods: list[str],
     immutable: list[str],
     link: LinkFor = as_is,
     words: Vocabulary | None = None,
 ) -> str:
+    """The page of one explanation; it links to its instance explained by each other of
+    ``local_methods`` (the service's methods that explain one row)."""
     words = words or Vocabulary()
     instance = explanation.instance
     others = {
         m: link(drilldown_link(m, {"instances": [instance]}))
-        for m in methods
-        if m != explanation.method and instance is not None and m != "importance"
+        for m in local_methods
+        if m != explanation.method and instance is not None
     }
     return _env.get_template("explanation.html.j2").render(
         e=explanation,

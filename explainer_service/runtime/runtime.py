@@ -101,6 +101,11 @@ class Runtime:
             "versions": package_versions(),
         }
 
+    @property
+    def local_methods(self) -> list[str]:
+        """The configured methods that explain one row (``Explainer.local``), in order."""
+        return [method for method, cls in self.classes.items() if cls.local]
+
     def cache_key(self, method: str, resolved: dict[str, Any], row: list[Any] | None) -> str:
         """The store's key of one explanation: the model, the reference data, the feature
         settings, the engine versions, ``method``, its ``resolved`` parameters (as JSON) and

@@ -35,6 +35,7 @@ import pandas as pd
 
 from examples.income import paths
 from explainers import BlackBox, FeatureSchema, get_explainer_class
+from explainers.wire import native
 
 #: A coverage shown as "0.000" on a page.
 ZERO = 0.0005
@@ -83,7 +84,7 @@ def measure(applicant_count: int, threshold: float, seed: int) -> dict[str, Any]
     )
     rows = []
     for _, applicant in applicants(holdout, predicted, applicant_count).iterrows():
-        record = {k: v.item() if hasattr(v, "item") else v for k, v in applicant.items()}
+        record = {k: native(v) for k, v in applicant.items()}
         began = time.perf_counter()
         explanation = explainer.explain(record)
         seconds = time.perf_counter() - began

@@ -32,6 +32,7 @@ import httpx
 import pandas as pd
 
 from examples.income import paths
+from explainers.wire import native
 from tests.helpers.support import (
     ROOT,
     explainer_service,
@@ -171,8 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     frame = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].head(args.rows)
     payloads = [
-        {"instances": [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}]}
-        for _, row in frame.iterrows()
+        {"instances": [{k: native(v) for k, v in row.items()}]} for _, row in frame.iterrows()
     ]
     port = free_port()
     model_server = python_server("examples.income.model_server", port).wait_ready()

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from examples.income import paths
 from explainer_service.cli.commands import app
 from explainer_service.store import SqliteStore, Status
+from explainers.wire import native
 from tests.helpers.postgres import Cluster
 from tests.helpers.support import explainer_service, free_port, python_server, wait_until_ready
 
@@ -53,7 +54,7 @@ def v2_payload(row: list) -> dict:
 
 def holdout_rows(count: int) -> list[list]:
     frame = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].head(count)
-    return [[v.item() if hasattr(v, "item") else v for v in row] for row in frame.values]
+    return [[native(v) for v in row] for row in frame.values]
 
 
 def write_jsonl(path: Path, rows: list[list]) -> Path:

@@ -15,6 +15,7 @@ import yaml
 
 from examples.income import paths
 from explainer_service.presentation.formats import value
+from explainers.wire import native
 from tests.helpers.browser import dump_dom, element_text, screenshot, visible_text
 from tests.helpers.inprocess import fake_app, served
 from tests.helpers.support import ROOT, explainer_service, open_page, wait_until_ready
@@ -64,7 +65,7 @@ def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[
 
 def hostile_applicant() -> dict:
     record = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[3].to_dict()
-    record = {k: v.item() if hasattr(v, "item") else v for k, v in record.items()}
+    record = {k: native(v) for k, v in record.items()}
     return {**record, "workclass": XSS}
 
 

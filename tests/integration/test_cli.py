@@ -25,17 +25,70 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
 
 
+def income_config(server: str, directory: Path) -> Path:
+    """The example's configuration, for the model server at ``server``."""
+    config = directory / "explainer.yaml"
+    text = (paths.HERE / "explainer.yaml").read_text()
+    config.write_text(
+        text.replace("http://127.0.0.1:9000", server).replace(
+            "examples/income/data/reference.csv", str(paths.REFERENCE)
+        )
+    )
+    return config
+
+
+def split_scores(pipeline) -> list:
+    """What the model answers for ``mlflow-split.json``."""
+    body = json.loads((paths.PAYLOADS / "mlflow-split.json").read_text())["dataframe_split"]
+    return pipeline.predict_proba(pd.DataFrame(body["data"], columns=body["columns"])).tolist()
+
+
 def test_predict_sends_a_logged_payload(income_server: str, income_pipeline) -> None:
     result = run(
         "predict", str(paths.PAYLOADS / "mlflow-split.json"),
         "--url", income_server + "/invocations", "--protocol", "mlflow",
+        "--model-output", "probabilities",
         "--reference", str(paths.REFERENCE), "--target", "loan",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout)
-    body = json.loads((paths.PAYLOADS / "mlflow-split.json").read_text())["dataframe_split"]
-    expected = income_pipeline.predict_proba(pd.DataFrame(body["data"], columns=body["columns"]))
-    assert answer == {"rows": 2, "scores": expected.tolist()}
+    assert json.loads(result.stdout) == {"rows": 2, "scores": split_scores(income_pipeline)}
+
+
+def test_predict_reads_the_configuration(income_server: str, income_pipeline, tmp_path) -> None:
+    config = income_config(income_server, tmp_path)
+    result = run("predict", str(paths.PAYLOADS / "v2.json"), "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    (tensor,) = json.loads((paths.PAYLOADS / "v2.json").read_text())["inputs"]  # 2 x 12
+    data, width = tensor["data"], tensor["shape"][1]
+    rows = pd.DataFrame([data[:width], data[width:]], columns=paths.FEATURES)
+    expected = income_pipeline.predict_proba(rows).tolist()
+    assert json.loads(result.stdout) == {"rows": 2, "scores": expected}
+
+
+def test_predict_options_override_the_configuration(
+    income_server: str, income_pipeline, tmp_path
+) -> None:
+    config = income_config(income_server, tmp_path)
+    result = run(
+        "predict", str(paths.PAYLOADS / "mlflow-split.json"), "--config", str(config),
+        "--url", income_server + "/invocations", "--protocol", "mlflow",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"rows": 2, "scores": split_scores(income_pipeline)}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "configuration error: without --config, give --url and --reference"),
+        (["--url", "nowhere", "--reference", "x.csv"], "invalid options: --url: Input should"),
+        (["--output", "labels"], "No such option: --output"),
+    ],
+)
+def test_predict_without_what_it_needs_says_what(args: list[str], message: str) -> None:
+    result = run("predict", str(paths.PAYLOADS / "v2.json"), *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_predict_with_the_wrong_protocol_says_why(income_server: str) -> None:
@@ -51,13 +104,7 @@ def test_predict_with_the_wrong_protocol_says_why(income_server: str) -> None:
 def test_explain_prints_the_explanation(income_server: str, tmp_path) -> None:
     from explainers import Explanation
 
-    config = tmp_path / "explainer.yaml"
-    text = (paths.HERE / "explainer.yaml").read_text()
-    config.write_text(
-        text.replace("http://127.0.0.1:9000", income_server).replace(
-            "examples/income/data/reference.csv", str(paths.REFERENCE)
-        )
-    )
+    config = income_config(income_server, tmp_path)
     result = run(
         "explain", str(paths.PAYLOADS / "v2.json"), "--config", str(config),
         "--method", "shap", "--instance", "1", "-p", "nsamples=200",

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
+from explainers.wire import native
 from tests.helpers.support import explainer_service, wait_until_ready
 from tests.helpers.support import mlserver as start_mlserver
 
@@ -30,7 +31,7 @@ def with_extra_columns(directory: Path) -> Path:
 def explained_features(base: str) -> set[str]:
     """The features of a SHAP explanation of the first held-out applicant (as records)."""
     record = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[0].to_dict()
-    record = {k: v.item() if hasattr(v, "item") else v for k, v in record.items()}
+    record = {k: native(v) for k, v in record.items()}
     body = {"instances": [record]}
     answer = httpx.post(f"{base}/explain?method=shap", json=body, timeout=300)
     assert answer.status_code == 200, answer.text

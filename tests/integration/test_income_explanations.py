@@ -20,6 +20,7 @@ from examples.income import paths
 from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import load_settings
 from explainers import Explanation
+from explainers.wire import native
 from tests.conftest import IMMUTABLE
 
 pytestmark = pytest.mark.integration
@@ -43,10 +44,7 @@ def applicants(income_pipeline) -> list[dict]:
     chosen = pd.concat(
         [holdout[predicted == "<=50K"].head(10), holdout[predicted == ">50K"].head(10)]
     )
-    return [
-        {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
-        for row in chosen.to_dict(orient="records")
-    ]
+    return [{k: native(v) for k, v in row.items()} for row in chosen.to_dict(orient="records")]
 
 
 def explain_all(runtime: FittedRuntime, method: str, applicants: list[dict]) -> list[Explanation]:

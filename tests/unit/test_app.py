@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from pydantic import BaseModel, model_validator
 
 from examples.income import paths
 from explainer_service.app import create_app
@@ -25,6 +26,18 @@ from explainer_service.errors import (
 )
 from explainer_service.settings import Settings
 from explainers import ExplainerError, ModelOutputError, UnknownCategoryError
+
+
+class Span(BaseModel):
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Span:
+        if self.low > self.high:
+            raise ValueError("low must not pass high")
+        return self
+
 
 SECRET_URL = "http://model.internal:8500/v2/models/m/infer"
 SECRET_BODY = "Traceback: db password=hunter2 at /srv/model.py"
@@ -117,6 +130,10 @@ def app(income_files: Path) -> FastAPI:
     def store_down() -> None:
         raise StoreError(f"the store {SECRET_STORE} failed: server closed the connection")
 
+    @app.post("/span")
+    def span(body: Span) -> None:
+        """A body that a field, or the whole, can get wrong."""
+
     @app.get("/model-error/{kind}")
     def model_error(kind: str) -> None:
         raise MODEL_ERRORS[kind][0]
@@ -124,13 +141,17 @@ def app(income_files: Path) -> FastAPI:
     return app
 
 
-def get(app: FastAPI, route: str, *, headers: dict | None = None) -> httpx.Response:
-    """``GET route`` in process (no lifespan: nothing calls the model). An exception that
-    escaped the application would be raised here."""
+def get(
+    app: FastAPI, route: str, *, headers: dict | None = None, body: object = None
+) -> httpx.Response:
+    """``GET route`` (``POST`` with a JSON ``body``) in process (no lifespan: nothing calls
+    the model). An exception that escaped the application would be raised here."""
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            if body is not None:
+                return await client.post(route, json=body, headers=headers)
             return await client.get(route, headers=headers)
 
     return asyncio.run(call())
@@ -161,6 +182,30 @@ def test_known_errors_are_answered_with_the_request_id_and_not_logged(
     assert (response.status_code, error_of(response)["code"]) == (status, code)
     assert "connection" not in response.headers  # answered, not re-raised (keep-alive holds)
     assert [r for r in caplog.records if r.name.startswith("explainer_service")] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (
+            {"low": "x", "high": 1},
+            "low",
+            "low: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        ({"low": 2, "high": 1}, None, "low must not pass high"),
+    ],
+)
+def test_an_invalid_request_names_the_field_and_says_what_is_wrong(
+    app: FastAPI, body: dict, field: str | None, message: str
+) -> None:
+    response = get(app, "/span", body=body)
+    assert response.status_code == 422
+    error = error_of(response)
+    assert (error["code"], error["message"], error["detail"]) == (
+        "invalid_request",
+        message,
+        {"field": field},
+    )
 
 
 def test_a_value_json_cannot_carry_is_answered_as_text(app: FastAPI) -> None:

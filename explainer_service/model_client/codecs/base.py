@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from explainer_service.errors import CodecError
+from explainers import wire
 from explainers.errors import SchemaError
 from explainers.schema import records_to_rows
 
@@ -32,8 +33,7 @@ JSON = Any
 
 def native(value: Any, field: str = "") -> Any:
     """A JSON scalar for ``value`` (numpy scalars unwrapped); NaN/inf and containers refused."""
-    if isinstance(value, np.generic):
-        value = value.item()
+    value = wire.native(value)
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from examples.income import paths
+from explainers.wire import native
 from tests.helpers.inprocess import fake_app, served
 
 
@@ -24,7 +25,7 @@ def record(i: int) -> dict:
     import pandas as pd
 
     row = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[i]
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    return {k: native(v) for k, v in row.items()}
 
 
 def finished(base: str, location: str) -> dict:

@@ -200,3 +200,18 @@ def test_the_compatibility_routes_honour_dry_run(setup: Setup) -> None:
         assert response.json()["method"] == "shap" and response.json()["within_budget"] is True
     assert setup.model_requests() == before
     assert setup.submitted == [] and setup.stored() == 0
+
+
+def test_a_drill_down_link_needs_a_payload_only_for_a_method_that_explains_one_row(
+    setup: Setup,
+) -> None:
+    overall = setup.request("GET", "/explain", params={"method": "importance", "dry_run": "true"})
+    assert overall.status_code == 200, overall.text
+    assert overall.json()["method"] == "importance"
+    one_row = setup.request("GET", "/explain", params={"method": "shap", "dry_run": "true"})
+    assert one_row.status_code == 422
+    assert one_row.json()["error"]["code"] == "invalid_payload"
+    unknown = setup.request("GET", "/explain", params={"method": "lime", "dry_run": "true"})
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "unknown_method"  # not a payload to send
+    assert setup.submitted == [] and setup.stored() == 0

@@ -15,6 +15,7 @@ from explainer_service.batch.output import tidy, write
 from explainer_service.runtime import Runtime
 from explainer_service.settings import load_settings
 from explainer_service.store import cache_key
+from explainers.wire import native
 from tests.helpers.render_factories import anchors, income_words, shap
 from tests.helpers.support import free_port
 
@@ -34,10 +35,7 @@ def holdout(count: int) -> pd.DataFrame:
 
 def test_jsonl_payloads_records_and_bad_lines(runtime: Runtime, tmp_path: Path) -> None:
     v2 = json.loads((paths.PAYLOADS / "v2.json").read_text())  # two rows
-    record = {
-        k: getattr(v, "item", lambda v=v: v)()
-        for k, v in holdout(1)[paths.FEATURES].iloc[0].items()
-    }
+    record = {k: native(v) for k, v in holdout(1)[paths.FEATURES].iloc[0].items()}
     wrong = {**record, "workclass": "Astronaut"}
     source = tmp_path / "logged.jsonl"
     lines = [json.dumps(v2), "", json.dumps(record), "{oops", json.dumps(wrong), "[]"]

@@ -14,6 +14,8 @@ from explainers import (
     available,
     get_explainer_class,
 )
+from explainers.base import BUILTIN
+from explainers.explanation import LOCAL_METHODS
 from tests.conftest import applicant
 from tests.helpers.ground_truth import rule_classifier, threshold_classifier
 
@@ -51,6 +53,14 @@ def instance_for(method: str, reference: pd.DataFrame):
     if method == "importance":
         return None
     return applicant(reference, 11, **{"capital-gain": 0, "education-num": 9})
+
+
+def test_the_local_methods_are_the_built_ins_whose_class_says_local() -> None:
+    """``LOCAL_METHODS`` (for those that cannot load the classes: the notebook client) and
+    each built-in class's ``local`` say the same."""
+    local = [m for m in BUILTIN if get_explainer_class(m).local]
+    assert local == list(LOCAL_METHODS) == ["anchors", "shap", "counterfactual"]
+    assert get_explainer_class("constant").local  # a plugin is local unless it says
 
 
 def test_registry_has_the_builtins_and_the_installed_plugin() -> None:

@@ -30,7 +30,7 @@ def page(explanation: Explanation, words: Vocabulary) -> str:
         "id",
         model_name="income",
         model_version=None,
-        methods=["anchors", "shap", "counterfactual", "importance"],
+        local_methods=["anchors", "shap", "counterfactual"],
         immutable=["age"],
         words=words,
     )
@@ -132,3 +132,11 @@ def test_counterfactual_plausibility_is_shown(words: Vocabulary) -> None:
     assert "distance to the nearest real applicant" in text
     assert "0.020" in text and "0.700 (implausible); breaks hours-per-week range" in text
     assert "plausible within 0.250 of a real row" in text
+
+
+def test_a_page_links_to_its_instance_explained_by_each_other_local_method(
+    words: Vocabulary,
+) -> None:
+    html = page(shap(), words)
+    linked = re.findall(r'href="[^"]*explain\?method=(\w+)&amp;payload=', html)
+    assert linked == ["anchors", "counterfactual"]

@@ -42,6 +42,17 @@ def test_built_without_the_model(runtime: FittedRuntime) -> None:
         runtime.explain("shap", payload("v2"))
 
 
+def test_the_local_methods_are_the_configured_ones_that_explain_one_row(income_files) -> None:
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.explainers = {"importance": {}, "counterfactual": {}, "constant": {}, "anchors": {}}
+    runtime = Runtime(settings)
+    try:
+        assert runtime.local_methods == ["counterfactual", "constant", "anchors"]
+        assert runtime.instances("importance", None, 0) == [None]
+    finally:
+        runtime.close()
+
+
 def test_payload_in_the_protocol_and_as_records(runtime: Runtime) -> None:
     rows = runtime.rows(payload("v2"))
     assert len(rows) == 2 and rows[0][1] == "Private"
