@@ -76,7 +76,11 @@ class Ticket:
 
 
 class Service:
-    """``pool``: where explanations run; by default ``service.workers`` worker processes."""
+    """What the routes call: ``tickets`` then ``result`` for an explanation, ``record`` for
+    a stored one, ``readiness`` and ``saturation`` for health, ``drain`` and ``close`` to
+    stop; ``run_background`` runs for the application's lifetime.
+
+    ``pool``: where explanations run; by default ``service.workers`` worker processes."""
 
     def __init__(
         self, settings: Settings, runtime: Runtime, store: Store, pool: Pool | None = None
