@@ -3,8 +3,9 @@
 The driver (this process) does what the service process does for a request: it computes
 each row's cache key (``Runtime.cache_key``, so a batch and the service share stored
 explanations), answers rows already done from the store, claims the others in the store
-(a lease, renewed while the batch runs: a service sharing the store does not compute them
-meanwhile, and takes them over if the batch dies), and stores what the workers answer.
+with the service's lease ledger (``service.ledger``; the leases are renewed while the
+batch runs: a service sharing the store does not compute them meanwhile, and takes them
+over if the batch dies), and stores what the workers answer.
 The workers (``BatchWorker`` Ray actors, at most ``batch.max_in_flight``) only explain,
 one task at a time each, so the model never sees more than that many explanations at once.
 
@@ -16,9 +17,7 @@ explained once. Running the batch again computes only what is not done.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -36,6 +35,8 @@ from explainer_service.errors import (
     http_error,
 )
 from explainer_service.runtime import Runtime
+from explainer_service.service.chores import LeaseRenewal, running_in_thread
+from explainer_service.service.ledger import Ledger, owner_id
 from explainer_service.settings import Settings
 from explainer_service.store import Status, Store
 from explainer_service.workers.task import Done, Task
@@ -96,7 +97,8 @@ class _Batch:
     params: dict[str, Any]
     settings: Settings
     store: Store
-    owner: str
+    #: the batch's leases in the store
+    ledger: Ledger
     id: str
     results: dict[str, Outcome] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -142,7 +144,7 @@ def run_batch(
         resolved.model_dump(mode="json"),
         settings,
         store,
-        owner=f"batch:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
+        ledger=Ledger(store, settings.service.lease_s, owner_id("batch")),
         id=f"batch-{secrets.token_hex(6)}",
         stop=stop or threading.Event(),
     )
@@ -161,7 +163,7 @@ def run_batch(
     if todo:
         connected = connect(settings.batch.address)
         try:
-            with _Leases(store, batch.owner, settings.service.lease_s):
+            with running_in_thread(LeaseRenewal(batch.ledger)):
                 # the reference rows stay in Ray's object store while the batch runs: a worker
                 # that Ray starts again (it died, or passed its deadline) is built from them
                 reference = _put(runtime)
@@ -219,30 +221,6 @@ class _Tracker:
         for key, outcome in self.results.items():
             counts[outcome.source] += self.per_key.get(key, 0)
         self.progress(sum(counts.values()), counts)
-
-
-class _Leases:
-    """Renews the batch's leases in the store every third of ``lease_s`` while it runs."""
-
-    def __init__(self, store: Store, owner: str, lease_s: float) -> None:
-        self.store, self.owner, self.lease_s = store, owner, lease_s
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="batch-leases", daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.wait(self.lease_s / 3):
-            try:
-                self.store.renew(self.owner, self.lease_s)
-            except Exception:
-                log.exception("cannot renew the batch's leases in the store")
-
-    def __enter__(self) -> _Leases:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 def connect(address: str | None) -> bool:
@@ -332,25 +310,24 @@ def _dispatch(
     import ray
 
     deadline = batch.settings.service.budget.max_seconds
-    lease_s = batch.settings.service.lease_s
     idle = list(actors)
     running: dict[Any, _Running] = {}
     while todo or running:
         if batch.stop.is_set():
             for job in running.values():
-                batch.store.release(job.id, batch.owner)
+                batch.ledger.release(job.id)
                 ray.kill(job.actor, no_restart=True)
             return
         while idle and todo:
             key = todo.popleft()
             task = {"method": batch.method, "row": rows[key], "params": batch.params}
-            record, held = batch.store.claim(key, batch.method, task, batch.owner, lease_s)
+            record, held = batch.ledger.claim(key, batch.method, task)
             if not held:
                 if not _stored(batch, key):
                     batch.elsewhere[key] = record.id
                 tracker.update()
                 continue
-            batch.store.start(record.id, batch.owner)
+            batch.ledger.start(record.id)
             actor = idle.pop()
             ref = actor.explain.remote(
                 Task(record.id, batch.method, rows[key], batch.params, deadline, batch.id)
@@ -389,13 +366,13 @@ def _answer(batch: _Batch, ref: Any, job: _Running, deadline: float | None) -> O
         return _failed(batch, job.id, {**body["error"], "status": status})
     if isinstance(answer, Done):
         explanation = Explanation.model_validate_json(answer.explanation)
-        batch.store.finish(job.id, batch.owner, explanation)
+        batch.ledger.finish(job.id, explanation)
         return Outcome(job.id, "computed", explanation)
     return _failed(batch, job.id, {**answer.body["error"], "status": answer.status})
 
 
 def _failed(batch: _Batch, id: str, error: dict[str, Any]) -> Outcome:
-    batch.store.fail(id, batch.owner, error)
+    batch.ledger.fail(id, error)
     return Outcome(id, "failed", error=error)
 
 

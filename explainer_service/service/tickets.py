@@ -8,9 +8,10 @@ answered from it; one that is being computed, here or by another process sharing
 store, waits for that computation instead of starting another.
 
 Every accepted request is in the store with its task before it is queued, and this
-process holds a lease on it while it lives (renewed every third of ``service.lease_s``).
-Requests whose holder died are taken over by whichever process sharing the store looks
-first, so after a crash or a restart accepted work is done, once.
+process holds a lease on it while it lives (``ledger``). Requests whose holder died are
+taken over by whichever process sharing the store looks first, so after a crash or a
+restart accepted work is done, once. Readiness (``readiness``), lease renewal, orphan
+adoption and retention run as periodic chores (``chores``) once the workers have started.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -41,6 +39,16 @@ from explainer_service.errors import (
 from explainer_service.observability import context, logs
 from explainer_service.observability.metrics import Metrics
 from explainer_service.runtime import Runtime
+from explainer_service.service.chores import (
+    Chore,
+    LeaseRenewal,
+    OrphanAdoption,
+    ReadinessCheck,
+    Retention,
+    run_chores,
+)
+from explainer_service.service.ledger import Ledger
+from explainer_service.service.readiness import MODEL_DOWN, Readiness, ReadinessProbe
 from explainer_service.settings import Settings
 from explainer_service.store import Record, Status, Store
 from explainer_service.workers import Job, Pool, Task
@@ -48,22 +56,10 @@ from explainers import Explanation
 
 log = logging.getLogger("explainer_service")
 
-#: readiness's reason while the store cannot be reached
-STORE_DOWN = "the explanation store does not answer"
-
-#: Errors after which the model is checked again at once: readiness follows the model.
-MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
 #: How often a request waiting for another process's computation looks at the store.
 POLL_S = 0.25
-#: How often explanations older than ``service.retention_days`` are deleted.
-RETENTION_EVERY_S = 3600.0
-
-
-@dataclass
-class Readiness:
-    ready: bool = False
-    reason: str = "starting: fitting the explainers"
-    checked_at: float = 0.0
+#: How often readiness says how many workers have fitted their explainers, at start-up.
+STARTING_POLL_S = 0.1
 
 
 @dataclass
@@ -80,7 +76,11 @@ class Ticket:
 
 
 class Service:
-    """``pool``: where explanations run; by default ``service.workers`` worker processes."""
+    """What the routes call: ``tickets`` then ``result`` for an explanation, ``record`` for
+    a stored one, ``readiness`` and ``saturation`` for health, ``drain`` and ``close`` to
+    stop; ``run_background`` runs for the application's lifetime.
+
+    ``pool``: where explanations run; by default ``service.workers`` worker processes."""
 
     def __init__(
         self, settings: Settings, runtime: Runtime, store: Store, pool: Pool | None = None
@@ -88,19 +88,17 @@ class Service:
         self.settings = settings
         self.runtime = runtime
         self.store = store
-        self._readiness = Readiness()
         #: set on SIGTERM: no new explanations (``drain``)
         self.draining = False
         self.pool = pool or Pool(settings, settings.service.workers)
         self.pool.on_start = self._started
-        #: who holds this process's leases in the store
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        #: this process's leases in the store
+        self.ledger = Ledger(store, settings.service.lease_s)
         self._inflight: dict[str, tuple[str, Future[Explanation]]] = {}  # key -> id, future
         # re-entrant: a job done before _submit adds its callback runs _finish (and _forget)
         # at once, in the thread that holds the lock
         self._lock = threading.RLock()
         self._mean_s = 10.0  # seconds an explanation takes, a moving average
-        self._recheck = threading.Event()
         self.metrics = Metrics()
         self.metrics.watch(
             in_flight=self.in_flight,
@@ -109,77 +107,48 @@ class Service:
             workers=lambda: self.pool.size,
             busy=lambda: len(self.pool.running()),
         )
+        self._probe = ReadinessProbe(store, runtime, self.metrics)
+        self._readiness_check = ReadinessCheck(self._probe, settings.service)
+        self._retention = Retention(store, settings.service)
+        self._chores: list[Chore] = []
 
     # --- start-up, readiness and leases -------------------------------------------------
 
     async def run_background(self) -> None:
-        """Start the workers and wait until each has fitted its explainers; then keep
-        checking that the model answers, renew this process's leases, take over the
-        requests whose holder died and delete explanations past ``service.retention_days``."""
+        """Start the workers and wait until each has fitted its explainers; then run the
+        chores (``chores``): check readiness, renew this process's leases, take over the
+        requests whose holder died and delete explanations past
+        ``service.retention_days``. Cancelled, the chores stop."""
         self.pool.start()
-        while not self.pool.ready:
+        while not self._probe.workers_fitted(self.pool):
             if self.pool.failure is not None:
-                self._readiness = Readiness(False, self.pool.failure, time.time())
                 return
-            reason = (
-                f"starting: fitting the explainers ({self.pool.ready_count} of "
-                f"{self.pool.size} workers ready)"
-            )
-            self._readiness = Readiness(False, reason, time.time())
-            await asyncio.sleep(0.1)
-        chores = [
-            asyncio.create_task(self._keep_leases()),
-            asyncio.create_task(self._keep_retention()),
+            await asyncio.sleep(STARTING_POLL_S)
+        lease_s = self.settings.service.lease_s
+        self._chores = [
+            self._readiness_check,
+            LeaseRenewal(self.ledger, self._held),
+            OrphanAdoption(self.adopt_orphans, lease_s),
         ]
-        try:
-            while True:
-                await asyncio.to_thread(self.check_readiness)
-                wait = self.settings.service
-                pause = wait.ready_recheck_s if self._readiness.ready else wait.ready_interval_s
-                await asyncio.to_thread(self._recheck.wait, pause)
-                self._recheck.clear()
-        finally:
-            for chore in chores:
-                chore.cancel()
+        if self.settings.service.retention_days is not None:
+            self._chores.append(self._retention)
+        await run_chores(self._chores)
 
-    async def _keep_leases(self) -> None:
-        every = self.settings.service.lease_s / 3
-        while True:
-            try:
-                await asyncio.to_thread(self.renew_leases)
-                await asyncio.to_thread(self.adopt_orphans)
-            except Exception:
-                log.exception("cannot renew the leases in the store")
-            await asyncio.sleep(every)
+    def _held(self) -> list[str]:
+        """The ids of the requests computed here (queued or running)."""
+        with self._lock:
+            return [id for id, _ in self._inflight.values()]
 
     def renew_leases(self) -> int:
         """Renew the leases of the requests computed here (queued or running); a row whose
         answer the store could not take is not among them, so its lease runs out and it is
         computed again. Answers how many."""
-        with self._lock:
-            ids = [id for id, _ in self._inflight.values()]
-        return self.store.renew(self.owner, self.settings.service.lease_s, ids)
-
-    async def _keep_retention(self) -> None:
-        if self.settings.service.retention_days is None:
-            return
-        while True:
-            try:
-                await asyncio.to_thread(self.purge)
-            except Exception:
-                log.exception("cannot delete old explanations from the store")
-            await asyncio.sleep(RETENTION_EVERY_S)
+        return self.ledger.renew(self._held())
 
     def purge(self) -> int:
         """Delete the explanations done or failed more than ``service.retention_days`` ago
-        (none when it is unset); answers how many. Every replica does it: it is idempotent."""
-        days = self.settings.service.retention_days
-        if days is None:
-            return 0
-        deleted = self.store.purge(days)
-        if deleted:
-            log.info("deleted %d explanations older than %g days from the store", deleted, days)
-        return deleted
+        (none when it is unset); answers how many."""
+        return self._retention.purge()
 
     def adopt_orphans(self) -> int:
         """Queue the stored requests whose holder died (as many as the queue has room for);
@@ -191,7 +160,7 @@ class Service:
         for record in self.store.orphans(max(room, 0)):
             if record.task is None or record.key is None:
                 continue
-            if not self.store.take_over(record.id, self.owner, self.settings.service.lease_s):
+            if not self.ledger.take_over(record.id):
                 continue  # another process was quicker
             task = self._task(record.id, record.task)
             with self._lock:
@@ -205,33 +174,11 @@ class Service:
     def readiness(self) -> Readiness:
         if self.draining:
             return Readiness(False, "shutting down: no new explanations", time.time())
-        return self._readiness
+        return self._probe.state
 
     def check_readiness(self) -> None:
-        """Ready when the store answers and one reference row gets an answer from the model.
-        The store first: a replica that cannot reach a shared store answers every
-        explanation 503, so a load balancer should send it none."""
-        try:
-            self.store.ping()
-        except StoreError as exc:
-            if self._readiness.reason != STORE_DOWN:  # once, not at every check
-                log.warning("not ready: %s", exc)  # its message has no password
-            self._readiness = Readiness(False, STORE_DOWN, time.time())
-            return
-        row = self.runtime.reference[self.runtime.schema.names].iloc[:1].values.tolist()
-        try:
-            self.runtime.model.predict(row)
-        except Exception as exc:
-            _, body = http_error(exc)
-            if self._readiness.ready:  # the full cause, URL included, for operators only
-                log.warning("not ready: the model does not answer: %s", exc)
-            self._readiness = Readiness(False, body["error"]["message"], time.time())
-        else:
-            if not self._readiness.ready and self._readiness.checked_at:
-                log.info("ready: the model answers")
-            self._readiness = Readiness(True, "ready", time.time())
-        finally:  # the only requests to the model this process makes
-            self.metrics.called_model("readiness", self.runtime.model.take_durations())
+        """Check the store and the model now (``ReadinessProbe.check``); blocks."""
+        self._probe.check()
 
     def saturation(self) -> dict[str, Any]:
         """How full the queue is, for readiness."""
@@ -260,7 +207,7 @@ class Service:
             if self.draining:
                 raise ShuttingDownError()
             if not self.pool.ready:
-                raise NotReadyError(f"not ready: {self._readiness.reason}")
+                raise NotReadyError(f"not ready: {self._probe.state.reason}")
             checked = self.runtime.resolve_params(method, params)
             self.runtime.check_budget(method, checked)  # before anything is queued
             resolved = checked.model_dump(mode="json")
@@ -285,14 +232,12 @@ class Service:
             record = self.store.find(key)
             if record is not None and record.status is Status.done:
                 return Ticket(record.id, method, record, None)
-            if record is not None and record.leased() and record.owner != self.owner:
+            if record is not None and self.ledger.held_elsewhere(record):
                 return Ticket(record.id, method, None, None)  # another process computes it
             waiting = self.pool.waiting
             if waiting >= self.settings.service.max_queue:
                 raise QueueFullError(waiting, self._retry_after(waiting))
-            record, held = self.store.claim(
-                key, method, task, self.owner, self.settings.service.lease_s
-            )
+            record, held = self.ledger.claim(key, method, task)
             if not held:
                 done = record if record.status is Status.done else None
                 return Ticket(record.id, method, done, None)
@@ -316,7 +261,7 @@ class Service:
         return max(1, min(600, math.ceil(waiting * self._mean_s / self.pool.size)))
 
     def _started(self, job: Job) -> None:
-        if not self.store.start(job.task.id, self.owner):
+        if not self.ledger.start(job.task.id):
             log.warning("explanation %s was taken over by another process", job.task.id)
 
     def _finish(self, key: str, job: Job, future: Future[Explanation]) -> None:
@@ -328,12 +273,12 @@ class Service:
             queued = job.queue_seconds
             explanation.cost.queue_seconds = None if queued is None else round(queued, 6)
             self._mean_s = 0.8 * self._mean_s + 0.2 * explanation.cost.seconds
-            self.store.finish(id, self.owner, explanation)
+            self.ledger.finish(id, explanation)
             self.metrics.finished(job.task.method, explanation)
             self._log_done(job.task, "done", explanation=explanation)
         except ShuttingDownError as exc:  # the service stops: another process or run does it
             with contextlib.suppress(StoreError):  # then its lease runs out instead
-                self.store.release(id, self.owner)
+                self.ledger.release(id)
             self._forget(key)
             future.set_exception(exc)
         except Exception as exc:
@@ -342,9 +287,9 @@ class Service:
             if code == "internal" and not isinstance(exc, WorkerError):
                 log.exception("explanation %s failed", id)  # a worker logs its own
             if code in MODEL_DOWN:
-                self._recheck.set()  # readiness follows the model now, not at the next check
+                self._readiness_check.wake()  # readiness follows the model now
             with contextlib.suppress(StoreError):  # the caller gets the error all the same
-                self.store.fail(id, self.owner, {**body["error"], "status": status})
+                self.ledger.fail(id, {**body["error"], "status": status})
             self.metrics.failed(job.task.method, code)
             self._log_done(job.task, "failed", error=code)
             self._forget(key)
@@ -436,7 +381,8 @@ class Service:
     def close(self) -> None:
         """Stop the workers (no process outlives the service), then the rest. Requests
         not finished are released in the store, for the next process."""
-        self._recheck.set()  # a thread waiting for the next readiness check ends now
+        for chore in self._chores:
+            chore.stop()
         self.pool.close()
         self.runtime.close()
         self.store.close()

@@ -50,7 +50,8 @@ def dying_at_start(index: int, settings: Any, conn: Connection) -> None:
 
 def explaining(index: int, gate: Any, conn: Connection) -> None:
     """Answers every task with a small Explanation (of the method ``stand-in``) once the
-    file ``gate`` exists; a task with seed 13 fails with a 422 instead."""
+    file ``gate`` exists; a task with seed 13 fails with a 422 instead, one with seed 14
+    as a model that does not answer (503 ``model_unavailable``)."""
     from explainers.explanation import Cost, Explanation, OtherFidelity, OtherResult, Provenance
 
     conn.send(Started(os.getpid()))
@@ -60,6 +61,10 @@ def explaining(index: int, gate: Any, conn: Connection) -> None:
         if task.params.get("seed") == 13:
             body = {"error": {"code": "unlucky", "message": "seed 13", "detail": {}}}
             conn.send(Failed(task.id, 422, body))
+            continue
+        if task.params.get("seed") == 14:
+            body = {"error": {"code": "model_unavailable", "message": "no model", "detail": {}}}
+            conn.send(Failed(task.id, 503, body))
             continue
         # a method of its own: pages of anchors, SHAP, ... expect those methods' results
         explanation = Explanation(

@@ -7,7 +7,6 @@ import asyncio
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,22 +22,14 @@ from explainer_service.errors import (
     http_error,
 )
 from explainer_service.runtime import Runtime
-from explainer_service.service import STORE_DOWN, Service
+from explainer_service.service import STORE_DOWN, Ledger, Service, owner_id
 from explainer_service.settings import load_settings
 from explainer_service.store import SqliteStore, Status, Store
 from explainer_service.workers import Pool
 from tests.helpers import fake_workers
-from tests.helpers.support import free_port
+from tests.helpers.support import free_port, until
 
 LIMIT_S = 60.0
-
-
-def until(condition, what: str) -> None:
-    deadline = time.monotonic() + LIMIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -373,3 +364,81 @@ def test_a_store_that_does_not_answer_makes_the_service_not_ready(
         assert service.readiness.reason != STORE_DOWN
     finally:
         service.close()
+
+
+def test_a_request_a_batch_holds_is_joined_and_computed_here_once_the_batch_lets_go(
+    settings, tmp_path
+) -> None:
+    """The batch's ledger claims the row first, on the same store file; the service waits
+    for it instead of computing it, and takes it over when the batch releases it."""
+    path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
+    gate.touch()
+    service = build(settings, SqliteStore(path), gate)
+    batch = Ledger(SqliteStore(path), settings.service.lease_s, owner_id("batch"))
+    try:
+        params = service.runtime.resolve_params("shap", {"seed": 6}).model_dump(mode="json")
+        row = service.runtime.instances("shap", payload(), 0, 1)[0]
+        key = service.runtime.cache_key("shap", params, row)
+        held, taken = batch.claim(key, "shap", {"method": "shap", "row": row, "params": params})
+        assert taken and batch.start(held.id)
+        ticket = service.tickets("shap", payload(), 0, {"seed": 6})[0]
+        assert ticket.id == held.id and ticket.future is None and not ticket.computed
+        assert service.pool.waiting == 0 and service.pool.running() == []
+        assert asyncio.run(service.result(ticket, timeout=0.1)) is None  # still the batch's
+        assert batch.release(held.id)
+        assert asyncio.run(service.result(ticket, timeout=LIMIT_S)) is not None
+        done = service.store.get(held.id)
+        assert done.status is Status.done and done.attempts == 2  # the batch's, then here
+        assert not batch.finish(held.id, done.explanation)  # the batch lost it
+    finally:
+        batch.store.close()
+        service.close()
+
+
+def test_an_explanation_that_finds_the_model_down_checks_readiness_at_once(
+    service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, gate = service
+    gate.touch()
+    woken = threading.Event()
+    monkeypatch.setattr(service._readiness_check, "wake", woken.set)
+    failing = service.tickets("shap", payload(), 0, {"seed": 13})[0]  # the caller's mistake
+    with pytest.raises(WorkerError):
+        asyncio.run(service.result(failing))
+    assert not woken.is_set()
+    down = service.tickets("shap", payload(), 0, {"seed": 14})[0]
+    with pytest.raises(WorkerError) as info:
+        asyncio.run(service.result(down))
+    assert http_error(info.value)[1]["error"]["code"] == "model_unavailable"
+    assert woken.is_set()
+
+
+def test_the_chores_run_once_the_workers_started_and_end_when_the_service_closes(
+    settings, tmp_path, caplog
+) -> None:
+    """An orphan in the store is taken over by the chores alone, and readiness is checked
+    (the model does not answer here); closing the service ends ``run_background``."""
+    path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
+    gate.touch()
+    dead = SqliteStore(path)
+    task = {"method": "shap", "row": None, "params": {"seed": 8, "nsamples": 500}}
+    orphan, _ = dead.claim("key-of-a-killed-request", "shap", task, "killed", 0.2)
+    settings.service.lease_s = 1
+    pool = Pool(str(gate), 1, target=fake_workers.explaining)
+    service = Service(settings, Runtime(settings), SqliteStore(path), pool)
+    background = threading.Thread(
+        target=lambda: asyncio.run(service.run_background()), name="background", daemon=True
+    )
+    try:
+        with caplog.at_level("INFO", logger="explainer_service"):
+            background.start()
+            until(lambda: dead.get(orphan.id).status is Status.done, "the orphan done")
+            until(lambda: not service.readiness.reason.startswith("starting"), "the check")
+        assert not service.readiness.ready
+        assert service.readiness.reason.startswith("the model is unreachable")
+        assert f"took over explanation {orphan.id} (shap) from killed" in caplog.text
+    finally:
+        service.close()
+        dead.close()
+    background.join(LIMIT_S)
+    assert not background.is_alive()

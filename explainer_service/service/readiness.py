@@ -1,0 +1,82 @@
+"""Readiness: whether this process should get explanations to do, and why not.
+
+Ready once every worker has fitted its explainers, the store answers and one reference
+row gets an answer from the model. ``ReadinessProbe.check`` runs as a periodic chore
+(``chores.ReadinessCheck``), sooner while not ready, and at once after an explanation
+found the model down (``MODEL_DOWN``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from explainer_service.errors import StoreError, http_error
+from explainer_service.observability.metrics import Metrics
+from explainer_service.runtime import Runtime
+from explainer_service.store import Store
+from explainer_service.workers import Pool
+
+log = logging.getLogger("explainer_service")
+
+#: readiness's reason while the store cannot be reached
+STORE_DOWN = "the explanation store does not answer"
+
+#: Errors after which the model is checked again at once: readiness follows the model.
+MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
+
+
+@dataclass
+class Readiness:
+    ready: bool = False
+    reason: str = "starting: fitting the explainers"
+    #: when it was decided, seconds since the epoch
+    checked_at: float = 0.0
+
+
+class ReadinessProbe:
+    """Holds the last readiness (``state``) and decides the next one."""
+
+    def __init__(self, store: Store, runtime: Runtime, metrics: Metrics) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.metrics = metrics
+        self.state = Readiness()
+
+    def workers_fitted(self, pool: Pool) -> bool:
+        """Whether every worker has fitted its explainers; until then the reason says how
+        many have, or why they cannot (``pool.failure``)."""
+        if pool.ready:
+            return True
+        reason = pool.failure or (
+            f"starting: fitting the explainers ({pool.ready_count} of {pool.size} workers ready)"
+        )
+        self.state = Readiness(False, reason, time.time())
+        return False
+
+    def check(self) -> None:
+        """Ready when the store answers and one reference row gets an answer from the model.
+        The store first: a replica that cannot reach a shared store answers every
+        explanation 503, so a load balancer should send it none. Blocks on both."""
+        try:
+            self.store.ping()
+        except StoreError as exc:
+            if self.state.reason != STORE_DOWN:  # once, not at every check
+                log.warning("not ready: %s", exc)  # its message has no password
+            self.state = Readiness(False, STORE_DOWN, time.time())
+            return
+        row = self.runtime.reference[self.runtime.schema.names].iloc[:1].values.tolist()
+        try:
+            self.runtime.model.predict(row)
+        except Exception as exc:
+            _, body = http_error(exc)
+            if self.state.ready:  # the full cause, URL included, for operators only
+                log.warning("not ready: the model does not answer: %s", exc)
+            self.state = Readiness(False, body["error"]["message"], time.time())
+        else:
+            if not self.state.ready and self.state.checked_at:
+                log.info("ready: the model answers")
+            self.state = Readiness(True, "ready", time.time())
+        finally:  # the only requests to the model this process makes
+            self.metrics.called_model("readiness", self.runtime.model.take_durations())
