@@ -20,13 +20,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from explainers.budget import Budget, CostEstimate
 from explainers.errors import ExplainerError, ParameterError, SchemaError
 from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
 from explainers.model import BlackBox, CountingModel
 from explainers.schema import FeatureSchema
+from explainers.text_values import read_text
 
 ENTRY_POINT_GROUP = "explainers"
 BUILTIN: dict[str, str] = {
@@ -58,10 +59,27 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 class ExplainerParams(BaseModel):
-    """Parameters common to every method. Subclasses add their own."""
+    """Parameters common to every method. Subclasses add their own.
 
-    model_config = ConfigDict(extra="forbid")
+    A value given as text (a query string, the command line) is read by its field's type
+    (``explainers.text_values``); a number given to a text field is its text (YAML's
+    ``desired_class: 1`` is the class ``"1"``)."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
     seed: int = Field(0, ge=0, le=2**32 - 1, description="the same seed gives the same answer")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_text(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        fields = cls.model_fields
+        return {
+            key: read_text(fields[key].annotation, value)
+            if isinstance(value, str) and key in fields
+            else value
+            for key, value in data.items()
+        }
 
 
 class Explainer(ABC):
