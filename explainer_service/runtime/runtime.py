@@ -31,9 +31,11 @@ from explainers import (
     ExplainerError,
     Explanation,
     FeatureSchema,
+    OutputKind,
     ParameterError,
     SchemaError,
     get_explainer_class,
+    infer_class_names,
 )
 from explainers.base import package_versions, reference_fingerprint
 
@@ -73,6 +75,9 @@ class Runtime:
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
+        #: the classes in the order of the model's answers; None for a regression, or for
+        #: probabilities without class names or labelled reference data (named by column)
+        self.class_names = self._class_names()
         self.model = model or RemoteModel(settings.model, self.schema.names)
         self.classes: dict[str, type[Explainer]] = {}
         self.params: dict[str, Any] = {}
@@ -91,7 +96,7 @@ class Runtime:
                 "version": settings.model.version,
                 "protocol": settings.model.protocol,
                 "output": settings.model.output,
-                "class_names": settings.model.class_names,
+                "class_names": self.class_names,
             },
             "reference": self.reference_fingerprint,
             # display names change pages, not explanations; the features, not where from
@@ -99,6 +104,23 @@ class Runtime:
             "schema_version": SCHEMA_VERSION,
             "versions": package_versions(),
         }
+
+    def _class_names(self) -> list[str] | None:
+        """``model.class_names``, else inferred from the labels of ``data.target`` in the
+        model's order (``infer_class_names``). Raises ``ConfigError`` for a model that
+        answers labels when neither says which."""
+        model, target = self.settings.model, self.settings.data.target
+        if model.output is OutputKind.regression:
+            return None
+        if model.class_names is None and target is None:
+            if model.output is OutputKind.labels:
+                raise ConfigError(
+                    "model.class_names: a model that answers labels needs its class names, "
+                    "or labelled reference data (data.target) to infer them from"
+                )
+            return None
+        labels = self.reference[target] if target is not None else ()
+        return infer_class_names(labels, model.class_names)
 
     def cache_key(self, method: str, resolved: dict[str, Any], row: list[Any] | None) -> str:
         """The store's key of one explanation: the model, the reference data, the feature
@@ -212,13 +234,12 @@ class FittedRuntime(Runtime):
         reference: pd.DataFrame | None = None,
     ) -> None:
         super().__init__(settings, model=model, reference=reference)
-        target = settings.data.target
-        class_names = settings.model.class_names
-        if class_names is None and target is not None and settings.model.output != "regression":
-            class_names = sorted(self.reference[target].astype(str).unique())
         # the explanation's cost counts the HTTP requests of its own thread (chunks, retries)
         self.box = BlackBox(
-            self.model.predict, settings.model.output, class_names, usage=self.model.thread_stats
+            self.model.predict,
+            settings.model.output,
+            self.class_names,
+            usage=self.model.thread_stats,
         )
         self.explainers: dict[str, Explainer] = {}
         self._fit_lock = threading.Lock()

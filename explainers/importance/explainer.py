@@ -15,6 +15,7 @@ from pydantic import Field
 
 from explainers.base import Explainer, ExplainerParams
 from explainers.budget import CostEstimate, Tally
+from explainers.classes import infer_class_names
 from explainers.errors import ExplainerError
 from explainers.explanation import FeatureImportance, ImportanceFidelity, ImportanceResult
 from explainers.model import CountingModel
@@ -38,7 +39,7 @@ class ImportanceExplainer(Explainer):
             )
         labels = self.reference[self.target]
         if self.model.is_classifier:
-            names = self.model.class_names or sorted(labels.astype(str).unique())
+            names = infer_class_names(labels, self.model.class_names)
             unknown = sorted(set(labels.astype(str)) - set(names))
             if unknown:
                 raise ExplainerError(
