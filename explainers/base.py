@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from explainers.budget import Budget, CostEstimate
 from explainers.errors import ExplainerError, ParameterError, SchemaError
 from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
-from explainers.model import BlackBox, CountingModel
+from explainers.model import BlackBox, CountingModel, OutputKind
 from explainers.schema import FeatureSchema
 from explainers.text_values import read_text
 
@@ -106,6 +106,10 @@ class Explainer(ABC):
     fit_params: ClassVar[frozenset[str]] = frozenset()
     #: Global methods explain the model, not an instance.
     local: ClassVar[bool] = True
+    #: Methods that explain class predictions only, not a regression's values.
+    classifiers_only: ClassVar[bool] = False
+    #: Methods that need the labels of the reference data (``target``).
+    needs_target: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class Explainer(ABC):
         *,
         target: str | None = None,
     ) -> None:
+        self.check_model(model.output, target)
         self.schema = schema
         self.model = model
         self.target = target
@@ -131,6 +136,20 @@ class Explainer(ABC):
         self.reference_matrix = schema.to_numeric(self.reference[schema.names])
         self.reference_fingerprint = reference_fingerprint(self.reference)
         self.fit()
+
+    @classmethod
+    def check_model(cls, output: OutputKind, target: str | None) -> None:
+        """Raises ``ExplainerError`` when the method cannot explain a model that answers
+        ``output``, or needs the labels of the reference data and ``target`` is None. Needs
+        no data, so a service can refuse such a configuration before it starts."""
+        if cls.classifiers_only and output is OutputKind.regression:
+            raise ExplainerError(
+                f"the {cls.method} method explains classifiers; the model is a regression"
+            )
+        if cls.needs_target and target is None:
+            raise ExplainerError(
+                f"the {cls.method} method needs labelled reference data (data.target)"
+            )
 
     # --- parameters ---------------------------------------------------------------------
 

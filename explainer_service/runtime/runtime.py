@@ -84,6 +84,7 @@ class Runtime:
         for method, params in settings.explainers.items():
             try:
                 self.classes[method] = get_explainer_class(method)
+                self.classes[method].check_model(settings.model.output, target)
                 self.params[method] = self.classes[method].validate_params(params)
             except ExplainerError as exc:
                 raise ConfigError(f"explainers.{method}: {exc}") from None

@@ -268,3 +268,32 @@ def test_a_model_answering_labels_needs_its_class_names(income_files, tmp_path) 
     settings.explainers = {"shap": {}}
     with pytest.raises(ConfigError, match=r"model\.class_names: a model that answers labels"):
         Runtime(settings)
+
+
+@pytest.mark.parametrize(
+    ("output", "target", "explainers", "message"),
+    [
+        (
+            OutputKind.regression,
+            "loan",
+            {"shap": {}, "anchors": {}},
+            r"explainers\.anchors: the anchors method explains classifiers; "
+            "the model is a regression",
+        ),
+        (
+            OutputKind.probabilities,
+            None,
+            {"importance": {}},
+            r"explainers\.importance: the importance method needs labelled reference data",
+        ),
+    ],
+)
+def test_a_method_the_model_does_not_allow_is_refused_before_start(
+    income_files, output: OutputKind, target: str | None, explainers: dict, message: str
+) -> None:
+    """Refused when the service is built, not by workers fitting (never ready)."""
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.model.output, settings.data.target = output, target
+    settings.explainers = explainers
+    with pytest.raises(ConfigError, match=message):
+        Runtime(settings)

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
-from explainers import BlackBox, ExplainerError, FeatureSchema
+from explainers import BlackBox, ExplainerError, FeatureSchema, OutputKind
 from explainers.importance.explainer import ImportanceExplainer
-from tests.helpers.ground_truth import column, rule_classifier
+from tests.helpers.ground_truth import additive_regression, column, rule_classifier
 
 
 def test_rule_classifier_importance(census_schema: FeatureSchema, reference: pd.DataFrame) -> None:
@@ -62,3 +62,29 @@ def test_numeric_labels_are_read_in_the_models_order(
     result = explainer.explain(None).result
     assert result.baseline_score == 1.0
     assert result.features[0].feature == "age" and result.features[0].mean > 0
+
+
+def test_a_regression_is_scored_by_r2(
+    census_schema: FeatureSchema, reference: pd.DataFrame
+) -> None:
+    labelled = reference.copy()
+    labelled["loan"] = additive_regression(labelled[paths.FEATURES].values.tolist())
+    explainer = ImportanceExplainer(
+        census_schema,
+        labelled,
+        BlackBox(additive_regression, output=OutputKind.regression),
+        {"rows": 300, "iterations": 2},
+        target="loan",
+    )
+    result = explainer.explain(None).result
+    assert result.scoring == "r2" and result.baseline_score == pytest.approx(1.0)
+    by_name = {f.feature: f.mean for f in result.features}
+    assert by_name["age"] > 0 and by_name["gender"] == 0
+    labelled["loan"] = "high"
+    with pytest.raises(ExplainerError, match="must hold a number"):
+        ImportanceExplainer(
+            census_schema,
+            labelled,
+            BlackBox(additive_regression, output=OutputKind.regression),
+            target="loan",
+        )
