@@ -365,7 +365,19 @@ class SecuritySettings(BaseModel):
         return value
 
 
-DEFAULT_EXPLAINERS: dict[str, dict[str, Any]] = {"anchors": {}, "shap": {}, "counterfactual": {}}
+#: The methods offered when ``explainers`` is not configured, by what the model answers.
+CLASSIFIER_METHODS = ("anchors", "shap", "counterfactual")
+REGRESSION_METHODS = ("shap", "counterfactual")
+
+
+def default_explainers(output: OutputKind, target: str | None) -> dict[str, dict[str, Any]]:
+    """The methods, with their default parameters, that a model answering ``output`` gets
+    when none are configured: anchors explain classifiers only; a regression gets
+    importance too when the reference data is labelled (``target``)."""
+    if output is not OutputKind.regression:
+        return {method: {} for method in CLASSIFIER_METHODS}
+    methods = (*REGRESSION_METHODS, "importance") if target else REGRESSION_METHODS
+    return {method: {} for method in methods}
 
 
 class Settings(BaseSettings):
@@ -382,8 +394,10 @@ class Settings(BaseSettings):
     auth: SecuritySettings = Field(default_factory=SecuritySettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     explainers: dict[str, dict[str, Any]] = Field(
-        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_EXPLAINERS.items()},
-        description="method -> its parameters; the methods the service offers",
+        default_factory=dict,
+        description="method -> its parameters; the methods the service offers. Default: "
+        "anchors, shap and counterfactual for a classifier; shap, counterfactual and (with "
+        "data.target) importance for a regression",
     )
 
     @model_validator(mode="after")
@@ -403,6 +417,12 @@ class Settings(BaseSettings):
                     f"features.source: model, but the {model.protocol} protocol has no "
                     "model metadata; set features.names"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _default_explainers(self) -> Settings:
+        if "explainers" not in self.model_fields_set:
+            self.explainers = default_explainers(self.model.output, self.data.target)
         return self
 
     @field_validator("explainers", mode="before")

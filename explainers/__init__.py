@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         seeded,
     )
     from explainers.budget import Budget, CostEstimate
+    from explainers.classes import infer_class_names
     from explainers.errors import (
         BudgetExceededError,
         ExplainerError,
@@ -48,6 +49,7 @@ _WHERE = {
     "seeded": "explainers.base",
     "Budget": "explainers.budget",
     "CostEstimate": "explainers.budget",
+    "infer_class_names": "explainers.classes",
     "BudgetExceededError": "explainers.errors",
     "ExplainerError": "explainers.errors",
     "InvalidValueError": "explainers.errors",
@@ -98,6 +100,7 @@ __all__ = [
     "WireFormat",
     "available",
     "get_explainer_class",
+    "infer_class_names",
     "package_versions",
     "records_to_rows",
     "seeded",

@@ -20,13 +20,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from explainers.budget import Budget, CostEstimate
 from explainers.errors import ExplainerError, ParameterError, SchemaError
 from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
-from explainers.model import BlackBox, CountingModel
+from explainers.model import BlackBox, CountingModel, OutputKind
 from explainers.schema import FeatureSchema
+from explainers.text_values import read_text
 from explainers.wire import native
 
 ENTRY_POINT_GROUP = "explainers"
@@ -59,10 +60,27 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 class ExplainerParams(BaseModel):
-    """Parameters common to every method. Subclasses add their own."""
+    """Parameters common to every method. Subclasses add their own.
 
-    model_config = ConfigDict(extra="forbid")
+    A value given as text (a query string, the command line) is read by its field's type
+    (``explainers.text_values``); a number given to a text field is its text (YAML's
+    ``desired_class: 1`` is the class ``"1"``)."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
     seed: int = Field(0, ge=0, le=2**32 - 1, description="the same seed gives the same answer")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_text(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        fields = cls.model_fields
+        return {
+            key: read_text(fields[key].annotation, value)
+            if isinstance(value, str) and key in fields
+            else value
+            for key, value in data.items()
+        }
 
 
 class Explainer(ABC):
@@ -90,6 +108,10 @@ class Explainer(ABC):
     #: Whether ``explain`` takes one instance (the built-ins in ``LOCAL_METHODS``) or
     #: explains the model as a whole (False).
     local: ClassVar[bool] = True
+    #: Methods that explain class predictions only, not a regression's values.
+    classifiers_only: ClassVar[bool] = False
+    #: Methods that need the labels of the reference data (``target``).
+    needs_target: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -100,6 +122,7 @@ class Explainer(ABC):
         *,
         target: str | None = None,
     ) -> None:
+        self.check_model(model.output, target)
         self.schema = schema
         self.model = model
         self.target = target
@@ -115,6 +138,20 @@ class Explainer(ABC):
         self.reference_matrix = schema.to_numeric(self.reference[schema.names])
         self.reference_fingerprint = reference_fingerprint(self.reference)
         self.fit()
+
+    @classmethod
+    def check_model(cls, output: OutputKind, target: str | None) -> None:
+        """Raises ``ExplainerError`` when the method cannot explain a model that answers
+        ``output``, or needs the labels of the reference data and ``target`` is None. Needs
+        no data, so a service can refuse such a configuration before it starts."""
+        if cls.classifiers_only and output is OutputKind.regression:
+            raise ExplainerError(
+                f"the {cls.method} method explains classifiers; the model is a regression"
+            )
+        if cls.needs_target and target is None:
+            raise ExplainerError(
+                f"the {cls.method} method needs labelled reference data (data.target)"
+            )
 
     # --- parameters ---------------------------------------------------------------------
 

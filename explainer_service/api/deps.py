@@ -91,13 +91,7 @@ def _depth(value: Any, limit: int) -> int:
 
 
 def method_params(request: Request) -> dict[str, Any]:
-    """Query parameters that are method parameters; values read as JSON when they parse."""
-    params: dict[str, Any] = {}
-    for key, value in request.query_params.items():
-        if key in RESERVED:
-            continue
-        try:
-            params[key] = json.loads(value)
-        except ValueError:
-            params[key] = value
-    return params
+    """Query parameters that are method parameters, as text: the method's parameters read
+    each value by its type (``explainers.text_values``), so ``desired_class=1`` is the
+    class ``"1"`` and ``total=5`` the number 5."""
+    return {k: v for k, v in request.query_params.items() if k not in RESERVED}

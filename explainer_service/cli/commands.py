@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -129,15 +129,13 @@ def predict(
     typer.echo(json.dumps({"rows": len(rows), "scores": scores.tolist()}))
 
 
-def _parse_param(text: str) -> tuple[str, Any]:
-    """``key=value``; the value is read as JSON when it can be (numbers, true, lists)."""
+def _parse_param(text: str) -> tuple[str, str]:
+    """``key=value``; the method reads the value by the parameter's type, as it reads a
+    query parameter (``explainers.text_values``)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise typer.BadParameter(f"expected key=value, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
+    return key, value
 
 
 @contextmanager

@@ -77,7 +77,7 @@ def alibi_answer(
         id=id,
         links=links_for(id, link),
         names=service.runtime.schema.names,
-        class_names=service.settings.model.class_names,
+        class_names=service.runtime.class_names,
     )
 
 

@@ -161,7 +161,7 @@ async def v2_infer(
     if not isinstance(parameters, dict):
         raise PayloadError("'parameters' must be an object", field="parameters")
     params, ignored = from_alibi(
-        chosen, parameters.get("explain_parameters"), service.settings.model.class_names
+        chosen, parameters.get("explain_parameters"), service.runtime.class_names
     )
     params.update(method_params(request))
     records = await first_row(service, V2Codec(service.runtime.schema.names), body)

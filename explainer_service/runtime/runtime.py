@@ -32,9 +32,11 @@ from explainers import (
     ExplainerError,
     Explanation,
     FeatureSchema,
+    OutputKind,
     ParameterError,
     SchemaError,
     get_explainer_class,
+    infer_class_names,
 )
 from explainers.base import package_versions, reference_fingerprint
 
@@ -74,12 +76,16 @@ class Runtime:
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
+        #: the classes in the order of the model's answers; None for a regression, or for
+        #: probabilities without class names or labelled reference data (named by column)
+        self.class_names = self._class_names()
         self.model = model or RemoteModel(settings.model, self.schema.names)
         self.classes: dict[str, type[Explainer]] = {}
         self.params: dict[str, Any] = {}
         for method, params in settings.explainers.items():
             try:
                 self.classes[method] = get_explainer_class(method)
+                self.classes[method].check_model(settings.model.output, target)
                 self.params[method] = self.classes[method].validate_params(params)
             except ExplainerError as exc:
                 raise ConfigError(f"explainers.{method}: {exc}") from None
@@ -92,7 +98,7 @@ class Runtime:
                 "version": settings.model.version,
                 "protocol": settings.model.protocol,
                 "output": settings.model.output,
-                "class_names": settings.model.class_names,
+                "class_names": self.class_names,
             },
             "reference": self.reference_fingerprint,
             # display names change pages, not explanations; the features, not where from
@@ -105,6 +111,23 @@ class Runtime:
     def local_methods(self) -> list[str]:
         """The configured methods that explain one row (``Explainer.local``), in order."""
         return [method for method, cls in self.classes.items() if cls.local]
+
+    def _class_names(self) -> list[str] | None:
+        """``model.class_names``, else inferred from the labels of ``data.target`` in the
+        model's order (``infer_class_names``). Raises ``ConfigError`` for a model that
+        answers labels when neither says which."""
+        model, target = self.settings.model, self.settings.data.target
+        if model.output is OutputKind.regression:
+            return None
+        if model.class_names is None and target is None:
+            if model.output is OutputKind.labels:
+                raise ConfigError(
+                    "model.class_names: a model that answers labels needs its class names, "
+                    "or labelled reference data (data.target) to infer them from"
+                )
+            return None
+        labels = self.reference[target] if target is not None else ()
+        return infer_class_names(labels, model.class_names)
 
     def cache_key(self, method: str, resolved: dict[str, Any], row: list[Any] | None) -> str:
         """The store's key of one explanation: the model, the reference data, the feature
@@ -218,13 +241,12 @@ class FittedRuntime(Runtime):
         reference: pd.DataFrame | None = None,
     ) -> None:
         super().__init__(settings, model=model, reference=reference)
-        target = settings.data.target
-        class_names = settings.model.class_names
-        if class_names is None and target is not None and settings.model.output != "regression":
-            class_names = sorted(self.reference[target].astype(str).unique())
         # the explanation's cost counts the HTTP requests of its own thread (chunks, retries)
         self.box = BlackBox(
-            self.model.predict, settings.model.output, class_names, usage=self.model.thread_stats
+            self.model.predict,
+            settings.model.output,
+            self.class_names,
+            usage=self.model.thread_stats,
         )
         self.explainers: dict[str, Explainer] = {}
         self._fit_lock = threading.Lock()

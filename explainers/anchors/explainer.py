@@ -67,10 +67,9 @@ class AnchorsExplainer(Explainer):
     method = "anchors"
     Params = AnchorParams
     fit_params = frozenset({"disc_perc"})
+    classifiers_only = True
 
     def fit(self) -> None:
-        if not self.model.is_classifier:
-            raise ExplainerError("anchors explain classifiers; the model is a regression")
         self._percentiles = [float(p) for p in self.params.disc_perc]
         if any(not 0 < p < 100 for p in self._percentiles):
             raise ExplainerError("disc_perc: percentiles must lie strictly between 0 and 100")

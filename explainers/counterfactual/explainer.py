@@ -96,7 +96,9 @@ class CounterfactualParams(ExplainerParams):
     algorithm: Literal["genetic", "random"] = "genetic"
     total: int = Field(3, ge=1, le=20, description="counterfactuals asked for")
     desired_class: str | None = Field(
-        None, description="default: the other class (binary) or the next most likely"
+        None,
+        description="default: the other class (binary), the next most likely, or (a model "
+        "that answers labels) the next class in the model's order, the one before for the last",
     )
     desired_range: tuple[float, float] | None = Field(None, description="regression only")
     max_iterations: int = Field(50, ge=5, le=1000, description="genetic generations at most")
@@ -455,8 +457,9 @@ class CounterfactualExplainer(Explainer):
         elif prediction.probabilities and len(names) > 2:
             ranked = sorted(prediction.probabilities, key=prediction.probabilities.__getitem__)
             index = names.index(ranked[-2])
-        else:
-            index = 1 - int(prediction.class_index or 0)
+        else:  # the other of two; of labels, the next class (the one before the last)
+            predicted = int(prediction.class_index or 0)
+            index = predicted + 1 if predicted + 1 < len(names) else predicted - 1
         if index == prediction.class_index:
             raise ParameterError(
                 self.method, "desired_class", f"the model already predicts {names[index]!r}"

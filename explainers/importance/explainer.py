@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 from explainers.base import Explainer, ExplainerParams
 from explainers.budget import CostEstimate, Tally
+from explainers.classes import infer_class_names
 from explainers.errors import ExplainerError
 from explainers.explanation import FeatureImportance, ImportanceFidelity, ImportanceResult
 from explainers.model import CountingModel
@@ -30,15 +32,13 @@ class ImportanceExplainer(Explainer):
     method = "importance"
     Params = ImportanceParams
     local = False
+    needs_target = True
 
     def fit(self) -> None:
-        if self.target is None:
-            raise ExplainerError(
-                "permutation importance needs labelled reference data (data.target)"
-            )
+        assert self.target is not None  # check_model
         labels = self.reference[self.target]
         if self.model.is_classifier:
-            names = self.model.class_names or sorted(labels.astype(str).unique())
+            names = infer_class_names(labels, self.model.class_names)
             unknown = sorted(set(labels.astype(str)) - set(names))
             if unknown:
                 raise ExplainerError(
@@ -46,7 +46,13 @@ class ImportanceExplainer(Explainer):
                 )
             self._y = np.array([names.index(v) for v in labels.astype(str)])
         else:
-            self._y = labels.astype(float).to_numpy()
+            values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
+            if not np.isfinite(values).all():
+                raise ExplainerError(
+                    f"the target {self.target!r} of a regression must hold a number in every "
+                    "reference row"
+                )
+            self._y = values
 
     @classmethod
     def estimate(

@@ -166,6 +166,7 @@ class ShapExplainer(Explainer):
 
         assert x is not None
         x = x + 0.0  # -0.0 is 0.0: a row equal to a background row is the same bytes
+        self._check_output(params)
         exact = self._enumerate(x, params)  # refuses an enumeration before any call
         prediction = model.predict_one(x)
         f, output, observed = self._target(prediction, params, model)
@@ -242,12 +243,21 @@ class ShapExplainer(Explainer):
         sampled = params.replicates * _per_run(params) * len(self._background)
         return affordable and distinct <= sampled
 
+    def _check_output(self, params: Any) -> None:
+        """Refuses, before any call, what a regression's values have not: classes, a logit."""
+        if self.model.is_classifier:
+            return
+        if params.output_class is not None:
+            raise ParameterError(self.method, "output_class", "a regression has no classes")
+        if params.link == "logit":
+            raise ParameterError(
+                self.method, "link", "logit is for probabilities; a regression answers values"
+            )
+
     def _target(self, prediction: Prediction, params: Any, model: CountingModel) -> tuple:
         """``(f, output, observed)``: the function explained (rows -> one number each), its
         name (a class, or ``value``) and its value for the instance, as the model said it."""
         if not self.model.is_classifier:
-            if params.output_class is not None:
-                raise ParameterError(self.method, "output_class", "a regression has no classes")
             return model.values, "value", float(prediction.value or 0.0)
         names = model.class_names or list((prediction.probabilities or {}).keys())
         target = params.output_class or prediction.label

@@ -39,6 +39,27 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.data.reference == tmp_path / "ref.csv"
 
 
+@pytest.mark.parametrize(
+    ("output", "target", "methods"),
+    [
+        ("probabilities", "loan", {"anchors", "shap", "counterfactual"}),
+        ("labels", None, {"anchors", "shap", "counterfactual"}),
+        ("regression", "price", {"shap", "counterfactual", "importance"}),
+        ("regression", None, {"shap", "counterfactual"}),
+    ],
+)
+def test_the_default_methods_are_those_the_output_allows(
+    tmp_path: Path, output: str, target: str | None, methods: set[str]
+) -> None:
+    text = MINIMAL.format(reference="ref.csv") + f"  target: {target or 'null'}\n"
+    text = text.replace("model:\n", f"model:\n  output: {output}\n")
+    settings = load_settings(write(tmp_path, text))
+    assert set(settings.explainers) == methods
+    assert all(params == {} for params in settings.explainers.values())
+    configured = text + "explainers:\n  shap: {nsamples: 100}\n"
+    assert load_settings(write(tmp_path, configured)).explainers == {"shap": {"nsamples": 100}}
+
+
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPLAINER_MODEL__URL", "http://127.0.0.1:7777/invocations")
     monkeypatch.setenv("EXPLAINER_MODEL__PROTOCOL", "mlflow")

@@ -13,8 +13,8 @@ from examples.income import paths
 from explainer_service.errors import ConfigError, ModelUnavailableError, PayloadError
 from explainer_service.runtime import FittedRuntime, Runtime
 from explainer_service.runtime.features import resolve_features
-from explainer_service.settings import FeatureSource, load_settings
-from explainers import Budget, BudgetExceededError, ParameterError
+from explainer_service.settings import FeatureSource, Settings, load_settings
+from explainers import Budget, BudgetExceededError, OutputKind, ParameterError
 from tests.helpers.support import free_port
 
 
@@ -236,5 +236,75 @@ def test_feature_names_the_reference_data_cannot_give(income_files, names, messa
     settings.features.names = names
     with pytest.raises(ConfigError, match=message):
         resolve_features(settings)  # before anything is announced
+    with pytest.raises(ConfigError, match=message):
+        Runtime(settings)
+
+
+def banded(tmp_path, bands: list) -> Settings:
+    """The income example whose model answers labels, with a label column ``band`` holding
+    ``bands`` in turn and no class names configured."""
+    reference = pd.read_csv(paths.REFERENCE).drop(columns=["loan"]).head(300)
+    reference["band"] = [bands[i % len(bands)] for i in range(len(reference))]
+    reference.to_csv(tmp_path / "banded.csv", index=False)
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.data.reference, settings.data.target = tmp_path / "banded.csv", "band"
+    settings.model.output, settings.model.class_names = OutputKind.labels, None
+    settings.explainers = {"shap": {}, "importance": {}}
+    return settings
+
+
+def test_class_names_are_inferred_in_the_models_order(income_files, tmp_path) -> None:
+    settings = banded(tmp_path, [10, 2, 3])
+    runtime = FittedRuntime(settings)
+    try:
+        assert runtime.class_names == ["2", "3", "10"]
+        assert runtime.box.class_names == ["2", "3", "10"]
+        runtime.fit()  # importance reads its labels by the same names
+        assert runtime.explainer("importance").model.class_names == ["2", "3", "10"]
+        key = runtime.cache_key("shap", {}, None)
+    finally:
+        runtime.close()
+    settings.model.class_names = ["10", "2", "3"]  # configured: they win, and are in the key
+    configured = Runtime(settings)
+    try:
+        assert configured.class_names == ["10", "2", "3"]
+        assert configured.cache_key("shap", {}, None) != key
+    finally:
+        configured.close()
+
+
+def test_a_model_answering_labels_needs_its_class_names(income_files, tmp_path) -> None:
+    settings = banded(tmp_path, [0, 1])
+    settings.data.target = None
+    settings.explainers = {"shap": {}}
+    with pytest.raises(ConfigError, match=r"model\.class_names: a model that answers labels"):
+        Runtime(settings)
+
+
+@pytest.mark.parametrize(
+    ("output", "target", "explainers", "message"),
+    [
+        (
+            OutputKind.regression,
+            "loan",
+            {"shap": {}, "anchors": {}},
+            r"explainers\.anchors: the anchors method explains classifiers; "
+            "the model is a regression",
+        ),
+        (
+            OutputKind.probabilities,
+            None,
+            {"importance": {}},
+            r"explainers\.importance: the importance method needs labelled reference data",
+        ),
+    ],
+)
+def test_a_method_the_model_does_not_allow_is_refused_before_start(
+    income_files, output: OutputKind, target: str | None, explainers: dict, message: str
+) -> None:
+    """Refused when the service is built, not by workers fitting (never ready)."""
+    settings = load_settings(paths.HERE / "explainer.yaml")
+    settings.model.output, settings.data.target = output, target
+    settings.explainers = explainers
     with pytest.raises(ConfigError, match=message):
         Runtime(settings)

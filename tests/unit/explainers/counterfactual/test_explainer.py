@@ -467,3 +467,31 @@ def test_the_service_answers_a_bad_features_to_vary_with_a_json_error(
         )
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["parameters"]["features_to_vary"] == ["hours-per-week"]
+
+
+def age_band_labels(rows: list[list]) -> np.ndarray:
+    """Labels "2" under 30, "3" under 45, else "10"."""
+    age = np.array([float(row[paths.FEATURES.index("age")]) for row in rows])
+    return np.where(age < 30, "2", np.where(age < 45, "3", "10"))
+
+
+@pytest.mark.parametrize(("age", "desired"), [(25, "3"), (40, "10"), (60, "3")])
+def test_labels_of_many_classes_default_to_a_neighbour_in_the_models_order(
+    census_schema: FeatureSchema, reference: pd.DataFrame, age: int, desired: str
+) -> None:
+    """No probabilities say which class is next most likely: the next class in the model's
+    order, or the one before it for the last."""
+    schema = FeatureSchema.infer(reference, target=paths.TARGET)  # age may change
+    explainer = CounterfactualExplainer(
+        schema,
+        reference,
+        BlackBox(age_band_labels, OutputKind.labels, class_names=["2", "3", "10"]),
+    )
+    explanation = explainer.explain(
+        applicant(reference, 0, age=age), {"algorithm": "random", "total": 1}
+    )
+    assert explanation.result.desired == desired
+    assert explanation.result.found
+    for cf in explanation.result.counterfactuals:
+        assert cf.prediction.label == desired
+        assert cf.prediction.class_index == ["2", "3", "10"].index(desired)

@@ -271,6 +271,23 @@ def test_classifier_explains_the_predicted_class_or_the_one_asked(
     assert info.value.field == "output_class"
 
 
+def test_a_regression_has_no_classes_and_no_logit(
+    census_schema: FeatureSchema, reference: pd.DataFrame
+) -> None:
+    calls: list[int] = []
+
+    def counted(rows):
+        calls.append(len(rows))
+        return additive_regression(rows)
+
+    explainer = ShapExplainer(census_schema, reference, regression(counted))
+    for params, field in (({"link": "logit"}, "link"), ({"output_class": "1"}, "output_class")):
+        with pytest.raises(ParameterError) as info:
+            explainer.explain(applicant(reference, 5), params)
+        assert info.value.field == field
+    assert calls == []  # refused before any call
+
+
 def test_categories_are_sent_whole(census_schema: FeatureSchema, reference: pd.DataFrame) -> None:
     seen: list[list] = []
 
