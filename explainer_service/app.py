@@ -107,10 +107,12 @@ def create_app(
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
+    # what the routes' dependencies read (explainer_service.api.deps)
+    app.state.settings, app.state.runtime, app.state.store = settings, runtime, store
     app.state.service = service
     app.state.batches = jobs
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
-    app.state.alibi_shape = partial(alibi_answer, service)
+    app.state.alibi_shape = partial(alibi_answer, runtime.schema.names, runtime.class_names)
     routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages)
     for module in (*routers, metrics_route):
         app.include_router(module.router)

@@ -4,19 +4,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from explainer_service.api.bodies import answers, error_responses
-from explainer_service.api.deps import get_link, get_service
-from explainer_service.batch.jobs import Batches, BatchJob
+from explainer_service.api.bodies import Body, answers, error_responses
+from explainer_service.api.deps import BatchesDep, LinkDep, ServiceDep
+from explainer_service.batch import Item, Outcome
+from explainer_service.batch.jobs import BatchJob
 from explainer_service.errors import ShuttingDownError
 from explainer_service.presentation.frames import prediction_columns
 from explainer_service.render import LinkFor, links_for
-from explainer_service.service import Service
 
 router = APIRouter(tags=["batches"])
 
@@ -35,7 +34,7 @@ class BatchIn(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict, description="the method's")
 
 
-class BatchRow(BaseModel):
+class BatchRow(Body):
     """One explained row: ``row`` (in ``rows``), ``instance`` (within its payload)."""
 
     row: int
@@ -49,7 +48,7 @@ class BatchRow(BaseModel):
     code: str | None = None
 
 
-class BatchOut(BaseModel):
+class BatchOut(Body):
     id: str
     method: str
     status: str = Field(description="queued, running, done, or failed (it could not run)")
@@ -62,24 +61,23 @@ class BatchOut(BaseModel):
     links: dict[str, str]
 
 
-def get_batches(request: Request) -> Batches:
-    batches: Batches = request.app.state.batches
-    return batches
+def _row(item: Item, outcome: Outcome, link: LinkFor) -> BatchRow:
+    row: dict[str, Any] = {"row": item.row, "instance": item.instance}
+    row |= {"id": outcome.id, "source": outcome.source, "url": None}
+    if outcome.explanation is not None and outcome.id is not None:
+        row |= prediction_columns(outcome.explanation)
+        row["url"] = links_for(outcome.id, link)["html"]
+    if outcome.error is not None:
+        row |= {"error": outcome.error.get("message"), "code": outcome.error.get("code")}
+    return BatchRow.model_validate(row)
 
 
-def _out(job: BatchJob, link: LinkFor) -> dict[str, Any]:
+def _out(job: BatchJob, link: LinkFor) -> BatchOut:
+    report = job.report
     results = None
-    if job.report is not None:
-        results = []
-        for item, outcome in zip(job.report.items, job.report.outcomes, strict=True):
-            row: dict[str, Any] = {"row": item.row, "instance": item.instance}
-            row |= {"id": outcome.id, "source": outcome.source, "url": None}
-            if outcome.explanation is not None and outcome.id is not None:
-                row |= prediction_columns(outcome.explanation)
-                row["url"] = links_for(outcome.id, link)["html"]
-            if outcome.error is not None:
-                row |= {"error": outcome.error.get("message"), "code": outcome.error.get("code")}
-            results.append(row)
+    if report is not None:
+        pairs = zip(report.items, report.outcomes, strict=True)
+        results = [_row(item, outcome, link) for item, outcome in pairs]
     return BatchOut(
         id=job.id,
         method=job.method,
@@ -91,7 +89,7 @@ def _out(job: BatchJob, link: LinkFor) -> dict[str, Any]:
         error=job.error,
         results=results,
         links={"json": link(f"/batches/{job.id}")},
-    ).model_dump(mode="json")
+    )
 
 
 @router.post(
@@ -102,10 +100,11 @@ def _out(job: BatchJob, link: LinkFor) -> dict[str, Any]:
 )
 async def post_batch(
     body: BatchIn,
-    service: Annotated[Service, Depends(get_service)],
-    batches: Annotated[Batches, Depends(get_batches)],
-    link: Annotated[LinkFor, Depends(get_link)],
-) -> JSONResponse:
+    service: ServiceDep,
+    batches: BatchesDep,
+    link: LinkDep,
+    response: Response,
+) -> BatchOut:
     """Checks the method and its parameters, reads the rows (one that cannot be read is
     that row's error in the results), and answers 202 with the batch's id at once. The
     batches run one at a time, each on Ray (``batch.address``, else a local Ray), with at
@@ -114,19 +113,15 @@ async def post_batch(
     if service.draining:
         raise ShuttingDownError()
     job = await asyncio.to_thread(batches.submit, body.method, body.rows, body.parameters)
-    answer = _out(job, link)
-    return JSONResponse(answer, 202, {"Location": answer["links"]["json"]})
+    accepted = _out(job, link)
+    response.headers["Location"] = accepted.links["json"]
+    return accepted
 
 
 @router.get(
     "/batches/{id}",
-    response_model=BatchOut,
     summary="A batch's progress, and its results once done",
     responses=error_responses(),
 )
-async def get_batch(
-    id: str,
-    batches: Annotated[Batches, Depends(get_batches)],
-    link: Annotated[LinkFor, Depends(get_link)],
-) -> dict[str, Any]:
+async def get_batch(id: str, batches: BatchesDep, link: LinkDep) -> BatchOut:
     return _out(batches.get(id), link)

@@ -1,20 +1,31 @@
-"""The bodies the routes answer, as the OpenAPI document states them.
+"""The bodies the routes answer: the OpenAPI document is generated from these models, and
+every JSON answer is built through one of them, so the two cannot drift.
 
-Routes build their JSON by hand (``JSONResponse``) because one route answers several shapes
-(one explanation or a list, 200 or 202, JSON or HTML); the models here say what those
-shapes are, and ``responses`` says which status and content type carries which.
+``Body`` forbids keys a model does not declare: building an answer with an undeclared key
+fails (a 500 in tests, not a silent extra key), and the document says
+``additionalProperties: false``. A route that answers one shape returns its model
+(``response_model``); one that answers several (one explanation or a list, 200 or 202,
+JSON or HTML) builds the model and serialises it itself, and ``responses`` says which
+status and content type carries which.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from explainer_service.errors import ErrorBody
 from explainer_service.store import Status
+from explainer_service.workers import WorkerState
 from explainers import Explanation
 from explainers.explanation import Prediction
+
+
+class Body(BaseModel):
+    """An answer's body: exactly the keys it declares."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ExplanationOut(Explanation):
@@ -24,13 +35,13 @@ class ExplanationOut(Explanation):
     links: dict[str, str]
 
 
-class ExplanationList(BaseModel):
+class ExplanationList(Body):
     """``instance=all``: one explanation per row."""
 
     explanations: list[ExplanationOut]
 
 
-class AlibiExplanation(BaseModel):
+class AlibiExplanation(Body):
     """alibi's explanation shape, as ``alibi.api.interfaces.Explanation.to_json()`` gives it
     (``explainer_service.compat.alibi_shape``)."""
 
@@ -41,7 +52,13 @@ class AlibiExplanation(BaseModel):
     data: dict[str, Any] = Field(description="the method's keys in alibi")
 
 
-class Pending(BaseModel):
+class AlibiExplanationList(Body):
+    """``instance=all`` with ``format=alibi``: one explanation per row."""
+
+    explanations: list[AlibiExplanation]
+
+
+class Pending(Body):
     """An explanation accepted but not answered yet (``mode=async``, or a slow drill-down)."""
 
     id: str
@@ -49,11 +66,11 @@ class Pending(BaseModel):
     links: dict[str, str]
 
 
-class PendingList(BaseModel):
+class PendingList(Body):
     explanations: list[Pending]
 
 
-class Summary(BaseModel):
+class Summary(Body):
     """A stored explanation without its result: what ``/explanations`` lists, and what
     ``/explanations/{id}`` answers until it is done."""
 
@@ -67,11 +84,30 @@ class Summary(BaseModel):
     links: dict[str, str]
 
 
-class Readiness(BaseModel):
+class Liveness(Body):
+    status: str = Field(description="alive")
+
+
+class QueueOut(Body):
+    waiting: int = Field(description="explanations waiting for a worker")
+    limit: int = Field(description="service.max_queue: beyond it, requests get 429")
+    saturated: bool = Field(description="the limit is reached")
+
+
+class WorkerOut(Body):
+    index: int
+    pid: int | None = Field(description="null until the process has started")
+    state: WorkerState
+    task: str | None = Field(description="the id of the task it runs")
+    restarts: int
+
+
+class Readiness(Body):
     ready: bool
     reason: str
     checked_at: float = Field(description="Unix time of the last check")
-    workers: list[dict[str, Any]] = Field(description="index, pid, state, task and restarts")
+    queue: QueueOut
+    workers: list[WorkerOut] = Field(description="each worker process")
 
 
 #: Statuses any route may answer with an ``ErrorBody``.

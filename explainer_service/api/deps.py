@@ -1,4 +1,9 @@
-"""What routers share: the service, request bodies, and the explanation answer shape."""
+"""What routers share: typed dependencies, request bodies, and the error answers.
+
+The dependencies read what ``create_app`` keeps on ``app.state``; a route takes them as
+``Annotated`` parameters (``SettingsDep``, ``RuntimeDep``, ...), and tests may replace any of
+them with ``app.dependency_overrides``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,16 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 
-from explainer_service.api.bodies import ExplanationOut, error_responses
+from explainer_service.api.bodies import AlibiExplanation, ExplanationOut, error_responses
+from explainer_service.batch.jobs import Batches
 from explainer_service.errors import MalformedJsonError, PayloadError
 from explainer_service.render import LinkFor
+from explainer_service.runtime import Runtime
 from explainer_service.service import Service
+from explainer_service.settings import Settings
+from explainer_service.store import Store
 from explainers import Explanation
 
 #: Query parameters of /explain that are not parameters of the method.
@@ -27,25 +36,40 @@ ERROR_RESPONSES = error_responses()
 __all__ = ["ERROR_RESPONSES", "ExplanationOut"]
 
 
-def get_service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
+def _on_state(name: str) -> Callable[[Request], Any]:
+    """A dependency that answers ``app.state.<name>``, which ``create_app`` sets."""
+
+    def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    dependency.__name__ = dependency.__qualname__ = f"get_{name}"
+    return dependency
 
 
 #: An explanation in alibi's ``{"meta", "data"}`` shape (``format=alibi``), with its id and
 #: links: ``compat.common.alibi_answer``, given by the app, since ``compat`` is the layer above
-AlibiShape = Callable[[str, Explanation, LinkFor], dict[str, Any]]
+AlibiShape = Callable[[str, Explanation, LinkFor], AlibiExplanation]
 
+#: the configuration, with the features ``create_app`` chose
+get_settings: Callable[[Request], Settings] = _on_state("settings")
+#: what the configuration built: the feature schema, the codec, the methods
+get_runtime: Callable[[Request], Runtime] = _on_state("runtime")
+#: the explanation store (blocking: call it from a thread)
+get_store: Callable[[Request], Store] = _on_state("store")
+#: tickets, results, readiness and metrics of the explanations
+get_service: Callable[[Request], Service] = _on_state("service")
+get_batches: Callable[[Request], Batches] = _on_state("batches")
+get_alibi_shape: Callable[[Request], AlibiShape] = _on_state("alibi_shape")
+#: what every printed link goes through (``explainer_service.security.UrlBuilder``)
+get_link: Callable[[Request], LinkFor] = _on_state("link")
 
-def get_alibi_shape(request: Request) -> AlibiShape:
-    shape: AlibiShape = request.app.state.alibi_shape
-    return shape
-
-
-def get_link(request: Request) -> LinkFor:
-    """What every printed link goes through (``explainer_service.security.UrlBuilder``)."""
-    link: LinkFor = request.app.state.link
-    return link
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+StoreDep = Annotated[Store, Depends(get_store)]
+ServiceDep = Annotated[Service, Depends(get_service)]
+BatchesDep = Annotated[Batches, Depends(get_batches)]
+AlibiShapeDep = Annotated[AlibiShape, Depends(get_alibi_shape)]
+LinkDep = Annotated[LinkFor, Depends(get_link)]
 
 
 #: The default of ``service.max_json_depth`` (a v2 tensor's data nests about 5 deep).

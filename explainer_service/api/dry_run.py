@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from explainer_service.api.bodies import Body
 from explainer_service.runtime import Runtime
 
 
-class EstimateOut(BaseModel):
+class EstimateOut(Body):
     """What one explanation may cost; seconds are not estimated, only bounded."""
 
     model_calls: int | None = Field(description="HTTP requests to the model, at most")
@@ -27,13 +28,13 @@ class EstimateOut(BaseModel):
     parameters: list[str] = Field(description="the parameters the cost grows with")
 
 
-class BudgetOut(BaseModel):
+class BudgetOut(Body):
     max_model_calls: int | None
     max_rows: int | None
     max_seconds: float | None
 
 
-class DryRunOut(BaseModel):
+class DryRunOut(Body):
     """The answer to ``dry_run=true``."""
 
     method: str

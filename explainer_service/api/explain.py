@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
-from explainer_service.api.answers import answer, page, pending_page
+from explainer_service.api.answers import answer, json_answer, page, pending, pending_page
 from explainer_service.api.bodies import (
     HTML,
     AlibiExplanation,
+    AlibiExplanationList,
     ExplanationList,
     ExplanationOut,
     Pending,
@@ -20,22 +21,20 @@ from explainer_service.api.bodies import (
     error_responses,
 )
 from explainer_service.api.deps import (
-    AlibiShape,
+    AlibiShapeDep,
     DryRun,
-    get_alibi_shape,
-    get_link,
-    get_service,
+    LinkDep,
+    RuntimeDep,
+    ServiceDep,
+    SettingsDep,
+    StoreDep,
     method_params,
     parse_json,
 )
 from explainer_service.api.dry_run import DryRunOut, answer_dry_run
 from explainer_service.errors import PayloadError
-from explainer_service.render import (
-    LinkFor,
-    links_for,
-)
 from explainer_service.render.negotiation import wants_html
-from explainer_service.service import Service
+from explainer_service.store import Status
 
 router = APIRouter(tags=["explain"])
 
@@ -76,7 +75,11 @@ def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
 
 @router.post(
     "/explain",
-    response_model=ExplanationOut | ExplanationList | AlibiExplanation | DryRunOut,
+    response_model=ExplanationOut
+    | ExplanationList
+    | AlibiExplanation
+    | AlibiExplanationList
+    | DryRunOut,
     summary="Explain an inference payload",
     responses={
         **error_responses(html=True),
@@ -89,9 +92,11 @@ def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
 )
 async def post_explain(
     request: Request,
-    service: Annotated[Service, Depends(get_service)],
-    link: Annotated[LinkFor, Depends(get_link)],
-    alibi_shape: Annotated[AlibiShape, Depends(get_alibi_shape)],
+    service: ServiceDep,
+    settings: SettingsDep,
+    runtime: RuntimeDep,
+    link: LinkDep,
+    alibi_shape: AlibiShapeDep,
     method: Method = "anchors",
     instance: Instance = "0",
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
@@ -105,38 +110,37 @@ async def post_explain(
     request.state.html = wants_html(request, format)
     raw = await request.body()
     # reading and decoding up to max_body_bytes of JSON takes a while: not on the event loop
-    depth = service.settings.service.max_json_depth
+    depth = settings.service.max_json_depth
     body = await asyncio.to_thread(parse_json, raw, "the body", depth) if raw.strip() else None
     payload, body_params, body_instance, body_dry_run = _envelope(body)
     params = {**body_params, **method_params(request)}
     if dry_run or body_dry_run:
         request.state.html = False
         planned = await asyncio.to_thread(
-            answer_dry_run, service.runtime, method, payload, body_instance or instance, params
+            answer_dry_run, runtime, method, payload, body_instance or instance, params
         )
-        return JSONResponse(planned.model_dump(mode="json"))
+        return json_answer(planned)
     tickets = await asyncio.to_thread(
         service.tickets, method, payload, body_instance or instance, params
     )
     if mode == "async":
-        pending = [
-            {
-                "id": t.id,
-                "status": "done" if t.record else "pending",
-                "links": links_for(t.id, link),
-            }
-            for t in tickets
+        accepted = [
+            pending(t.id, Status.done if t.record else Status.pending, link) for t in tickets
         ]
-        headers = {"Location": links_for(tickets[0].id, link)["json"]}
-        return JSONResponse(
-            pending[0] if len(pending) == 1 else {"explanations": pending}, 202, headers
-        )
+        headers = {"Location": accepted[0].links["json"]}
+        one = accepted[0] if len(accepted) == 1 else PendingList(explanations=accepted)
+        return json_answer(one, 202, headers)
     explanations = [await service.result(t) for t in tickets]
     if request.state.html:
-        return HTMLResponse(page(service, tickets[0].id, explanations[0], link))
-    shape = answer if format != "alibi" else alibi_shape
-    answers = [shape(t.id, e, link) for t, e in zip(tickets, explanations, strict=True) if e]
-    return JSONResponse(answers[0] if len(answers) == 1 else {"explanations": answers})
+        return HTMLResponse(page(settings, runtime, tickets[0].id, explanations[0], link))
+    done = [(t.id, e) for t, e in zip(tickets, explanations, strict=True) if e]
+    if format == "alibi":
+        shaped = [alibi_shape(id, e, link) for id, e in done]
+        return json_answer(
+            shaped[0] if len(shaped) == 1 else AlibiExplanationList(explanations=shaped)
+        )
+    ours = [answer(id, e, link) for id, e in done]
+    return json_answer(ours[0] if len(ours) == 1 else ExplanationList(explanations=ours))
 
 
 @router.get(
@@ -151,9 +155,12 @@ async def post_explain(
 )
 async def get_explain(
     request: Request,
-    service: Annotated[Service, Depends(get_service)],
-    link: Annotated[LinkFor, Depends(get_link)],
-    alibi_shape: Annotated[AlibiShape, Depends(get_alibi_shape)],
+    service: ServiceDep,
+    settings: SettingsDep,
+    runtime: RuntimeDep,
+    store: StoreDep,
+    link: LinkDep,
+    alibi_shape: AlibiShapeDep,
     method: Method = "anchors",
     payload: Annotated[str | None, Query(description="URL-encoded inference payload")] = None,
     instance: Instance = "0",
@@ -164,35 +171,29 @@ async def get_explain(
     than ``service.drilldown_wait_s``, a page that refreshes itself until it is done.
     ``dry_run=true`` answers the estimated cost as JSON without calling the model."""
     request.state.html = wants_html(request, format, default=True) and not dry_run
+    depth = settings.service.max_json_depth
     body = (
-        await asyncio.to_thread(
-            parse_json,
-            payload or "",
-            "the payload parameter",
-            service.settings.service.max_json_depth,
-        )
-        if payload or method in service.runtime.local_methods
+        await asyncio.to_thread(parse_json, payload or "", "the payload parameter", depth)
+        if payload or method in runtime.local_methods
         else None
     )
     if dry_run:
         planned = await asyncio.to_thread(
-            answer_dry_run, service.runtime, method, body, instance, method_params(request)
+            answer_dry_run, runtime, method, body, instance, method_params(request)
         )
-        return JSONResponse(planned.model_dump(mode="json"))
+        return json_answer(planned)
     tickets = await asyncio.to_thread(
         service.tickets, method, body, instance, method_params(request)
     )
     ticket = tickets[0]
-    explanation = await service.result(ticket, timeout=service.settings.service.drilldown_wait_s)
+    explanation = await service.result(ticket, timeout=settings.service.drilldown_wait_s)
     if explanation is None:
-        links = links_for(ticket.id, link)
         if request.state.html:
-            return await pending_page(service, ticket, link)
-        return JSONResponse(
-            {"id": ticket.id, "status": "running", "links": links}, 202, {"Location": links["json"]}
-        )
+            return await pending_page(store, settings.model.name, ticket, link)
+        running = pending(ticket.id, Status.running, link)
+        return json_answer(running, 202, {"Location": running.links["json"]})
     if request.state.html:
-        return HTMLResponse(page(service, ticket.id, explanation, link))
+        return HTMLResponse(page(settings, runtime, ticket.id, explanation, link))
     if format == "alibi":
-        return JSONResponse(alibi_shape(ticket.id, explanation, link))
-    return JSONResponse(answer(ticket.id, explanation, link))
+        return json_answer(alibi_shape(ticket.id, explanation, link))
+    return json_answer(answer(ticket.id, explanation, link))

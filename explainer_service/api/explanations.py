@@ -3,34 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
-from explainer_service.api.answers import answer, page
+from explainer_service.api.answers import answer, json_answer, page
 from explainer_service.api.bodies import HTML, ExplanationOut, Summary, error_responses
-from explainer_service.api.deps import get_link, get_service
+from explainer_service.api.deps import LinkDep, RuntimeDep, ServiceDep, SettingsDep, StoreDep
 from explainer_service.render import LinkFor, as_is, links_for, render_status
 from explainer_service.render.negotiation import wants_html
-from explainer_service.service import Service
 from explainer_service.store import Record
 
 router = APIRouter(tags=["explanations"])
 
 
-def summary(record: Record, link: LinkFor = as_is) -> dict[str, Any]:
-    prediction = record.explanation.prediction if record.explanation else None
-    return {
-        "id": record.id,
-        "method": record.method,
-        "status": record.status,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        "prediction": prediction.model_dump() if prediction else None,
-        "error": record.error,
-        "links": links_for(record.id, link),
-    }
+def summary(record: Record, link: LinkFor = as_is) -> Summary:
+    return Summary(
+        id=record.id,
+        method=record.method,
+        status=record.status,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        prediction=record.explanation.prediction if record.explanation else None,
+        error=record.error,
+        links=links_for(record.id, link),
+    )
 
 
 @router.get(
@@ -45,26 +43,25 @@ def summary(record: Record, link: LinkFor = as_is) -> dict[str, Any]:
 async def get_explanation(
     id: str,
     request: Request,
-    service: Annotated[Service, Depends(get_service)],
-    link: Annotated[LinkFor, Depends(get_link)],
+    service: ServiceDep,
+    settings: SettingsDep,
+    runtime: RuntimeDep,
+    link: LinkDep,
     format: Annotated[Literal["json", "html"] | None, Query()] = None,
 ) -> Response:
     request.state.html = wants_html(request, format)
     record = await asyncio.to_thread(service.record, id)  # the store may be a network away
     if record.explanation is not None:
         if request.state.html:
-            return HTMLResponse(page(service, id, record.explanation, link))
-        return JSONResponse(answer(id, record.explanation, link))
+            return HTMLResponse(page(settings, runtime, id, record.explanation, link))
+        return json_answer(answer(id, record.explanation, link))
     if request.state.html:
-        html = render_status(record, model_name=service.settings.model.name, link=link)
-        return HTMLResponse(html)
-    return JSONResponse(summary(record, link))
+        return HTMLResponse(render_status(record, model_name=settings.model.name, link=link))
+    return json_answer(summary(record, link))
 
 
-@router.get("/explanations", response_model=list[Summary], summary="The most recent explanations")
+@router.get("/explanations", summary="The most recent explanations")
 async def list_explanations(
-    service: Annotated[Service, Depends(get_service)],
-    link: Annotated[LinkFor, Depends(get_link)],
-    limit: Annotated[int, Query(ge=1, le=500)] = 20,
-) -> list[dict[str, Any]]:
-    return [summary(r, link) for r in await asyncio.to_thread(service.store.recent, limit)]
+    store: StoreDep, link: LinkDep, limit: Annotated[int, Query(ge=1, le=500)] = 20
+) -> list[Summary]:
+    return [summary(r, link) for r in await asyncio.to_thread(store.recent, limit)]

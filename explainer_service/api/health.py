@@ -2,39 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
-
-from explainer_service.api.bodies import Readiness
-from explainer_service.api.deps import get_service
-from explainer_service.service import Service
+from explainer_service.api.bodies import Liveness, QueueOut, Readiness, WorkerOut
+from explainer_service.api.deps import ServiceDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health/live")
-async def live() -> dict[str, str]:
-    return {"status": "alive"}
+async def live() -> Liveness:
+    return Liveness(status="alive")
 
 
 @router.get(
     "/health/ready",
-    response_model=Readiness,
     responses={503: {"model": Readiness, "description": "not ready, with the reason"}},
 )
-async def ready(service: Annotated[Service, Depends(get_service)]) -> Any:
+async def ready(service: ServiceDep, response: Response) -> Readiness:
     """Ready when every worker has fitted its explainers and the model answered the last
     check. ``queue``: explanations waiting for a worker, the limit beyond which requests
     get 429, and whether it is reached. ``workers``: each worker process's index, pid,
     state, task and restarts."""
     state = service.readiness
-    body = {
-        "ready": state.ready,
-        "reason": state.reason,
-        "checked_at": state.checked_at,
-        "queue": service.saturation(),
-        "workers": service.pool.workers(),
-    }
-    return JSONResponse(body, status_code=200 if state.ready else 503)
+    response.status_code = 200 if state.ready else 503
+    return Readiness(
+        ready=state.ready,
+        reason=state.reason,
+        checked_at=state.checked_at,
+        queue=QueueOut.model_validate(service.saturation()),
+        workers=[WorkerOut.model_validate(w) for w in service.pool.workers()],
+    )

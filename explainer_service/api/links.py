@@ -5,26 +5,26 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from explainer_service.api.deps import get_link, get_service, parse_json
-from explainer_service.render import LinkFor, drilldown_link
-from explainer_service.service import Service
+from explainer_service.api.deps import LinkDep, RuntimeDep, SettingsDep, parse_json
+from explainer_service.render import drilldown_link
 
 router = APIRouter(tags=["links"])
 
 
 @router.get("/links", summary="Drill-down links for a payload, one per method")
 async def links(
-    service: Annotated[Service, Depends(get_service)],
-    link: Annotated[LinkFor, Depends(get_link)],
+    settings: SettingsDep,
+    runtime: RuntimeDep,
+    link: LinkDep,
     payload: Annotated[str, Query(description="the logged inference payload (JSON)")],
 ) -> dict[str, str]:
     """Checks that the payload is readable, then answers method -> link: absolute from
     ``auth.public_base_url`` (never from the request's Host), relative when that is not
     set; signed when links are."""
-    depth = service.settings.service.max_json_depth
+    depth = settings.service.max_json_depth
     body = await asyncio.to_thread(parse_json, payload, "the payload parameter", depth)
     # a payload that cannot be read gets its error now
-    await asyncio.to_thread(service.runtime.rows, body)
-    return {method: link(drilldown_link(method, body)) for method in service.runtime.local_methods}
+    await asyncio.to_thread(runtime.rows, body)
+    return {method: link(drilldown_link(method, body)) for method in runtime.local_methods}

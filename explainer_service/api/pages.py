@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
 
 import plotly
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 
-from explainer_service.api.deps import get_link, get_service
-from explainer_service.presentation.vocabulary import Vocabulary
-from explainer_service.render import LinkFor, render_landing
-from explainer_service.service import Service
+from explainer_service.api.answers import words
+from explainer_service.api.deps import LinkDep, RuntimeDep, ServiceDep, SettingsDep, StoreDep
+from explainer_service.render import render_landing
 from explainers.wire import native
 
 router = APIRouter(tags=["pages"])
@@ -39,10 +37,12 @@ async def figure_js() -> FileResponse:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def landing(
-    service: Annotated[Service, Depends(get_service)],
-    link: Annotated[LinkFor, Depends(get_link)],
+    service: ServiceDep,
+    settings: SettingsDep,
+    runtime: RuntimeDep,
+    store: StoreDep,
+    link: LinkDep,
 ) -> str:
-    settings, runtime = service.settings, service.runtime
     example = runtime.reference[runtime.schema.names].iloc[0].to_dict()
     example = {k: native(v) for k, v in example.items()}
     return render_landing(
@@ -52,12 +52,7 @@ async def landing(
         readiness=service.readiness,
         explainers=settings.explainers,
         example_payload=json.dumps({"instances": [example]}, indent=2),
-        recent=await asyncio.to_thread(service.store.recent, 10),
+        recent=await asyncio.to_thread(store.recent, 10),
         link=link,
-        words=Vocabulary.of(
-            runtime.schema,
-            settings.model.class_labels,
-            settings.model.subject,
-            settings.model.subject_plural,
-        ),
+        words=words(settings, runtime),
     )

@@ -6,22 +6,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 
 from explainer_service.api.answers import answer
+from explainer_service.api.bodies import AlibiExplanation, ExplanationOut
 from explainer_service.api.deps import (
-    get_link,
+    LinkDep,
+    RuntimeDep,
+    ServiceDep,
+    SettingsDep,
     method_params,
     parse_json,
 )
-from explainer_service.api.dry_run import answer_dry_run
+from explainer_service.api.dry_run import DryRunOut, answer_dry_run
 from explainer_service.compat.alibi_shape import to_alibi
 from explainer_service.errors import CodecError, PayloadError
 from explainer_service.model_client.codecs import Codec
 from explainer_service.render import LinkFor, links_for
+from explainer_service.runtime import Runtime
 from explainer_service.service import Service
+from explainer_service.settings import Settings
 from explainers import Explanation
 
 CompatFormat = Annotated[
@@ -30,25 +37,48 @@ CompatFormat = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Explaining:
+    """What a compatibility route explains with: the route's dependencies, together."""
+
+    service: Service
+    settings: Settings
+    runtime: Runtime
+    link: LinkFor
+
+    def alibi(self, id: str, explanation: Explanation) -> AlibiExplanation:
+        names, classes = self.runtime.schema.names, self.runtime.class_names
+        return alibi_answer(names, classes, id, explanation, self.link)
+
+
+def get_explaining(
+    service: ServiceDep, settings: SettingsDep, runtime: RuntimeDep, link: LinkDep
+) -> Explaining:
+    return Explaining(service, settings, runtime, link)
+
+
+ExplainingDep = Annotated[Explaining, Depends(get_explaining)]
+
+
 def default_method(methods: Iterable[str]) -> str:
     """What a compatibility route explains with when the request does not say."""
     methods = list(methods)
     return "anchors" if "anchors" in methods else methods[0]
 
 
-async def first_row(service: Service, codec: Codec, body: Any) -> dict[str, Any]:
+async def first_row(runtime: Runtime, codec: Codec, body: Any) -> dict[str, Any]:
     """The request's first row as records (``{"instances": [{feature: value}]}``)."""
     try:
         # decoding up to max_body_bytes of JSON takes a while: not on the event loop
         rows = await asyncio.to_thread(codec.decode_request, body)
-        rows = service.runtime.limit_rows(rows)
+        rows = runtime.limit_rows(rows)
     except CodecError as exc:
         raise PayloadError(
             f"not a {codec.protocol} request: {exc.message}", field=exc.field
         ) from None
     if not rows:
         raise PayloadError("the request holds no rows")
-    return {"instances": [dict(zip(service.runtime.schema.names, rows[0], strict=True))]}
+    return {"instances": [dict(zip(runtime.schema.names, rows[0], strict=True))]}
 
 
 async def explain_row(
@@ -62,41 +92,43 @@ async def explain_row(
 
 
 async def planned(
-    service: Service, method: str, records: dict[str, Any], params: dict[str, Any]
-) -> dict[str, Any]:
-    """The dry run's answer (``DryRunOut``) for the one row in ``records``."""
-    plan = await asyncio.to_thread(answer_dry_run, service.runtime, method, records, 0, params)
-    return plan.model_dump(mode="json")
+    runtime: Runtime, method: str, records: dict[str, Any], params: dict[str, Any]
+) -> DryRunOut:
+    """The dry run's answer for the one row in ``records``."""
+    return await asyncio.to_thread(answer_dry_run, runtime, method, records, 0, params)
 
 
 def alibi_answer(
-    service: Service, id: str, explanation: Explanation, link: LinkFor
-) -> dict[str, Any]:
-    return to_alibi(
-        explanation,
-        id=id,
-        links=links_for(id, link),
-        names=service.runtime.schema.names,
-        class_names=service.runtime.class_names,
+    names: list[str],
+    class_names: list[str] | None,
+    id: str,
+    explanation: Explanation,
+    link: LinkFor,
+) -> AlibiExplanation:
+    """``explanation`` in alibi's shape; ``names``: the features in schema order."""
+    shaped = to_alibi(
+        explanation, id=id, links=links_for(id, link), names=names, class_names=class_names
     )
+    return AlibiExplanation.model_validate(shaped)
 
 
 async def explain_foreign(
     request: Request,
-    service: Service,
+    explaining: Explaining,
     codec: Codec,
     method: str | None,
     dry_run: bool,
     format: str,
-) -> dict[str, Any]:
-    chosen = method or default_method(service.runtime.classes)
+) -> AlibiExplanation | ExplanationOut | DryRunOut:
+    runtime = explaining.runtime
+    chosen = method or default_method(runtime.classes)
     params = method_params(request)
-    depth = service.settings.service.max_json_depth
+    depth = explaining.settings.service.max_json_depth
     body = await asyncio.to_thread(parse_json, await request.body(), "the body", depth)
-    records = await first_row(service, codec, body)
+    records = await first_row(runtime, codec, body)
     if dry_run:
-        return await planned(service, chosen, records, params)
-    id, explanation = await explain_row(service, chosen, records, params)
+        return await planned(runtime, chosen, records, params)
+    id, explanation = await explain_row(explaining.service, chosen, records, params)
     if format == "json":
-        return answer(id, explanation, get_link(request))
-    return alibi_answer(service, id, explanation, get_link(request))
+        return answer(id, explanation, explaining.link)
+    return explaining.alibi(id, explanation)

@@ -20,10 +20,8 @@ import pytest
 
 from examples.income import paths
 from explainer_service.app import create_app
-from explainer_service.runtime import Runtime
 from explainer_service.service import Service
 from explainer_service.settings import load_settings
-from explainer_service.store import SqliteStore
 from explainer_service.workers import Pool, Task
 from tests.helpers import fake_workers
 
@@ -58,12 +56,10 @@ def setup(income_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     settings.model.url = f"{income_server}/v2/models/income/infer"  # type: ignore[assignment]
     settings.service.store = ":memory:"
     settings.explainers["constant"] = {}  # the test plugin: no estimate
-    app = create_app(settings)
-    app.state.service.close()  # replaced by one whose workers are stand-ins
     gate = tmp_path / "open"
-    pool = Pool(str(gate), 1, target=fake_workers.explaining)
-    service = Service(settings, Runtime(settings), SqliteStore(":memory:"), pool)
-    app.state.service = service
+    pool = Pool(str(gate), 1, target=fake_workers.explaining)  # stand-in workers
+    app = create_app(settings, pool=pool)
+    service = app.state.service
     setup = Setup(app, service, income_server)
     submit = pool.submit
     monkeypatch.setattr(pool, "submit", lambda task: setup.submitted.append(task) or submit(task))
