@@ -31,8 +31,8 @@ from explainers import (
     ExplainerError,
     Explanation,
     FeatureSchema,
-    ParameterError,
     SchemaError,
+    UnknownMethodError,
     get_explainer_class,
 )
 from explainers.base import package_versions, reference_fingerprint
@@ -190,9 +190,8 @@ class Runtime:
 
     def _class(self, method: str) -> type[Explainer]:
         if method not in self.classes:
-            raise ParameterError(
+            raise UnknownMethodError(
                 method,
-                "method",
                 f"method {method!r} is not configured; configured: {', '.join(self.classes)}",
             )
         return self.classes[method]
