@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
-from explainer_service.errors import http_error
+from explainer_service.errors import problem_of
 from explainers import Explanation
 
 #: Explanations take from milliseconds (answered at once) to minutes (``budget.max_seconds``).
@@ -126,8 +126,7 @@ class Metrics:
         try:
             yield
         except Exception as exc:
-            _, body = http_error(exc)
-            self.refusals.labels(body["error"]["code"]).inc()
+            self.refusals.labels(problem_of(exc).code).inc()
             raise
 
     def finished(self, method: str, explanation: Explanation) -> None:

@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from explainer_service.errors import (
+    INTERNAL,
     NotFoundError,
     NotReadyError,
+    Problem,
     QueueFullError,
     ShuttingDownError,
     StoreError,
     WorkerError,
-    http_error,
+    problem_of,
 )
 from explainer_service.observability import context, logs
 from explainer_service.observability.metrics import Metrics
@@ -222,10 +224,9 @@ class Service:
         try:
             self.runtime.model.predict(row)
         except Exception as exc:
-            _, body = http_error(exc)
             if self._readiness.ready:  # the full cause, URL included, for operators only
                 log.warning("not ready: the model does not answer: %s", exc)
-            self._readiness = Readiness(False, body["error"]["message"], time.time())
+            self._readiness = Readiness(False, problem_of(exc).message, time.time())
         else:
             if not self._readiness.ready and self._readiness.checked_at:
                 log.info("ready: the model answers")
@@ -337,16 +338,15 @@ class Service:
             self._forget(key)
             future.set_exception(exc)
         except Exception as exc:
-            status, body = http_error(exc)
-            code = body["error"]["code"]
-            if code == "internal" and not isinstance(exc, WorkerError):
+            problem = problem_of(exc)
+            if problem.code == INTERNAL and not isinstance(exc, WorkerError):
                 log.exception("explanation %s failed", id)  # a worker logs its own
-            if code in MODEL_DOWN:
+            if problem.code in MODEL_DOWN:
                 self._recheck.set()  # readiness follows the model now, not at the next check
             with contextlib.suppress(StoreError):  # the caller gets the error all the same
-                self.store.fail(id, self.owner, {**body["error"], "status": status})
-            self.metrics.failed(job.task.method, code)
-            self._log_done(job.task, "failed", error=code)
+                self.store.fail(id, self.owner, problem.record())
+            self.metrics.failed(job.task.method, problem.code)
+            self._log_done(job.task, "failed", error=problem.code)
             self._forget(key)
             future.set_exception(exc)
         else:
@@ -403,9 +403,7 @@ class Service:
             if record.status is Status.done and record.explanation is not None:
                 return record.explanation
             if record.status is Status.failed and record.error is not None:
-                error = dict(record.error)
-                status = int(error.pop("status", 500))
-                raise WorkerError(status, {"error": error})
+                raise WorkerError(Problem.from_record(record.error))
             if not record.leased() and record.key is not None and record.task is not None:
                 mine = await asyncio.to_thread(self._ticket, record.key, record.task)
                 return await self.result(mine)

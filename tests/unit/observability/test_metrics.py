@@ -1,6 +1,6 @@
 """``/metrics`` after a known sequence of requests: the real application, served by uvicorn
 in this process, with a stand-in worker (each explanation costs 1 model call of 1 row; seed
-13 fails with the code ``unlucky``)."""
+13 fails with the code ``invalid_parameter``)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_counts_follow_a_known_sequence_of_requests(base: str) -> None:
     refused = explain(base, "no-such-method", 1)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_method"
     failed = explain(base, "shap", 13)  # computed, and the worker answers an error
-    assert failed.status_code == 422 and failed.json()["error"]["code"] == "unlucky"
+    assert failed.status_code == 422 and failed.json()["error"]["code"] == "invalid_parameter"
 
     after = scrape(base)
     assert value(after, "explainer_explanations_total", method="shap", status="done") == 2
@@ -83,7 +83,7 @@ def test_counts_follow_a_known_sequence_of_requests(base: str) -> None:
     # the stand-in's cost: 1 call of 1 row per explanation done
     assert value(after, "explainer_model_calls_total", method="shap") == 2
     assert value(after, "explainer_model_rows_total", method="shap") == 2
-    assert value(after, "explainer_model_errors_total", code="unlucky") == 0  # not the model's
+    assert value(after, "explainer_model_errors_total", code="invalid_parameter") == 0
     count = "explainer_explanation_duration_seconds_count"
     assert value(after, count, method="shap") == 2
     for stage in ("queue", "model", "engine"):
