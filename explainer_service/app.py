@@ -119,7 +119,11 @@ def create_app(
     protect(app, settings.auth, respond, DOCS_PAGES)
     _install_error_handlers(app, respond)
     # the outermost: every answer carries the request id, and it answers unexpected errors
-    app.add_middleware(RequestIds, on_error=lambda scope, exc: _internal(scope, exc, respond))
+    app.add_middleware(
+        RequestIds,
+        on_error=lambda scope, exc: _internal(scope, exc, respond),
+        on_done=service.metrics.answered,
+    )
     return app
 
 

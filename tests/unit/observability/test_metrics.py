@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,19 @@ def test_counts_follow_a_known_sequence_of_requests(base: str) -> None:
     assert value(after, "explainer_queue_saturated") == 0
     assert value(after, "explainer_queue_limit") == 32
     assert value(after, "explainer_workers_busy") == 0
+    # every request is counted by its status class once the access log has logged it
+    requests = "explainer_http_requests_total"
+
+    def refused() -> float:
+        return value(after, requests, status="4xx") - value(before, requests, status="4xx")
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and refused() < 2:
+        time.sleep(0.05)
+        after = scrape(base)
+    assert refused() == 2
+    assert value(after, requests, status="2xx") - value(before, requests, status="2xx") >= 3
+    assert value(after, requests, status="5xx") == 0
 
 
 def test_metrics_are_open_when_tokens_are_required(income_files: Path) -> None:
