@@ -8,13 +8,26 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+
+T = TypeVar("T")
+
+
+def until(condition: Callable[[], T], what: str, limit: float = 300.0) -> T:
+    """Polls ``condition`` every 0.1 s until it gives a true value, and answers that value;
+    raises ``TimeoutError`` naming ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {limit} s for {what}")
+        time.sleep(0.1)
+    return value
 
 
 def free_port() -> int:
