@@ -38,7 +38,6 @@ from explainer_service.errors import (
     QueueFullError,
     ShuttingDownError,
     StoreError,
-    WorkerError,
     error_body,
     http_error,
 )
@@ -123,7 +122,11 @@ def create_app(
     protect(app, settings.auth, respond, DOCS_PAGES)
     _install_error_handlers(app, respond)
     # the outermost: every answer carries the request id, and it answers unexpected errors
-    app.add_middleware(RequestIds, on_error=lambda scope, exc: _internal(scope, exc, respond))
+    app.add_middleware(
+        RequestIds,
+        on_error=lambda scope, exc: _internal(scope, exc, respond),
+        on_done=service.metrics.answered,
+    )
     return app
 
 
@@ -165,13 +168,11 @@ def _install_error_handlers(app: FastAPI, respond: Responder) -> None:
         response.headers.update(exc.headers or {})
         return response
 
-    # The project's own errors, answered here with their status. Anything else (a bug,
-    # or an ExplainerError that is the service's own fault) reaches RequestIds, which logs
-    # it with its traceback and answers a 500 with the request id.
+    # The errors the table names (and a worker's answer), answered here with their status.
+    # Anything else (a bug, or an ExplainerError that is the service's own fault) reaches
+    # RequestIds, which logs it with its traceback and answers a 500 with the request id.
     async def known_error(request: Request, exc: Exception) -> Response:
         status, body = http_error(exc)
-        if body["error"]["code"] == "internal" and not isinstance(exc, WorkerError):
-            raise exc  # not one it names (a worker's was logged where it happened)
         if isinstance(exc, ModelError | StoreError):  # the cause, for operators
             log.warning("%s (request id %s)", exc, body["error"].get("request_id"))
         response = respond(request, status, body)

@@ -1,6 +1,10 @@
-"""The service's exception tree.
+"""The service's exception tree, and the one table that answers it over HTTP.
 
     ExplainerServiceError
+     ├── ConfigError               the configuration is invalid (stops start-up)
+     ├── StoreError                the store cannot be opened or used (names it, for the log)
+     ├── CodecError                a body does not have the protocol's shape (inside codecs)
+     ├── InputError                a batch's input file cannot be read (explainer_service.batch)
      ├── PayloadError              the caller's inference payload cannot be read
      │    └── MalformedJsonError       the body is not JSON at all
      ├── BodyTooLargeError         the request body is larger than allowed
@@ -15,25 +19,32 @@
      │    └── ShuttingDownError       the service stops: no new explanations (503, Retry-After)
      ├── QueueFullError            too many explanations wait already: try again later (429)
      ├── DeadlineExceededError     the explanation ran longer than its deadline and was stopped
-     ├── WorkerError               an error raised in a worker process, as its HTTP answer
+     ├── WorkerError               an error raised in a worker process, as the worker answered it
      ├── WorkerCrashedError        the worker process died while running the explanation
      └── ModelError                calling the remote model failed (names the URL)
           ├── ModelUnavailableError    connection refused/reset or 503, after retries
           ├── ModelTimeoutError        no answer within ``timeout_s``
-          ├── ModelResponseError       the model answered 4xx/5xx
+          ├── ModelResponseError       the model answered 4xx/5xx, or an answer HTTP cannot read
           └── ProtocolMismatchError    the answer is not in the configured protocol's shape
 
-``StoreError`` (``explainer_service.store``: the store is unreachable) is answered 503
-``store_unavailable``; its message, which names the store, is for the log.
+The explanation library's errors (``explainers.errors``: ``ParameterError`` and
+``UnknownMethodError``, ``BudgetExceededError``, ``SchemaError`` and its kinds,
+``ModelOutputError``) pass through the service unchanged. Foreign exceptions (httpx's,
+sqlite3's, psycopg's) are mapped where they enter: in ``model_client`` and ``store``.
 
-Errors of the explanation library (``explainers.errors``) pass through unchanged.
-``http_error`` is the one place where any of them becomes an HTTP status and a JSON body
-``{"error": {"code", "message", "detail", "request_id"}}`` (``ErrorBody``): 4xx for what the
-caller can fix, 502/503/504 for the model, 500 for the service's own faults, whose message
-says only "internal error" and the request id (the log has the traceback).
+``TABLE`` is the one place where any of them becomes an HTTP status, a code, the code's
+``detail`` and the message a client reads; ``problem_of`` looks an exception up by its
+class's MRO, so a subclass not in the table is answered as its nearest parent. What it
+gives is a ``Problem`` (code, message, detail): plain data that crosses a worker's pipe and
+is kept in a failed row, whose status follows from its code. ``http_error`` makes the JSON
+body ``{"error": {"code", "message", "detail", "request_id"}}`` (``ErrorBody``): 4xx for
+what the caller can fix, 502/503/504 for the model and the store, 500 for the service's own
+faults. An exception the table does not name is such a fault: its message says only
+"internal error" and the request id (the log has the traceback).
 
 A ``ModelError``'s message names the model's URL and quotes its answer, which may hold
-internals of the model server: that is for the log. Clients read ``public``.
+internals of the model server; a ``StoreError``'s names the store: that is for the log.
+Clients read ``public`` and a fixed sentence.
 """
 
 from __future__ import annotations
@@ -41,6 +52,8 @@ from __future__ import annotations
 import math
 import re
 import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -52,7 +65,9 @@ from explainers.errors import (
     ParameterError,
     SchemaError,
     UnknownCategoryError,
+    UnknownMethodError,
     cut,
+    escaped,
     shown,
 )
 
@@ -188,16 +203,15 @@ class DeadlineExceededError(ExplainerServiceError):
 
 
 class WorkerError(ExplainerServiceError):
-    """An error raised while a worker process explained, carried back as ``http_error`` made it.
+    """An error raised while a worker process explained, as the worker answered it.
 
     Exceptions do not always survive pickling (keyword-only arguments), so a worker sends
-    ``(status, body)`` and the service raises this; ``http_error`` gives them back unchanged.
+    its ``Problem`` and the service raises this; ``http_error`` answers it unchanged.
     """
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(str(body["error"]["message"]))
-        self.status = status
-        self.body = body
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 class WorkerCrashedError(ExplainerServiceError):
@@ -268,11 +282,55 @@ class ModelTimeoutError(ModelError):
 
 
 class ModelResponseError(ModelError):
-    """The model answered with an error status."""
+    """The model answered with an error status, or an answer HTTP cannot read (larger than
+    allowed, or a body its ``Content-Encoding`` does not decode)."""
 
 
 class ProtocolMismatchError(ModelError):
     """The model's answer is not in the shape the configured protocol promises."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What went wrong, as a client reads it; plain data, so it crosses a worker's pipe and
+    is kept in a failed row. Its ``status`` follows from its ``code`` (``TABLE``)."""
+
+    code: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, code: str, message: str, detail: Mapping[str, Any] | None = None) -> Problem:
+        """A problem made safe to send: the message ``escaped``, each detail as JSON can
+        carry it (``_json_safe``). Everything a client sent reaches an answer through here."""
+        safe = {key: _json_safe(value) for key, value in (detail or {}).items()}
+        return cls(code, escaped(message), safe)
+
+    @classmethod
+    def from_record(cls, error: Mapping[str, Any]) -> Problem:
+        """From a failed row's error (its ``status``, kept for readers, is derived again)."""
+        return cls(str(error["code"]), str(error["message"]), dict(error.get("detail") or {}))
+
+    @property
+    def status(self) -> int:
+        return status_of(self.code)
+
+    def record(self) -> dict[str, Any]:
+        """As a failed row keeps it: ``{"code", "message", "detail", "status"}``."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "detail": self.detail,
+            "status": self.status,
+        }
+
+    def body(self) -> dict[str, Any]:
+        """``{"error": {...}}``, with the current request's id inside a request."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "detail": self.detail}
+        current = context.current()
+        if current is not None:
+            error["request_id"] = current
+        return {"error": error}
 
 
 class ErrorDetail(BaseModel):
@@ -292,55 +350,152 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_body(code: str, message: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{"error": {...}}``, with the current request's id inside a request."""
-    error: dict[str, Any] = {"code": code, "message": message, "detail": detail or {}}
-    current = context.current()
-    if current is not None:
-        error["request_id"] = current
-    return {"error": error}
+def _own_message(exc: Any) -> str:
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _no_detail(exc: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one class of exception is answered: ``detail(exc)`` and ``message(exc)`` say
+    what a client may read of it."""
+
+    status: int
+    code: str
+    detail: Callable[[Any], dict[str, Any]] = _no_detail
+    message: Callable[[Any], str] = _own_message
+
+
+def _field(exc: Any) -> dict[str, Any]:
+    return {"field": exc.field}
+
+
+def _parameter(exc: Any) -> dict[str, Any]:
+    return {"field": exc.field, "method": exc.method}
+
+
+def _budget(exc: BudgetExceededError) -> dict[str, Any]:
+    spent = "estimate" if exc.estimated else "used"
+    return {"budget": exc.budget, "limit": exc.limit, spent: exc.used, "parameters": exc.parameters}
+
+
+def _retry(exc: Any) -> dict[str, Any]:
+    return {"retry_after_s": exc.retry_after_s}
+
+
+def _model(exc: Any) -> dict[str, Any]:
+    return {"status": exc.status}
+
+
+def _public(exc: Any) -> str:
+    return str(exc.public)
+
+
+#: Every exception the service answers with its own status and code, by class; a subclass
+#: not named here is answered as its nearest parent that is (``rule_of``).
+TABLE: dict[type[Exception], Rule] = {
+    PayloadError: Rule(422, "invalid_payload", _field),
+    MalformedJsonError: Rule(400, "malformed_json", _field),
+    SchemaError: Rule(422, "invalid_instance", lambda e: {"field": e.feature}),
+    UnknownCategoryError: Rule(
+        422, "unknown_category", lambda e: {"field": e.feature, "value": e.value, "valid": e.valid}
+    ),
+    ParameterError: Rule(422, "invalid_parameter", _parameter),
+    UnknownMethodError: Rule(422, "unknown_method", _parameter),
+    BudgetExceededError: Rule(422, "budget_exceeded", _budget),
+    BodyTooLargeError: Rule(413, "body_too_large", lambda e: {"limit": e.limit}),
+    AccessError: Rule(403, "forbidden"),
+    UnauthorizedError: Rule(401, "unauthorized"),
+    LinkExpiredError: Rule(403, "link_expired"),
+    CrossSiteError: Rule(403, "cross_site"),
+    UnsupportedMediaTypeError: Rule(
+        415, "unsupported_media_type", lambda e: {"content_type": e.content_type}
+    ),
+    NotFoundError: Rule(404, "not_found"),
+    NotReadyError: Rule(503, "not_ready"),
+    ShuttingDownError: Rule(503, "shutting_down", _retry),
+    QueueFullError: Rule(
+        429, "queue_full", lambda e: {"waiting": e.waiting, "retry_after_s": e.retry_after_s}
+    ),
+    DeadlineExceededError: Rule(504, "deadline_exceeded", lambda e: {"deadline_s": e.deadline_s}),
+    WorkerCrashedError: Rule(
+        500, "worker_crashed", lambda e: {"worker": e.worker, "exit_code": e.exit_code}
+    ),
+    ModelError: Rule(502, "model_error", _model, _public),
+    ModelUnavailableError: Rule(503, "model_unavailable", _model, _public),
+    ModelTimeoutError: Rule(504, "model_timeout", _model, _public),
+    ProtocolMismatchError: Rule(502, "protocol_mismatch", _model, _public),
+    ModelOutputError: Rule(502, "model_output"),
+    StoreError: Rule(
+        503,
+        "store_unavailable",
+        message=lambda e: "the explanation store is unavailable; try again later",
+    ),
+}
+
+#: The code of an exception ``TABLE`` does not name: the service's own fault.
+INTERNAL = "internal"
+
+_STATUS = {rule.code: rule.status for rule in TABLE.values()}
+
+#: The exceptions the app's handlers answer: the table's, and a worker's answer. Anything
+#: else is an internal error, logged with its traceback where it is caught.
+HANDLED: tuple[type[Exception], ...] = (*TABLE, WorkerError)
+
+
+def rule_of(exc: BaseException) -> Rule | None:
+    """The rule of ``exc``'s class or of its nearest parent in ``TABLE``; None for an
+    exception it does not name."""
+    for cls in type(exc).__mro__:
+        rule = TABLE.get(cls)
+        if rule is not None:
+            return rule
+    return None
+
+
+def status_of(code: str) -> int:
+    """The HTTP status of an error code (500 for ``internal`` and codes ``TABLE`` lacks)."""
+    return _STATUS.get(code, 500)
+
+
+def problem_of(exc: BaseException) -> Problem:
+    """What a client may read of ``exc``. A ``WorkerError`` is what the worker answered; an
+    exception ``TABLE`` does not name says only "internal error" and the request id."""
+    if isinstance(exc, WorkerError):
+        problem = exc.problem
+    else:
+        rule = rule_of(exc)
+        if rule is None:
+            problem = Problem(INTERNAL, "")
+        else:
+            problem = Problem.of(rule.code, rule.message(exc), rule.detail(exc))
+    if problem.code == INTERNAL:
+        rid = context.current()
+        message = f"internal error (request id {rid})" if rid else "internal error"
+        return Problem(INTERNAL, message)
+    return problem
 
 
 def http_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
-    """(status, body) for any exception; unknown ones become a 500 without internals.
-
-    Inside a request the body carries its id. A ``WorkerError`` is answered as the worker
-    answered it, with this request's id.
-    """
-    if isinstance(exc, WorkerError):
-        status, error = exc.status, exc.body["error"]
-        code, message, detail = error["code"], error["message"], error.get("detail") or {}
-    else:
-        status, code, detail = _classify(exc)
-        message = _public_message(exc)
-    if code == "internal":
-        rid = context.current()
-        message = f"internal error (request id {rid})" if rid else "internal error"
-    return status, error_body(code, message, {k: _json_safe(v) for k, v in detail.items()})
+    """(status, body) for any exception (see ``problem_of``); inside a request the body
+    carries its id."""
+    problem = problem_of(exc)
+    return problem.status, problem.body()
 
 
-#: The exceptions that ``http_error`` answers with their own code: the app's handlers are
-#: registered on these; anything else is an internal error.
-HANDLED: tuple[type[Exception], ...] = (
-    ExplainerServiceError,
-    StoreError,
-    ParameterError,
-    SchemaError,
-    ModelOutputError,
-)
-
-
-def _public_message(exc: BaseException) -> str:
-    if isinstance(exc, ModelError):
-        return exc.public
-    if isinstance(exc, StoreError):
-        return "the explanation store is unavailable; try again later"
-    return str(getattr(exc, "message", None) or exc)
+def error_body(code: str, message: str, detail: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``{"error": {...}}`` of an error no exception of ours stands for (the framework's),
+    made safe as ``Problem.of`` does."""
+    return Problem.of(code, message, detail).body()
 
 
 def _json_safe(value: Any) -> Any:
     """``value`` as JSON can carry it, short: NaN and infinities (JSON parsers accept them
-    from a caller), long text and numbers, objects, as their cut repr."""
+    from a caller), long text and numbers, objects, as their cut repr; text with a lone
+    surrogate, escaped."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, float):
@@ -353,71 +508,3 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list):
         return [_json_safe(v) for v in value]
     return shown(value)
-
-
-def _access_status(exc: AccessError) -> tuple[int, str, dict[str, Any]]:
-    if isinstance(exc, UnauthorizedError):
-        return 401, "unauthorized", {}
-    if isinstance(exc, LinkExpiredError):
-        return 403, "link_expired", {}
-    if isinstance(exc, CrossSiteError):
-        return 403, "cross_site", {}
-    if isinstance(exc, UnsupportedMediaTypeError):
-        return 415, "unsupported_media_type", {"content_type": exc.content_type}
-    return 403, "forbidden", {}
-
-
-def _classify(exc: BaseException) -> tuple[int, str, dict[str, Any]]:
-    if isinstance(exc, MalformedJsonError):
-        return 400, "malformed_json", {"field": exc.field}
-    if isinstance(exc, PayloadError):
-        return 422, "invalid_payload", {"field": exc.field}
-    if isinstance(exc, UnknownCategoryError):
-        return (
-            422,
-            "unknown_category",
-            {
-                "field": exc.feature,
-                "value": exc.value,
-                "valid": exc.valid,
-            },
-        )
-    if isinstance(exc, SchemaError):
-        return 422, "invalid_instance", {"field": exc.feature}
-    if isinstance(exc, ParameterError):
-        code = "unknown_method" if exc.field == "method" else "invalid_parameter"
-        return 422, code, {"field": exc.field, "method": exc.method}
-    if isinstance(exc, BudgetExceededError):
-        spent = "estimate" if exc.estimated else "used"
-        detail = {"budget": exc.budget, "limit": exc.limit, spent: exc.used}
-        return 422, "budget_exceeded", {**detail, "parameters": exc.parameters}
-    if isinstance(exc, BodyTooLargeError):
-        return 413, "body_too_large", {"limit": exc.limit}
-    if isinstance(exc, AccessError):
-        return _access_status(exc)
-    if isinstance(exc, NotFoundError):
-        return 404, "not_found", {}
-    if isinstance(exc, ShuttingDownError):
-        return 503, "shutting_down", {"retry_after_s": exc.retry_after_s}
-    if isinstance(exc, NotReadyError):
-        return 503, "not_ready", {}
-    if isinstance(exc, QueueFullError):
-        return 429, "queue_full", {"waiting": exc.waiting, "retry_after_s": exc.retry_after_s}
-    if isinstance(exc, DeadlineExceededError):
-        return 504, "deadline_exceeded", {"deadline_s": exc.deadline_s}
-    if isinstance(exc, WorkerCrashedError):
-        return 500, "worker_crashed", {"worker": exc.worker, "exit_code": exc.exit_code}
-    if isinstance(exc, ModelError):
-        detail = {"status": exc.status}
-        if isinstance(exc, ModelUnavailableError):
-            return 503, "model_unavailable", detail
-        if isinstance(exc, ModelTimeoutError):
-            return 504, "model_timeout", detail
-        if isinstance(exc, ProtocolMismatchError):
-            return 502, "protocol_mismatch", detail
-        return 502, "model_error", detail
-    if isinstance(exc, ModelOutputError):
-        return 502, "model_output", {}
-    if isinstance(exc, StoreError):
-        return 503, "store_unavailable", {}
-    return 500, "internal", {}

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         SchemaError,
         UnexpectedFeatureError,
         UnknownCategoryError,
+        UnknownMethodError,
     )
     from explainers.explanation import SCHEMA_VERSION, Explanation, Prediction
     from explainers.model import BlackBox, CountingModel, OutputKind, PredictFn
@@ -59,6 +60,7 @@ _WHERE = {
     "SchemaError": "explainers.errors",
     "UnexpectedFeatureError": "explainers.errors",
     "UnknownCategoryError": "explainers.errors",
+    "UnknownMethodError": "explainers.errors",
     "SCHEMA_VERSION": "explainers.explanation",
     "Explanation": "explainers.explanation",
     "Prediction": "explainers.explanation",
@@ -97,6 +99,7 @@ __all__ = [
     "SchemaError",
     "UnexpectedFeatureError",
     "UnknownCategoryError",
+    "UnknownMethodError",
     "WireFormat",
     "available",
     "get_explainer_class",

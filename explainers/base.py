@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from explainers.budget import Budget, CostEstimate
-from explainers.errors import ExplainerError, ParameterError, SchemaError
+from explainers.errors import ExplainerError, ParameterError, SchemaError, UnknownMethodError
 from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
 from explainers.model import BlackBox, CountingModel, OutputKind
 from explainers.schema import FeatureSchema
@@ -303,8 +303,8 @@ def get_explainer_class(method: str) -> type[Explainer]:
     """The explainer class for ``method``, imported on first use."""
     methods = available()
     if method not in methods:
-        raise ParameterError(
-            method, "method", f"unknown method {method!r}; available: {', '.join(methods)}"
+        raise UnknownMethodError(
+            method, f"unknown method {method!r}; available: {', '.join(methods)}"
         )
     module_name, _, class_name = methods[method].partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)

@@ -3,7 +3,8 @@
 The library knows nothing of HTTP; the service maps these to statuses in one place.
 
     ExplainerError                  an explainer or its configuration is at fault
-     ├── ParameterError              an unknown method, or a parameter it does not accept
+     ├── ParameterError              a parameter the method does not accept
+     │    └── UnknownMethodError         no explainer answers to that method's name
      ├── BudgetExceededError         an explanation would spend more than its budget allows
      ├── SchemaError                 a row does not fit the feature schema
      │    ├── MissingFeatureError
@@ -29,10 +30,21 @@ from explainers.validation import location, problems_text
 SHOWN_CHARS = 80
 
 
+def escaped(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate (``"\\ud800"`` in a caller's JSON) written as
+    its escape, ``\\ud800``: UTF-8 cannot encode one, so a message holding it could not be
+    sent."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def cut(text: str) -> str:
-    """``text``, cut to ``SHOWN_CHARS`` characters: a message repeats what a caller sent,
-    and a caller may send megabytes."""
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+    """``text``, cut to ``SHOWN_CHARS`` characters and ``escaped``: a message repeats what a
+    caller sent, and a caller may send megabytes or text UTF-8 cannot encode."""
+    return escaped(text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…")
 
 
 def shown(value: Any) -> str:
@@ -63,6 +75,13 @@ class ParameterError(ExplainerError, ValueError):
         first = location(problems[0]) or "parameters"
         text = problems_text(problems, whole="parameters")
         return cls(method, first, f"invalid parameters for {method}: {text}")
+
+
+class UnknownMethodError(ParameterError):
+    """No explainer answers to ``method`` (not installed, or not configured)."""
+
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(method, "method", message)
 
 
 class BudgetExceededError(ExplainerError):

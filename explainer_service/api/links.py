@@ -20,11 +20,12 @@ async def links(
     link: LinkDep,
     payload: Annotated[str, Query(description="the logged inference payload (JSON)")],
 ) -> dict[str, str]:
-    """Checks that the payload is readable, then answers method -> link: absolute from
-    ``auth.public_base_url`` (never from the request's Host), relative when that is not
-    set; signed when links are."""
+    """Checks that the payload is readable and its rows fit the feature schema, then
+    answers method -> link: absolute from ``auth.public_base_url`` (never from the
+    request's Host), relative when that is not set; signed when links are."""
     depth = settings.service.max_json_depth
     body = await asyncio.to_thread(parse_json, payload, "the payload parameter", depth)
-    # a payload that cannot be read gets its error now
-    await asyncio.to_thread(runtime.rows, body)
+    # a payload whose explanations would fail (unreadable, a wrong category) gets its error now
+    rows = await asyncio.to_thread(runtime.rows, body)
+    await asyncio.to_thread(runtime.schema.normalise, rows)
     return {method: link(drilldown_link(method, body)) for method in runtime.local_methods}

@@ -22,7 +22,7 @@ from explainer_service.errors import (
     ExplainerServiceError,
     MalformedJsonError,
     PayloadError,
-    http_error,
+    problem_of,
 )
 from explainer_service.presentation.inputs import record_of
 from explainer_service.runtime import Runtime
@@ -114,5 +114,4 @@ def _items(row: int, value: Any, runtime: Runtime) -> Iterator[Item]:
 
 def _error(exc: Exception) -> dict[str, Any]:
     """The error as the service would answer it, with its HTTP status (as stored)."""
-    status, body = http_error(exc)
-    return {**body["error"], "status": status}
+    return problem_of(exc).record()

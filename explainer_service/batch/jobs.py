@@ -21,7 +21,7 @@ from typing import Any
 
 from explainer_service.batch.inputs import Item, items_of
 from explainer_service.batch.runner import Progress, Report, run_batch
-from explainer_service.errors import NotFoundError, QueueFullError, http_error
+from explainer_service.errors import INTERNAL, NotFoundError, QueueFullError, problem_of
 from explainer_service.runtime import Runtime
 from explainer_service.settings import Settings
 from explainer_service.store import Store
@@ -114,10 +114,10 @@ class Batches:
                 stop=self._stop,
             )
         except Exception as exc:
-            status, body = http_error(exc)
-            if body["error"]["code"] == "internal":
+            problem = problem_of(exc)
+            if problem.code == INTERNAL:
                 log.exception("batch %s failed", job.id)
-            job.status, job.error = "failed", {**body["error"], "status": status}
+            job.status, job.error = "failed", problem.record()
             return
         job.finished, job.counts = len(job.items), job.report.counts()
         job.status = "done"

@@ -32,7 +32,7 @@ from explainer_service.errors import (
     DeadlineExceededError,
     ShuttingDownError,
     WorkerCrashedError,
-    http_error,
+    problem_of,
 )
 from explainer_service.runtime import Runtime
 from explainer_service.service.chores import LeaseRenewal, running_in_thread
@@ -109,12 +109,11 @@ class _Batch:
 Progress = Callable[[int, dict[str, int]], None]
 
 
-def _stopped() -> Outcome:
-    status, body = http_error(ShuttingDownError("the batch was stopped before this row"))
-    return Outcome(None, "failed", error={**body["error"], "status": status})
-
-
-_STOPPED = _stopped()
+_STOPPED = Outcome(
+    None,
+    "failed",
+    error=problem_of(ShuttingDownError("the batch was stopped before this row")).record(),
+)
 
 
 def run_batch(
@@ -362,13 +361,12 @@ def _answer(batch: _Batch, ref: Any, job: _Running, deadline: float | None) -> O
             else WorkerCrashedError(-1, None)
         )
         log.warning("batch row %s: %s (%s)", job.id, error, _cause(exc))
-        status, body = http_error(error)
-        return _failed(batch, job.id, {**body["error"], "status": status})
+        return _failed(batch, job.id, problem_of(error).record())
     if isinstance(answer, Done):
         explanation = Explanation.model_validate_json(answer.explanation)
         batch.ledger.finish(job.id, explanation)
         return Outcome(job.id, "computed", explanation)
-    return _failed(batch, job.id, {**answer.body["error"], "status": answer.status})
+    return _failed(batch, job.id, answer.problem.record())
 
 
 def _failed(batch: _Batch, id: str, error: dict[str, Any]) -> Outcome:

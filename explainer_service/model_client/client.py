@@ -16,6 +16,7 @@ import numpy as np
 
 from explainer_service.errors import (
     CodecError,
+    ModelError,
     ModelResponseError,
     ModelTimeoutError,
     ModelUnavailableError,
@@ -40,6 +41,49 @@ def synthetic_headers(settings: ModelSettings) -> dict[str, str]:
     """The headers of every call the service makes to the model: ``model.headers`` and
     ``Seldon-Skip-Logging: true``."""
     return {**settings.headers, SKIP_LOGGING_HEADER: "true"}
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What an httpx error means for a call to the model: the ``ModelError`` it becomes, its
+    public message (``{attempts}``, ``{timeout_s}`` filled in), and whether it is retried."""
+
+    error: type[ModelError]
+    public: str
+    retried: bool
+
+
+_UNREACHABLE = _Failure(
+    ModelUnavailableError, "the model is unreachable after {attempts} attempt(s)", retried=True
+)
+_UNSENDABLE = _Failure(ModelError, "the request to the model cannot be sent", retried=False)
+
+#: httpx's errors, by class (looked up along the MRO, as httpx maps httpcore's): every
+#: ``TransportError`` (connecting, sending, reading, timeouts) and ``DecodingError`` (a body
+#: its ``Content-Encoding`` does not decode) becomes a ``ModelError`` here.
+HTTPX_ERRORS: dict[type[Exception], _Failure] = {
+    httpx.TransportError: _UNREACHABLE,
+    httpx.NetworkError: _UNREACHABLE,  # ConnectError, ReadError, WriteError, CloseError
+    httpx.RemoteProtocolError: _UNREACHABLE,  # e.g. closed before or while answering
+    httpx.ProxyError: _UNREACHABLE,
+    httpx.TimeoutException: _Failure(
+        ModelTimeoutError, "the model did not answer within {timeout_s} s", retried=False
+    ),
+    httpx.LocalProtocolError: _UNSENDABLE,  # e.g. a header value HTTP does not allow
+    httpx.UnsupportedProtocol: _UNSENDABLE,
+    httpx.DecodingError: _Failure(
+        ModelResponseError,
+        "the model's answer cannot be decoded (its Content-Encoding does not match its body)",
+        retried=False,
+    ),
+}
+
+
+def _failure(exc: Exception) -> _Failure:
+    for cls in type(exc).__mro__:
+        if cls in HTTPX_ERRORS:
+            return HTTPX_ERRORS[cls]
+    return _UNREACHABLE
 
 
 class _AnswerTooLarge(Exception):
@@ -84,7 +128,8 @@ class RemoteModel:
     ``max_batch_rows`` are split into chunks, ``concurrency`` of them in flight at once, and
     the scores come back in row order. Refused or reset connections and 502/503 answers are
     retried ``retries`` times with exponential backoff; a call that takes longer than
-    ``timeout_s`` fails at once. Thread-safe: explanations may share one instance.
+    ``timeout_s`` fails at once. Every httpx error becomes a ``ModelError`` here
+    (``HTTPX_ERRORS``). Thread-safe: explanations may share one instance.
 
     Every HTTP request is counted: ``stats`` for the whole instance, ``thread_stats()`` for
     the requests made on behalf of the calling thread (its chunks are counted there even
@@ -224,19 +269,15 @@ class RemoteModel:
                     url=self.url,
                     status=exc.status,
                 ) from None
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            except (httpx.TransportError, httpx.DecodingError) as exc:
                 self._count(n_rows, started, spent, failed=True)
-                if last:
-                    raise ModelUnavailableError(
-                        f"the model is unreachable after {attempts} attempt(s)",
-                        url=self.url,
-                        cause=f"{type(exc).__name__}: {exc}",
-                    ) from None
-            except httpx.TimeoutException:
-                self._count(n_rows, started, spent, failed=True)
-                raise ModelTimeoutError(
-                    f"the model did not answer within {self.settings.timeout_s} s", url=self.url
-                ) from None
+                failure = _failure(exc)
+                if last or not failure.retried:
+                    public = failure.public.format(
+                        attempts=attempt + 1, timeout_s=self.settings.timeout_s
+                    )
+                    cause = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                    raise failure.error(public, url=self.url, cause=cause) from None
             else:
                 failed = response.status_code >= 400
                 self._count(n_rows, started, spent, failed=failed)

@@ -107,7 +107,7 @@ def v2_inputs(
     with httpx.Client(headers=synthetic_headers(settings), transport=transport) as client:
         try:
             response = retrying(ask, client)
-        except (httpx.TransportError, _ServerError) as exc:
+        except (httpx.TransportError, httpx.DecodingError, _ServerError) as exc:
             return DeclaredInputs(
                 V2_METADATA,
                 missing=f"no answer from {url} within model.metadata_wait_s ({wait_s:g} s): "

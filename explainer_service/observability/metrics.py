@@ -3,9 +3,10 @@
 Each ``Metrics`` has its own ``CollectorRegistry`` (several applications may live in one
 process, as in the tests). Counters and histograms move when an explanation is looked up,
 refused or finished (the workers, which call the model, send the duration of each of its
-requests back with the answer); queue depth, explanations in flight and worker saturation
-are read from the service when ``/metrics`` is scraped. Labels take only bounded values:
-methods that passed validation, error codes, stages.
+requests back with the answer) and when the access log logs an HTTP request; queue depth,
+explanations in flight and worker saturation are read from the service when ``/metrics``
+is scraped. Labels take only bounded values: methods that passed validation, error codes,
+stages, status classes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
-from explainer_service.errors import http_error
+from explainer_service.errors import problem_of
 from explainers import Explanation
 
 #: Explanations take from milliseconds (answered at once) to minutes (``budget.max_seconds``).
@@ -80,6 +81,13 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.http_requests = Counter(
+            "explainer_http_requests",
+            "HTTP requests answered, by status class (2xx, 4xx, 5xx, ...); a client that went "
+            "away before sending its body counts as 4xx (499 in the log)",
+            ["status"],
+            registry=r,
+        )
         self.refusals = Counter(
             "explainer_requests_refused",
             "Requests for explanations refused before any work, by error code",
@@ -117,6 +125,10 @@ class Metrics:
         for name, (help, read) in gauges.items():
             Gauge(name, help, registry=self.registry).set_function(read)
 
+    def answered(self, status: int) -> None:
+        """Count one HTTP request by its status's class (``RequestIds.on_done``)."""
+        self.http_requests.labels(f"{status // 100}xx").inc()
+
     def looked_up(self, result: str) -> None:
         self.lookups.labels(result).inc()
 
@@ -126,8 +138,7 @@ class Metrics:
         try:
             yield
         except Exception as exc:
-            _, body = http_error(exc)
-            self.refusals.labels(body["error"]["code"]).inc()
+            self.refusals.labels(problem_of(exc).code).inc()
             raise
 
     def finished(self, method: str, explanation: Explanation) -> None:

@@ -33,8 +33,8 @@ from explainers import (
     Explanation,
     FeatureSchema,
     OutputKind,
-    ParameterError,
     SchemaError,
+    UnknownMethodError,
     get_explainer_class,
     infer_class_names,
 )
@@ -219,9 +219,8 @@ class Runtime:
 
     def _class(self, method: str) -> type[Explainer]:
         if method not in self.classes:
-            raise ParameterError(
+            raise UnknownMethodError(
                 method,
-                "method",
                 f"method {method!r} is not configured; configured: {', '.join(self.classes)}",
             )
         return self.classes[method]

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from explainer_service.errors import StoreError, http_error
+from explainer_service.errors import StoreError, problem_of
 from explainer_service.observability.metrics import Metrics
 from explainer_service.runtime import Runtime
 from explainer_service.store import Store
@@ -70,10 +70,9 @@ class ReadinessProbe:
         try:
             self.runtime.model.predict(row)
         except Exception as exc:
-            _, body = http_error(exc)
             if self.state.ready:  # the full cause, URL included, for operators only
                 log.warning("not ready: the model does not answer: %s", exc)
-            self.state = Readiness(False, body["error"]["message"], time.time())
+            self.state = Readiness(False, problem_of(exc).message, time.time())
         else:
             if not self.state.ready and self.state.checked_at:
                 log.info("ready: the model answers")

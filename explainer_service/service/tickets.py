@@ -28,13 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from explainer_service.errors import (
+    INTERNAL,
     NotFoundError,
     NotReadyError,
+    Problem,
     QueueFullError,
     ShuttingDownError,
     StoreError,
     WorkerError,
-    http_error,
+    problem_of,
 )
 from explainer_service.observability import context, logs
 from explainer_service.observability.metrics import Metrics
@@ -282,16 +284,15 @@ class Service:
             self._forget(key)
             future.set_exception(exc)
         except Exception as exc:
-            status, body = http_error(exc)
-            code = body["error"]["code"]
-            if code == "internal" and not isinstance(exc, WorkerError):
+            problem = problem_of(exc)
+            if problem.code == INTERNAL and not isinstance(exc, WorkerError):
                 log.exception("explanation %s failed", id)  # a worker logs its own
-            if code in MODEL_DOWN:
+            if problem.code in MODEL_DOWN:
                 self._readiness_check.wake()  # readiness follows the model now
             with contextlib.suppress(StoreError):  # the caller gets the error all the same
-                self.ledger.fail(id, {**body["error"], "status": status})
-            self.metrics.failed(job.task.method, code)
-            self._log_done(job.task, "failed", error=code)
+                self.ledger.fail(id, problem.record())
+            self.metrics.failed(job.task.method, problem.code)
+            self._log_done(job.task, "failed", error=problem.code)
             self._forget(key)
             future.set_exception(exc)
         else:
@@ -348,9 +349,7 @@ class Service:
             if record.status is Status.done and record.explanation is not None:
                 return record.explanation
             if record.status is Status.failed and record.error is not None:
-                error = dict(record.error)
-                status = int(error.pop("status", 500))
-                raise WorkerError(status, {"error": error})
+                raise WorkerError(Problem.from_record(record.error))
             if not record.leased() and record.key is not None and record.task is not None:
                 mine = await asyncio.to_thread(self._ticket, record.key, record.task)
                 return await self.result(mine)

@@ -118,11 +118,13 @@ class PostgresStore(Store):
 
     @contextmanager
     def _session(self, atomic: bool = False) -> Iterator[Session]:
-        """One transaction (committed at the end of the block, rolled back on an error)."""
+        """One transaction (committed at the end of the block, rolled back on an error).
+        Every psycopg error (the database gone, read-only, its disk full, corrupted) is
+        raised as a ``StoreError``."""
         try:
             with self._pool.connection() as connection:
                 yield _Connection(connection)
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             raise StoreError(f"the store {self.location} failed: {self._scrub(exc)}") from None
 
     def _lock_schema(self, db: Session) -> None:

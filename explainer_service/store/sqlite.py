@@ -2,16 +2,22 @@
 
 Several processes on one machine may share the file (SQLite's locking); replicas on
 several machines need the PostgreSQL store.
+
+Every ``sqlite3`` error, at open and at use (a file that is not a database or is
+corrupted, a path that cannot be opened, a read-only file, a full disk), becomes a
+``StoreError`` naming the file (``_mapped``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from explainer_service.errors import StoreError
 from explainer_service.store.base import Migration, Session, Store
 
 #: Schema versions, in order. A file written before the version table existed is read as
@@ -36,19 +42,32 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
+@contextmanager
+def _mapped(doing: str) -> Iterator[None]:
+    """Raises a ``sqlite3.Error`` or ``OSError`` of the block as a ``StoreError`` saying
+    ``doing`` (which names the file) and why."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"{doing}: {exc}") from None
+
+
 class SqliteStore(Store):
-    """``path``: a file (its folder is created) or ``:memory:``."""
+    """``path``: a file (its folder is created) or ``:memory:``. Raises ``StoreError`` when
+    it cannot be opened, or is not a database this release can use."""
 
     def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.location = str(path)
-        self._db = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        with _mapped(f"cannot open the store {self.location}"):
+            if self.location != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.location, check_same_thread=False, isolation_level=None, timeout=30
+            )
         self._lock = threading.Lock()
         try:
+            with _mapped(f"cannot open the store {self.location}"):
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._migrate(MIGRATIONS)
         except BaseException:
             self._db.close()
@@ -56,7 +75,7 @@ class SqliteStore(Store):
 
     @contextmanager
     def _session(self, atomic: bool = False) -> Iterator[Session]:
-        with self._lock:
+        with self._lock, _mapped(f"the store {self.location} failed"):
             if not atomic:
                 yield self._db
                 return
@@ -64,7 +83,8 @@ class SqliteStore(Store):
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # the error says what went wrong
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 

@@ -354,7 +354,7 @@ class Pool:
             if isinstance(answer, Done):
                 job.future.set_result(answer.explanation)
             elif isinstance(answer, Failed):
-                job.future.set_exception(WorkerError(answer.status, answer.body))
+                job.future.set_exception(WorkerError(answer.problem))
             else:
                 self._crashed(worker, job, process)
                 return

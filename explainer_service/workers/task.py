@@ -1,7 +1,7 @@
 """One explanation task, the messages a worker answers with, and the worker's main loop.
 
 A task is ``(method, wire row, resolved params)``; the worker answers the Explanation as
-JSON, or the error as ``http_error`` made it (status and body), because exceptions with
+JSON, or the error as a ``Problem`` (code, message, detail), because exceptions with
 keyword-only arguments do not survive pickling. Everything here crosses a pipe, so it is
 plain data.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from explainer_service.errors import ConfigError, ModelError, http_error
+from explainer_service.errors import INTERNAL, ConfigError, ModelError, Problem, problem_of
 from explainer_service.observability import context, logs
 from explainer_service.observability.context import current_traceparent
 from explainer_service.runtime import FittedRuntime
@@ -79,9 +79,11 @@ class Done:
 
 @dataclass(frozen=True)
 class Failed:
+    """``problem``: the error as a client may read it (the service raises it again as a
+    ``WorkerError``)."""
+
     id: str
-    status: int
-    body: dict[str, Any]
+    problem: Problem
     call_seconds: list[float] = field(default_factory=list)
 
 
@@ -99,12 +101,12 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
             explainer = runtime.explainer(task.method)
             explanation = explainer.explain(task.row, task.params, runtime.budget)
         except Exception as exc:
-            status, body = http_error(exc)
+            problem = problem_of(exc)
             if isinstance(exc, ModelError):
                 log.warning("explanation %s: %s", task.id, exc)
-            elif body["error"]["code"] == "internal":
+            elif problem.code == INTERNAL:
                 log.exception("explanation %s failed", task.id)
-            return Failed(task.id, status, body, runtime.model.take_durations())
+            return Failed(task.id, problem, runtime.model.take_durations())
     return Done(task.id, explanation.model_dump_json(), runtime.model.take_durations())
 
 

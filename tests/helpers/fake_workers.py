@@ -3,8 +3,8 @@
 Each runs in a spawned process, so it lives in an importable module. A task's ``method``
 says what the fake does: ``echo`` answers its params and the worker index as JSON,
 ``sleep`` sleeps ``params["seconds"]`` first, ``wait`` waits until the file
-``params["file"]`` exists, ``fail`` answers a 422, ``exit`` ends the process with
-``params["code"]``.
+``params["file"]`` exists, ``fail`` answers a 422 (``invalid_parameter``), ``exit`` ends
+the process with ``params["code"]``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from explainer_service.errors import Problem
 from explainer_service.workers.task import Done, Failed, Started, StartFailed, Task
 
 
@@ -34,8 +35,7 @@ def answering(index: int, settings: Any, conn: Connection) -> None:
         while task.method == "wait" and not os.path.exists(task.params["file"]):
             time.sleep(0.01)
         if task.method == "fail":
-            body = {"error": {"code": "invalid_parameter", "message": "no", "detail": {}}}
-            conn.send(Failed(task.id, 422, body))
+            conn.send(Failed(task.id, Problem("invalid_parameter", "no")))
             continue
         conn.send(Done(task.id, json.dumps({"params": task.params, "worker": index})))
 
@@ -50,8 +50,8 @@ def dying_at_start(index: int, settings: Any, conn: Connection) -> None:
 
 def explaining(index: int, gate: Any, conn: Connection) -> None:
     """Answers every task with a small Explanation (of the method ``stand-in``) once the
-    file ``gate`` exists; a task with seed 13 fails with a 422 instead, one with seed 14
-    as a model that does not answer (503 ``model_unavailable``)."""
+    file ``gate`` exists; a task with seed 13 fails with a 422 (``invalid_parameter``)
+    instead, one with seed 14 as a model that does not answer (503 ``model_unavailable``)."""
     from explainers.explanation import Cost, Explanation, OtherFidelity, OtherResult, Provenance
 
     conn.send(Started(os.getpid()))
@@ -59,8 +59,8 @@ def explaining(index: int, gate: Any, conn: Connection) -> None:
         while not os.path.exists(gate):
             time.sleep(0.01)
         if task.params.get("seed") == 13:
-            body = {"error": {"code": "unlucky", "message": "seed 13", "detail": {}}}
-            conn.send(Failed(task.id, 422, body))
+            problem = Problem("invalid_parameter", "seed 13", {"field": "seed"})
+            conn.send(Failed(task.id, problem))
             continue
         if task.params.get("seed") == 14:
             body = {"error": {"code": "model_unavailable", "message": "no model", "detail": {}}}

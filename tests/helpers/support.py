@@ -10,11 +10,24 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+
+T = TypeVar("T")
+
+
+def until(condition: Callable[[], T], what: str, limit: float = 300.0) -> T:
+    """Polls ``condition`` every 0.1 s until it gives a true value, and answers that value;
+    raises ``TimeoutError`` naming ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {limit} s for {what}")
+        time.sleep(0.1)
+    return value
 
 
 def free_port() -> int:
@@ -22,16 +35,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def until(condition: Callable[[], object], what: str, limit: float = 60.0) -> None:
-    """Poll ``condition`` until it is true; raises ``TimeoutError`` naming ``what`` after
-    ``limit`` seconds (generous: the machine may be loaded)."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
 
 
 class ServerProcess:

@@ -153,3 +153,26 @@ def test_a_truncated_answer_is_retried_then_reported(fault_server: str) -> None:
     with remote(fault_server + "/truncated") as model, pytest.raises(ModelUnavailableError):
         model.predict(ROWS)
     assert requests_to(fault_server, "/truncated") - before == 3
+
+
+def test_an_answer_declared_gzip_that_is_not_is_a_model_error_not_retried(
+    fault_server: str,
+) -> None:
+    before = requests_to(fault_server, "/bad-gzip")
+    with (
+        remote(fault_server + "/bad-gzip") as model,
+        pytest.raises(ModelResponseError, match="cannot be decoded") as info,
+    ):
+        model.predict(ROWS)
+    assert "DecodingError" in str(info.value)
+    assert requests_to(fault_server, "/bad-gzip") - before == 1
+
+
+def test_a_server_that_resets_mid_request_is_retried_then_reported(fault_server: str) -> None:
+    """Reset while the body is sent: httpcore reads on after a failed write, so what it
+    raises is a read error or a closed connection; either is model_unavailable."""
+    before = requests_to(fault_server, "/reset")
+    with remote(fault_server + "/reset") as model, pytest.raises(ModelUnavailableError) as info:
+        model.predict([[n, "x" * 1000] for n in range(2000)])
+    assert "after 3 attempt(s)" in str(info.value)
+    assert requests_to(fault_server, "/reset") - before == 3

@@ -30,6 +30,7 @@ from tests.helpers.support import (
     explainer_service,
     free_port,
     python_server,
+    until,
     wait_until_fitted,
     wait_until_ready,
 )
@@ -40,15 +41,6 @@ pytestmark = pytest.mark.integration
 LIMIT_S = 300.0
 CLIENTS = 8
 ROUNDS = (250, 250)
-
-
-def until(condition: Any, what: str, limit: float = LIMIT_S) -> Any:
-    deadline = time.monotonic() + limit
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.1)
-    return value
 
 
 def usage(pid: int) -> dict[str, int]:
@@ -143,22 +135,6 @@ def report(path: Path, statuses: Counter[int], measured: list[dict[str, int]]) -
 
 
 # --- a misbehaving model ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def faults(output_dir: Path) -> Any:
-    port = free_port()
-    server = python_server(
-        "tests.helpers.servers.fault_server",
-        port,
-        "--sleep",
-        "1.5",
-        "--drip",
-        "0.5",
-        log=output_dir / "fault-server-service.log",
-    ).wait_ready()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 TIMINGS: dict[str, float] = {}

@@ -25,7 +25,13 @@ from explainer_service.errors import (
     StoreError,
 )
 from explainer_service.settings import Settings
-from explainers import ExplainerError, ModelOutputError, UnknownCategoryError
+from explainers import (
+    BudgetExceededError,
+    ExplainerError,
+    ModelOutputError,
+    ParameterError,
+    UnknownCategoryError,
+)
 
 
 class Span(BaseModel):
@@ -96,6 +102,21 @@ def app(income_files: Path) -> FastAPI:
     @app.get("/category-error")
     def category_error() -> None:
         raise UnknownCategoryError("workclass", "Astronaut", ["Private"])
+
+    @app.get("/over-budget")
+    def over_budget() -> None:
+        raise BudgetExceededError(
+            "anchors may cost more than max_rows allows",
+            budget="max_rows",
+            limit=10,
+            used=11,
+            estimated=True,
+            parameters=["max_samples"],
+        )
+
+    @app.get("/parameter-error")
+    def parameter_error() -> None:
+        raise ParameterError("shap", "nsamples", "nsamples: too few")
 
     @app.get("/queue-full")
     def queue_full() -> None:
@@ -170,6 +191,8 @@ def error_of(response: httpx.Response) -> dict:
         ("/payload-error", 422, "invalid_payload"),
         ("/category-error", 422, "unknown_category"),
         ("/model-output", 502, "model_output"),
+        ("/over-budget", 422, "budget_exceeded"),
+        ("/parameter-error", 422, "invalid_parameter"),
         ("/no/such/route", 404, "not_found"),
         ("/explanations?limit=0", 422, "invalid_request"),
     ],
@@ -320,3 +343,47 @@ def test_the_landing_page_does_not_show_the_model_url(app: FastAPI) -> None:
     page = get(app, "/")
     assert page.status_code == 200 and "Explanations for" in page.text
     assert "127.0.0.1:9" not in page.text and "/v2/models/m/infer" not in page.text
+
+
+def test_a_client_that_goes_away_mid_body_is_logged_as_499_not_as_an_error(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Headers declaring 100000 bytes, 10 of them, then the connection is gone: nothing to
+    answer, one record of the request with status 499, no ERROR, and no 5xx counted."""
+    arriving = iter(
+        [
+            {"type": "http.request", "body": b'{"instance', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return next(arriving, {"type": "http.disconnect"})
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/explain",
+        "raw_path": b"/explain",
+        "root_path": "",
+        "query_string": b"method=shap",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100000")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("service", 80),
+    }
+    with caplog.at_level(logging.INFO):
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    [record] = [r for r in caplog.records if r.name == "explainer_service.access"]
+    assert record.levelno == logging.INFO and record.fields["status"] == 499  # type: ignore[attr-defined]
+    metrics = get(app, "/metrics").text
+    assert 'explainer_http_requests_total{status="4xx"} 1.0' in metrics
+    assert 'status="5xx"' not in metrics

@@ -14,6 +14,8 @@
 - ``/huge-chunked``: the same, sent chunked (no length declared)
 - ``/drip``: like ``/ok``, its body sent one byte every ``--drip`` seconds
 - ``/truncated``: declares a longer body than it sends, then closes the connection
+- ``/bad-gzip``: 200 declaring ``Content-Encoding: gzip``, with a body that is not gzip
+- ``/reset``: reads 10 bytes of the request's body, then resets the connection (RST)
 - ``GET /requests``: how many POSTs each path received
 """
 
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -77,7 +81,20 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, '{"error": "not found"}')
 
+    def _reset(self) -> None:
+        """Read a few bytes of the body, then drop the connection with a RST (SO_LINGER 0),
+        as a model server that crashes or is killed mid-request does."""
+        self.rfile.read(min(10, int(self.headers.get("Content-Length", 0))))
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
     def do_POST(self) -> None:
+        if self.path == "/reset":
+            with LOCK:
+                COUNTS[self.path] += 1
+            self._reset()
+            return
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with LOCK:
             COUNTS[self.path] += 1
@@ -120,6 +137,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
                 self.close_connection = True
+            case "/bad-gzip":
+                data = ok.encode()  # plain JSON, declared as gzip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
             case "/flaky":
                 self._send(503, '{"error": "warming up"}') if count <= 2 else self._send(200, ok)
             case _:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from explainer_service import (
+    ModelError,
     ModelResponseError,
     ModelSettings,
     ModelTimeoutError,
@@ -20,6 +21,7 @@ from explainer_service import (
     ProtocolMismatchError,
     RemoteModel,
 )
+from explainer_service.errors import http_error
 from explainer_service.model_client import CallStats
 from explainer_service.observability import context
 
@@ -169,6 +171,62 @@ def test_timeout_is_not_retried() -> None:
     with pytest.raises(ModelTimeoutError, match=r"within 10\.0 s"):
         make_model(handler).predict([[1, "a"]])
     assert len(calls) == 1
+
+
+#: Every httpx transport error: the ModelError it becomes, and how many calls are made
+#: with ``retries=2``.
+TRANSPORT_ERRORS = [
+    (httpx.ConnectError, ModelUnavailableError, 3),
+    (httpx.ReadError, ModelUnavailableError, 3),
+    (httpx.WriteError, ModelUnavailableError, 3),
+    (httpx.CloseError, ModelUnavailableError, 3),
+    (httpx.RemoteProtocolError, ModelUnavailableError, 3),
+    (httpx.ProxyError, ModelUnavailableError, 3),
+    (httpx.ConnectTimeout, ModelTimeoutError, 1),
+    (httpx.ReadTimeout, ModelTimeoutError, 1),
+    (httpx.WriteTimeout, ModelTimeoutError, 1),
+    (httpx.PoolTimeout, ModelTimeoutError, 1),
+    (httpx.LocalProtocolError, ModelError, 1),
+    (httpx.UnsupportedProtocol, ModelError, 1),
+    (httpx.TransportError, ModelUnavailableError, 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("raised", "error", "calls"), TRANSPORT_ERRORS, ids=[t[0].__name__ for t in TRANSPORT_ERRORS]
+)
+def test_every_transport_error_becomes_a_model_error(
+    raised: type[httpx.TransportError], error: type[ModelError], calls: int
+) -> None:
+    made = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        made.append(1)
+        raise raised("went wrong at the socket")
+
+    with pytest.raises(ModelError) as info:
+        make_model(handler).predict([[1, "a"]])
+    assert type(info.value) is error
+    assert len(made) == calls
+    assert raised.__name__ in str(info.value)  # the cause, for the log
+    status, body = http_error(info.value)
+    assert status in (502, 503, 504) and body["error"]["message"] == info.value.public
+
+
+def test_an_answer_its_content_encoding_does_not_decode_is_a_model_error() -> None:
+    made = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        made.append(1)
+        return httpx.Response(
+            200, headers={"Content-Encoding": "gzip"}, content=b'{"predictions": [[0.5, 0.5]]}'
+        )
+
+    with pytest.raises(ModelResponseError, match="cannot be decoded") as info:
+        make_model(handler).predict([[1, "a"]])
+    assert len(made) == 1  # not retried
+    assert "DecodingError" in str(info.value)
+    assert http_error(info.value)[0] == 502
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,12 @@
 """``/metrics`` after a known sequence of requests: the real application, served by uvicorn
 in this process, with a stand-in worker (each explanation costs 1 model call of 1 row; seed
-13 fails with the code ``unlucky``)."""
+13 fails with the code ``invalid_parameter``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def test_counts_follow_a_known_sequence_of_requests(base: str) -> None:
     refused = explain(base, "no-such-method", 1)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_method"
     failed = explain(base, "shap", 13)  # computed, and the worker answers an error
-    assert failed.status_code == 422 and failed.json()["error"]["code"] == "unlucky"
+    assert failed.status_code == 422 and failed.json()["error"]["code"] == "invalid_parameter"
 
     after = scrape(base)
     assert value(after, "explainer_explanations_total", method="shap", status="done") == 2
@@ -83,7 +84,7 @@ def test_counts_follow_a_known_sequence_of_requests(base: str) -> None:
     # the stand-in's cost: 1 call of 1 row per explanation done
     assert value(after, "explainer_model_calls_total", method="shap") == 2
     assert value(after, "explainer_model_rows_total", method="shap") == 2
-    assert value(after, "explainer_model_errors_total", code="unlucky") == 0  # not the model's
+    assert value(after, "explainer_model_errors_total", code="invalid_parameter") == 0
     count = "explainer_explanation_duration_seconds_count"
     assert value(after, count, method="shap") == 2
     for stage in ("queue", "model", "engine"):
@@ -95,6 +96,19 @@ def test_counts_follow_a_known_sequence_of_requests(base: str) -> None:
     assert value(after, "explainer_queue_saturated") == 0
     assert value(after, "explainer_queue_limit") == 32
     assert value(after, "explainer_workers_busy") == 0
+    # every request is counted by its status class once the access log has logged it
+    requests = "explainer_http_requests_total"
+
+    def refused() -> float:
+        return value(after, requests, status="4xx") - value(before, requests, status="4xx")
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and refused() < 2:
+        time.sleep(0.05)
+        after = scrape(base)
+    assert refused() == 2
+    assert value(after, requests, status="2xx") - value(before, requests, status="2xx") >= 3
+    assert value(after, requests, status="5xx") == 0
 
 
 def test_metrics_are_open_when_tokens_are_required(income_files: Path) -> None:

@@ -172,6 +172,24 @@ def test_an_unreachable_model_is_asked_again_then_the_reference_columns_are_used
     )
 
 
+def test_metadata_its_content_encoding_does_not_decode_is_warned_of_not_raised(
+    with_id: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = Model(
+        lambda request: httpx.Response(
+            200,
+            headers={"Content-Encoding": "gzip"},
+            content=json.dumps({"inputs": COLUMNS}).encode(),
+        )
+    )
+    with caplog.at_level(logging.INFO, logger="explainer_service"):
+        resolved = resolve_features(settings(with_id, metadata_wait_s=5), transport=model.transport)
+    assert len(model.requests) == 1  # a garbled answer is not asked for again
+    assert resolved.features.names is None
+    (warned,) = messages(caplog, logging.WARNING)
+    assert "DecodingError" in warned
+
+
 @pytest.mark.parametrize("failure", ["refused", "503", "timeout"])
 def test_a_model_that_comes_up_within_the_wait_gives_its_features(
     with_id: Path, failure: str

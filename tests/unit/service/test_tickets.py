@@ -72,11 +72,16 @@ def test_an_error_in_the_worker_is_raised_and_stored_as_answered(service) -> Non
         asyncio.run(service.result(ticket))
     assert http_error(info.value) == (
         422,
-        {"error": {"code": "unlucky", "message": "seed 13", "detail": {}}},
+        {"error": {"code": "invalid_parameter", "message": "seed 13", "detail": {"field": "seed"}}},
     )
     record = service.store.get(ticket.id)
-    assert record.status is Status.failed and record.error["code"] == "unlucky"
-    assert record.error["status"] == 422
+    assert record.status is Status.failed
+    assert record.error == {
+        "code": "invalid_parameter",
+        "message": "seed 13",
+        "detail": {"field": "seed"},
+        "status": 422,
+    }
 
 
 def build(settings, store: Store, gate: Path, workers: int = 1) -> Service:

@@ -317,3 +317,94 @@ def test_an_unreachable_server_is_a_store_error_naming_the_masked_url() -> None:
         open_store(url)
     assert "cannot connect to the store postgresql://explainer:***@127.0.0.1" in str(info.value)
     assert "hunter22" not in str(info.value)
+
+
+# --- a store that cannot be used: every driver error is a StoreError -------------------
+
+
+def a_real_database(path: Path, rows: int = 300) -> Path:
+    store = SqliteStore(path)
+    for n in range(rows):
+        store.claim(f"k{n}", "shap", {**TASK, "pad": "x" * 2000}, "a", 30)
+    store.close()
+    return path
+
+
+def garbage(path: Path) -> Path:
+    path.write_bytes(bytes(range(256)) * 64)
+    return path
+
+
+def truncated(path: Path) -> Path:
+    a_real_database(path)
+    with path.open("r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+    return path
+
+
+def a_directory(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def under_a_file(path: Path) -> Path:
+    path.write_text("a file, not a folder")
+    return path / "store.sqlite"
+
+
+@pytest.mark.parametrize("broken", [garbage, truncated, a_directory, under_a_file])
+def test_a_sqlite_file_that_cannot_be_opened_is_a_store_error_naming_it(
+    broken: Any, tmp_path: Path
+) -> None:
+    path = broken(tmp_path / "store.sqlite")
+    with pytest.raises(StoreError, match="cannot open the store") as info:
+        SqliteStore(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_sqlite_store_that_turns_read_only_is_a_store_error_at_use(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    try:
+        record, _ = store.claim("k", "shap", TASK, "a", 30)
+        store._db.execute("PRAGMA query_only = ON")  # as a read-only file or mount answers
+        with pytest.raises(StoreError, match="readonly") as info:
+            store.fail(record.id, "a", {"code": "x"})
+        assert str(tmp_path) in str(info.value)
+        with pytest.raises(StoreError, match="readonly"):
+            store.claim("k2", "shap", TASK, "a", 30)  # atomic: rolled back, the lock freed
+        assert store.get(record.id) is not None  # reading still works
+    finally:
+        store.close()
+
+
+def test_a_sqlite_file_corrupted_while_open_is_a_store_error_at_use(tmp_path: Path) -> None:
+    path = a_real_database(tmp_path / "store.sqlite")
+    store = SqliteStore(path)
+    try:
+        with path.open("r+b") as file:  # every page after the first is garbage now
+            file.seek(4096)
+            file.write(bytes(range(256)) * (path.stat().st_size // 256))
+        with pytest.raises(StoreError, match=r"malformed|not a database"):
+            store.recent(1000)
+    finally:
+        store.close()
+
+
+def test_a_postgresql_database_that_turns_read_only_is_a_store_error_at_use(
+    postgres: Cluster,
+) -> None:
+    name = postgres.create_database()
+    store = open_store(postgres.url(name), password_file=postgres.password_file, pool_size=1)
+    try:
+        record, _ = store.claim("k", "shap", TASK, "a", 30)
+        with postgres.connect() as db:
+            db.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+            db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )  # the pool's next connection reads the new default
+        with pytest.raises(StoreError, match="read-only") as info:
+            store.fail(record.id, "a", {"code": "x"})
+        assert postgres.password not in str(info.value)
+    finally:
+        store.close()

@@ -1,5 +1,5 @@
-"""A worker's task: an explanation answered as JSON, or an error answered as its HTTP status
-and body; only unexpected errors are logged."""
+"""A worker's task: an explanation answered as JSON, or an error answered as a ``Problem``
+(code, message, detail); only unexpected errors are logged."""
 
 from __future__ import annotations
 
@@ -46,12 +46,12 @@ def test_a_model_error_is_answered_without_the_url_and_logged_once_with_it(
     with caplog.at_level(logging.INFO):
         answer = run_task(runtime, Task("a", "shap", row(runtime), {"seed": 1}, "req-1"))
     assert isinstance(answer, Failed) and answer.id == "a"
-    assert answer.status == 503
-    error = answer.body["error"]
-    assert error["code"] == "model_unavailable"
-    assert error["message"] == "the model is unreachable after 1 attempt(s)"
-    assert error["detail"] == {"status": None}
-    assert url not in str(answer.body) and "127.0.0.1" not in str(answer.body)
+    assert answer.problem.status == 503
+    error = answer.problem
+    assert error.code == "model_unavailable"
+    assert error.message == "the model is unreachable after 1 attempt(s)"
+    assert error.detail == {"status": None}
+    assert url not in str(answer.problem) and "127.0.0.1" not in str(answer.problem)
     [record] = [r for r in caplog.records if r.name.startswith("explainer_service")]
     assert record.levelno == logging.WARNING and not record.exc_info
     assert url in record.getMessage() and "ConnectError" in record.getMessage()
@@ -83,8 +83,8 @@ def test_an_unexpected_error_is_answered_500_and_logged(
     with caplog.at_level(logging.WARNING):
         answer = run_task(runtime, Task("b", "shap", row(runtime), {"seed": 1}))
     assert isinstance(answer, Failed)
-    assert (answer.status, answer.body["error"]["code"]) == (500, "internal")
-    assert "exploded" not in answer.body["error"]["message"]  # no internals in the answer
+    assert (answer.problem.status, answer.problem.code) == (500, "internal")
+    assert "exploded" not in answer.problem.message  # no internals in the answer
     assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
 
 
@@ -110,10 +110,10 @@ def test_a_budget_passed_while_running_is_answered_422_naming_it(
     monkeypatch.setattr(runtime, "budget", Budget(max_rows=1000))
     with caplog.at_level(logging.WARNING):
         answer = run_task(runtime, Task("d", "shap", row(runtime), {"seed": 1}))
-    assert isinstance(answer, Failed) and answer.status == 422
-    error = answer.body["error"]
-    assert error["code"] == "budget_exceeded" and "max_rows" in error["message"]
-    assert error["detail"] == {
+    assert isinstance(answer, Failed) and answer.problem.status == 422
+    error = answer.problem
+    assert error.code == "budget_exceeded" and "max_rows" in error.message
+    assert error.detail == {
         "budget": "max_rows",
         "limit": 1000,
         "used": sum(sent),
