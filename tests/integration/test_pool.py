@@ -277,7 +277,9 @@ def test_a_worker_that_cannot_fit_makes_readiness_say_why(
     settings = config(model.url, tmp_path / "store.sqlite", workers=1)
     settings["data"]["target"] = None
     settings["explainers"] = {"importance": {}}
-    process, base = explainer_service(settings, tmp_path, output_dir / "service-cannot-fit.log")
+    process, base = explainer_service(
+        settings, tmp_path, output_dir / "service-pool-cannot-fit.log"
+    )
     try:
         state = wait_until_fitted(base, timeout=LIMIT_S)
         assert not state["ready"]
