@@ -8,10 +8,15 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
+from tests.helpers.budget import BudgetReport
 from tests.helpers.postgres import Cluster
 from tests.helpers.support import ROOT, free_port, per_worker, python_server
 
 OUTPUT = ROOT / "test-output"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(BudgetReport(OUTPUT / "explanation-budget.md"), "budget")
 
 
 @pytest.fixture(scope="session")

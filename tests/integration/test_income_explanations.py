@@ -1,15 +1,14 @@
 """Every method on the real income model, called through the real example model server.
 
-Twenty applicants from the held-out data, ten the model refuses and ten it approves. Besides
-the checks, the cost of each method is written to test-output/explanation-budget.md.
+Twenty applicants from the held-out data, ten the model refuses and ten it approves. Each
+test checks the cost its explanations report, and records it: the costs are written to
+test-output/explanation-budget.md at the end of the session (tests/helpers/budget.py).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -21,10 +20,9 @@ from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import load_settings
 from explainers import Explanation
 from tests.conftest import IMMUTABLE
+from tests.helpers import budget
 
 pytestmark = pytest.mark.integration
-
-RESULTS: dict[str, list[Explanation]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +47,35 @@ def applicants(income_pipeline) -> list[dict]:
     ]
 
 
-def explain_all(runtime: FittedRuntime, method: str, applicants: list[dict]) -> list[Explanation]:
-    explanations = [runtime.explain(method, {"instances": [a]}) for a in applicants]
-    RESULTS[method] = explanations
+def explain_all(
+    runtime: FittedRuntime,
+    method: str,
+    applicants: list[dict] | None,
+    record_property: Callable[[str, object], None],
+) -> list[Explanation]:
+    """Each applicant explained by ``method`` (one global explanation for None), every cost
+    checked, and recorded for the budget table (``record_property``: pytest's fixture)."""
+    payloads = [None] if applicants is None else [{"instances": [a]} for a in applicants]
+    explanations = [runtime.explain(method, payload) for payload in payloads]
+    for explanation in explanations:
+        assert_cost_adds_up(explanation)
+    budget.record(record_property, method, explanations)
     return explanations
 
 
-def test_anchors_hold_on_fresh_samples(runtime: FittedRuntime, applicants: list[dict]) -> None:
-    explanations = explain_all(runtime, "anchors", applicants)
+def assert_cost_adds_up(explanation: Explanation) -> None:
+    """The live model was called, with rows, while the explanation's clock ran."""
+    cost = explanation.cost
+    assert cost.model_calls >= 1, cost
+    assert cost.rows >= cost.model_calls, cost
+    assert cost.seconds > 0, cost
+    assert 0 < cost.model_seconds <= cost.seconds, cost
+
+
+def test_anchors_hold_on_fresh_samples(
+    runtime: FittedRuntime, applicants: list[dict], record_property
+) -> None:
+    explanations = explain_all(runtime, "anchors", applicants, record_property)
     assert [e.prediction.label for e in explanations] == ["<=50K"] * 10 + [">50K"] * 10
     for explanation in explanations:
         fidelity = explanation.fidelity
@@ -107,9 +126,9 @@ def served(income_server: str) -> int:
 
 
 def test_shap_adds_up_to_the_live_prediction(
-    runtime: FittedRuntime, applicants: list[dict]
+    runtime: FittedRuntime, applicants: list[dict], record_property
 ) -> None:
-    explanations = explain_all(runtime, "shap", applicants)
+    explanations = explain_all(runtime, "shap", applicants, record_property)
     for explanation in explanations:
         assert explanation.fidelity.additivity_error < 1e-3
         assert len(explanation.result.contributions) == len(paths.FEATURES)
@@ -128,11 +147,14 @@ def test_shap_adds_up_to_the_live_prediction(
 
 
 def test_counterfactuals_are_all_valid(
-    runtime: FittedRuntime, applicants: list[dict], income_pipeline
+    runtime: FittedRuntime,
+    applicants: list[dict],
+    income_pipeline,
+    record_property,
 ) -> None:
     """Valid on the model, within the example's constraints (read from its configuration,
     checked against the reference data), plausible; fewer than asked says why."""
-    explanations = explain_all(runtime, "counterfactual", applicants)
+    explanations = explain_all(runtime, "counterfactual", applicants, record_property)
     overrides = runtime.settings.features.overrides
     (link,) = runtime.settings.features.links
     seen = set(runtime.reference[link].itertuples(index=False, name=None))
@@ -159,29 +181,7 @@ def test_counterfactuals_are_all_valid(
             assert result.message
 
 
-def test_global_importance(runtime: FittedRuntime) -> None:
-    explanation = runtime.explain("importance", None)
+def test_global_importance(runtime: FittedRuntime, record_property) -> None:
+    (explanation,) = explain_all(runtime, "importance", None, record_property)
     assert explanation.result.baseline_score >= 0.84
     assert explanation.result.features[0].mean > 0
-    RESULTS["importance"] = [explanation]
-
-
-def test_write_the_budget(output_dir: Path) -> None:
-    if set(RESULTS) != {"anchors", "shap", "counterfactual", "importance"}:
-        pytest.skip("needs the four method tests of this module")
-    lines = [
-        "| method | explanations | median s | max s | median s waiting for the model "
-        "| median model calls | median rows |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for method, explanations in RESULTS.items():
-        seconds = [e.cost.seconds for e in explanations]
-        waiting = statistics.median(e.cost.model_seconds for e in explanations)
-        lines.append(
-            f"| {method} | {len(explanations)} | {statistics.median(seconds):.2f} | "
-            f"{max(seconds):.2f} | {waiting:.2f} | "
-            f"{statistics.median(e.cost.model_calls for e in explanations):.0f} | "
-            f"{statistics.median(e.cost.rows for e in explanations):.0f} |"
-        )
-    (output_dir / "explanation-budget.md").write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
