@@ -229,7 +229,8 @@ def test_the_same_seed_gives_the_same_explanation_after_a_restart(
     for run in range(2):
         directory = tmp_path / str(run)  # a new store: computed again
         directory.mkdir()
-        process, base = start_service(model, directory, output_dir / f"service-restart-{run}.log")
+        log = output_dir / f"service-restart-{run}.log"
+        process, base = start_service(model, directory, log, workers=1)
         try:
             answers.append([explain(base, m, seed=9).json() for m in ("anchors", "shap")])
         finally:
