@@ -14,6 +14,9 @@ MODEL := examples/income/model.joblib
 # Business Source License; it is installed here and nowhere else.
 BENCH_VENV := .venv-bench
 
+# pytest-xdist's processes for `make test` (docs/testing.md)
+TEST_PROCESSES ?= 2
+
 .PHONY: demo test layers audit venv mlserver model browser postgres lint lint-image clean bench
 
 demo: venv model
@@ -23,7 +26,7 @@ test: venv mlserver model browser postgres
 	$(MAKE) --no-print-directory audit
 	$(MAKE) --no-print-directory lint-image
 	$(MAKE) --no-print-directory layers
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES)
 
 # pip-audit over what the server installs (the runtime dependencies as installed in .venv,
 # not the tools of the tests), against PyPI's vulnerability data. A known vulnerability

@@ -9,10 +9,15 @@ import pytest
 
 from examples.income import paths
 from explainers.wire import native
+from tests.helpers.budget import BudgetReport
 from tests.helpers.postgres import Cluster
-from tests.helpers.support import ROOT, free_port, python_server
+from tests.helpers.support import ROOT, free_port, per_worker, python_server
 
 OUTPUT = ROOT / "test-output"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(BudgetReport(OUTPUT / "explanation-budget.md"), "budget")
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +49,7 @@ def output_dir() -> Path:
 @pytest.fixture(scope="session")
 def postgres(output_dir: Path) -> Iterator[Cluster]:
     """A throwaway PostgreSQL server (tests/helpers/postgres.py), for the whole session."""
-    cluster = Cluster(output_dir / "postgres.log")
+    cluster = Cluster(output_dir / per_worker("postgres.log"))
     try:
         yield cluster
     finally:
@@ -55,9 +60,8 @@ def postgres(output_dir: Path) -> Iterator[Cluster]:
 def income_server(income_files: Path, output_dir: Path) -> Iterator[str]:
     """The example model server as a real process; yields its base URL."""
     port = free_port()
-    server = python_server(
-        "examples.income.model_server", port, log=output_dir / "income-server.log"
-    ).wait_ready()
+    log = output_dir / per_worker("income-server.log")
+    server = python_server("examples.income.model_server", port, log=log).wait_ready()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

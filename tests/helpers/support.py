@@ -30,6 +30,17 @@ def until(condition: Callable[[], T], what: str, limit: float = 300.0) -> T:
     return value
 
 
+def per_worker(name: str) -> str:
+    """The file name ``name`` with the pytest-xdist worker's id before its extension
+    (``income-server.log`` -> ``income-server-gw1.log``), for the files of fixtures that every
+    worker starts for itself; unchanged when the tests run in one process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return name
+    stem, dot, extension = name.partition(".")
+    return f"{stem}-{worker}{dot}{extension}"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.support import free_port, python_server
+from tests.helpers.support import free_port, per_worker, python_server
 from tests.integration.test_pool import Model
 
 
 @pytest.fixture(scope="module")
 def model(income_files, output_dir: Path) -> Iterator[Model]:
     port = free_port()
-    server = python_server(
-        "tests.helpers.servers.gated_model", port, log=output_dir / "gated-model.log"
-    )
+    log = output_dir / per_worker("gated-model.log")
+    server = python_server("tests.helpers.servers.gated_model", port, log=log)
     server.wait_ready()
     try:
         yield Model(f"http://127.0.0.1:{port}")

@@ -1,4 +1,4 @@
-"""Accepted explanations survive their process: a SIGKILL during 40 async jobs, then a
+"""Accepted explanations survive their process: a SIGKILL during 16 async jobs, then a
 restart on the same store, finishes each once; two processes sharing a store compute each
 request once; a job of a replica killed mid-way is finished by the other once its lease
 expires. On both backends: a SQLite file, and a database of a real PostgreSQL server
@@ -23,7 +23,7 @@ from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, config, until
 
 pytestmark = pytest.mark.integration
 
-JOBS = 40
+JOBS = 16
 LEASE_S = 2
 
 

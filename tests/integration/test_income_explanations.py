@@ -1,15 +1,16 @@
 """Every method on the real income model, called through the real example model server.
 
-Twenty applicants from the held-out data, ten the model refuses and ten it approves. Besides
-the checks, the cost of each method is written to test-output/explanation-budget.md.
+Twenty applicants from the held-out data, ten the model refuses and ten it approves. Each
+test checks the cost its explanations report, and records it: the costs are written to
+test-output/explanation-budget.md at the end of the session (tests/helpers/budget.py). Each
+method's tests are a class of their own: pytest-xdist (`--dist loadscope`) runs a class as
+one unit, so the methods are explained in parallel.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -22,10 +23,9 @@ from explainer_service.settings import load_settings
 from explainers import Explanation
 from explainers.wire import native
 from tests.conftest import IMMUTABLE
+from tests.helpers import budget
 
 pytestmark = pytest.mark.integration
-
-RESULTS: dict[str, list[Explanation]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -47,139 +47,147 @@ def applicants(income_pipeline) -> list[dict]:
     return [{k: native(v) for k, v in row.items()} for row in chosen.to_dict(orient="records")]
 
 
-def explain_all(runtime: FittedRuntime, method: str, applicants: list[dict]) -> list[Explanation]:
-    explanations = [runtime.explain(method, {"instances": [a]}) for a in applicants]
-    RESULTS[method] = explanations
+def explain_all(
+    runtime: FittedRuntime,
+    method: str,
+    applicants: list[dict] | None,
+    record_property: Callable[[str, object], None],
+) -> list[Explanation]:
+    """Each applicant explained by ``method`` (one global explanation for None), every cost
+    checked, and recorded for the budget table (``record_property``: pytest's fixture)."""
+    payloads = [None] if applicants is None else [{"instances": [a]} for a in applicants]
+    explanations = [runtime.explain(method, payload) for payload in payloads]
+    for explanation in explanations:
+        assert_cost_adds_up(explanation)
+    budget.record(record_property, method, explanations)
     return explanations
 
 
-def test_anchors_hold_on_fresh_samples(runtime: FittedRuntime, applicants: list[dict]) -> None:
-    explanations = explain_all(runtime, "anchors", applicants)
-    assert [e.prediction.label for e in explanations] == ["<=50K"] * 10 + [">50K"] * 10
-    for explanation in explanations:
-        fidelity = explanation.fidelity
-        # a rule meets the threshold on fresh samples, or says it does not
-        assert fidelity.threshold_met == (fidelity.precision >= fidelity.threshold)
-        assert fidelity.threshold_met or "no rule" in fidelity.note
-        assert fidelity.precision_lower <= fidelity.precision <= fidelity.precision_upper
-        assert explanation.result.conditions
-    # every refused applicant gets a rule that holds
-    assert all(e.fidelity.threshold_met for e in explanations[:10])
+def assert_cost_adds_up(explanation: Explanation) -> None:
+    """The live model was called, with rows, while the explanation's clock ran."""
+    cost = explanation.cost
+    assert cost.model_calls >= 1, cost
+    assert cost.rows >= cost.model_calls, cost
+    assert cost.seconds > 0, cost
+    assert 0 < cost.model_seconds <= cost.seconds, cost
 
 
-def test_anchors_make_fewer_model_calls_than_alibi(
-    runtime: FittedRuntime, applicants: list[dict], income_server: str
-) -> None:
-    """Counted at the model server: the same applicants, ours and alibi 0.9.4's AnchorTabular
-    (the reference engine) calling the same server through the same client."""
-    from alibi.explainers import AnchorTabular
+class TestAnchors:
+    def test_anchors_hold_on_fresh_samples(
+        self, runtime: FittedRuntime, applicants: list[dict], record_property
+    ) -> None:
+        explanations = explain_all(runtime, "anchors", applicants, record_property)
+        assert [e.prediction.label for e in explanations] == ["<=50K"] * 10 + [">50K"] * 10
+        for explanation in explanations:
+            fidelity = explanation.fidelity
+            # a rule meets the threshold on fresh samples, or says it does not
+            assert fidelity.threshold_met == (fidelity.precision >= fidelity.threshold)
+            assert fidelity.threshold_met or "no rule" in fidelity.note
+            assert fidelity.precision_lower <= fidelity.precision <= fidelity.precision_upper
+            assert explanation.result.conditions
+        # every refused applicant gets a rule that holds
+        assert all(e.fidelity.threshold_met for e in explanations[:10])
 
-    schema = runtime.schema
-    matrix = schema.to_numeric(runtime.reference[schema.names])
-    classes = runtime.box.class_names
 
-    def alibi_predict(rows: np.ndarray) -> np.ndarray:
-        return np.argmax(runtime.model.predict(schema.to_wire(rows)), axis=1)
+class TestAnchorsAgainstAlibi:
+    def test_anchors_make_fewer_model_calls_than_alibi(
+        self, runtime: FittedRuntime, applicants: list[dict], income_server: str
+    ) -> None:
+        """Counted at the model server: the same applicants, ours and alibi 0.9.4's AnchorTabular
+        (the reference engine) calling the same server through the same client."""
+        from alibi.explainers import AnchorTabular
 
-    alibi = AnchorTabular(
-        alibi_predict, feature_names=schema.names, categorical_names=schema.categorical_names,
-        seed=0,
-    )  # fmt: skip
-    alibi.fit(matrix)
-    ours_calls, alibi_calls = [], []
-    for applicant in applicants[:3] + applicants[10:13]:
-        before = served(income_server)
-        ours = runtime.explain("anchors", {"instances": [applicant]})
-        ours_calls.append(served(income_server) - before)
-        x = schema.to_numeric([schema.row_from_record(applicant)])[0]
-        before = served(income_server)
-        alibi.explain(x, threshold=0.95)
-        alibi_calls.append(served(income_server) - before)
-        assert ours.cost.model_calls == ours_calls[-1]
-        assert ours.prediction.label in classes
-    assert sum(ours_calls) < sum(alibi_calls), (ours_calls, alibi_calls)
+        schema = runtime.schema
+        matrix = schema.to_numeric(runtime.reference[schema.names])
+        classes = runtime.box.class_names
+
+        def alibi_predict(rows: np.ndarray) -> np.ndarray:
+            return np.argmax(runtime.model.predict(schema.to_wire(rows)), axis=1)
+
+        alibi = AnchorTabular(
+            alibi_predict, feature_names=schema.names, categorical_names=schema.categorical_names,
+            seed=0,
+        )  # fmt: skip
+        alibi.fit(matrix)
+        ours_calls, alibi_calls = [], []
+        for applicant in applicants[:3] + applicants[10:13]:
+            before = served(income_server)
+            ours = runtime.explain("anchors", {"instances": [applicant]})
+            ours_calls.append(served(income_server) - before)
+            x = schema.to_numeric([schema.row_from_record(applicant)])[0]
+            before = served(income_server)
+            alibi.explain(x, threshold=0.95)
+            alibi_calls.append(served(income_server) - before)
+            assert ours.cost.model_calls == ours_calls[-1]
+            assert ours.prediction.label in classes
+        assert sum(ours_calls) < sum(alibi_calls), (ours_calls, alibi_calls)
 
 
 def served(income_server: str) -> int:
     return int(httpx.get(f"{income_server}/stats").json()["requests"])
 
 
-def test_shap_adds_up_to_the_live_prediction(
-    runtime: FittedRuntime, applicants: list[dict]
-) -> None:
-    explanations = explain_all(runtime, "shap", applicants)
-    for explanation in explanations:
-        assert explanation.fidelity.additivity_error < 1e-3
-        assert len(explanation.result.contributions) == len(paths.FEATURES)
-        assert explanation.result.output == explanation.prediction.label
-        # the instance, the background, the coalitions (shap's own f(x) is the instance again),
-        # which go in chunks of at most max_batch_rows: one request each; one call when
-        # every coalition is enumerated, else one per replicate, each chunked on its own
-        background = runtime.settings.explainers["shap"]["background_size"]
-        fidelity = explanation.fidelity
-        assert fidelity.background_rows == background
-        coalitions = explanation.cost.rows - 1 - background
-        chunks = math.ceil(coalitions / runtime.settings.model.max_batch_rows)
-        extra = explanation.cost.model_calls - 2 - chunks
-        assert 0 <= extra <= (0 if fidelity.exact else fidelity.replicates - 1)
-        assert (fidelity.max_standard_error == 0) == fidelity.exact
+class TestShap:
+    def test_shap_adds_up_to_the_live_prediction(
+        self, runtime: FittedRuntime, applicants: list[dict], record_property
+    ) -> None:
+        explanations = explain_all(runtime, "shap", applicants, record_property)
+        for explanation in explanations:
+            assert explanation.fidelity.additivity_error < 1e-3
+            assert len(explanation.result.contributions) == len(paths.FEATURES)
+            assert explanation.result.output == explanation.prediction.label
+            # the instance, the background, the coalitions (shap's own f(x) is the instance again),
+            # which go in chunks of at most max_batch_rows: one request each; one call when
+            # every coalition is enumerated, else one per replicate, each chunked on its own
+            background = runtime.settings.explainers["shap"]["background_size"]
+            fidelity = explanation.fidelity
+            assert fidelity.background_rows == background
+            coalitions = explanation.cost.rows - 1 - background
+            chunks = math.ceil(coalitions / runtime.settings.model.max_batch_rows)
+            extra = explanation.cost.model_calls - 2 - chunks
+            assert 0 <= extra <= (0 if fidelity.exact else fidelity.replicates - 1)
+            assert (fidelity.max_standard_error == 0) == fidelity.exact
 
 
-def test_counterfactuals_are_all_valid(
-    runtime: FittedRuntime, applicants: list[dict], income_pipeline
-) -> None:
-    """Valid on the model, within the example's constraints (read from its configuration,
-    checked against the reference data), plausible; fewer than asked says why."""
-    explanations = explain_all(runtime, "counterfactual", applicants)
-    overrides = runtime.settings.features.overrides
-    (link,) = runtime.settings.features.links
-    seen = set(runtime.reference[link].itertuples(index=False, name=None))
-    for applicant, explanation in zip(applicants, explanations, strict=True):
-        result = explanation.result
-        assert result.found, result.message
-        frame = pd.DataFrame([cf.values for cf in result.counterfactuals])[paths.FEATURES]
-        assert (income_pipeline.predict(frame) == result.desired).all()  # checked independently
-        for cf in result.counterfactuals:
-            values = cf.values
-            assert all(values[name] == applicant[name] for name in IMMUTABLE)
-            for name, override in overrides.items():
-                if values[name] == applicant[name]:
-                    continue
-                low, high = override.get("min", -math.inf), override.get("max", math.inf)
-                assert low <= values[name] <= high, name
-                direction = override.get("direction", "any")
-                assert direction != "increase" or values[name] > applicant[name], name
-                assert direction != "decrease" or values[name] < applicant[name], name
-            assert tuple(values[name] for name in link) in seen
-            assert cf.plausible
-            assert cf.nearest_distance <= explanation.fidelity.plausibility_threshold
-        if len(result.counterfactuals) < explanation.fidelity.requested:
-            assert result.message
+class TestCounterfactuals:
+    def test_counterfactuals_are_all_valid(
+        self,
+        runtime: FittedRuntime,
+        applicants: list[dict],
+        income_pipeline,
+        record_property,
+    ) -> None:
+        """Valid on the model, within the example's constraints (read from its configuration,
+        checked against the reference data), plausible; fewer than asked says why."""
+        explanations = explain_all(runtime, "counterfactual", applicants, record_property)
+        overrides = runtime.settings.features.overrides
+        (link,) = runtime.settings.features.links
+        seen = set(runtime.reference[link].itertuples(index=False, name=None))
+        for applicant, explanation in zip(applicants, explanations, strict=True):
+            result = explanation.result
+            assert result.found, result.message
+            frame = pd.DataFrame([cf.values for cf in result.counterfactuals])[paths.FEATURES]
+            assert (income_pipeline.predict(frame) == result.desired).all()  # checked independently
+            for cf in result.counterfactuals:
+                values = cf.values
+                assert all(values[name] == applicant[name] for name in IMMUTABLE)
+                for name, override in overrides.items():
+                    if values[name] == applicant[name]:
+                        continue
+                    low, high = override.get("min", -math.inf), override.get("max", math.inf)
+                    assert low <= values[name] <= high, name
+                    direction = override.get("direction", "any")
+                    assert direction != "increase" or values[name] > applicant[name], name
+                    assert direction != "decrease" or values[name] < applicant[name], name
+                assert tuple(values[name] for name in link) in seen
+                assert cf.plausible
+                assert cf.nearest_distance <= explanation.fidelity.plausibility_threshold
+            if len(result.counterfactuals) < explanation.fidelity.requested:
+                assert result.message
 
 
-def test_global_importance(runtime: FittedRuntime) -> None:
-    explanation = runtime.explain("importance", None)
-    assert explanation.result.baseline_score >= 0.84
-    assert explanation.result.features[0].mean > 0
-    RESULTS["importance"] = [explanation]
-
-
-def test_write_the_budget(output_dir: Path) -> None:
-    if set(RESULTS) != {"anchors", "shap", "counterfactual", "importance"}:
-        pytest.skip("needs the four method tests of this module")
-    lines = [
-        "| method | explanations | median s | max s | median s waiting for the model "
-        "| median model calls | median rows |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for method, explanations in RESULTS.items():
-        seconds = [e.cost.seconds for e in explanations]
-        waiting = statistics.median(e.cost.model_seconds for e in explanations)
-        lines.append(
-            f"| {method} | {len(explanations)} | {statistics.median(seconds):.2f} | "
-            f"{max(seconds):.2f} | {waiting:.2f} | "
-            f"{statistics.median(e.cost.model_calls for e in explanations):.0f} | "
-            f"{statistics.median(e.cost.rows for e in explanations):.0f} |"
-        )
-    (output_dir / "explanation-budget.md").write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines))
+class TestImportance:
+    def test_global_importance(self, runtime: FittedRuntime, record_property) -> None:
+        (explanation,) = explain_all(runtime, "importance", None, record_property)
+        assert explanation.result.baseline_score >= 0.84
+        assert explanation.result.features[0].mean > 0

@@ -229,7 +229,8 @@ def test_the_same_seed_gives_the_same_explanation_after_a_restart(
     for run in range(2):
         directory = tmp_path / str(run)  # a new store: computed again
         directory.mkdir()
-        process, base = start_service(model, directory, output_dir / f"service-restart-{run}.log")
+        log = output_dir / f"service-restart-{run}.log"
+        process, base = start_service(model, directory, log, workers=1)
         try:
             answers.append([explain(base, m, seed=9).json() for m in ("anchors", "shap")])
         finally:
@@ -277,7 +278,9 @@ def test_a_worker_that_cannot_fit_makes_readiness_say_why(
     settings = config(model.url, tmp_path / "store.sqlite", workers=1)
     settings["data"]["target"] = None
     settings["explainers"] = {"importance": {}}
-    process, base = explainer_service(settings, tmp_path, output_dir / "service-cannot-fit.log")
+    process, base = explainer_service(
+        settings, tmp_path, output_dir / "service-pool-cannot-fit.log"
+    )
     try:
         state = wait_until_fitted(base, timeout=LIMIT_S)
         assert not state["ready"]

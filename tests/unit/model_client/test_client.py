@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import random
 import threading
-import time
 
 import httpx
 import numpy as np
@@ -272,22 +270,31 @@ def test_empty_batch_makes_no_call() -> None:
 
 
 def test_chunks_run_concurrently_and_come_back_in_order() -> None:
+    """The first chunk is held until every other chunk has been answered, so the chunks
+    finish out of order and at least two are in flight at once."""
     lock = threading.Lock()
-    in_flight, peak, sizes = [0], [0], []
+    in_flight, peak, sizes, finished = [0], [0], [], []
+    others_answered = threading.Event()
 
     def handler(request: httpx.Request) -> httpx.Response:
+        rows = json.loads(request.content)["instances"]
         with lock:
             in_flight[0] += 1
             peak[0] = max(peak[0], in_flight[0])
-            sizes.append(len(json.loads(request.content)["instances"]))
-        time.sleep(random.uniform(0.01, 0.05))  # chunks finish out of order
+            sizes.append(len(rows))
+        if rows[0][0] == 0:
+            assert others_answered.wait(timeout=60), "the other chunks were not answered"
         with lock:
             in_flight[0] -= 1
+            finished.append(rows[0][0] // 10)
+            if len(finished) == 9:
+                others_answered.set()
         return echo(request)
 
     model = make_model(handler, max_batch_rows=10, concurrency=4)
     rows = [[i, "a"] for i in range(95)]
     scores = model.predict(rows)
+    assert finished[-1] == 0 and sorted(finished) == list(range(10))
     np.testing.assert_allclose(scores[:, 1], [i / 1000 for i in range(95)])
     assert sorted(sizes) == [5] + [10] * 9
     assert 1 < peak[0] <= 4
