@@ -63,8 +63,7 @@ def explaining(index: int, gate: Any, conn: Connection) -> None:
             conn.send(Failed(task.id, problem))
             continue
         if task.params.get("seed") == 14:
-            body = {"error": {"code": "model_unavailable", "message": "no model", "detail": {}}}
-            conn.send(Failed(task.id, 503, body))
+            conn.send(Failed(task.id, Problem("model_unavailable", "no model")))
             continue
         # a method of its own: pages of anchors, SHAP, ... expect those methods' results
         explanation = Explanation(
