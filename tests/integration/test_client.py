@@ -236,12 +236,11 @@ def test_a_service_that_is_not_there_raises_unreachable() -> None:
 
 @pytest.fixture(scope="module")
 def guarded(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[str]:
-    """Tokens on, and explainers that cannot be fitted (importance without labels): never
-    ready."""
+    """Tokens on, and an explainer that cannot be fitted (the test plugin, told to fail):
+    never ready."""
     directory = tmp_path_factory.mktemp("guarded")
     settings = config(f"{income_server}/v2/models/income/infer", directory / "store.sqlite")
-    settings["data"]["target"] = None
-    settings["explainers"] = {"importance": {}}
+    settings["explainers"] = {"constant": {"fail_fit": True}}
     settings["service"]["workers"] = 1
     settings["auth"] = {"tokens": [TOKEN]}
     process, base = explainer_service(
@@ -264,7 +263,7 @@ def test_a_service_not_ready_raises_not_ready(guarded: str) -> None:
         with pytest.raises(NotReadyError) as caught:
             client.explain(method="importance")
     assert (caught.value.status, caught.value.code) == (503, "not_ready")
-    assert "configuration error" in caught.value.message
+    assert "cannot fit the explainers" in caught.value.message
 
 
 # --- batches -------------------------------------------------------------------------------

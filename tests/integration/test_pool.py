@@ -276,19 +276,18 @@ def test_a_worker_that_cannot_fit_makes_readiness_say_why(
     model: Model, tmp_path: Path, output_dir: Path
 ) -> None:
     settings = config(model.url, tmp_path / "store.sqlite", workers=1)
-    settings["data"]["target"] = None
-    settings["explainers"] = {"importance": {}}
+    settings["explainers"] = {"constant": {"fail_fit": True}}  # the test plugin, told to fail
     process, base = explainer_service(
         settings, tmp_path, output_dir / "service-pool-cannot-fit.log"
     )
     try:
         state = wait_until_fitted(base, timeout=LIMIT_S)
         assert not state["ready"]
-        assert state["reason"].startswith("configuration error: explainers.importance")
+        assert state["reason"].startswith("cannot fit the explainers: ValueError")
         assert [w["state"] for w in state["workers"]] == ["failed"]
-        response = httpx.post(f"{base}/explain?method=importance", timeout=30)
+        response = httpx.post(f"{base}/explain?method=constant", timeout=30)
         assert response.status_code == 503
-        assert "configuration error" in response.json()["error"]["message"]
+        assert "cannot fit the explainers" in response.json()["error"]["message"]
     finally:
         process.stop()
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.support import ROOT
+
 pytest_plugins = ["pytester"]
 
 CONFTEST = """
@@ -32,7 +34,10 @@ def test_{method}(record_property):
 """
 
 
-def test_the_table_has_the_rows_of_every_xdist_worker(pytester: pytest.Pytester) -> None:
+def test_the_table_has_the_rows_of_every_xdist_worker(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the subprocess imports tests.helpers
     table = pytester.path / "out" / "budget.md"
     pytester.makeconftest(CONFTEST.format(path=table))
     for method in ("shap", "anchors"):
@@ -44,7 +49,10 @@ def test_the_table_has_the_rows_of_every_xdist_worker(pytester: pytest.Pytester)
     ]
 
 
-def test_nothing_recorded_writes_nothing(pytester: pytest.Pytester) -> None:
+def test_nothing_recorded_writes_nothing(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the subprocess imports tests.helpers
     table = pytester.path / "budget.md"
     pytester.makeconftest(CONFTEST.format(path=table))
     pytester.makepyfile("def test_nothing():\n    pass\n")
