@@ -5,7 +5,7 @@ the example's parameters and a few others, once with the example's ``max_batch_r
 once with batches small enough to be split; every explanation's cost must equal what the
 server counted and stay within the estimate. The table of estimates against the largest and
 median costs is written to ``test-output/estimates.md``. ``ESTIMATE_APPLICANTS`` sets how many
-applicants (default 3).
+applicants (default 2).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from explainer_service.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
-APPLICANTS = int(os.environ.get("ESTIMATE_APPLICANTS", "3"))
+APPLICANTS = int(os.environ.get("ESTIMATE_APPLICANTS", "2"))
 
 # (max_batch_rows, method, per-call parameters); {} is the example's configuration
 CASES: list[tuple[int, str, dict[str, Any]]] = [

@@ -96,8 +96,19 @@ def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[
     process.stop()
 
 
+#: every method through the V2 codec; each other protocol's codec with one method, so that
+#: every method also goes through a protocol other than V2 (the codecs do not know methods)
+METHODS = {
+    "v2": list(PAGE_TEXT),
+    "seldon": ["anchors"],
+    "kserve-v1": ["counterfactual"],
+    "mlflow": ["shap"],
+    "records": ["anchors"],
+}
+
+
 @pytest.mark.parametrize("protocol", list(ROUTES))
-def test_each_method_in_each_protocol(
+def test_each_protocol_explains(
     protocol: str, income_server: str, tmp_path: Path, output_dir: Path
 ) -> None:
     route, sample = ROUTES[protocol]
@@ -109,7 +120,7 @@ def test_each_method_in_each_protocol(
     try:
         wait_until_ready(base)
         body = payload(sample)
-        for method in PAGE_TEXT:
+        for method in METHODS[protocol]:
             response = httpx.post(
                 f"{base}/explain?method={method}&instance=1", json=body, timeout=120
             )
