@@ -311,6 +311,65 @@ class BatchSettings(BaseModel):
 MIN_SECRET_CHARS = 16
 
 
+class ModelChanged(StrEnum):
+    """What an explanation of a logged inference does when the model, asked again, no
+    longer gives the logged answer."""
+
+    explain = "explain"  # explain today's model, and say so
+    refuse = "refuse"  # 409: the decision cannot be explained by the model that made it
+
+
+class InferenceLogSettings(BaseModel):
+    """The inference log: the model's own traffic, from its request logger (KServe's agent,
+    Seldon's executor) as CloudEvents to ``POST /inferences``, kept in the store."""
+
+    enabled: bool = Field(True, description="accept CloudEvents at POST /inferences")
+    sink_secret: SecretStr | None = Field(
+        None,
+        description="loggers send no Authorization header: with access control on, they post "
+        "to /inferences/<sink_secret> instead (and only there); unset with access control on: "
+        "the sink needs a bearer token like any route",
+    )
+    models: list[str] = Field(
+        default_factory=list,
+        description="the names the model is logged under (KServe's InferenceService name, "
+        "Seldon's deployment or model id); empty: model.name. Events of other models are "
+        "dropped and counted",
+    )
+    metadata: list[str] = Field(
+        default_factory=list,
+        description="request headers of the logger's metadata (Ce-Metadata) that are kept, "
+        "by name (case-insensitive); nothing else the logger says about the caller is stored",
+    )
+    retention_days: float | None = Field(
+        30,
+        gt=0,
+        description="logged inferences older than this are deleted (with the links to their "
+        "explanations; the explanations follow service.retention_days); unset: kept",
+    )
+    max_rows: int = Field(
+        1_000_000, ge=1, description="logged inferences kept at most; the oldest go first"
+    )
+    max_rows_per_event: int = Field(
+        100, ge=1, le=10_000, description="rows one event may carry; more: 413"
+    )
+    max_events_per_s: float = Field(
+        500, gt=0, description="events accepted per second (a burst of one second's worth); "
+        "beyond it, 429 with Retry-After (the loggers retry)"
+    )
+    on_model_changed: ModelChanged = Field(
+        ModelChanged.explain,
+        description="explain: an explanation of a logged inference whose answer the model no "
+        "longer gives is made of today's model and says so; refuse: 409",
+    )
+    agreement_tolerance: float = Field(
+        1e-6,
+        ge=0,
+        description="how far today's scores (probabilities or a regression's value) may be from "
+        "the logged ones and still agree",
+    )
+
+
 class SecuritySettings(BaseModel):
     """Who may call the service, and the links it prints. Access control is on when
     ``tokens`` or ``trusted_header`` is set; secrets are ``SecretStr`` (masked in repr)."""
@@ -393,6 +452,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     auth: SecuritySettings = Field(default_factory=SecuritySettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
     explainers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="method -> its parameters; the methods the service offers. Default: "

@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from explainer_service.errors import StoreError
+from explainer_service.store.inferences import InferenceLog
 from explainer_service.store.record import (
     ACTIVE,
     COLUMNS,
@@ -61,8 +62,9 @@ RENEW_CHUNK = 500
 Migration = Sequence[str]
 
 
-class Store(ABC):
-    """The explanation store: thread-safe, and safe for several processes sharing it."""
+class Store(InferenceLog, ABC):
+    """The explanation store, and the inference log (``InferenceLog``): thread-safe, and
+    safe for several processes sharing it."""
 
     #: where it is, for messages and logs (never with a password)
     location: str

@@ -23,6 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from explainer_service.errors import StoreError
+from explainer_service.store import inferences
 from explainer_service.store.base import Cursor, Migration, Session, Store
 
 MIGRATIONS: list[Migration] = [
@@ -36,6 +37,7 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX explanations_active ON explanations (status, lease_until)",
         "CREATE INDEX explanations_updated ON explanations (updated_at)",
     ),
+    inferences.MIGRATION,
 ]
 
 #: The advisory lock that lets one replica at a time migrate the schema.

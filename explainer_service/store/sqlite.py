@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from explainer_service.errors import StoreError
+from explainer_service.store import inferences
 from explainer_service.store.base import Migration, Session, Store
 
 #: Schema versions, in order. A file written before the version table existed is read as
@@ -39,6 +40,7 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX explanations_active ON explanations (status, lease_until)",
     ),
     ("CREATE INDEX explanations_updated ON explanations (updated_at)",),
+    inferences.MIGRATION,
 ]
 
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from explainer_service.errors import StoreError
-from explainer_service.store import SqliteStore, Status, Store, cache_key, open_store
+from explainer_service.store import SqliteStore, Status, cache_key, open_store
 from explainer_service.store.postgres import PostgresStore, masked
 from tests.helpers.postgres import Cluster
 from tests.helpers.support import free_port
 from tests.unit.explainers.test_explanation import envelope
+from tests.unit.store.conftest import Backend
 
 OLD_ANCHORS = {
     "schema_version": "1.0",
@@ -26,47 +25,6 @@ OLD_ANCHORS = {
     "fidelity": {"method": "anchors", "search_rule": ["age > 28.00"], "extended": False},
 }
 TASK = {"method": "shap", "row": [1, "a"], "params": {"seed": 0}}
-
-
-class Backend:
-    """One empty database of a backend: stores opened on it (as separate processes would
-    open it), and SQL run on it directly, as time or an older release would."""
-
-    def __init__(self, location: str, password_file: Path | None = None) -> None:
-        self.location = location
-        self.password_file = password_file
-        self._opened: list[Store] = []
-
-    def open(self) -> Store:
-        store = open_store(self.location, password_file=self.password_file, pool_size=2)
-        self._opened.append(store)
-        return store
-
-    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> None:
-        if self.password_file is None:
-            with sqlite3.connect(self.location) as db:
-                db.execute(sql, args)
-            return
-        password = self.password_file.read_text().splitlines()[0]
-        with psycopg.connect(self.location, password=password, autocommit=True) as db:
-            db.execute(sql.replace("?", "%s"), args)
-
-    def close(self) -> None:
-        for store in self._opened:
-            store.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "sqlite":
-        chosen = Backend(str(tmp_path / "s.sqlite"))
-    else:
-        cluster: Cluster = request.getfixturevalue("postgres")
-        chosen = Backend(cluster.url(cluster.create_database()), cluster.password_file)
-    try:
-        yield chosen
-    finally:
-        chosen.close()
 
 
 def test_ids_are_random_and_one_key_has_one_row(backend: Backend) -> None:
@@ -233,7 +191,8 @@ def test_a_file_of_the_first_layout_gets_the_new_columns_and_keeps_its_rows(
     assert old is not None and old.status is Status.done and old.explanation == explanation
     assert old.key is None and old.task is None
     assert store.orphans(10) == []
-    assert store.schema_version() == 3
+    assert store.schema_version() == 4  # and the inference log's tables
+    assert store.count_inferences() == 0
     record, held = store.claim("k", "shap", TASK, "a", 30)  # the new columns work
     assert held and store.find("k").id == record.id  # type: ignore[union-attr]
 
