@@ -354,8 +354,10 @@ class InferenceLogSettings(BaseModel):
         100, ge=1, le=10_000, description="rows one event may carry; more: 413"
     )
     max_events_per_s: float = Field(
-        500, gt=0, description="events accepted per second (a burst of one second's worth); "
-        "beyond it, 429 with Retry-After (the loggers retry)"
+        500,
+        gt=0,
+        description="events accepted per second (a burst of one second's worth); "
+        "beyond it, 429 with Retry-After (the loggers retry)",
     )
     on_model_changed: ModelChanged = Field(
         ModelChanged.explain,

@@ -206,16 +206,39 @@ class Service:
         the store: call it from a thread, not the event loop.
         """
         with self.metrics.counting_refusals():
-            if self.draining:
-                raise ShuttingDownError()
-            if not self.pool.ready:
-                raise NotReadyError(f"not ready: {self._probe.state.reason}")
-            checked = self.runtime.resolve_params(method, params)
-            self.runtime.check_budget(method, checked)  # before anything is queued
-            resolved = checked.model_dump(mode="json")
+            resolved = self._admit(method, params)
             chosen = self.runtime.instances(
                 method, payload, instance, self.settings.service.max_instances
             )
+        return self._tickets(method, resolved, chosen)
+
+    def tickets_of_rows(
+        self, method: str, rows: list[list[Any]], params: Mapping[str, Any] | None
+    ) -> list[Ticket]:
+        """``tickets`` for rows already decoded (wire values in schema order: a logged
+        inference's); a global method gets one ticket whatever the rows. Blocks on the store."""
+        with self.metrics.counting_refusals():
+            resolved = self._admit(method, params)
+            chosen: list[list[Any] | None] = (
+                list(rows) if method in self.runtime.local_methods else [None]
+            )
+        return self._tickets(method, resolved, chosen)
+
+    def _admit(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The resolved parameters of a request the service takes now (JSON), or the error
+        that refuses it: shutting down, not ready, a bad parameter, over the budget."""
+        if self.draining:
+            raise ShuttingDownError()
+        if not self.pool.ready:
+            raise NotReadyError(f"not ready: {self._probe.state.reason}")
+        checked = self.runtime.resolve_params(method, params)
+        self.runtime.check_budget(method, checked)  # before anything is queued
+        resolved: dict[str, Any] = checked.model_dump(mode="json")
+        return resolved
+
+    def _tickets(
+        self, method: str, resolved: dict[str, Any], chosen: list[list[Any] | None]
+    ) -> list[Ticket]:
         tickets = []
         for row in chosen:
             key = self.runtime.cache_key(method, resolved, row)
