@@ -87,6 +87,13 @@ class ModelSettings(BaseModel):
     protocol: Protocol = Protocol.v2
     output: OutputKind = OutputKind.probabilities
     class_names: list[str] | None = None
+    probability_tolerance: float = Field(
+        1e-3,
+        ge=0,
+        le=0.1,
+        description="output probabilities: how far a value may lie outside [0, 1], and a row's "
+        "sum from 1; beyond it the answer is refused (502 model_output), never explained",
+    )
     class_labels: dict[str, str] = Field(
         default_factory=dict,
         description="class -> the words pages use for it, e.g. {'>50K': approved}",

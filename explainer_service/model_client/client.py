@@ -240,7 +240,11 @@ class RemoteModel:
         try:
             n_classes = len(self.settings.class_names) if self.settings.class_names else None
             return interpret(
-                self.codec.decode_response(body), self.settings.output, len(rows), n_classes
+                self.codec.decode_response(body),
+                self.settings.output,
+                len(rows),
+                n_classes,
+                self.settings.probability_tolerance,
             )
         except CodecError as exc:
             raise ProtocolMismatchError(
@@ -279,10 +283,19 @@ class RemoteModel:
                     cause = f"{type(exc).__name__}: {exc}".rstrip(": ")
                     raise failure.error(public, url=self.url, cause=cause) from None
             else:
-                failed = response.status_code >= 400
+                failed = response.status_code >= 300  # a redirect is not the model's answer
                 self._count(n_rows, started, spent, failed=failed)
                 if not failed:
                     return response
+                if response.is_redirect:
+                    where = response.headers.get("location", "(none)")
+                    raise ModelUnavailableError(
+                        f"the model answered HTTP {response.status_code}, a redirect, not an "
+                        "answer: model.url must be the predict URL itself",
+                        url=self.url,
+                        status=response.status_code,
+                        cause=f"Location: {where}",
+                    )
                 if response.status_code not in RETRY_STATUSES or last:
                     error = (
                         ModelUnavailableError if response.status_code == 503 else ModelResponseError

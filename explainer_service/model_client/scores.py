@@ -5,11 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from explainer_service.errors import CodecError
+from explainers.errors import ModelOutputError
 from explainers.model import OutputKind
+
+#: How far from [0, 1] a probability, and from 1 a row's sum, may be by default: rounding
+#: (float32 models, answers with three decimals), not a different kind of number.
+PROBABILITY_TOLERANCE = 1e-3
 
 
 def interpret(
-    array: np.ndarray, output: OutputKind, n_rows: int, n_classes: int | None = None
+    array: np.ndarray,
+    output: OutputKind,
+    n_rows: int,
+    n_classes: int | None = None,
+    tolerance: float = PROBABILITY_TOLERANCE,
 ) -> np.ndarray:
     """The model's answer as scores, one entry per row.
 
@@ -20,7 +29,9 @@ def interpret(
     labels: array (n_rows,) of labels as the model sent them.
     regression: float array (n_rows,).
 
-    Raises CodecError when the shape, the row count or the types do not fit.
+    Raises CodecError when the shape, the row count or the types do not fit, and
+    ``ModelOutputError`` for probabilities that are not probabilities: a value outside
+    [0, 1] or a row that does not sum to 1, each by more than ``tolerance``.
     """
     if n_rows == 0 and array.size == 0:  # an empty answer carries no shape to check
         if output is OutputKind.probabilities:
@@ -47,9 +58,31 @@ def interpret(
         return scores
     if scores.ndim == 1 or (scores.ndim == 2 and scores.shape[1] == 1):
         positive = scores.reshape(-1)
+        _check_probabilities(positive[:, None], tolerance, sums=False)
         scores = np.column_stack([1.0 - positive, positive])
     if scores.ndim != 2:
         raise CodecError(f"expected (rows, classes) probabilities, got shape {list(scores.shape)}")
     if n_classes is not None and scores.shape[1] != n_classes:
         raise CodecError(f"expected {n_classes} class probabilities per row, got {scores.shape[1]}")
+    _check_probabilities(scores, tolerance, sums=True)
     return scores
+
+
+def _check_probabilities(scores: np.ndarray, tolerance: float, *, sums: bool) -> None:
+    """Raises ``ModelOutputError`` naming the first row whose values are not probabilities."""
+    outside = (scores < -tolerance) | (scores > 1 + tolerance)
+    if outside.any():
+        row = int(np.flatnonzero(outside.any(axis=1))[0])
+        raise ModelOutputError(
+            f"the model answered probabilities outside [0, 1] (row {row}; tolerance {tolerance:g})",
+            scores[row].tolist(),
+        )
+    if sums and scores.size:
+        off = np.abs(scores.sum(axis=1) - 1.0) > tolerance
+        if off.any():
+            row = int(np.flatnonzero(off)[0])
+            raise ModelOutputError(
+                f"the model answered probabilities that do not sum to 1 (row {row} sums to "
+                f"{scores[row].sum():.6g}; tolerance {tolerance:g})",
+                scores[row].tolist(),
+            )

@@ -22,6 +22,7 @@ from explainer_service import (
 from explainer_service.errors import http_error
 from explainer_service.model_client import CallStats
 from explainer_service.observability import context
+from explainers.errors import ModelOutputError
 
 NAMES = ["x", "y"]
 URL = "http://model.test/v1/models/m:predict"
@@ -350,3 +351,49 @@ def test_thread_stats_charge_chunks_and_retries_to_the_thread_that_called_predic
     assert (seen["b"].calls, seen["b"].rows, seen["b"].failures) == (6 + 3 + 1, 52 + 30 + 3, 3)
     assert model.stats.calls == seen["a"].calls + seen["b"].calls
     assert model.thread_stats() == CallStats()  # this thread called nothing
+
+
+@pytest.mark.parametrize(
+    ("predictions", "message"),
+    [
+        ([[0.9, 0.9], [0.5, 0.5]], r"do not sum to 1 \(row 0 sums to 1\.8"),
+        ([[0.5, 0.5], [-0.5, 1.5]], r"outside \[0, 1\] \(row 1"),
+        ([[1e308, -1e308], [0.5, 0.5]], r"outside \[0, 1\] \(row 0"),
+        ([[0.5], [1.2]], r"outside \[0, 1\] \(row 1"),  # one column: the positive class
+    ],
+)
+def test_probabilities_that_are_not_probabilities_are_a_model_output_error(
+    predictions: list, message: str
+) -> None:
+    model = make_model(lambda request: httpx.Response(200, json={"predictions": predictions}))
+    with pytest.raises(ModelOutputError, match=message) as info:
+        model.predict([[1, "a"], [2, "b"]])
+    status, body = http_error(info.value)
+    assert (status, body["error"]["code"]) == (502, "model_output")
+
+
+def test_rounded_probabilities_are_within_the_tolerance_and_the_tolerance_is_a_setting() -> None:
+    rounded = {"predictions": [[0.333, 0.333, 0.333], [1.0004, -0.0004, 0.0]]}
+    model = make_model(lambda request: httpx.Response(200, json=rounded))
+    assert model.predict([[1, "a"], [2, "b"]]).shape == (2, 3)
+    strict = make_model(lambda request: httpx.Response(200, json=rounded), probability_tolerance=0)
+    with pytest.raises(ModelOutputError, match=r"outside \[0, 1\] \(row 1; tolerance 0\)"):
+        strict.predict([[1, "a"], [2, "b"]])
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_an_error_never_an_answer(status: int) -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        headers = {"Location": "http://internal.example/login"}
+        return httpx.Response(status, headers=headers, json={"predictions": [[0.5, 0.5]]})
+
+    with pytest.raises(ModelUnavailableError, match=f"HTTP {status}, a redirect") as info:
+        make_model(handler).predict([[1, "a"]])
+    assert len(calls) == 1  # neither followed nor retried
+    status_code, body = http_error(info.value)
+    assert (status_code, body["error"]["code"]) == (503, "model_unavailable")
+    assert "internal.example" not in json.dumps(body)  # the Location is for the log only
+    assert "Location: http://internal.example/login" in str(info.value)

@@ -72,9 +72,14 @@ def test_rows_survive_request_round_trip(name: str, rows: list[list[Any]]) -> No
     assert same_values(decoded, rows)
 
 
+#: rows of three class probabilities (each row sums to 1: anything else is refused)
 probabilities = st.integers(0, 8).flatmap(
     lambda n: st.lists(
-        st.lists(st.floats(0, 1, allow_nan=False), min_size=3, max_size=3), min_size=n, max_size=n
+        st.lists(st.floats(0.01, 1), min_size=3, max_size=3).map(
+            lambda weights: [w / sum(weights) for w in weights]
+        ),
+        min_size=n,
+        max_size=n,
     )
 )
 
