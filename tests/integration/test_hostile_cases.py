@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -272,6 +273,40 @@ def test_a_model_that_resets_the_connection_mid_request_is_a_503(
     assert answer.json()["error"]["code"] == "model_unavailable"
     ready = httpx.get(service.base + "/health/ready", timeout=TIMEOUT_S).json()
     assert "internal error" not in ready["reason"] and "unreachable" in ready["reason"]
+    assert service.errors() == []
+
+
+def done_rows(store: Path) -> int:
+    with sqlite3.connect(store) as db:
+        sql = "SELECT COUNT(*) FROM explanations WHERE status = 'done'"
+        return int(db.execute(sql).fetchone()[0])
+
+
+def test_answers_that_are_not_probabilities_are_502_stored_never_and_the_fixed_model_explained(
+    against: Callable[[str], Running], faults: str, tmp_path: Path
+) -> None:
+    service = against("/switch")
+    store = tmp_path / "store.sqlite"
+    for mode, status, code, says in [
+        ("sum", 502, "model_output", "do not sum to 1"),
+        ("range", 502, "model_output", "outside [0, 1]"),
+        ("huge", 502, "model_output", "outside [0, 1]"),
+        ("redirect", 503, "model_unavailable", "a redirect"),
+    ]:
+        assert httpx.put(f"{faults}/switch/{mode}", timeout=TIMEOUT_S).status_code == 200
+        before = httpx.get(faults + "/requests", timeout=TIMEOUT_S).json().get("/switch", 0)
+        answer = explain(service.base)
+        assert answer.status_code == status, (mode, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == code and says in error["message"], (mode, error)
+        assert "login.internal.example" not in answer.text
+        assert httpx.get(faults + "/requests", timeout=TIMEOUT_S).json()["/switch"] > before
+        assert done_rows(store) == 0, mode  # nothing the model said was kept
+    assert httpx.put(f"{faults}/switch/ok", timeout=TIMEOUT_S).status_code == 200
+    fixed = explain(service.base)
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["prediction"]["probabilities"] == {"<=50K": 0.25, ">50K": 0.75}
+    assert done_rows(store) == 1
     assert service.errors() == []
 
 

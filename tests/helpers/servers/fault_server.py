@@ -16,6 +16,9 @@
 - ``/truncated``: declares a longer body than it sends, then closes the connection
 - ``/bad-gzip``: 200 declaring ``Content-Encoding: gzip``, with a body that is not gzip
 - ``/reset``: reads 10 bytes of the request's body, then resets the connection (RST)
+- ``/switch``: answers as the mode ``PUT /switch/<mode>`` set last: ``ok`` (the default, like
+  ``/ok``), ``sum`` (``[0.9, 0.9]``: not summing to 1), ``range`` (``[-0.5, 1.5]``), ``huge``
+  (``[1e308, -1e308]``), ``redirect`` (a 302 whose body is a right-looking answer)
 - ``GET /requests``: how many POSTs each path received
 """
 
@@ -32,6 +35,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 COUNTS: Counter[str] = Counter()
 LOCK = threading.Lock()
+#: ``/switch``'s answer per row, by mode (``redirect`` answers ``ok``'s with a 302)
+SWITCHED = {
+    "ok": [0.25, 0.75],
+    "sum": [0.9, 0.9],
+    "range": [-0.5, 1.5],
+    "huge": [1e308, -1e308],
+    "redirect": [0.25, 0.75],
+}
+MODE = ["ok"]
 SLEEP_S = 3.0
 DRIP_S = 0.5
 
@@ -80,6 +92,14 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, json.dumps(dict(COUNTS)))
         else:
             self._send(404, '{"error": "not found"}')
+
+    def do_PUT(self) -> None:
+        mode = self.path.removeprefix("/switch/")
+        if mode not in SWITCHED:
+            self._send(404, '{"error": "no such mode"}')
+            return
+        MODE[0] = mode
+        self._send(200, json.dumps({"mode": mode}))
 
     def _reset(self) -> None:
         """Read a few bytes of the body, then drop the connection with a RST (SO_LINGER 0),
@@ -145,6 +165,17 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+            case "/switch":
+                answer = json.dumps({"predictions": [SWITCHED[MODE[0]]] * rows})
+                if MODE[0] == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "http://login.internal.example/sso")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer.encode())
+                else:
+                    self._send(200, answer)
             case "/flaky":
                 self._send(503, '{"error": "warming up"}') if count <= 2 else self._send(200, ok)
             case _:
