@@ -1,0 +1,70 @@
+"""The page of one logged inference: the record of a decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from explainer_service.presentation.vocabulary import Vocabulary
+from explainer_service.render.pages import _env
+from explainer_service.store import Record
+from explainer_service.store.inferences import Inference
+
+
+@dataclass(frozen=True)
+class ExplanationRow:
+    """One explanation of the inference, as the page lists it (texts already in words)."""
+
+    id: str
+    method: str
+    created_at: str
+    status: str
+    prediction: str
+    fidelity: str
+    cost: str
+    agreement: str
+    agrees: bool | None
+    href: str
+
+
+def render_inference(
+    inference: Inference,
+    *,
+    features: Mapping[str, Any] | None,
+    answer: str,
+    agreement: str,
+    explanations: list[ExplanationRow],
+    explain_links: Mapping[str, str],
+    json_link: str,
+    model_name: str,
+    model_version: str | None,
+    words: Vocabulary,
+) -> str:
+    """``features``: the logged row by feature name (None when only the answer was logged);
+    ``answer``: what the model said, in words; ``agreement``: whether it still says so."""
+    return _env.get_template("inference.html.j2").render(
+        i=inference,
+        features=features,
+        answer=answer,
+        agreement=agreement,
+        explanations=explanations,
+        explain_links=explain_links,
+        json_link=json_link,
+        model_name=model_name,
+        model_version=model_version,
+        words=words,
+    )
+
+
+def render_pending(
+    record: Record, refresh_href: str, json_href: str, *, model_name: str, refresh_s: int = 2
+) -> str:
+    """The page of an explanation not done yet, which reloads ``refresh_href`` (the link
+    that asked for it) until it is."""
+    return _env.get_template("status.html.j2").render(
+        record=record,
+        links={"json": json_href, "html": refresh_href},
+        model_name=model_name,
+        refresh=None if record.status == "failed" else refresh_s,
+    )
