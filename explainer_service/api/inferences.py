@@ -147,7 +147,8 @@ async def list_inferences(
         query = {"limit": str(limit), "before": found[-1].id}
         if label is not None:
             query["label"] = label
-        response.headers["Link"] = f'<{link("/inferences?" + urlencode(query))}>; rel="next"'
+        # not through ``link``: a signed link would open a page of the log without a token
+        response.headers["Link"] = f'</inferences?{urlencode(query)}>; rel="next"'
     return [
         InferenceSummary(
             id=i.id,
