@@ -472,7 +472,9 @@ TABLE: dict[type[Exception], Rule] = {
         415, "unsupported_media_type", lambda e: {"content_type": e.content_type}
     ),
     NotFoundError: Rule(404, "not_found"),
-    InferenceNotFoundError: Rule(404, "not_found", lambda e: {"inference_id": e.inference_id}),
+    InferenceNotFoundError: Rule(
+        404, "inference_not_found", lambda e: {"inference_id": e.inference_id}
+    ),
     InferenceConflictError: Rule(
         409, "inference_conflict", lambda e: {"inference_id": e.inference_id}
     ),
