@@ -236,6 +236,11 @@ def test_the_page_opens_from_a_signed_id_link_without_the_payload(
     assert f"logged inference {id}" in dom
     altered = link.replace("method=shap", "method=anchors")
     assert httpx.get(base + altered).status_code == 403
+    record = httpx.get(f"{base}/inferences/{id}", headers=AUTH).json()["links"]["html"]
+    assert set(parse_qs(urlsplit(record).query)) == {"format", "expires", "sig"}
+    page = dump_dom(base + record)  # the record of the decision, from its signed link
+    assert f"The record of decision {id}" in page
+    assert "yes, when asked again" in page and ">shap<" in page
 
 
 def test_unknown_ids_and_requests_without_a_row(
