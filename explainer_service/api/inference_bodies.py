@@ -25,6 +25,14 @@ class AgreementOut(Body):
     )
 
 
+class ExplainIn(Body):
+    """``POST /inferences/{id}/explain``'s optional body."""
+
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="the method's parameters (query parameters win)"
+    )
+
+
 class InferenceExplanationOut(ExplanationOut):
     """An explanation of a logged inference: the explanation ``POST /explain`` gives for
     the same row, with the inference's id and the agreement check."""

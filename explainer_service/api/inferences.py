@@ -15,11 +15,9 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import Field
 
 from explainer_service.api.answers import json_answer, words
 from explainer_service.api.bodies import HTML, answers, error_responses
-from explainer_service.api.bodies import Body as StrictBody
 from explainer_service.api.deps import (
     LinkDep,
     RuntimeDep,
@@ -30,6 +28,7 @@ from explainer_service.api.deps import (
 )
 from explainer_service.api.inference_bodies import (
     AgreementOut,
+    ExplainIn,
     InferenceExplanationOut,
     InferenceOut,
     InferencePending,
@@ -61,13 +60,6 @@ router = APIRouter(tags=["inferences"])
 MAX_LISTED = 100
 
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, ...")]
-Id = Annotated[str, Query(max_length=1024)]
-
-
-class ExplainIn(StrictBody):
-    """``POST /inferences/{id}/explain``'s optional body."""
-
-    parameters: dict[str, Any] = Field(default_factory=dict)
 
 
 def inference_path(id: str) -> str:
