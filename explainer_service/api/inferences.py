@@ -242,7 +242,8 @@ async def get_explain_inference(
     ticket = started.ticket
     explanation = await service.result(ticket, timeout=settings.service.drilldown_wait_s)
     if explanation is None:
-        here = link(explain_path(id, method))
+        # this link again, parameters and all (the signature's were taken out already)
+        here = link(f"{inference_path(id)}/explain?{urlencode(request.query_params.multi_items())}")
         if request.state.html:
             stored = await asyncio.to_thread(store.get, ticket.id)
             record = stored or Record(ticket.id, method, Status.pending, "", "", None, None)
