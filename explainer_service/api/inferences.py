@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -45,7 +45,13 @@ from explainer_service.inferences.agreement import (
 from explainer_service.inferences.explained import Started, explain, logged
 from explainer_service.presentation.views import fidelity_text, prediction_of
 from explainer_service.render import LinkFor, links_for, render_explanation
-from explainer_service.render.inference import ExplanationRow, render_inference, render_pending
+from explainer_service.render.inference import (
+    ExplanationRow,
+    explain_path,
+    inference_path,
+    render_inference,
+    render_pending,
+)
 from explainer_service.render.negotiation import wants_html
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
@@ -60,16 +66,6 @@ router = APIRouter(tags=["inferences"])
 MAX_LISTED = 100
 
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, ...")]
-
-
-def inference_path(id: str) -> str:
-    """The record's path: the id percent-encoded, ``/`` included."""
-    return f"/inferences/{quote(id, safe='')}"
-
-
-def explain_path(id: str, method: str) -> str:
-    """The path of the page explaining inference ``id`` with ``method`` (what Kibana links)."""
-    return f"{inference_path(id)}/explain?method={quote(method, safe='')}"
 
 
 def record_links(id: str, link: LinkFor) -> dict[str, str]:

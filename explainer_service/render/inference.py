@@ -5,11 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainer_service.render.pages import _env
 from explainer_service.store import Record
 from explainer_service.store.inferences import Inference
+
+
+def inference_path(id: str) -> str:
+    """The path of a logged inference's record: its id percent-encoded, ``/`` included
+    (so that no browser or proxy normalises it)."""
+    return f"/inferences/{quote(id, safe='')}"
+
+
+def explain_path(id: str, method: str) -> str:
+    """The path and query of the page explaining inference ``id`` with ``method``: the
+    drill-down link by id (what Kibana links; no personal data in it)."""
+    return f"{inference_path(id)}/explain?method={quote(method, safe='')}"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ explainer service; inferences written into the service's SQLite store as the sin
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import httpx
 import joblib
 import pandas as pd
 import pytest
+import yaml
 
 from examples.income import paths
 from examples.income.train import build_pipeline
@@ -103,6 +106,9 @@ def config(model_base: str, store: Path, **inference_log: Any) -> dict[str, Any]
     }
 
 
+LINK_SECRET = "links-are-signed-with-this"
+
+
 @pytest.fixture(scope="module")
 def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[tuple[str, Path]]:
     """The service on the example model, with tokens and signed links, refusing to explain
@@ -110,7 +116,7 @@ def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[
     directory = tmp_path_factory.mktemp("by-id")
     store = directory / "store.sqlite"
     settings = config(income_server, store, on_model_changed="refuse")
-    settings["auth"] = {"tokens": [TOKEN], "link_secret": "links-are-signed-with-this"}
+    settings["auth"] = {"tokens": [TOKEN], "link_secret": LINK_SECRET}
     process, base = explainer_service(settings, directory, output_dir / "service-by-id.log")
     try:
         wait_until_ready(base)  # /health/* is open whatever the tokens
@@ -373,3 +379,28 @@ def test_the_client_speaks_it(service: tuple[str, Path], income_server: str) -> 
         with pytest.raises(ConflictError) as refused:
             client.explain_inference(only)
         assert refused.value.code == "inference_incomplete"
+
+
+def test_the_command_prints_signed_links_the_service_opens(
+    service: tuple[str, Path], income_server: str, tmp_path: Path
+) -> None:
+    base, store = service
+    records = rows(1, start=40)
+    (id,) = log(store, "kserve-cli/x", records, answers(income_server, records))
+    settings = config(income_server, store)
+    settings["auth"] = {"link_secret": LINK_SECRET, "public_base_url": base}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    script = Path(sys.executable).parent / "explainer-service"
+    printed = subprocess.run(
+        [str(script), "inference-links", id, "--method", "shap", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    lines = [line.split("\t") for line in printed.splitlines()]
+    assert [(i, what) for i, what, _ in lines] == [(id, "record"), (id, "shap")]
+    for _, _, link in lines:
+        assert link.startswith(f"{base}/inferences/kserve-cli%2Fx") and "&sig=" in link
+        assert records[0]["occupation"] not in link
+    record, shap = (httpx.get(link, timeout=300) for _, _, link in lines)  # no token
+    assert record.status_code == 200 and f"The record of decision {id}" in record.text
+    assert shap.status_code in (200, 202) and "text/html" in shap.headers["content-type"]
