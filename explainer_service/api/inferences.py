@@ -10,7 +10,7 @@ percent-encoded (``/`` as ``%2F``), so a browser never normalises them.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Query, Request
@@ -36,51 +36,23 @@ from explainer_service.api.inference_bodies import (
     LinkedExplanation,
 )
 from explainer_service.errors import ErrorBody, PayloadError
-from explainer_service.inferences.agreement import (
-    NOT_LOGGED,
-    Agreement,
-    prediction_of_answer,
-    sentence,
-)
-from explainer_service.inferences.explained import Started, explain, logged
-from explainer_service.presentation.views import fidelity_text, prediction_of
-from explainer_service.render import LinkFor, links_for, render_explanation
+from explainer_service.inferences.agreement import Agreement
+from explainer_service.inferences.explained import Started, explain
+from explainer_service.inferences.pages import explanation_page, named, read_record, record_page
+from explainer_service.render import LinkFor, links_for
 from explainer_service.render.inference import (
-    ExplanationRow,
     explain_path,
     inference_path,
-    render_inference,
+    record_links,
     render_pending,
 )
 from explainer_service.render.negotiation import wants_html
-from explainer_service.runtime import Runtime
-from explainer_service.service import Service
-from explainer_service.settings import Settings
-from explainer_service.store import Record, Status, Store
-from explainer_service.store.inferences import Inference, InferenceExplanation
+from explainer_service.store import Record, Status
 from explainers import Explanation
 
 router = APIRouter(tags=["inferences"])
 
-#: Explanations of one inference a record lists at most (the latest).
-MAX_LISTED = 100
-
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, ...")]
-
-
-def record_links(id: str, link: LinkFor) -> dict[str, str]:
-    path = inference_path(id)
-    return {"json": link(path), "html": link(f"{path}?format=html")}
-
-
-def named(runtime: Runtime, row: list[Any] | None) -> dict[str, Any] | None:
-    """A logged row by feature name (by position when the features changed since)."""
-    if row is None:
-        return None
-    names = runtime.schema.names
-    if len(names) != len(row):
-        return {f"column {i}": value for i, value in enumerate(row)}
-    return dict(zip(names, row, strict=True))
 
 
 def agreement_out(agreement: Agreement) -> AgreementOut:
@@ -149,7 +121,7 @@ async def list_inferences(
             label=i.label,
             score=i.score,
             complete=i.complete,
-            instance=named(runtime, i.instance),
+            instance=named(runtime.schema.names, i.instance),
             links=record_links(i.id, link),
         )
         for i in found
@@ -204,7 +176,9 @@ async def post_explain_inference(
     explanation = await service.result(ticket)
     assert explanation is not None
     if request.state.html:
-        return HTMLResponse(by_id_page(settings, runtime, started, explanation, link))
+        return HTMLResponse(
+            explanation_page(runtime, started, explanation, words(settings, runtime), link)
+        )
     return json_answer(by_id_answer(started, explanation, link))
 
 
@@ -255,7 +229,9 @@ async def get_explain_inference(
         )
         return json_answer(running, 202, {"Location": running.links["json"]})
     if request.state.html:
-        return HTMLResponse(by_id_page(settings, runtime, started, explanation, link))
+        return HTMLResponse(
+            explanation_page(runtime, started, explanation, words(settings, runtime), link)
+        )
     return json_answer(by_id_answer(started, explanation, link))
 
 
@@ -271,40 +247,6 @@ def by_id_answer(
             "inference_id": started.inference.id,
             "agreement": agreement_out(started.agreement),
         }
-    )
-
-
-def by_id_page(
-    settings: Settings,
-    runtime: Runtime,
-    started: Started,
-    explanation: Explanation,
-    link: LinkFor,
-) -> str:
-    """The explanation's page, saying which decision it explains and whether the model
-    still makes it; its links to the other methods are by id too."""
-    inference, vocabulary = started.inference, words(settings, runtime)
-    others = {
-        m: link(explain_path(inference.id, m))
-        for m in runtime.local_methods
-        if m != explanation.method
-    }
-    return render_explanation(
-        explanation,
-        started.ticket.id,
-        model_name=settings.model.name,
-        model_version=settings.model.version,
-        local_methods=runtime.local_methods,
-        immutable=runtime.schema.immutable,
-        link=link,
-        words=vocabulary,
-        other_methods=others,
-        inference={
-            "id": inference.id,
-            "href": record_links(inference.id, link)["html"],
-            "agrees": started.agreement.agrees,
-            "sentence": sentence(started.agreement, runtime.class_names, vocabulary),
-        },
     )
 
 
@@ -332,14 +274,16 @@ async def get_inference(
 ) -> Response:
     """What was logged (the row by feature, the model's answer, times, model, endpoint,
     component, protocol, allowed metadata) and the explanations made of it (the latest
-    ``MAX_LISTED``), with whether the model, asked again then, still agreed. Asks the
+    ``pages.MAX_LISTED``), with whether the model, asked again then, still agreed. Asks the
     model nothing."""
     request.state.html = wants_html(request, format)
-    inference, linked, records = await asyncio.to_thread(_record, service, store, id)
+    record = await asyncio.to_thread(read_record, service, id)
+    inference, records = record.inference, record.records
     explain_links = {m: link(explain_path(id, m)) for m in runtime.local_methods}
     if request.state.html:
-        html = _record_page(settings, runtime, inference, linked, records, explain_links, link)
-        return HTMLResponse(html)
+        return HTMLResponse(
+            record_page(runtime, record, explain_links, words(settings, runtime), link)
+        )
     body = InferenceOut(
         id=inference.id,
         event_id=inference.event_id,
@@ -355,7 +299,7 @@ async def get_inference(
         answered_at=inference.answered_at,
         logged_at=inference.logged_at,
         updated_at=inference.updated_at,
-        instance=named(runtime, inference.instance),
+        instance=named(runtime.schema.names, inference.instance),
         answer=inference.answer,
         label=inference.label,
         score=inference.score,
@@ -370,110 +314,9 @@ async def get_inference(
                 live=e.live,
                 links=links_for(e.explanation_id, link),
             )
-            for e in linked
+            for e in record.linked
         ],
         links=record_links(id, link),
         explain=explain_links if inference.instance is not None else {},
     )
     return json_answer(body)
-
-
-def _record(
-    service: Service, store: Store, id: str
-) -> tuple[Inference, list[InferenceExplanation], dict[str, Record]]:
-    """The inference, its latest linked explanations and their stored records. Blocks."""
-    inference = logged(service, id)
-    linked = store.inference_explanations(id)[-MAX_LISTED:]
-    records = {}
-    for e in linked:
-        record = store.get(e.explanation_id)
-        if record is not None:
-            records[e.explanation_id] = record
-    return inference, linked, records
-
-
-def _record_page(
-    settings: Settings,
-    runtime: Runtime,
-    inference: Inference,
-    linked: list[InferenceExplanation],
-    records: dict[str, Record],
-    explain_links: dict[str, str],
-    link: LinkFor,
-) -> str:
-    vocabulary, classes = words(settings, runtime), runtime.class_names
-    rows = []
-    for e in reversed(linked):  # the latest first
-        record = records.get(e.explanation_id)
-        explanation = record.explanation if record else None
-        rows.append(
-            ExplanationRow(
-                id=e.explanation_id,
-                method=e.method,
-                created_at=e.created_at,
-                status=record.status if record else "removed",
-                prediction=prediction_of(explanation.prediction, vocabulary)
-                if explanation
-                else "—",
-                fidelity=fidelity_text(explanation) if explanation else "—",
-                cost=_cost(explanation),
-                agreement=_agreed(e, classes, vocabulary),
-                agrees=e.agrees,
-                href=links_for(e.explanation_id, link)["html"],
-            )
-        )
-    answer = (
-        prediction_of(prediction_of_answer(inference.answer, classes), vocabulary)
-        if inference.answer
-        else "not logged"
-    )
-    return render_inference(
-        inference,
-        features=named(runtime, inference.instance),
-        answer=answer,
-        agreement=_latest_agreement(inference, linked, classes, vocabulary),
-        explanations=rows,
-        explain_links=explain_links,
-        json_link=record_links(inference.id, link)["json"],
-        model_name=settings.model.name,
-        model_version=settings.model.version,
-        words=vocabulary,
-    )
-
-
-def _cost(explanation: Explanation | None) -> str:
-    if explanation is None:
-        return "—"
-    cost = explanation.cost
-    return f"{cost.model_calls} model calls, {cost.rows} rows, {cost.seconds:.2f} s"
-
-
-def _agreed(e: InferenceExplanation, classes: list[str] | None, vocabulary: Any) -> str:
-    if e.agrees is None:
-        return "not checked"
-    if e.agrees:
-        return "yes"
-    today = prediction_of(prediction_of_answer(e.live, classes), vocabulary)
-    return f"no: it answered {today} (explained as it answers now)"
-
-
-def _latest_agreement(
-    inference: Inference,
-    linked: list[InferenceExplanation],
-    classes: list[str] | None,
-    vocabulary: Any,
-) -> str:
-    if not inference.answer:
-        return NOT_LOGGED[0].upper() + NOT_LOGGED[1:]
-    if not linked:
-        return "not checked yet: explaining it asks the model again"
-    latest = max(linked, key=lambda e: e.created_at)
-    if latest.agrees:
-        return f"yes, when asked again on {latest.created_at}"
-    if latest.agrees is None:
-        return "not checked"
-    return (
-        f"no: asked again on {latest.created_at}, the model answered "
-        f"{prediction_of(prediction_of_answer(latest.live, classes), vocabulary)}; "
-        "explanations since are of today's model"
-    )

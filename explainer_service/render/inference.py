@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from explainer_service.presentation.vocabulary import Vocabulary
-from explainer_service.render.pages import _env
+from explainer_service.render.pages import LinkFor, _env
 from explainer_service.store import Record
 from explainer_service.store.inferences import Inference
 
@@ -81,3 +81,9 @@ def render_pending(
         model_name=model_name,
         refresh=None if record.status == "failed" else refresh_s,
     )
+
+
+def record_links(id: str, link: LinkFor) -> dict[str, str]:
+    """The record of inference ``id``: ``json`` and ``html`` (its page)."""
+    path = inference_path(id)
+    return {"json": link(path), "html": link(f"{path}?format=html")}
