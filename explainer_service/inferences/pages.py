@@ -17,6 +17,7 @@ from explainer_service.render.inference import (
     explain_path,
     record_links,
     render_inference,
+    when,
 )
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
@@ -166,11 +167,11 @@ def _latest_agreement(
         return "not checked yet: explaining it asks the model again"
     latest = max(linked, key=lambda e: e.created_at)
     if latest.agrees:
-        return f"yes, when asked again on {latest.created_at}"
+        return f"yes, when asked again on {when(latest.created_at)}"
     if latest.agrees is None:
         return "not checked"
     return (
-        f"no: asked again on {latest.created_at}, the model answered "
+        f"no: asked again on {when(latest.created_at)}, the model answered "
         f"{prediction_of(prediction_of_answer(latest.live, classes), vocabulary)}; "
         "explanations since are of today's model"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +12,21 @@ from explainer_service.presentation.vocabulary import Vocabulary
 from explainer_service.render.pages import LinkFor, _env
 from explainer_service.store import Record
 from explainer_service.store.inferences import Inference
+
+
+def when(stamp: str | None) -> str:
+    """An ISO 8601 time as pages print it (``2026-12-06 10:00:00 UTC``); a dash for none,
+    and a time that is not ISO 8601 (a logger's) as it came."""
+    if not stamp:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def inference_path(id: str) -> str:
@@ -67,6 +83,7 @@ def render_inference(
         model_name=model_name,
         model_version=model_version,
         words=words,
+        when=when,
     )
 
 

@@ -50,3 +50,12 @@ def test_only_the_answer_logged_offers_nothing_to_explain() -> None:
     )  # fmt: skip
     assert "Only the model's answer was logged" in html
     assert 'id="explain"' not in html and "version 3" in html
+
+
+def test_times_are_printed_as_pages_print_them() -> None:
+    from explainer_service.render.inference import when
+
+    assert when("2026-12-06T10:00:00.123+00:00") == "2026-12-06 10:00:00 UTC"
+    assert when("2026-12-06T11:00:00+01:00") == "2026-12-06 10:00:00 UTC"
+    assert when("2026-12-06T10:00:00Z") == "2026-12-06 10:00:00 UTC"
+    assert when("yesterday") == "yesterday" and when(None) == "—"
