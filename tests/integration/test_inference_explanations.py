@@ -24,7 +24,13 @@ from explainer_service.store import open_store
 from explainer_service.store.inferences import LoggedSide
 from explainers.wire import native
 from tests.helpers.browser import dump_dom
-from tests.helpers.support import explainer_service, free_port, python_server, wait_until_ready
+from tests.helpers.support import (
+    ROOT,
+    explainer_service,
+    free_port,
+    python_server,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -328,6 +334,13 @@ def test_the_explanation_says_the_model_changed(
         assert "The model now answers differently" in page.text
         record = httpx.get(f"{base}/inferences/{id}").json()
         assert record["explanations"][0]["agrees"] is False
+        # the URL template of docs/kibana.md, filled in as Kibana fills it
+        text = (ROOT / "docs" / "kibana.md").read_text()
+        template = next(line for line in text.splitlines() if "/explain?method" in line
+                        and "/inferences/{{value}}" in line).strip()  # fmt: skip
+        link = template.replace("http://EXPLAINER", base).replace("{{value}}", quote(id, safe=""))
+        dom = dump_dom(link)
+        assert "The model now answers differently" in dom and "main-svg" in dom
     finally:
         process.stop()
 
