@@ -4,6 +4,7 @@ explainer service; inferences written into the service's SQLite store as the sin
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,12 @@ import yaml
 
 from examples.income import paths
 from examples.income.train import build_pipeline
-from explainer_service.client import ConflictError, ExplainerClient, NotFoundError
+from explainer_service.client import (
+    AsyncExplainerClient,
+    ConflictError,
+    ExplainerClient,
+    NotFoundError,
+)
 from explainer_service.store import open_store
 from explainer_service.store.inferences import LoggedSide
 from explainers.wire import native
@@ -387,6 +393,9 @@ def test_the_client_speaks_it(service: tuple[str, Path], income_server: str) -> 
         assert by_id.to_frame().equals(direct.to_frame())
         with pytest.raises(NotFoundError):
             client.explain_inference("no-such-id")
+        async_by_id, async_frame = asyncio.run(asynchronous(base, ids[0]))
+        assert async_by_id.id == by_id.id and async_by_id.agreement == by_id.agreement
+        assert list(async_frame.index) == ids[:2]
         (only,) = log(store, "client-answer-only", records[:1], answers(income_server, records[:1]),
                       request=False)  # fmt: skip
         with pytest.raises(ConflictError) as refused:
@@ -417,3 +426,8 @@ def test_the_command_prints_signed_links_the_service_opens(
     record, shap = (httpx.get(link, timeout=300) for _, _, link in lines)  # no token
     assert record.status_code == 200 and f"The record of decision {id}" in record.text
     assert shap.status_code in (200, 202) and "text/html" in shap.headers["content-type"]
+
+
+async def asynchronous(base: str, id: str) -> tuple[Any, pd.DataFrame]:
+    async with AsyncExplainerClient(base, token=TOKEN) as client:
+        return await client.explain_inference(id, "anchors", seed=7), await client.inferences(2)
