@@ -22,6 +22,7 @@ from explainer_service.api import (
     explain,
     explanations,
     health,
+    inferences,
     links,
     openapi,
     pages,
@@ -113,7 +114,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
     app.state.alibi_shape = partial(alibi_answer, runtime.schema.names, runtime.class_names)
     routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages)
-    for module in (*routers, metrics_route):
+    for module in (*routers, inferences, metrics_route):
         app.include_router(module.router)
     openapi.document(
         app, runtime, v2_names=v2.explainer_names(settings.model.name, runtime.classes)

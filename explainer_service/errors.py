@@ -15,6 +15,10 @@
      │    ├── CrossSiteError           a state-changing request sent by another site's page
      │    └── UnsupportedMediaTypeError    a body type a foreign page can send unasked
      ├── NotFoundError             no such explanation
+     │    └── InferenceNotFoundError   no logged inference has that id
+     ├── InferenceConflictError    a logged inference cannot be explained as asked (409)
+     │    ├── InferenceIncompleteError     only the model's answer was logged, not the request
+     │    └── ModelChangedError            the model no longer gives the logged answer (refuse)
      ├── NotReadyError             the explainers are still being fitted
      │    └── ShuttingDownError       the service stops: no new explanations (503, Retry-After)
      ├── QueueFullError            too many explanations wait already: try again later (429)
@@ -159,6 +163,53 @@ class UnsupportedMediaTypeError(AccessError):
 
 class NotFoundError(ExplainerServiceError):
     """No explanation has that id."""
+
+
+class InferenceNotFoundError(NotFoundError):
+    """No logged inference has ``inference_id`` (never logged, or removed by retention)."""
+
+    def __init__(self, inference_id: str) -> None:
+        super().__init__(f"no logged inference with id {inference_id!r}")
+        self.inference_id = inference_id
+
+
+class InferenceConflictError(ExplainerServiceError):
+    """The logged inference ``inference_id`` cannot be explained as asked."""
+
+    def __init__(self, message: str, inference_id: str) -> None:
+        super().__init__(message)
+        self.inference_id = inference_id
+
+
+class InferenceIncompleteError(InferenceConflictError):
+    """Only the model's answer of the inference was logged: there is no row to explain."""
+
+    def __init__(self, inference_id: str) -> None:
+        super().__init__(
+            f"inference {inference_id!r}: only the model's answer was logged, not the request "
+            "(its features), so there is nothing to explain",
+            inference_id,
+        )
+
+
+class ModelChangedError(InferenceConflictError):
+    """The model, asked again, no longer gives the logged answer, and
+    ``inference_log.on_model_changed`` is ``refuse``."""
+
+    def __init__(
+        self,
+        inference_id: str,
+        reason: str,
+        logged: dict[str, Any] | None,
+        live: dict[str, Any] | None,
+    ) -> None:
+        super().__init__(
+            f"inference {inference_id!r} is not explained: {reason}; the model that made the "
+            "decision is no longer the one answering (inference_log.on_model_changed: refuse)",
+            inference_id,
+        )
+        self.logged = logged
+        self.live = live
 
 
 class NotReadyError(ExplainerServiceError):
@@ -390,6 +441,12 @@ def _model(exc: Any) -> dict[str, Any]:
     return {"status": exc.status}
 
 
+def _answer(prefix: str, answer: dict[str, Any] | None) -> dict[str, Any]:
+    """An answer of the inference log (``{"scores": [...]}``, ``{"label"}``, ``{"value"}``)
+    as flat details (``logged_scores``, ...): details carry no nested objects."""
+    return {f"{prefix}_{key}": value for key, value in (answer or {}).items()}
+
+
 def _public(exc: Any) -> str:
     return str(exc.public)
 
@@ -415,6 +472,24 @@ TABLE: dict[type[Exception], Rule] = {
         415, "unsupported_media_type", lambda e: {"content_type": e.content_type}
     ),
     NotFoundError: Rule(404, "not_found"),
+    InferenceNotFoundError: Rule(
+        404, "inference_not_found", lambda e: {"inference_id": e.inference_id}
+    ),
+    InferenceConflictError: Rule(
+        409, "inference_conflict", lambda e: {"inference_id": e.inference_id}
+    ),
+    InferenceIncompleteError: Rule(
+        409, "inference_incomplete", lambda e: {"inference_id": e.inference_id}
+    ),
+    ModelChangedError: Rule(
+        409,
+        "model_changed",
+        lambda e: {
+            "inference_id": e.inference_id,
+            **_answer("logged", e.logged),
+            **_answer("live", e.live),
+        },
+    ),
     NotReadyError: Rule(503, "not_ready"),
     ShuttingDownError: Rule(503, "shutting_down", _retry),
     QueueFullError: Rule(

@@ -4,8 +4,11 @@
     DEMO_MODEL_PORT=9001 DEMO_PORT=8081 make demo
 
 Starts the model server and the explainer service (configured by ``explainer.yaml``) as
-child processes, waits until the service is ready, and prints, for two sample applicants
-(one refused, one approved), the links of their anchors, SHAP and counterfactual pages.
+child processes, waits until the service is ready, sends two sample applicants (one
+refused, one approved) to the model, logs each decision into the service as KServe's
+request logger would (``examples.income.logged``), and prints the links of each decision's
+record and of its anchors, SHAP and counterfactual pages: by the decision's id, with no
+applicant's data in them.
 Ctrl-C stops both. The ports default to ``DEMO_MODEL_PORT`` and ``DEMO_PORT`` when those
 are set; a port already taken on 127.0.0.1 stops the demo before it starts anything, with a
 message that names it (status 1).
@@ -25,8 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from examples.income import paths
-from explainer_service.render import drilldown_link
+from examples.income import logged, paths
 from explainers.explanation import LOCAL_METHODS
 
 
@@ -114,10 +116,12 @@ def main() -> None:
         print(f"\nThe income model:       {model_base}  (POST /v2/models/income/infer)")
         print(f"The explainer service:  {base}/  (API: {base}/docs)\n")
         for applicant, verdict in zip(applicants(), ("refused", "approved"), strict=True):
+            id = logged.log(base, applicant, *logged.predict(model_base, applicant))
             summary = ", ".join(f"{k}={applicant[k]}" for k in ("age", "education", "occupation"))
-            print(f"Applicant {verdict} ({summary}):")
+            print(f"Applicant {verdict} ({summary}), decision {id}:")
+            print(f"  {'record':<15} {base}/inferences/{id}?format=html")
             for method in LOCAL_METHODS:
-                print(f"  {method:<15} {base}{drilldown_link(method, {'instances': [applicant]})}")
+                print(f"  {method:<15} {base}/inferences/{id}/explain?method={method}")
             print()
         print("Ctrl-C stops both.", flush=True)
         while all(p.poll() is None for p in processes):

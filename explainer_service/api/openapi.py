@@ -211,6 +211,13 @@ def document(app: FastAPI, runtime: Runtime, v2_names: Iterable[str] = ()) -> No
                     parameter["content"] = {"application/json": {"schema": _ref("Payload")}}
                 elif parameter["name"] == "name" and parameter["in"] == "path":
                     parameter["schema"] = {"type": "string", "enum": [model_name]}
+        for operation in paths.get("/inferences/{id}/explain", {}).values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "method":  # a logged inference: one row
+                    default = parameter["schema"].get("default")
+                    parameter["schema"] = {"type": "string", "enum": runtime.local_methods}
+                    if default in runtime.local_methods:
+                        parameter["schema"]["default"] = default
         for path in ("/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/{name}/infer"):
             for operation in paths[path].values():
                 for parameter in operation.get("parameters", []):

@@ -355,3 +355,48 @@ def links(
         _fail(exc, 2)
     for name in method or LOCAL_METHODS:
         typer.echo(f"{name}\t{link(drilldown_link(name, body))}")
+
+
+@app.command("inference-links")
+def inference_links(
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="ids of logged inferences")],
+    base_url: Annotated[
+        str,
+        typer.Option(
+            metavar="URL",
+            help="where the service answers (with --config: unless its auth.public_base_url "
+            "is set)",
+        ),
+    ] = "http://127.0.0.1:8080",
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help=f"a method; repeatable (default: {', '.join(LOCAL_METHODS)})",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="the service's configuration: links signed with its auth.link_secret, "
+            "from its auth.public_base_url when set",
+        ),
+    ] = None,
+) -> None:
+    """Print the links of logged inferences by id: no personal data in them.
+
+    Each line: the id, record or a method, the link. The service is not asked for them.
+    """
+    from explainer_service.render.inference import explain_path, inference_path
+    from explainer_service.security import UrlBuilder, signer_of
+
+    link = UrlBuilder(base_url)
+    if config is not None:
+        with _exit_on_setup_errors():
+            security = load_settings(config).auth
+        link = UrlBuilder(str(security.public_base_url or base_url), signer_of(security))
+    for id in ids:
+        typer.echo(f"{id}\trecord\t{link(inference_path(id) + '?format=html')}")
+        for name in method or LOCAL_METHODS:
+            typer.echo(f"{id}\t{name}\t{link(explain_path(id, name))}")

@@ -3,6 +3,8 @@
     from explainer_service.client import ExplainerClient
     client = ExplainerClient("http://127.0.0.1:8080")
     explanation = client.explain(applicant, "shap")     # shows itself in Jupyter
+    logged = client.inferences(limit=50)                # the inference log, as a DataFrame
+    again = client.explain_inference(logged.index[0], "shap")  # a logged decision, by id
     batch = client.explain_many(applicants, "anchors")  # a progress bar; batch.to_frame()
 
 It needs httpx, pydantic, pandas, plotly and tqdm, none of the service's engines: a plain
@@ -12,6 +14,7 @@ It needs httpx, pydantic, pandas, plotly and tqdm, none of the service's engines
 from explainer_service.client._client import AsyncExplainerClient, ExplainerClient
 from explainer_service.client._errors import (
     ClientError,
+    ConflictError,
     ForbiddenError,
     InvalidRequestError,
     ModelError,
@@ -33,6 +36,7 @@ __all__ = [
     "Batch",
     "ClientError",
     "Comparison",
+    "ConflictError",
     "ExplainerClient",
     "Explanation",
     "ForbiddenError",

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -24,8 +24,13 @@ from explainer_service.client._results import Batch, Comparison
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainers.explanation import LOCAL_METHODS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: How often a batch asks whether an accepted explanation is done.
 POLL_S = 0.25
+#: Logged inferences asked for in one request (the service's most).
+PAGE = 500
 #: How many times a request refused with 429 (queue full) is sent again.
 QUEUE_RETRIES = 5
 
@@ -139,6 +144,31 @@ class ExplainerClient(_Common):
         (``threshold=0.9``, ``seed=1``, ...)."""
         request = _protocol.explain_request(x, method, params, instance, wait=True)
         return self._explanation(_protocol.answer_body(self._retrying(request)))
+
+    def explain_inference(self, id: str, method: str = "anchors", **params: Any) -> Explanation:
+        """Explain the logged inference ``id`` (the id its request logger gave it) with
+        ``method``: the same explanation ``explain`` gives for its logged row with the same
+        ``params``, with ``inference_id`` and ``agreement`` (whether the model, asked again,
+        still gives the logged answer) set."""
+        request = _protocol.inference_explain_request(id, method, params)
+        return self._explanation(_protocol.answer_body(self._retrying(request)))
+
+    def inferences(
+        self, limit: int = 100, *, label: str | None = None, before: str | None = None
+    ) -> pd.DataFrame:
+        """The latest ``limit`` logged inferences (newest first; ``label``: only those
+        predicted that class; ``before``: those logged before that id) as a DataFrame
+        indexed by id (see ``_protocol.inference_frame``)."""
+        items: list[dict[str, Any]] = []
+        while len(items) < limit:
+            asked = min(PAGE, limit - len(items))
+            request = _protocol.inferences_request(asked, label, before)
+            page = _protocol.inference_items(self._send(request))
+            items.extend(page)
+            if len(page) < asked:
+                break
+            before = page[-1]["id"]
+        return _protocol.inference_frame(items)
 
     def get(self, id: str, *, wait: bool = True) -> Explanation | None:
         """A stored explanation by id; ``wait``: until it is done (else None while it is
@@ -278,6 +308,26 @@ class AsyncExplainerClient(_Common):
     ) -> Explanation:
         request = _protocol.explain_request(x, method, params, instance, wait=True)
         return self._explanation(_protocol.answer_body(await self._retrying(request)))
+
+    async def explain_inference(
+        self, id: str, method: str = "anchors", **params: Any
+    ) -> Explanation:
+        request = _protocol.inference_explain_request(id, method, params)
+        return self._explanation(_protocol.answer_body(await self._retrying(request)))
+
+    async def inferences(
+        self, limit: int = 100, *, label: str | None = None, before: str | None = None
+    ) -> pd.DataFrame:
+        items: list[dict[str, Any]] = []
+        while len(items) < limit:
+            asked = min(PAGE, limit - len(items))
+            request = _protocol.inferences_request(asked, label, before)
+            page = _protocol.inference_items(await self._send(request))
+            items.extend(page)
+            if len(page) < asked:
+                break
+            before = page[-1]["id"]
+        return _protocol.inference_frame(items)
 
     async def get(self, id: str, *, wait: bool = True) -> Explanation | None:
         deadline = time.monotonic() + self.timeout

@@ -7,7 +7,9 @@ ClientError
       │                            parameter is wrong (``detail["field"]`` names it)
       ├── UnauthorizedError        401: no valid token (``token=``)
       ├── ForbiddenError           403
-      ├── NotFoundError            404: no explanation with that id
+      ├── NotFoundError            404: no explanation (or logged inference) with that id
+      ├── ConflictError            409: a logged inference that cannot be explained: only
+      │                            its answer was logged, or the model changed (``code``)
       ├── QueueFullError           429: try again after ``retry_after`` seconds
       ├── ModelError               502, 504 and 503 ``model_unavailable``: the model failed
       ├── NotReadyError            503 ``not_ready``: the explainers are still being fitted
@@ -84,6 +86,12 @@ class NotFoundError(ServiceError):
     """No such explanation (or route)."""
 
 
+class ConflictError(ServiceError):
+    """A logged inference cannot be explained: only its answer was logged
+    (``inference_incomplete``), or the model no longer gives the logged answer and the
+    service refuses (``model_changed``)."""
+
+
 class QueueFullError(ServiceError):
     """Too many explanations wait already; ``retry_after`` says when to try again."""
 
@@ -108,6 +116,7 @@ _BY_STATUS: dict[int, type[ServiceError]] = {
     401: UnauthorizedError,
     403: ForbiddenError,
     404: NotFoundError,
+    409: ConflictError,
     429: QueueFullError,
     502: ModelError,
     504: ModelError,

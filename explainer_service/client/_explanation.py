@@ -19,13 +19,19 @@ if TYPE_CHECKING:
 
 class Explanation(library.Explanation):
     """An ``explainers.Explanation`` (validated against the library's own model), with the
-    service's ``id`` and ``links``.
+    service's ``id`` and ``links`` (and, explaining a logged inference, its
+    ``inference_id`` and the ``agreement`` check).
 
     ``_repr_html_`` shows the pages' sentence and plotly figure; ``figure`` is that figure,
     ``url`` the explanation's page in the service, ``to_frame()`` a tidy table."""
 
     id: str
     links: dict[str, str]
+    #: the logged inference it explains (``explain_inference``), else None
+    inference_id: str | None = None
+    #: whether the model, asked again, still gave the logged answer (``explain_inference``):
+    #: ``agrees`` (None: not checked), ``outcome``, ``message``, ``logged``, ``live``
+    agreement: dict[str, Any] | None = None
 
     _base_url: str = PrivateAttr("")
     _words: Vocabulary = PrivateAttr(default_factory=Vocabulary)
@@ -48,7 +54,7 @@ class Explanation(library.Explanation):
     def as_library(self) -> library.Explanation:
         """The plain ``explainers.Explanation``, without the service's id and links."""
         return library.Explanation.model_validate(
-            self.model_dump(exclude={"id", "links"}, mode="json")
+            self.model_dump(exclude={"id", "links", "inference_id", "agreement"}, mode="json")
         )
 
     @property

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from explainer_service.client._errors import raise_for_answer, service_error
 from explainer_service.presentation.inputs import request_body
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,45 @@ def explain_request(
     if not wait:
         params["mode"] = "async"
     return Request("POST", "/explain", params, request_body(x, parameters, instance))
+
+
+def inference_explain_request(id: str, method: str, parameters: Mapping[str, Any]) -> Request:
+    """``POST /inferences/{id}/explain``: the logged inference ``id`` explained (waits)."""
+    path = f"/inferences/{quote(id, safe='')}/explain"
+    return Request(
+        "POST", path, {"method": method, "format": "json"}, {"parameters": dict(parameters)}
+    )
+
+
+def inferences_request(limit: int, label: str | None, before: str | None) -> Request:
+    """``GET /inferences``: a page of logged inferences, the newest first."""
+    params = {"limit": str(limit)}
+    if label is not None:
+        params["label"] = label
+    if before is not None:
+        params["before"] = before
+    return Request("GET", "/inferences", params)
+
+
+def inference_items(response: httpx.Response) -> list[dict[str, Any]]:
+    """The items of a page of ``GET /inferences``; the typed exception for an error."""
+    raise_for_answer(response)
+    body = response.json()
+    if not isinstance(body, list):
+        raise service_error(response.status_code, f"not a JSON list: {response.text[:200]}")
+    return body
+
+
+def inference_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
+    """Logged inferences as a table indexed by id: when, which model and endpoint, the
+    predicted ``label`` and its ``score``, whether both sides were logged, then the
+    logged row's features (empty where only the answer was logged)."""
+    import pandas as pd
+
+    columns = ["logged_at", "model", "endpoint", "label", "score", "complete"]
+    rows = [{**{c: item.get(c) for c in columns}, **(item.get("instance") or {})} for item in items]
+    frame = pd.DataFrame(rows, index=pd.Index([item["id"] for item in items], name="id"))
+    return frame if rows else pd.DataFrame(columns=columns, index=frame.index)
 
 
 def record_request(id: str) -> Request:

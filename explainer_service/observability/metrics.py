@@ -95,6 +95,21 @@ class Metrics:
             registry=r,
         )
 
+        self.agreement = Counter(
+            "explainer_inference_agreement",
+            "Logged inferences explained by id, by whether the model, asked again, still gave "
+            "the logged answer (agrees, differs, not_checked: no answer was logged)",
+            ["outcome"],
+            registry=r,
+        )
+
+    def checked_agreement(self, outcome: str, calls: int, rows: int) -> None:
+        """Count one agreement check and the requests it made to the model (under the
+        method label ``agreement``)."""
+        self.agreement.labels(outcome).inc()
+        self.model_calls.labels("agreement").inc(calls)
+        self.model_rows.labels("agreement").inc(rows)
+
     def watch(
         self,
         *,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -66,16 +66,24 @@ def render_explanation(
     immutable: list[str],
     link: LinkFor = as_is,
     words: Vocabulary | None = None,
+    other_methods: Mapping[str, str] | None = None,
+    inference: Mapping[str, Any] | None = None,
 ) -> str:
     """The page of one explanation; it links to its instance explained by each other of
-    ``local_methods`` (the service's methods that explain one row)."""
+    ``local_methods`` (the service's methods that explain one row), or to
+    ``other_methods`` (method -> link) when given. ``inference``: the logged inference it
+    explains (``id``, ``href`` of its record, ``agrees``, ``sentence`` about the check)."""
     words = words or Vocabulary()
     instance = explanation.instance
-    others = {
-        m: link(drilldown_link(m, {"instances": [instance]}))
-        for m in local_methods
-        if m != explanation.method and instance is not None
-    }
+    others = (
+        dict(other_methods)
+        if other_methods is not None
+        else {
+            m: link(drilldown_link(m, {"instances": [instance]}))
+            for m in local_methods
+            if m != explanation.method and instance is not None
+        }
+    )
     return _env.get_template("explanation.html.j2").render(
         e=explanation,
         words=words,
@@ -95,6 +103,7 @@ def render_explanation(
         figure_json=figure_json(explanation, words),
         prediction_of=lambda p: prediction_of(p, words),
         plausibility=plausibility(explanation),
+        inference=inference,
     )
 
 

@@ -177,9 +177,17 @@ class InferenceLog(_Sessions):
         before: str | None = None,
         label: str | None = None,
         model: str | None = None,
+        after_id: str | None = None,
     ) -> list[Inference]:
-        """The newest first (by ``logged_at``), those logged before ``before`` when given."""
-        where, args = [], []
+        """The newest first (by ``logged_at``, then ``id``), those logged before ``before``
+        when given; with ``after_id`` too, those after the inference ``(before, after_id)``
+        in that order (a page's cursor: the rows of one event share their ``logged_at``)."""
+        where: list[str] = []
+        args: list[Any] = []
+        if before is not None and after_id is not None:
+            where.append("(logged_at < ? OR (logged_at = ? AND id > ?))")
+            args.extend((before, before, after_id))
+            before = None
         filters = (("logged_at < ?", before), ("label = ?", label), ("model = ?", model))
         for clause, value in filters:
             if value is not None:

@@ -156,7 +156,7 @@ def test_other_pages_escape_the_hostile_value(service: str) -> None:
 
 def test_the_kibana_template_opens_the_page(service: str, output_dir: Path) -> None:
     text = (ROOT / "docs" / "kibana.md").read_text()
-    template = next(line for line in text.splitlines() if "{{value}}" in line).strip()
+    template = next(line for line in text.splitlines() if "payload={{value}}" in line).strip()
     logged = (paths.PAYLOADS / "v2.json").read_text()  # what the request logger stored
     link = template.replace("http://EXPLAINER", service).replace(
         "{{value}}",

@@ -42,12 +42,20 @@ def test_demo_prints_links_that_open(income_files, tmp_path) -> None:
                 break
         links = [word for line in lines for word in line.split() if "/explain?method=" in word]
         assert len(links) == 6, "".join(lines)
+        # by the decision's id: short, and no applicant's data in them
+        assert all("/inferences/" in link and len(link) < 120 for link in links), links
+        records = [word for line in lines for word in line.split() if "?format=html" in word]
+        assert len(records) == 2, "".join(lines)
         # the servers write to the same pipe: keep reading it, or they block once it is full
         drain = threading.Thread(target=later.extend, args=(demo.stdout,), daemon=True)
         drain.start()
         page = open_page(links[0])
         assert page.status_code == 200
         assert "The model predicts refused for this applicant" in page.text  # the example's words
+        record = open_page(records[0])  # the refused applicant's decision, now explained
+        assert record.status_code == 200
+        assert 'The model said</dt><dd id="answer">refused' in record.text
+        assert "anchors" in record.text and "yes, when asked again" in record.text
         demo.send_signal(signal.SIGINT)
         assert demo.wait(120) == 0, "".join(later[-20:])  # it stopped both servers
     finally:

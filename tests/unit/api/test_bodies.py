@@ -39,6 +39,12 @@ from explainer_service.api.bodies import (
 )
 from explainer_service.api.deps import get_settings
 from explainer_service.api.dry_run import DryRunOut
+from explainer_service.api.inference_bodies import (
+    InferenceExplanationOut,
+    InferenceOut,
+    InferencePending,
+    InferenceSummary,
+)
 from explainer_service.compat.bodies import (
     V2Live,
     V2ModelMetadata,
@@ -47,6 +53,7 @@ from explainer_service.compat.bodies import (
     V2ServerMetadata,
 )
 from explainer_service.errors import ErrorBody
+from explainer_service.store.inferences import LoggedSide
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
 from tests.helpers.openapi_answers import answer_objects
 
@@ -135,7 +142,30 @@ CASES = [
     _v2("GET", "/ready", 400, V2Ready, down=True),
     _v2("POST", "/infer", 200, V2Response, body=V2),
     _v2("POST", "/infer", 200, DryRunOut, body=V2, params={"dry_run": "true"}),
-]
+    Case("GET", "/inferences", 200, list[InferenceSummary]),
+    Case("GET", "/inferences/{id:path}", 200, InferenceOut, url="/inferences/{inference}"),
+    *[
+        Case(method, "/inferences/{id:path}/explain", status, model, params, down=down,
+             url="/inferences/{inference}/explain")
+        for method, status, model, params, down in (
+            ("POST", 200, InferenceExplanationOut, {}, False),
+            ("POST", 202, InferencePending, {"mode": "async"}, False),
+            ("GET", 200, InferenceExplanationOut, {"format": "json"}, False),
+            ("GET", 202, InferencePending, {"format": "json"}, True),
+        )
+    ],
+]  # fmt: skip
+
+
+def _logged(answered: bool) -> list[LoggedSide]:
+    """The sides of the inference ``logged/0`` (the first row of an event of two): the
+    request, and the answer when ``answered``."""
+    common = {"id": "logged/0", "event_id": "logged", "row_index": 0, "row_count": 2,
+              "source": "kserve", "model": "income"}  # fmt: skip
+    sides = [LoggedSide(**common, side="request", instance=list(RECORD.values()))]
+    if answered:
+        sides.append(LoggedSide(**common, side="response", answer={"scores": [0.9, 0.1]}))
+    return sides
 
 
 @dataclass
@@ -149,6 +179,8 @@ class Apps:
 def apps(income_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
     ready_dir, down_dir = tmp_path_factory.mktemp("ready"), tmp_path_factory.mktemp("down")
     ready, down = fake_app(ready_dir, income_server), fake_app(down_dir)
+    ready.state.store.log_inferences(_logged(answered=True))
+    down.state.store.log_inferences(_logged(answered=False))  # the model is not asked again
     # a drill-down that does not wait: it answers 202 while the held worker has the task
     settings = down.state.settings
     quick = settings.service.model_copy(update={"drilldown_wait_s": 0.0})
@@ -175,6 +207,7 @@ def _ids(base: str) -> dict[str, str]:
         "batch": batch.raise_for_status().json()["id"],
         "model": "income",
         "explainer": "income-explainer",
+        "inference": "logged%2F0",
     }
 
 

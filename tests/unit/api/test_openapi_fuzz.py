@@ -73,6 +73,10 @@ OPERATIONS = [
     ("GET", "/v2/models/{name}"),
     ("GET", "/v2/models/{name}/ready"),
     ("POST", "/v2/models/{name}/infer"),
+    ("GET", "/inferences"),
+    ("GET", "/inferences/{id}"),
+    ("POST", "/inferences/{id}/explain"),
+    ("GET", "/inferences/{id}/explain"),
 ]
 
 
