@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import json
 import random
 import threading
 from abc import ABC, abstractmethod
@@ -27,7 +28,7 @@ from explainers.errors import ExplainerError, ParameterError, SchemaError, Unkno
 from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
 from explainers.model import BlackBox, CountingModel, OutputKind
 from explainers.schema import FeatureSchema
-from explainers.text_values import read_text
+from explainers.text_values import read_text, takes_bool
 from explainers.wire import native
 
 ENTRY_POINT_GROUP = "explainers"
@@ -75,12 +76,19 @@ class ExplainerParams(BaseModel):
         if not isinstance(data, Mapping):
             return data
         fields = cls.model_fields
-        return {
-            key: read_text(fields[key].annotation, value)
-            if isinstance(value, str) and key in fields
-            else value
-            for key, value in data.items()
-        }
+        return {key: _read_value(fields.get(key), value) for key, value in data.items()}
+
+
+def _read_value(field: Any, value: Any) -> Any:
+    """Text read by the field's type; true/false for a field that takes no boolean kept as
+    its JSON text, so that the field's own validation refuses it by name (pydantic would
+    read ``true`` as the number 1)."""
+    if field is None:
+        return value
+    read = read_text(field.annotation, value) if isinstance(value, str) else value
+    if isinstance(read, bool) and not takes_bool(field.annotation):
+        return json.dumps(read)
+    return read
 
 
 class Explainer(ABC):

@@ -36,3 +36,20 @@ def takes_text(annotation: Any, text: str) -> bool:
     if origin is Literal:
         return text in get_args(annotation)
     return isinstance(annotation, type) and issubclass(annotation, str | PurePath)
+
+
+def takes_bool(annotation: Any) -> bool:
+    """Whether a parameter annotated ``annotation`` takes true/false: ``bool`` (or ``Any``)
+    anywhere in it, or a ``Literal`` that lists a boolean. A number does not: JSON's ``true``
+    for a threshold is a mistake, not 1.0."""
+    origin = get_origin(annotation)
+    if annotation is Any or annotation is bool:
+        return True
+    if origin is Annotated:
+        return takes_bool(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        members = [m for m in get_args(annotation) if m is not type(None)]
+        return any(takes_bool(member) for member in members)
+    if origin is Literal:
+        return any(isinstance(value, bool) for value in get_args(annotation))
+    return not (isinstance(annotation, type) and issubclass(annotation, int | float))

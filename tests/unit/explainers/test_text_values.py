@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import Field
 
-from explainers import ParameterError
+from explainers import ParameterError, get_explainer_class
 from explainers.counterfactual.explainer import CounterfactualExplainer, CounterfactualParams
 from explainers.shap.explainer import ShapExplainer
-from explainers.text_values import read_text, takes_text
+from explainers.text_values import read_text, takes_bool, takes_text
 
 
 class Colour(StrEnum):
@@ -90,3 +90,18 @@ def test_text_that_does_not_fit_is_refused_naming_the_parameter() -> None:
     with pytest.raises(ParameterError) as info:
         CounterfactualExplainer.validate_params({"algorithm": "1"})
     assert info.value.field == "algorithm"
+
+
+@pytest.mark.parametrize("given", [True, False, "true", "false"])
+@pytest.mark.parametrize(("method", "field"), [("anchors", "threshold"), ("shap", "seed")])
+def test_true_or_false_for_a_number_is_refused_by_name(method: str, field: str, given) -> None:
+    """pydantic alone reads ``true`` as 1 (``threshold=true`` became 1.0)."""
+    with pytest.raises(ParameterError, match=f"{field}: Input should be a valid"):
+        get_explainer_class(method).resolve_params({}, {field: given})
+
+
+def test_true_or_false_still_reach_a_parameter_that_takes_them() -> None:
+    cls = get_explainer_class("counterfactual")
+    assert cls.resolve_params({}, {"keep_invalid": False}).keep_invalid is False
+    assert cls.resolve_params({}, {"keep_invalid": "false"}).keep_invalid is False
+    assert takes_bool(bool | None) and not takes_bool(float) and not takes_bool(int | None)
