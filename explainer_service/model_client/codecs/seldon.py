@@ -23,6 +23,17 @@ from explainer_service.model_client.codecs.base import (
     table_rows,
 )
 
+#: The forms a Seldon message carries its values in; a message holds exactly one.
+FORMS = ("ndarray", "tensor", "tftensor", "binData", "strData", "jsonData")
+
+
+def _one_form(data: dict[str, Any]) -> None:
+    """Raises ``CodecError`` for a message with two forms of values (which one the model
+    read is unknowable: explaining either could explain the wrong row)."""
+    given = [form for form in FORMS if form in data]
+    if len(given) > 1:
+        raise CodecError(f"'data' holds both {given[0]!r} and {given[1]!r}; send one", field="data")
+
 
 def _tensor_values(data: dict[str, Any]) -> tuple[list[Any], list[int]]:
     tensor = require(data, "tensor", dict, "data")
@@ -53,6 +64,7 @@ class SeldonCodec(Codec):
             isinstance(names, list) and all(isinstance(n, str) for n in names)
         ):
             raise CodecError("'data.names' must be an array of strings", field="data.names")
+        _one_form(data)
         if "ndarray" in data:
             rows = table_rows(data["ndarray"], len(names or self.names), "data.ndarray")
         elif "tensor" in data:
@@ -79,6 +91,7 @@ class SeldonCodec(Codec):
 
     def decode_response(self, body: JSON) -> np.ndarray:
         data = require(body, "data", dict)
+        _one_form(data)
         if "ndarray" in data:
             return nested_array(data["ndarray"], "data.ndarray")
         if "tensor" in data:

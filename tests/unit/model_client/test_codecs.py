@@ -207,6 +207,13 @@ MALFORMED_REQUESTS = [
     # found by schemathesis (a TypeError, answered 500, before names were checked first)
     ("seldon", {"data": {"names": True, "ndarray": [[1, 2, 3, 4, 5]]}}, "data.names"),
     ("seldon", {"data": {"names": [1], "tensor": {"shape": [1, 1], "values": [1]}}}, "data.names"),
+    # two forms of values: which one the model read is unknowable
+    (
+        "seldon",
+        {"data": {"ndarray": [[1, 2, 3, 4, 5]], "tensor": {"shape": [1, 5], "values": [5] * 5}}},
+        "data",
+    ),
+    ("seldon", {"data": {"ndarray": [[1, 2, 3, 4, 5]], "strData": "x"}}, "data"),
 ]
 
 
@@ -224,6 +231,7 @@ MALFORMED_RESPONSES = [
     ("v2-columnar", {"outputs": [{"name": "other", "shape": [1], "data": [1]}]}),
     ("seldon", {"data": {"ndarray": [[1, 2], [3]]}}),
     ("seldon", {"meta": {}}),
+    ("seldon", {"data": {"ndarray": [[0.5, 0.5]], "tensor": {"shape": [1, 2], "values": [1, 0]}}}),
     ("kserve-v1-list", {"prediction": [1]}),
     ("mlflow-split", {"predictions": "x"}),
     ("records", {"scores": [1]}),
