@@ -120,7 +120,14 @@ def create_app(
         app, runtime, v2_names=v2.explainer_names(settings.model.name, runtime.classes)
     )
     respond = _responder(settings.model.name)
-    protect(app, settings.auth, respond, DOCS_PAGES)
+    protect(
+        app,
+        settings.auth,
+        respond,
+        DOCS_PAGES,
+        allowed_hosts=settings.service.allowed_hosts,
+        decodes=_sink_path,
+    )
     _install_error_handlers(app, respond)
     # the outermost: every answer carries the request id, and it answers unexpected errors
     app.add_middleware(
@@ -132,6 +139,15 @@ def create_app(
 
 
 Responder = Callable[[Request, int, dict[str, Any]], Response]
+
+
+def _sink_path(path: str) -> bool:
+    """The inference log's sink (``POST /inferences``, ``/inferences/<secret>``), which reads
+    gzip bodies itself (loggers send them)."""
+    if path == "/inferences":
+        return True
+    secret = path.removeprefix("/inferences/")
+    return secret != path and bool(secret) and "/" not in secret
 
 
 def _responder(model_name: str) -> Responder:

@@ -13,7 +13,9 @@
      │    ├── LinkSignatureError       a signed link was altered
      │    │    └── LinkExpiredError        ... or its time has passed
      │    ├── CrossSiteError           a state-changing request sent by another site's page
-     │    └── UnsupportedMediaTypeError    a body type a foreign page can send unasked
+     │    ├── UnsupportedMediaTypeError    a body type a foreign page can send unasked
+     │    ├── UnsupportedEncodingError     a body compressed in a way the route does not read
+     │    └── UntrustedHostError           a Host that service.allowed_hosts does not list
      ├── NotFoundError             no such explanation
      │    └── InferenceNotFoundError   no logged inference has that id
      ├── InferenceConflictError    a logged inference cannot be explained as asked (409)
@@ -159,6 +161,25 @@ class UnsupportedMediaTypeError(AccessError):
             f"a body sent as {content_type} is refused; send JSON (Content-Type: application/json)"
         )
         self.content_type = content_type
+
+
+class UnsupportedEncodingError(AccessError):
+    """A body compressed in a way the route does not read (``Content-Encoding``)."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(
+            f"a body sent with Content-Encoding {encoding!r} is not read here; send it uncompressed"
+        )
+        self.encoding = encoding
+
+
+class UntrustedHostError(AccessError):
+    """A ``Host`` that ``service.allowed_hosts`` does not list (a page of another site,
+    reaching the service through a DNS name it controls)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"the host {host!r} is not one this service answers for")
+        self.host = host
 
 
 class NotFoundError(ExplainerServiceError):
@@ -471,6 +492,10 @@ TABLE: dict[type[Exception], Rule] = {
     UnsupportedMediaTypeError: Rule(
         415, "unsupported_media_type", lambda e: {"content_type": e.content_type}
     ),
+    UnsupportedEncodingError: Rule(
+        415, "unsupported_encoding", lambda e: {"content_encoding": e.encoding}
+    ),
+    UntrustedHostError: Rule(400, "untrusted_host", lambda e: {"host": e.host}),
     NotFoundError: Rule(404, "not_found"),
     InferenceNotFoundError: Rule(
         404, "inference_not_found", lambda e: {"inference_id": e.inference_id}

@@ -249,6 +249,13 @@ class ServiceSettings(BaseModel):
         description="worker processes, each computing one explanation at a time (about one "
         "per core; see docs/operations.md for the measurements behind the default)",
     )
+    allowed_hosts: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
+        default_factory=lambda: ["*.svc", "*.svc.cluster.local", "*.cluster.local"],
+        description="DNS names (Host header) the service answers for, '*.example.org' for every "
+        "name below it, '*' for any; IP addresses, names without a dot (localhost, a "
+        "Kubernetes Service's short name) and auth.public_base_url's host always pass. Keeps a "
+        "page of another site from reaching the service through a DNS name it rebinds",
+    )
     max_instances: int = Field(10, ge=1, le=1000, description="rows explained by one instance=all")
     max_json_depth: int = Field(
         32, ge=4, le=1000, description="JSON bodies nesting deeper are refused with 422"

@@ -31,13 +31,16 @@ USER = "X-Forwarded-User"
 PAYLOAD = json.dumps(json.loads((paths.PAYLOADS / "v2.json").read_text()))
 
 
-def make_app(**security) -> FastAPI:
+def make_app(allowed_hosts: list[str] | None = None, **security) -> FastAPI:
+    service: dict = {"store": ":memory:"}
+    if allowed_hosts is not None:
+        service["allowed_hosts"] = allowed_hosts
     return create_app(
         Settings(
             model={"url": "http://127.0.0.1:9/v2/models/m/infer"},
             data={"reference": paths.REFERENCE, "target": "loan"},
             features={"source": "reference"},  # no model to ask for its inputs
-            service={"store": ":memory:"},
+            service=service,
             auth=security,
         )
     )
@@ -253,12 +256,16 @@ def test_a_signature_does_not_authorise_a_post(app: FastAPI) -> None:
 # --- links come from the configuration, never from Host ----------------------------------
 
 
-def test_a_forged_host_does_not_change_the_links(app: FastAPI, open_app: FastAPI) -> None:
+def test_a_forged_host_does_not_change_the_links(income_files: Path) -> None:
+    """With every host allowed (``service.allowed_hosts: ['*']``); by default such a host is
+    refused (tests/unit/security/test_requests.py)."""
     forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    app = make_app(["*"], tokens=TOKENS, link_secret=SECRET, public_base_url=PUBLIC)
     configured = call(
         app, "GET", "/links", params={"payload": PAYLOAD}, headers={**forged, **bearer(TOKENS[0])}
     ).json()
     assert all(link.startswith(PUBLIC + "/explain?") for link in configured.values())
+    open_app = make_app(["*"])
     relative = call(open_app, "GET", "/links", params={"payload": PAYLOAD}, headers=forged)
     assert relative.status_code == 200
     assert all(link.startswith("/explain?") for link in relative.json().values())
