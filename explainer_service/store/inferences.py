@@ -207,6 +207,27 @@ class InferenceLog(_Sessions):
             ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
+    def logged_window(self, since: str, until: str, limit: int) -> tuple[int, list[list[Any]]]:
+        """The request rows logged from ``since`` to ``until`` (stamps as ``stamp`` writes
+        them, both included): how many there are, and at most ``limit`` of them spread
+        evenly over the window (every k-th by the time it was logged, oldest first). The
+        same rows give the same answer."""
+        window = "instance IS NOT NULL AND logged_at >= ? AND logged_at <= ?"
+        with self._session() as db:
+            total = int(
+                db.execute(
+                    f"SELECT COUNT(*) FROM inferences WHERE {window}", (since, until)
+                ).fetchone()[0]
+            )
+            step = max(1, -(-total // max(limit, 1)))  # ceiling: at most ``limit`` rows
+            rows = db.execute(
+                "SELECT instance FROM (SELECT instance, ROW_NUMBER() OVER "
+                f"(ORDER BY logged_at, id) AS n FROM inferences WHERE {window}) AS w "
+                "WHERE (n - 1) / ? * ? = n - 1 ORDER BY n LIMIT ?",
+                (since, until, step, step, limit),
+            ).fetchall()
+        return total, [json.loads(row[0]) for row in rows]
+
     def link_explanation(
         self,
         inference_id: str,
