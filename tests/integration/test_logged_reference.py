@@ -1,0 +1,104 @@
+"""Reference rows from production: a service whose store holds logged inferences (the
+applicants with a professional degree or a doctorate, written before it starts) and whose
+``data.window`` is set explains with SHAP against a background of exactly those rows: the
+base value is the real model's mean answer over them, and the provenance names the window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from examples.income import paths
+from explainer_service.model_client import RemoteModel
+from explainer_service.settings import ModelSettings
+from explainer_service.store import open_store
+from explainer_service.store.inferences import LoggedSide
+from explainers.base import reference_fingerprint
+from explainers.wire import native
+from tests.helpers.support import explainer_service, wait_until_ready
+
+pytestmark = pytest.mark.integration
+
+
+def schooled() -> list[list[Any]]:
+    """The reference applicants with 15 years of education or more: a subset whose mean
+    answer is far from the whole reference data's."""
+    reference = pd.read_csv(paths.REFERENCE)
+    rows = reference[reference["education-num"] >= 15][paths.FEATURES].values.tolist()
+    return [[native(v) for v in row] for row in rows]
+
+
+def test_shap_background_from_the_logged_window(
+    income_server: str, tmp_path: Path, output_dir: Path
+) -> None:
+    logged = schooled()
+    store_path = tmp_path / "store.sqlite"
+    store = open_store(str(store_path))
+    try:
+        # ids sort as the rows were logged (rows of one millisecond go by id)
+        for i, row in enumerate(logged):
+            side = LoggedSide(
+                id=f"kserve-{i:04d}", event_id=f"kserve-{i:04d}", row_index=0, row_count=1,
+                side="request", source="kserve", model="income", instance=row, protocol="v2",
+            )  # fmt: skip
+            store.log_inferences([side])
+    finally:
+        store.close()
+    url = f"{income_server}/v2/models/income/infer"
+    config = {
+        "model": {"name": "income", "url": url, "class_names": paths.CLASS_NAMES},
+        "data": {
+            "reference": str(paths.REFERENCE),
+            "target": "loan",
+            "window": {"days": 30, "min_rows": 20},
+        },
+        "service": {"store": str(store_path), "workers": 2},
+        # every logged row is in the background (background_size above their number)
+        "explainers": {"shap": {"nsamples": 200, "background_size": 500}},
+    }
+    log = output_dir / "service-logged-reference.log"
+    process, base = explainer_service(config, tmp_path, log, log_level="info")
+    try:
+        wait_until_ready(base)
+        applicant = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[0].tolist()
+        body = {"instances": [dict(zip(paths.FEATURES, map(native, applicant), strict=True))]}
+        answer = httpx.post(f"{base}/explain?method=shap", json=body, timeout=300)
+        assert answer.status_code == 200, answer.text
+        explanation = answer.json()
+    finally:
+        process.stop()
+
+    provenance = explanation["provenance"]
+    source = provenance["reference_source"]
+    assert source["kind"] == "logged" and source["logged"] == len(logged), source
+    assert source["dropped"] == 0 and source["since"] < source["until"]
+    assert provenance["reference_rows"] == len(logged)
+    frame = pd.DataFrame(logged, columns=paths.FEATURES)
+    assert provenance["reference_fingerprint"] == reference_fingerprint(frame)
+    assert explanation["fidelity"]["background_rows"] == len(logged)
+    # the base value is the model's mean answer over the background: over the logged rows
+    scores = model_scores(url, frame)
+    column = paths.CLASS_NAMES.index(explanation["result"]["output"])
+    base_value = explanation["result"]["base_value"]
+    assert base_value == pytest.approx(float(scores[:, column].mean()), abs=1e-9)
+    everyone = pd.read_csv(paths.REFERENCE)[paths.FEATURES]
+    assert abs(base_value - float(model_scores(url, everyone)[:, column].mean())) > 0.1
+    text = log.read_text()
+    assert text.count(f"reference rows: {len(logged)} of the inferences logged from") == 1, text[
+        -3000:
+    ]
+
+
+def model_scores(url: str, frame: pd.DataFrame) -> np.ndarray:
+    """The real model's probabilities for the rows of ``frame``."""
+    model = RemoteModel(ModelSettings(url=url, class_names=paths.CLASS_NAMES), paths.FEATURES)
+    try:
+        rows = [[native(v) for v in row] for row in frame.values.tolist()]
+        return np.asarray(model.predict(rows))
+    finally:
+        model.close()
