@@ -1,7 +1,9 @@
 """Reference rows from production: a service whose store holds logged inferences (the
 applicants with a professional degree or a doctorate, written before it starts) and whose
 ``data.window`` is set explains with SHAP against a background of exactly those rows: the
-base value is the real model's mean answer over them, and the provenance names the window."""
+base value is the real model's mean answer over them, and the provenance names the window.
+Anchors and counterfactuals draw from the same rows; importance keeps the file's labelled
+rows."""
 
 from __future__ import annotations
 
@@ -58,8 +60,13 @@ def test_shap_background_from_the_logged_window(
             "window": {"days": 30, "min_rows": 20},
         },
         "service": {"store": str(store_path), "workers": 2},
-        # every logged row is in the background (background_size above their number)
-        "explainers": {"shap": {"nsamples": 200, "background_size": 500}},
+        "explainers": {
+            # every logged row is in the background (background_size above their number)
+            "shap": {"nsamples": 200, "background_size": 500},
+            "anchors": {},
+            "counterfactual": {"algorithm": "random", "total": 2},
+            "importance": {"rows": 200, "iterations": 1},
+        },
     }
     log = output_dir / "service-logged-reference.log"
     process, base = explainer_service(config, tmp_path, log, log_level="info")
@@ -67,18 +74,33 @@ def test_shap_background_from_the_logged_window(
         wait_until_ready(base)
         applicant = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[0].tolist()
         body = {"instances": [dict(zip(paths.FEATURES, map(native, applicant), strict=True))]}
-        answer = httpx.post(f"{base}/explain?method=shap", json=body, timeout=300)
-        assert answer.status_code == 200, answer.text
-        explanation = answer.json()
+        answers = {
+            method: httpx.post(f"{base}/explain?method={method}", json=body, timeout=300)
+            for method in ("shap", "anchors", "counterfactual", "importance")
+        }
     finally:
         process.stop()
+    for method, answer in answers.items():
+        assert answer.status_code == 200, (method, answer.text)
+    explanation = answers["shap"].json()
+    frame = pd.DataFrame(logged, columns=paths.FEATURES)
+    for method in ("anchors", "counterfactual"):
+        other = answers[method].json()["provenance"]
+        assert other["reference_source"] == explanation["provenance"]["reference_source"]
+        assert other["reference_fingerprint"] == reference_fingerprint(frame)
+    # the anchor's coverage is a share of the logged rows
+    coverage = answers["anchors"].json()["result"]["coverage"] * len(logged)
+    assert coverage == pytest.approx(round(coverage), abs=1e-6)
+    importance = answers["importance"].json()["provenance"]
+    assert importance["reference_source"]["kind"] == "file"
+    assert importance["reference_source"]["file"] == "reference.csv"
+    assert importance["reference_rows"] == len(pd.read_csv(paths.REFERENCE))
 
     provenance = explanation["provenance"]
     source = provenance["reference_source"]
     assert source["kind"] == "logged" and source["logged"] == len(logged), source
     assert source["dropped"] == 0 and source["since"] < source["until"]
     assert provenance["reference_rows"] == len(logged)
-    frame = pd.DataFrame(logged, columns=paths.FEATURES)
     assert provenance["reference_fingerprint"] == reference_fingerprint(frame)
     assert explanation["fidelity"]["background_rows"] == len(logged)
     # the base value is the model's mean answer over the background: over the logged rows
