@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from examples.income import paths
+from explainer_service.batch.worker import BatchWorker
 from explainer_service.errors import ConfigError
 from explainer_service.runtime import FittedRuntime, Runtime
 from explainer_service.runtime.window import read_window
@@ -210,3 +211,21 @@ def test_provenance_names_where_the_reference_rows_came_from(census_schema, refe
     dumped = explanation.model_dump(mode="json")
     del dumped["provenance"]["reference_source"]
     assert Explanation.model_validate(dumped).provenance.reference_source is None
+
+
+def test_a_batch_worker_fits_on_the_window_its_driver_read(income_files, tmp_path: Path) -> None:
+    """A batch's Ray worker (built here in process) gets the driver's window, not the store
+    (a node of a cluster may not reach it): rows logged since change nothing."""
+    logged = elderly()
+    log(tmp_path / "store.sqlite", logged[:30])
+    driver = Runtime(configured(tmp_path, min_rows=20))
+    log(tmp_path / "store.sqlite", logged[30:], prefix="later")
+    worker = BatchWorker(configured(tmp_path, min_rows=20), driver.reference, "b", driver.window)
+    try:
+        assert driver.logged is not None and len(driver.logged) == 30
+        assert worker.runtime.logged is not None and worker.runtime.logged.equals(driver.logged)
+        shap = worker.runtime.explainers["shap"]
+        assert shap.reference_fingerprint == driver.logged_fingerprint
+    finally:
+        driver.close()
+        worker.runtime.close()
