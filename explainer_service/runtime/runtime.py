@@ -93,7 +93,13 @@ class Runtime:
         self.logged_source: ReferenceSource | None = None
         self.logged_fingerprint: str | None = None
         if self.window is not None:
-            checked = check_window(self.window, self.schema, settings, announce=announce)
+            checked = check_window(
+                self.window,
+                self.schema,
+                settings,
+                reference=self.reference[self.schema.names],
+                announce=announce,
+            )
             self.logged = checked.rows
             if checked.rows is None:
                 self.reference_source = checked.source  # the file, and why not the window

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from explainer_service.errors import ConfigError
@@ -31,6 +32,7 @@ from explainer_service.store import Store, open_configured_store
 from explainer_service.store.record import stamp
 from explainers import FeatureSchema, SchemaError
 from explainers.explanation import ReferenceSource
+from explainers.shap.background import DECILES
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +84,19 @@ def file_source(settings: Settings, note: str | None = None) -> ReferenceSource:
 
 
 def check_window(
-    window: LoggedWindow, schema: FeatureSchema, settings: Settings, *, announce: bool = True
+    window: LoggedWindow,
+    schema: FeatureSchema,
+    settings: Settings,
+    *,
+    reference: pd.DataFrame | None = None,
+    announce: bool = True,
 ) -> WindowReference:
     """The rows of ``window`` that fit ``schema``, in their canonical form, as a frame with
     the schema's columns; or the file's, when fewer than ``data.window.min_rows`` fit and
     ``too_few`` is ``file``. Raises ``ConfigError`` when too few fit and it is ``refuse``.
     Deterministic: each process that checks the same window gets the same rows; only one
-    of them need ``announce`` (log) what it found."""
+    of them need ``announce`` (log) what it found, with how far the window's shares are
+    from those of the file's rows (``reference``, when given)."""
     level = logging.WARNING if announce else logging.DEBUG
     config = settings.data.window
     fitting: list[list[Any]] = []
@@ -131,12 +139,38 @@ def check_window(
         dropped=dropped,
     )
     rows = pd.DataFrame(fitting, columns=schema.names)
-    log.log(
-        logging.INFO if announce else logging.DEBUG,
-        "reference rows: %d of %s (%d logged, %d left out)",
-        len(rows),
-        where,
-        window.logged,
-        dropped,
-    )
+    if announce:
+        log.info(
+            "reference rows: %d of %s (%d logged, %d left out)",
+            len(rows),
+            where,
+            window.logged,
+            dropped,
+        )
+        if reference is not None:
+            gaps = share_gaps(schema, schema.to_numeric(reference), schema.to_numeric(rows))
+            largest = sorted(gaps.items(), key=lambda item: -item[1])[:3]
+            log.info(
+                "data.window: the logged rows' shares differ most from data.reference's in %s",
+                ", ".join(f"{name} ({gap:.2f})" for name, gap in largest),
+            )
     return WindowReference(rows, source)
+
+
+def share_gaps(
+    schema: FeatureSchema, reference: np.ndarray, logged: np.ndarray
+) -> dict[str, float]:
+    """Feature -> the largest gap between the share of the ``logged`` rows and that of the
+    ``reference`` rows (both in the explainer space) with each of its categories, or (a
+    number) at or below each of the reference rows' deciles: the measure SHAP's background
+    is chosen by (``explainers.shap.background``), here between the window and the file."""
+    gaps = {}
+    for j, feature in enumerate(schema.features):
+        if feature.is_categorical:
+            levels = np.arange(len(feature.categories), dtype=float)
+            ours, theirs = (m[:, j, None] == levels for m in (logged, reference))
+        else:
+            levels = np.unique(np.quantile(reference[:, j], DECILES))
+            ours, theirs = (m[:, j, None] <= levels for m in (logged, reference))
+        gaps[feature.name] = float(np.abs(ours.mean(axis=0) - theirs.mean(axis=0)).max())
+    return gaps

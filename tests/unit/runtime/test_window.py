@@ -4,6 +4,7 @@ the schema, too few of them refused or replaced by the file's, and named in prov
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,23 @@ def test_a_batch_worker_fits_on_the_window_its_driver_read(income_files, tmp_pat
     finally:
         driver.close()
         worker.runtime.close()
+
+
+def test_start_up_says_how_the_window_differs_from_the_file(
+    income_files, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reference = pd.read_csv(paths.REFERENCE)
+    schooled = reference[reference["education-num"] >= 15][paths.FEATURES]
+    log(tmp_path / "store.sqlite", [[native(v) for v in row] for row in schooled.values.tolist()])
+    with caplog.at_level(logging.INFO, logger="explainer_service.runtime.window"):
+        Runtime(configured(tmp_path, min_rows=20)).close()
+        Runtime(configured(tmp_path, min_rows=20), announce=False).close()  # a worker's
+    said = [r.getMessage() for r in caplog.records if "differ most" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    # every schooled applicant is above the file's top decile of schooling (its share at or
+    # below it: 0 against about 0.9), and a Doctorate or at Prof-school
+    assert said[0].startswith(
+        "data.window: the logged rows' shares differ most from data.reference's in "
+    )
+    named = said[0].split(" in ", 1)[1]
+    assert "education-num (0.9" in named and "education (0." in named, named
