@@ -166,6 +166,14 @@ class WindowSettings(BaseModel):
         "with a warning",
     )
 
+    @model_validator(mode="after")
+    def _satisfiable(self) -> WindowSettings:
+        if self.min_rows > self.max_rows:
+            raise ValueError(
+                f"min_rows ({self.min_rows}) is more than the max_rows ({self.max_rows}) read"
+            )
+        return self
+
 
 class DataSettings(BaseModel):
     reference: Path = Field(

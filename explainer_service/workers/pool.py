@@ -155,8 +155,7 @@ class Pool:
 
     ``settings`` is what each worker receives (pickled): for ``run_worker``, a ``Setup``
     (the service's ``Settings`` and the logged window it read) or ``Settings`` alone.
-    ``on_start(job)`` is called, from a supervising thread, when a worker
-    starts a job.
+    ``on_start(job)`` is called, from a supervising thread, when a worker starts a job.
     """
 
     def __init__(
