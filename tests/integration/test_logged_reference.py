@@ -3,10 +3,12 @@ applicants with a professional degree or a doctorate, written before it starts) 
 ``data.window`` is set explains with SHAP against a background of exactly those rows: the
 base value is the real model's mean answer over them, and the provenance names the window.
 Anchors and counterfactuals draw from the same rows; importance keeps the file's labelled
-rows."""
+rows; a batch on Ray fits on the same window."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,10 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from examples.income import paths
+from explainer_service.cli.commands import app
 from explainer_service.model_client import RemoteModel
 from explainer_service.settings import ModelSettings
 from explainer_service.store import open_store
@@ -26,6 +30,8 @@ from tests.helpers.support import explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
+SHAP = {"nsamples": 200, "background_size": 500}
+
 
 def schooled() -> list[list[Any]]:
     """The reference applicants with 15 years of education or more: a subset whose mean
@@ -35,9 +41,30 @@ def schooled() -> list[list[Any]]:
     return [[native(v) for v in row] for row in rows]
 
 
-def test_shap_background_from_the_logged_window(
-    income_server: str, tmp_path: Path, output_dir: Path
-) -> None:
+@dataclass
+class Served:
+    """What the service did: its configuration and log, the rows logged before it started,
+    the applicant it explained, and its answers by method."""
+
+    config: dict[str, Any]
+    directory: Path
+    log: Path
+    logged: list[list[Any]]
+    applicant: list[Any]
+    answers: dict[str, httpx.Response]
+
+
+def payload(row: list[Any]) -> dict[str, Any]:
+    return {"instances": [dict(zip(paths.FEATURES, row, strict=True))]}
+
+
+def holdout(index: int) -> list[Any]:
+    return [native(v) for v in pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[index]]
+
+
+@pytest.fixture(scope="module")
+def served(income_server: str, tmp_path_factory, output_dir: Path) -> Served:
+    tmp_path = tmp_path_factory.mktemp("logged-reference")
     logged = schooled()
     store_path = tmp_path / "store.sqlite"
     store = open_store(str(store_path))
@@ -62,7 +89,7 @@ def test_shap_background_from_the_logged_window(
         "service": {"store": str(store_path), "workers": 2},
         "explainers": {
             # every logged row is in the background (background_size above their number)
-            "shap": {"nsamples": 200, "background_size": 500},
+            "shap": SHAP,
             "anchors": {},
             "counterfactual": {"algorithm": "random", "total": 2},
             "importance": {"rows": 200, "iterations": 1},
@@ -70,16 +97,22 @@ def test_shap_background_from_the_logged_window(
     }
     log = output_dir / "service-logged-reference.log"
     process, base = explainer_service(config, tmp_path, log, log_level="info")
+    applicant = holdout(0)
     try:
         wait_until_ready(base)
-        applicant = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[0].tolist()
-        body = {"instances": [dict(zip(paths.FEATURES, map(native, applicant), strict=True))]}
         answers = {
-            method: httpx.post(f"{base}/explain?method={method}", json=body, timeout=300)
+            method: httpx.post(
+                f"{base}/explain?method={method}", json=payload(applicant), timeout=300
+            )
             for method in ("shap", "anchors", "counterfactual", "importance")
         }
     finally:
         process.stop()
+    return Served(config, tmp_path, log, logged, applicant, answers)
+
+
+def test_shap_background_from_the_logged_window(served: Served) -> None:
+    answers, logged, url = served.answers, served.logged, served.config["model"]["url"]
     for method, answer in answers.items():
         assert answer.status_code == 200, (method, answer.text)
     explanation = answers["shap"].json()
@@ -110,7 +143,7 @@ def test_shap_background_from_the_logged_window(
     assert base_value == pytest.approx(float(scores[:, column].mean()), abs=1e-9)
     everyone = pd.read_csv(paths.REFERENCE)[paths.FEATURES]
     assert abs(base_value - float(model_scores(url, everyone)[:, column].mean())) > 0.1
-    text = log.read_text()
+    text = served.log.read_text()
     assert text.count(f"reference rows: {len(logged)} of the inferences logged from") == 1, text[
         -3000:
     ]
@@ -124,3 +157,46 @@ def model_scores(url: str, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(model.predict(rows))
     finally:
         model.close()
+
+
+def test_a_batch_on_ray_fits_on_the_same_window(served: Served) -> None:
+    """``explainer-service batch`` on the service's store reads the same window (nothing was
+    logged since), so the applicant the service explained has the same cache key and is not
+    computed again; another one is computed by a Ray worker on the same logged rows (that
+    the worker is handed the driver's window rather than reading the store is
+    tests/unit/runtime/test_window.py's)."""
+    ray = pytest.importorskip("ray")
+    import yaml
+
+    other = holdout(1)
+    source = served.directory / "batch.jsonl"
+    source.write_text("".join(json.dumps(payload(row)) + "\n" for row in (served.applicant, other)))
+    config = {**served.config, "batch": {"max_in_flight": 1}}
+    path = served.directory / "batch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    output = served.directory / "batch.parquet"
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
+    try:
+        result = CliRunner().invoke(
+            app,
+            ["batch", "--config", str(path), "--input", str(source), "--output", str(output),
+             "--method", "shap", "--no-progress"],
+        )  # fmt: skip
+    finally:
+        ray.shutdown()
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(output).groupby("row").first()
+    assert list(table["source"]) == ["stored", "computed"]
+    assert table["id"].iloc[0] == served.answers["shap"].json()["id"]
+    store = open_store(served.config["service"]["store"])
+    try:
+        record = store.get(table["id"].iloc[1])
+    finally:
+        store.close()
+    assert record is not None and record.explanation is not None
+    provenance = record.explanation.provenance
+    assert provenance.reference_source is not None
+    assert provenance.reference_source.kind == "logged"
+    frame = pd.DataFrame(served.logged, columns=paths.FEATURES)
+    assert provenance.reference_fingerprint == reference_fingerprint(frame)
+    assert record.explanation.fidelity.background_rows == len(served.logged)  # type: ignore[union-attr]
