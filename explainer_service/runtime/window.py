@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from explainer_service.errors import ConfigError
+from explainer_service.model_client import SKIP_LOGGING_HEADER
 from explainer_service.settings import Settings, TooFewLogged
 from explainer_service.store import Store, open_configured_store
 from explainer_service.store.record import stamp
@@ -74,7 +75,11 @@ def read_window(settings: Settings, store: Store | None = None) -> LoggedWindow 
             opened.close()
     until = stamp()
     since = stamp(ago_days=config.days)
-    logged, rows = store.logged_window(since, until, config.max_rows)
+    # the service's own calls (explanations, readiness) carry the header; KServe's logger
+    # logs them all the same, and keeps the header in its metadata when told to
+    logged, rows = store.logged_window(
+        since, until, config.max_rows, unless_header=SKIP_LOGGING_HEADER
+    )
     return LoggedWindow(since, until, logged, rows)
 
 

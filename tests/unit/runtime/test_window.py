@@ -256,3 +256,23 @@ def test_start_up_says_how_the_window_differs_from_the_file(
     )
     named = said[0].split(" in ", 1)[1]
     assert "education-num (0.9" in named and "education (0." in named, named
+
+
+def test_the_services_own_logged_calls_are_no_reference_rows(income_files, tmp_path: Path) -> None:
+    """A row logged with Seldon-Skip-Logging in its metadata is the service's own call (an
+    explanation's samples, the readiness check), which KServe's logger logs all the same."""
+    logged = elderly()
+    log(tmp_path / "store.sqlite", logged[:25])
+    store = open_store(str(tmp_path / "store.sqlite"))
+    try:
+        for i in range(5):
+            own = LoggedSide(
+                id=f"own-{i}", event_id=f"own-{i}", row_index=0, row_count=1, side="request",
+                source="kserve", model="income", instance=logged[0],
+                metadata={"Seldon-Skip-Logging": ["true"]},
+            )  # fmt: skip
+            store.log_inferences([own])
+    finally:
+        store.close()
+    window = read_window(configured(tmp_path, min_rows=20))
+    assert window is not None and window.logged == 25 and window.rows == logged[:25]

@@ -55,3 +55,24 @@ def test_the_window_is_counted_and_spread_evenly(backend: Backend) -> None:
     assert bounded == (3, [[2], [3], [4]])
     assert store.logged_window(SINCE, UNTIL, 4) == store.logged_window(SINCE, UNTIL, 4)
     assert store.logged_window("2027-01-01", "2027-02-01", 10) == (0, [])
+
+
+def test_rows_whose_metadata_names_a_header_can_be_left_out(backend: Backend) -> None:
+    """KServe's logger logs the service's own calls too; with Seldon-Skip-Logging among the
+    metadata headers kept, the window leaves them out, whatever the header's case."""
+    store = backend.open()
+    marked = [
+        side("own-1", [1]),
+        side("own-2", [2]),
+        side("theirs", [3]),
+        side("plain", [4]),
+    ]
+    marked[0].metadata = {"Seldon-Skip-Logging": ["true"]}
+    marked[1].metadata = {"seldon-skip-logging": "true", "x-tenant": "a"}
+    marked[2].metadata = {"x-tenant": "b"}
+    for one in marked:
+        store.log_inferences([one])
+    since, until = "2000-01-01", "2100-01-01"
+    assert store.logged_window(since, until, 10)[0] == 4
+    kept = store.logged_window(since, until, 10, unless_header="Seldon-Skip-Logging")
+    assert sorted(kept[1]) == [[3], [4]] and kept[0] == 2
