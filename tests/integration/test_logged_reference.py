@@ -26,6 +26,7 @@ from explainer_service.store import open_store
 from explainer_service.store.inferences import LoggedSide
 from explainers.base import reference_fingerprint
 from explainers.wire import native
+from tests.helpers.browser import element_text
 from tests.helpers.support import explainer_service, wait_until_ready
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,8 @@ class Served:
     logged: list[list[Any]]
     applicant: list[Any]
     answers: dict[str, httpx.Response]
+    #: the SHAP explanation's page
+    page: httpx.Response
 
 
 def payload(row: list[Any]) -> dict[str, Any]:
@@ -106,9 +109,10 @@ def served(income_server: str, tmp_path_factory, output_dir: Path) -> Served:
             )
             for method in ("shap", "anchors", "counterfactual", "importance")
         }
+        page = httpx.get(base + answers["shap"].json()["links"]["html"], timeout=60)
     finally:
         process.stop()
-    return Served(config, tmp_path, log, logged, applicant, answers)
+    return Served(config, tmp_path, log, logged, applicant, answers, page)
 
 
 def test_shap_background_from_the_logged_window(served: Served) -> None:
@@ -143,6 +147,9 @@ def test_shap_background_from_the_logged_window(served: Served) -> None:
     assert base_value == pytest.approx(float(scores[:, column].mean()), abs=1e-9)
     everyone = pd.read_csv(paths.REFERENCE)[paths.FEATURES]
     assert abs(base_value - float(model_scores(url, everyone)[:, column].mean())) > 0.1
+    assert served.page.status_code == 200
+    said = element_text(served.page.text, "reference-source")
+    assert said.startswith(f"{len(logged)} inferences logged from "), said
     text = served.log.read_text()
     assert text.count(f"reference rows: {len(logged)} of the inferences logged from") == 1, text[
         -3000:
