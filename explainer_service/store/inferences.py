@@ -197,16 +197,6 @@ class InferenceLog(_Sessions):
         with self._session() as db:
             return int(db.execute("SELECT COUNT(*) FROM inferences").fetchone()[0])
 
-    def logged_instances(self, since_days: float, limit: int) -> list[list[Any]]:
-        """The request rows logged in the last ``since_days`` days, newest first."""
-        with self._session() as db:
-            rows = db.execute(
-                "SELECT instance FROM inferences WHERE instance IS NOT NULL AND logged_at >= ? "
-                "ORDER BY logged_at DESC, id LIMIT ?",
-                (stamp(ago_days=since_days), limit),
-            ).fetchall()
-        return [json.loads(row[0]) for row in rows]
-
     def logged_window(
         self, since: str, until: str, limit: int, *, unless_header: str | None = None
     ) -> tuple[int, list[list[Any]]]:
@@ -231,6 +221,16 @@ class InferenceLog(_Sessions):
                 (*args, step, step, limit),
             ).fetchall()
         return total, [json.loads(row[0]) for row in rows]
+
+    def logged_instances(self, since_days: float, limit: int) -> list[list[Any]]:
+        """The request rows logged in the last ``since_days`` days, newest first."""
+        with self._session() as db:
+            rows = db.execute(
+                "SELECT instance FROM inferences WHERE instance IS NOT NULL AND logged_at >= ? "
+                "ORDER BY logged_at DESC, id LIMIT ?",
+                (stamp(ago_days=since_days), limit),
+            ).fetchall()
+        return [json.loads(row[0]) for row in rows]
 
     def link_explanation(
         self,
