@@ -153,9 +153,9 @@ class _Queue:
 class Pool:
     """``size`` worker processes, each running ``target(index, settings, conn)``.
 
-    ``settings`` is what each worker receives (pickled): for ``run_worker``, a ``Setup``
-    (the service's ``Settings`` and the logged window it read) or ``Settings`` alone.
-    ``on_start(job)`` is called, from a supervising thread, when a worker starts a job.
+    ``settings`` is what each worker receives (pickled): the service's ``Settings`` for
+    ``run_worker``. ``on_start(job)`` is called, from a supervising thread, when a worker
+    starts a job.
     """
 
     def __init__(

@@ -55,9 +55,10 @@ class Task:
 
 @dataclass(frozen=True)
 class Setup:
-    """What a worker is built from: the settings the service resolved, and the logged
-    inferences of ``data.window`` the service read (None: not configured), so that every
-    worker, a replacement too, fits on the rows the service's cache keys name."""
+    """What a worker is built from (the ``settings`` a ``Pool`` hands ``run_worker``): the
+    settings the service resolved, and the logged inferences of ``data.window`` the service
+    read (None: not configured), so that every worker, a replacement too, fits on the rows
+    the service's cache keys name."""
 
     settings: Settings
     window: LoggedWindow | None = None
