@@ -46,6 +46,7 @@ from explainer_service.observability.access_log import RequestIds
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
 from explainer_service.runtime.features import resolve_features
+from explainer_service.runtime.window import read_window
 from explainer_service.security import protect
 from explainer_service.security.limits import BodySizeLimit
 from explainer_service.service import Service
@@ -77,11 +78,11 @@ def create_app(
     The features are chosen first (``resolve_features``): that may ask the model for its
     metadata, waiting at most ``model.metadata_wait_s`` for a model that is not up yet."""
     settings = resolve_features(settings)
-    runtime = Runtime(settings)
-    try:
-        store = open_configured_store(settings.service)
+    store = open_configured_store(settings.service)
+    try:  # data.window: the logged inferences are read once, here, for every worker
+        runtime = Runtime(settings, window=read_window(settings, store))
     except BaseException:
-        runtime.close()
+        store.close()
         raise
     log.info("explanation store: %s", store.location)
     service = Service(settings, runtime, store, pool)

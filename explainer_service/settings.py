@@ -136,9 +136,60 @@ class ModelSettings(BaseModel):
         return self
 
 
+class TooFewLogged(StrEnum):
+    """What start-up does when the window of logged inferences holds fewer than
+    ``data.window.min_rows`` rows that fit the schema."""
+
+    refuse = "refuse"  # the service does not start (ConfigError naming the counts)
+    file = "file"  # the rows of data.reference, with a warning; provenance says so
+
+
+class WindowSettings(BaseModel):
+    """Reference rows from production: the request rows of the inferences logged in a
+    window, instead of the rows of ``data.reference``, for every method that needs no
+    labels (anchors, shap, counterfactual). Read once at start-up."""
+
+    days: float | None = Field(
+        None,
+        gt=0,
+        description="draw the reference rows from the inferences logged in the last this "
+        "many days (read at start-up); unset: the rows of data.reference",
+    )
+    min_rows: int = Field(
+        100,
+        ge=1,
+        description="fewer logged rows that fit the schema: see too_few",
+    )
+    max_rows: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="rows read at most, evenly spread over the window by the time they were "
+        "logged (every k-th)",
+    )
+    too_few: TooFewLogged = Field(
+        TooFewLogged.refuse,
+        description="refuse: the service does not start; file: the rows of data.reference, "
+        "with a warning",
+    )
+
+    @model_validator(mode="after")
+    def _satisfiable(self) -> WindowSettings:
+        if self.min_rows > self.max_rows:
+            raise ValueError(
+                f"min_rows ({self.min_rows}) is more than the max_rows ({self.max_rows}) read"
+            )
+        return self
+
+
 class DataSettings(BaseModel):
-    reference: Path = Field(description="CSV of reference rows (wire values), one column a feature")
+    reference: Path = Field(
+        description="CSV of reference rows (wire values), one column a feature: the schema "
+        "(categories, ranges), the class names and importance's labels, and the reference "
+        "rows unless data.window.days is set"
+    )
     target: str | None = Field(None, description="label column; needed for importance")
+    window: WindowSettings = Field(default_factory=WindowSettings)
 
 
 def _comma_list(value: Any) -> Any:

@@ -25,7 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from explainers.budget import Budget, CostEstimate
 from explainers.errors import ExplainerError, ParameterError, SchemaError, UnknownMethodError
-from explainers.explanation import Explanation, Fidelity, Prediction, Provenance, Result
+from explainers.explanation import (
+    Explanation,
+    Fidelity,
+    Prediction,
+    Provenance,
+    ReferenceSource,
+    Result,
+)
 from explainers.model import BlackBox, CountingModel, OutputKind
 from explainers.schema import FeatureSchema
 from explainers.text_values import read_text, takes_bool
@@ -107,6 +114,8 @@ class Explainer(ABC):
         that ``explain`` may override per call.
     target
         The label column of ``reference``, for methods that need labels.
+    reference_source
+        Where ``reference`` came from, recorded in every explanation's provenance.
     """
 
     method: ClassVar[str]
@@ -129,8 +138,10 @@ class Explainer(ABC):
         params: Mapping[str, Any] | ExplainerParams | None = None,
         *,
         target: str | None = None,
+        reference_source: ReferenceSource | None = None,
     ) -> None:
         self.check_model(model.output, target)
+        self.reference_source = reference_source
         self.schema = schema
         self.model = model
         self.target = target
@@ -261,6 +272,7 @@ class Explainer(ABC):
                 versions=package_versions(),
                 reference_fingerprint=self.reference_fingerprint,
                 reference_rows=len(self.reference),
+                reference_source=self.reference_source,
             ),
         )
 

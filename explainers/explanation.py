@@ -54,6 +54,21 @@ class Cost(_Strict):
     )
 
 
+class ReferenceSource(_Strict):
+    """Where the reference rows came from, as whoever read them says: a file, or the
+    inferences a model served in a window of time (logged by its request logger)."""
+
+    kind: Literal["file", "logged"]
+    file: str | None = Field(None, description="the file's name (kind file)")
+    since: datetime | None = Field(None, description="the window's start (kind logged)")
+    until: datetime | None = Field(None, description="the window's end: when it was read")
+    logged: int | None = Field(
+        None, description="request rows logged in the window, before any were chosen"
+    )
+    dropped: int = Field(0, description="rows read that did not fit the schema, left out")
+    note: str | None = Field(None, description="e.g. why a window was not used")
+
+
 class Provenance(_Strict):
     explainer: str = Field(description="import path of the explainer class")
     params: dict[str, Any]
@@ -61,6 +76,9 @@ class Provenance(_Strict):
     versions: dict[str, str] = Field(description="package -> version")
     reference_fingerprint: str = Field(description="sha256 of the reference data")
     reference_rows: int
+    reference_source: ReferenceSource | None = Field(
+        None, description="where the reference rows came from; None: not said"
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

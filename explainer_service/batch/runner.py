@@ -35,6 +35,7 @@ from explainer_service.errors import (
     problem_of,
 )
 from explainer_service.runtime import Runtime
+from explainer_service.runtime.window import LoggedWindow
 from explainer_service.service.chores import LeaseRenewal, running_in_thread
 from explainer_service.service.ledger import Ledger, owner_id
 from explainer_service.settings import Settings
@@ -166,7 +167,8 @@ def run_batch(
                 # the reference rows stay in Ray's object store while the batch runs: a worker
                 # that Ray starts again (it died, or passed its deadline) is built from them
                 reference = _put(runtime)
-                actors = _start_workers(settings, reference, min(len(todo), _slots(settings)))
+                count = min(len(todo), _slots(settings))
+                actors = _start_workers(settings, reference, count, runtime.window)
                 workers = len(actors)
                 try:
                     _dispatch(batch, rows, todo, actors, tracker)
@@ -261,15 +263,17 @@ def _put(runtime: Runtime) -> Any:
     return ray.put(runtime.reference)
 
 
-def _start_workers(settings: Settings, reference: Any, count: int) -> list[Any]:
+def _start_workers(
+    settings: Settings, reference: Any, count: int, window: LoggedWindow | None = None
+) -> list[Any]:
     """``count`` Ray actors, each with its explainers fitted on ``reference`` (an object in
-    Ray's store). Raises ``ConfigError`` when they cannot fit them, or run other engine
-    versions than this process."""
+    Ray's store) and the logged ``window`` the driver read. Raises ``ConfigError`` when
+    they cannot fit them, or run other engine versions than this process."""
     import ray
 
     actor_class: Any = ray.remote(BatchWorker)
     remote = actor_class.options(num_cpus=settings.batch.cpus_per_worker, max_restarts=MAX_RESTARTS)
-    actors = [remote.remote(settings, reference, f"batch-{i}") for i in range(count)]
+    actors = [remote.remote(settings, reference, f"batch-{i}", window) for i in range(count)]
     try:
         described = ray.get([actor.describe.remote() for actor in actors])
     except ray.exceptions.RayError as exc:

@@ -15,6 +15,7 @@ import os
 import pandas as pd
 
 from explainer_service.runtime import FittedRuntime
+from explainer_service.runtime.window import LoggedWindow
 from explainer_service.settings import Settings
 from explainer_service.workers.task import WORKER_HEADER, Answer, Task, run_task
 from explainers.base import package_versions
@@ -23,12 +24,19 @@ from explainers.base import package_versions
 class BatchWorker:
     """``settings``: as the driver resolved them (features chosen, one method configured);
     ``reference``: the reference rows the driver read (a node of a cluster need not have
-    the file); ``name``: sent to the model as ``X-Explainer-Worker``."""
+    the file); ``name``: sent to the model as ``X-Explainer-Worker``; ``window``: the logged
+    inferences of ``data.window`` the driver read (a node need not reach the store)."""
 
-    def __init__(self, settings: Settings, reference: pd.DataFrame, name: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reference: pd.DataFrame,
+        name: str,
+        window: LoggedWindow | None = None,
+    ) -> None:
         logging.basicConfig(level=logging.WARNING)
         settings.model.headers = {**settings.model.headers, WORKER_HEADER: name}
-        self.runtime = FittedRuntime(settings, reference=reference)
+        self.runtime = FittedRuntime(settings, reference=reference, window=window, announce=False)
         self.runtime.fit()
 
     def describe(self) -> dict[str, object]:

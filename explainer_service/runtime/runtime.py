@@ -21,6 +21,7 @@ from explainer_service.errors import CodecError, ConfigError, PayloadError
 from explainer_service.model_client import RemoteModel
 from explainer_service.model_client.codecs import RecordsCodec
 from explainer_service.runtime.features import read_reference, select_features
+from explainer_service.runtime.window import LoggedWindow, check_window, file_source, read_window
 from explainer_service.settings import Settings
 from explainer_service.store import cache_key
 from explainers import (
@@ -39,6 +40,7 @@ from explainers import (
     infer_class_names,
 )
 from explainers.base import package_versions, reference_fingerprint
+from explainers.explanation import ReferenceSource
 
 
 class Runtime:
@@ -50,20 +52,29 @@ class Runtime:
         *,
         model: RemoteModel | None = None,
         reference: pd.DataFrame | None = None,
+        window: LoggedWindow | None = None,
+        announce: bool = True,
     ) -> None:
         """The features are ``features.names`` as set, else every column of the reference
         data but the target: the service resolves them once (``features.resolve_features``)
         before it builds this, and its workers receive the settings it resolved.
 
         ``reference``: the rows of ``data.reference`` already read (a batch's workers on
-        other machines, which cannot read the driver's file); read from it when None."""
+        other machines, which cannot read the driver's file); read from it when None.
+        ``window``: the logged inferences of ``data.window`` already read (``runtime.window``),
+        so that every process fits on the same rows; read from the store when None and
+        ``data.window.days`` is set. ``announce``: log what the window gave (one process
+        of those that build a runtime on it)."""
         self.settings = settings
         target = settings.data.target
         raw = reference if reference is not None else read_reference(settings)
-        #: the reference data: the features (in the model's order) and the target
+        #: the rows of data.reference: the features (in the model's order) and the target
         self.reference = select_features(raw, settings.features.names, target)
         #: part of every explanation's cache key: new reference data, new explanations
         self.reference_fingerprint = reference_fingerprint(self.reference)
+        self.reference_source = file_source(settings)
+        #: the logged inferences of data.window as read (None: not configured)
+        self.window = window if window is not None else read_window(settings)
         try:
             self.schema = FeatureSchema.infer(
                 self.reference,
@@ -76,6 +87,25 @@ class Runtime:
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
+        #: the reference rows of the methods that need no labels, from data.window, and
+        #: their fingerprint; None: they use the rows of data.reference
+        self.logged: pd.DataFrame | None = None
+        self.logged_source: ReferenceSource | None = None
+        self.logged_fingerprint: str | None = None
+        if self.window is not None:
+            checked = check_window(
+                self.window,
+                self.schema,
+                settings,
+                reference=self.reference[self.schema.names],
+                announce=announce,
+            )
+            self.logged = checked.rows
+            if checked.rows is None:
+                self.reference_source = checked.source  # the file, and why not the window
+            else:
+                self.logged_source = checked.source
+                self.logged_fingerprint = reference_fingerprint(checked.rows)
         #: the classes in the order of the model's answers; None for a regression, or for
         #: probabilities without class names or labelled reference data (named by column)
         self.class_names = self._class_names()
@@ -135,9 +165,22 @@ class Runtime:
         the canonical form of ``row`` (wire values; None for a global method). The service
         and a batch compute it alike, so they share stored explanations."""
         canonical = None if row is None else self.schema.normalise([row])[0]
-        return cache_key(
-            {**self._key_base, "method": method, "params": resolved, "instance": canonical}
-        )
+        parts = {**self._key_base, "method": method, "params": resolved, "instance": canonical}
+        if self.logged_fingerprint is not None and self._draws_from_window(method):
+            parts["reference"] = self.logged_fingerprint
+        return cache_key(parts)
+
+    def _draws_from_window(self, method: str) -> bool:
+        """``method`` is fitted on the rows of ``data.window``: it needs no labels."""
+        return self.logged is not None and not self._class(method).needs_target
+
+    def reference_of(self, method: str) -> tuple[pd.DataFrame, ReferenceSource, str | None]:
+        """The reference rows ``method`` is fitted on, where they come from, and their
+        label column (None for the logged rows, which have none)."""
+        logged, source = self.logged, self.logged_source
+        if logged is not None and source is not None and self._draws_from_window(method):
+            return logged, source, None
+        return self.reference, self.reference_source, self.settings.data.target
 
     def estimate(self, method: str, resolved: Any) -> CostEstimate | None:
         """What one explanation of ``method`` with the ``resolved`` parameters may cost (see
@@ -145,7 +188,7 @@ class Runtime:
         return self._class(method).estimate(
             resolved,
             self.schema,
-            reference_rows=len(self.reference),
+            reference_rows=len(self.reference_of(method)[0]),
             max_batch_rows=self.settings.model.max_batch_rows,
         )
 
@@ -238,8 +281,12 @@ class FittedRuntime(Runtime):
         *,
         model: RemoteModel | None = None,
         reference: pd.DataFrame | None = None,
+        window: LoggedWindow | None = None,
+        announce: bool = True,
     ) -> None:
-        super().__init__(settings, model=model, reference=reference)
+        super().__init__(
+            settings, model=model, reference=reference, window=window, announce=announce
+        )
         # the explanation's cost counts the HTTP requests of its own thread (chunks, retries)
         self.box = BlackBox(
             self.model.predict,
@@ -284,13 +331,15 @@ class FittedRuntime(Runtime):
         cls = self._class(method)
         with self._fit_lock:
             if method not in self.explainers:
+                rows, source, target = self.reference_of(method)
                 try:
                     self.explainers[method] = cls(
                         self.schema,
-                        self.reference,
+                        rows,
                         self.box,
                         self.params[method],
-                        target=self.settings.data.target,
+                        target=target,
+                        reference_source=source,
                     )
                 except ExplainerError as exc:
                     raise ConfigError(f"explainers.{method}: {exc}") from None

@@ -53,7 +53,7 @@ from explainer_service.service.ledger import Ledger
 from explainer_service.service.readiness import MODEL_DOWN, Readiness, ReadinessProbe
 from explainer_service.settings import Settings
 from explainer_service.store import Record, Status, Store
-from explainer_service.workers import Job, Pool, Task
+from explainer_service.workers import Job, Pool, Setup, Task
 from explainers import Explanation
 
 log = logging.getLogger("explainer_service")
@@ -92,7 +92,7 @@ class Service:
         self.store = store
         #: set on SIGTERM: no new explanations (``drain``)
         self.draining = False
-        self.pool = pool or Pool(settings, settings.service.workers)
+        self.pool = pool or Pool(Setup(settings, runtime.window), settings.service.workers)
         self.pool.on_start = self._started
         #: this process's leases in the store
         self.ledger = Ledger(store, settings.service.lease_s)

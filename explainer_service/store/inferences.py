@@ -205,6 +205,31 @@ class InferenceLog(_Sessions):
         with self._session() as db:
             return int(db.execute("SELECT COUNT(*) FROM inferences").fetchone()[0])
 
+    def logged_window(
+        self, since: str, until: str, limit: int, *, unless_header: str | None = None
+    ) -> tuple[int, list[list[Any]]]:
+        """The request rows logged from ``since`` to ``until`` (stamps as ``stamp`` writes
+        them, both included), but those whose kept metadata names the request header
+        ``unless_header`` (any case): how many there are, and at most ``limit`` of them
+        spread evenly over the window (every k-th by the time it was logged, oldest first).
+        The same rows give the same answer."""
+        window = "instance IS NOT NULL AND logged_at >= ? AND logged_at <= ?"
+        args: tuple[Any, ...] = (since, until)
+        if unless_header is not None:  # metadata is JSON: {"Header-Name": ...}
+            window += " AND LOWER(COALESCE(metadata, '')) NOT LIKE ?"
+            args += (f"%{json.dumps(unless_header.lower())}%",)
+        with self._session() as db:
+            counted = db.execute(f"SELECT COUNT(*) FROM inferences WHERE {window}", args)
+            total = int(counted.fetchone()[0])
+            step = max(1, -(-total // max(limit, 1)))  # ceiling: at most ``limit`` rows
+            rows = db.execute(
+                "SELECT instance FROM (SELECT instance, ROW_NUMBER() OVER "
+                f"(ORDER BY logged_at, id) AS n FROM inferences WHERE {window}) AS w "
+                "WHERE (n - 1) / ? * ? = n - 1 ORDER BY n LIMIT ?",
+                (*args, step, step, limit),
+            ).fetchall()
+        return total, [json.loads(row[0]) for row in rows]
+
     def logged_instances(self, since_days: float, limit: int) -> list[list[Any]]:
         """The request rows logged in the last ``since_days`` days, newest first."""
         with self._session() as db:

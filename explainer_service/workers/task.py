@@ -22,6 +22,7 @@ from explainer_service.errors import INTERNAL, ConfigError, ModelError, Problem,
 from explainer_service.observability import context, logs
 from explainer_service.observability.context import current_traceparent
 from explainer_service.runtime import FittedRuntime
+from explainer_service.runtime.window import LoggedWindow
 from explainer_service.settings import Settings
 
 log = logging.getLogger("explainer_service.worker")
@@ -50,6 +51,17 @@ class Task:
     deadline_s: float | None = None
     request_id: str | None = field(default_factory=context.current)
     traceparent: str | None = field(default_factory=current_traceparent)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a worker is built from (the ``settings`` a ``Pool`` hands ``run_worker``): the
+    settings the service resolved, and the logged inferences of ``data.window`` the service
+    read (None: not configured), so that every worker, a replacement too, fits on the rows
+    the service's cache keys name."""
+
+    settings: Settings
+    window: LoggedWindow | None = None
 
 
 @dataclass(frozen=True)
@@ -127,12 +139,15 @@ def _die_with_the_service() -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def run_worker(index: int, settings: Settings, conn: Connection) -> None:
+def run_worker(index: int, setup: Setup | Settings, conn: Connection) -> None:
     """The main loop of worker ``index``: fit the explainers, say so, then answer one task
     at a time until the service sends None or closes the connection.
 
     SIGINT is ignored: the service stops its workers itself, after its own shutdown.
     """
+    if isinstance(setup, Settings):
+        setup = Setup(setup)
+    settings = setup.settings
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_the_service()
     text = (
@@ -142,7 +157,7 @@ def run_worker(index: int, settings: Settings, conn: Connection) -> None:
     logging.basicConfig(handlers=[logs.handler(text=text, static={"worker": index})])
     settings.model.headers = {**settings.model.headers, WORKER_HEADER: str(index)}
     try:
-        runtime = FittedRuntime(settings)
+        runtime = FittedRuntime(settings, window=setup.window, announce=False)
         runtime.fit()
     except ConfigError as exc:
         conn.send(StartFailed(str(exc), config=True))

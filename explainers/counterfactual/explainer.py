@@ -80,6 +80,28 @@ def to_dice(schema: FeatureSchema, matrix: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(columns, columns=schema.names)
 
 
+def with_every_category(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """``frame`` (dice-ml's data) and, for each category of the schema it lacks, a copy of
+    its first row holding that category. dice-ml knows only the categories of its data and
+    refuses a query or a range with another, which reference rows that are not those the
+    schema was inferred from (a window of logged traffic) may lack. The copies join dice-ml's
+    k-d tree, labelled by the model like the other rows; plausibility and the constraints
+    are measured on the reference rows alone. ``frame`` itself when nothing lacks."""
+    missing = [
+        (feature.name, category)
+        for feature in schema.features
+        if feature.is_categorical
+        for category in feature.categories
+        if category not in set(frame[feature.name])
+    ]
+    if not missing:
+        return frame
+    copies = frame.iloc[[0] * len(missing)].reset_index(drop=True)
+    for i, (name, category) in enumerate(missing):
+        copies.loc[i, name] = category
+    return pd.concat([frame, copies], ignore_index=True)
+
+
 def from_dice(schema: FeatureSchema, frame: pd.DataFrame) -> np.ndarray:
     """dice-ml's frame (category texts, numbers) as rows of the explainer space."""
     columns = []
@@ -171,6 +193,7 @@ class CounterfactualExplainer(Explainer):
 
         frame = to_dice(self.schema, self.reference_matrix)
         frame[OUTCOME] = self._outcomes()
+        frame = with_every_category(frame, self.schema)
         numeric = [f.name for f in self.schema.features if not f.is_categorical]
         self._data = dice_ml.Data(
             dataframe=frame, continuous_features=numeric, outcome_name=OUTCOME
