@@ -230,16 +230,6 @@ class InferenceLog(_Sessions):
             ).fetchall()
         return total, [json.loads(row[0]) for row in rows]
 
-    def logged_instances(self, since_days: float, limit: int) -> list[list[Any]]:
-        """The request rows logged in the last ``since_days`` days, newest first."""
-        with self._session() as db:
-            rows = db.execute(
-                "SELECT instance FROM inferences WHERE instance IS NOT NULL AND logged_at >= ? "
-                "ORDER BY logged_at DESC, id LIMIT ?",
-                (stamp(ago_days=since_days), limit),
-            ).fetchall()
-        return [json.loads(row[0]) for row in rows]
-
     def link_explanation(
         self,
         inference_id: str,

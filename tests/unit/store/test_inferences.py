@@ -113,11 +113,3 @@ def test_retention_by_age_then_by_count_takes_the_links_along(backend: Backend) 
     assert sorted(i.id for i in store.inferences(10)) == ["r3", "r4", "r5"]
     assert len(store.inference_explanations("r5")) == 1
     assert store.purge_inferences(older_than_days=30, max_rows=3) == 0
-
-
-def test_logged_instances_of_a_window(backend: Backend) -> None:
-    store = backend.open()
-    store.log_inferences([request("new"), response("answer-only")])
-    store.log_inferences([request("old", instance=[1, "a", "b"])])
-    backend.execute("UPDATE inferences SET logged_at = '2020-01-01' WHERE id = 'old'")
-    assert store.logged_instances(since_days=30, limit=10) == [ROW]
