@@ -131,11 +131,16 @@ def parse_event(
         structured = parse_json(body, "the event", max_depth)
         if not isinstance(structured, dict):
             raise EventError(f"an {STRUCTURED} body must be a JSON object", field="body")
+        given = set(structured)
         _check_time(structured.get("time"))
     else:
+        given = {name.removeprefix("ce-") for name in wanted}
         _check_time(wanted.get("ce-time"))
     event = _sdk_event(wanted, body)
-    return _logger_event(event, max_bytes, max_depth)
+    # the SDK makes up an id and a time for an event without: a logger's must have an id
+    if "id" not in given:
+        raise EventError("the event has no 'id' attribute (Ce-Id)", field="id")
+    return _logger_event(event, max_bytes, max_depth, timed="time" in given)
 
 
 def _sdk_event(headers: dict[str, str], body: bytes) -> BaseCloudEvent:
@@ -168,7 +173,9 @@ def _culprit(exc: Exception) -> str:
     return "body"
 
 
-def _logger_event(event: BaseCloudEvent, max_bytes: int, max_depth: int) -> LoggerEvent:
+def _logger_event(
+    event: BaseCloudEvent, max_bytes: int, max_depth: int, *, timed: bool
+) -> LoggerEvent:
     attributes = event.get_attributes()
     kind_of = TYPES.get(str(attributes.get("type")))
     if kind_of is None:
@@ -192,7 +199,7 @@ def _logger_event(event: BaseCloudEvent, max_bytes: int, max_depth: int) -> Logg
                 "a Seldon event needs modelid or inferenceservicename", field="modelid"
             )
         metadata = {}
-    time = attributes.get("time")
+    time = attributes.get("time") if timed else None
     data = event.get_data()
     return LoggerEvent(
         source=source,
@@ -254,7 +261,7 @@ def _metadata(value: Any) -> dict[str, list[str]]:
 def _data(data: Any, max_bytes: int, max_depth: int) -> Any:
     """The logged body as JSON: bytes (binary mode, ``data_base64``) and text are parsed;
     structured mode's ``data`` is JSON already."""
-    if data is None:
+    if data is None or data == b"" or data == "":
         raise EventError("the event carries no data (the logged body)", field="data")
     if isinstance(data, bytes):
         return parse_json(gunzip(data, max_bytes), "the event's data", max_depth)
