@@ -46,6 +46,10 @@ RESPONSES = {
     "/inferences",
     response_model=LoggedEvent,
     summary="Take one request logger's CloudEvent (KServe, Seldon Core v1) into the log",
+    description="Binary mode (Ce-* headers, the logged body as the body) or structured mode "
+    "(application/cloudevents+json); gzip with or without Content-Encoding. With access "
+    "control on, loggers (which send no token) post to /inferences/{inference_log.sink_secret} "
+    "instead, and only there; any other secret: 404.",
     responses=RESPONSES,
 )
 async def post_inference(
@@ -54,13 +58,8 @@ async def post_inference(
     return await _receive(request, ingest, bucket, settings)
 
 
-@router.post(
-    SECRET_PATH,
-    response_model=LoggedEvent,
-    summary="POST /inferences for loggers, which send no token: the path carries "
-    "inference_log.sink_secret (any other secret: 404)",
-    responses=RESPONSES,
-)
+# Not in the OpenAPI document: its path is a secret. POST /inferences's says where it is.
+@router.post(SECRET_PATH, include_in_schema=False)
 async def post_inference_with_secret(
     request: Request, ingest: IngestDep, bucket: SinkBucketDep, settings: SettingsDep
 ) -> LoggedEvent:
