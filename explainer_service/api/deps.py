@@ -7,7 +7,7 @@ them with ``app.dependency_overrides``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -37,10 +37,11 @@ ERROR_RESPONSES = error_responses()
 __all__ = ["ERROR_RESPONSES", "MAX_JSON_DEPTH", "ExplanationOut", "parse_json"]
 
 
-def _on_state(name: str) -> Callable[[Request], Any]:
-    """A dependency that answers ``app.state.<name>``, which ``create_app`` sets."""
+def _on_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency that answers ``app.state.<name>``, which ``create_app`` sets (a
+    coroutine: FastAPI would run a plain function in its thread pool, a hand-over each)."""
 
-    def dependency(request: Request) -> Any:
+    async def dependency(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     dependency.__name__ = dependency.__qualname__ = f"get_{name}"
@@ -52,21 +53,21 @@ def _on_state(name: str) -> Callable[[Request], Any]:
 AlibiShape = Callable[[str, Explanation, LinkFor], AlibiExplanation]
 
 #: the configuration, with the features ``create_app`` chose
-get_settings: Callable[[Request], Settings] = _on_state("settings")
+get_settings: Callable[[Request], Awaitable[Settings]] = _on_state("settings")
 #: what the configuration built: the feature schema, the codec, the methods
-get_runtime: Callable[[Request], Runtime] = _on_state("runtime")
+get_runtime: Callable[[Request], Awaitable[Runtime]] = _on_state("runtime")
 #: the explanation store (blocking: call it from a thread)
-get_store: Callable[[Request], Store] = _on_state("store")
+get_store: Callable[[Request], Awaitable[Store]] = _on_state("store")
 #: tickets, results, readiness and metrics of the explanations
-get_service: Callable[[Request], Service] = _on_state("service")
-get_batches: Callable[[Request], Batches] = _on_state("batches")
-get_alibi_shape: Callable[[Request], AlibiShape] = _on_state("alibi_shape")
+get_service: Callable[[Request], Awaitable[Service]] = _on_state("service")
+get_batches: Callable[[Request], Awaitable[Batches]] = _on_state("batches")
+get_alibi_shape: Callable[[Request], Awaitable[AlibiShape]] = _on_state("alibi_shape")
 #: the inference log's sink; None when ``inference_log.enabled`` is false
-get_ingest: Callable[[Request], Ingest | None] = _on_state("ingest")
+get_ingest: Callable[[Request], Awaitable[Ingest | None]] = _on_state("ingest")
 #: ``inference_log.max_events_per_s``
-get_sink_bucket: Callable[[Request], TokenBucket] = _on_state("sink_bucket")
+get_sink_bucket: Callable[[Request], Awaitable[TokenBucket]] = _on_state("sink_bucket")
 #: what every printed link goes through (``explainer_service.security.UrlBuilder``)
-get_link: Callable[[Request], LinkFor] = _on_state("link")
+get_link: Callable[[Request], Awaitable[LinkFor]] = _on_state("link")
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

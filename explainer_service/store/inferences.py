@@ -155,10 +155,10 @@ class InferenceLog(_Sessions):
     """The store's inference log (mixed into ``Store``)."""
 
     def log_inferences(self, sides: Sequence[LoggedSide]) -> list[Logged]:
-        """Write each side (one event's rows: one session); answers what each did."""
+        """Write each side (one event's rows: one transaction); answers what each did."""
         outcomes = []
         now = stamp()
-        with self._session() as db:
+        with self._session(atomic=True) as db:
             for side in sides:
                 outcomes.append(_log_one(db, side, now))
         return outcomes
