@@ -119,7 +119,7 @@ class LoggedEvent(Body):
     outcome: str = Field(
         description="stored, joined (the other side was there), duplicate, conflict (rows "
         "logged otherwise before: the first stays), dropped_component, dropped_model, "
-        "dropped_feedback"
+        "dropped_feedback, dropped_synthetic (the explainers' own calls)"
     )
     model: str | None = Field(description="the model it is logged under; null when dropped")
     inferences: list[str] = Field(description="the inference id of each row, in row order")

@@ -6,9 +6,10 @@ response event's as the model's answer, read as the configured output promises
 (``model_client.scores.interpret``). One row of an event is the inference ``KEY``; the
 rows of an event of ``n > 1`` rows are ``KEY/0`` ... ``KEY/n-1`` (``store.inferences``).
 
-Dropped, and counted, before anything is decoded: Seldon's feedback, the events of a KServe
-component not in ``inference_log.components`` (the explainer's always), and those of other
-models than ``inference_log.models`` (default: ``model.name``). Of KServe's metadata only
+Dropped, and counted, before anything is decoded: Seldon's feedback, the explainers' own
+calls to the model (``Seldon-Skip-Logging: true`` in KServe's metadata), the events of a
+KServe component not in ``inference_log.components`` (the explainer's always), and those
+of other models than ``inference_log.models`` (default: ``model.name``). Of KServe's metadata only
 the headers ``inference_log.metadata`` names are kept.
 """
 
@@ -28,6 +29,7 @@ from explainer_service.errors import (
     TooManyRowsError,
 )
 from explainer_service.inferences.events import Kind, LoggerEvent, Source
+from explainer_service.model_client.client import SKIP_LOGGING_HEADER
 from explainer_service.model_client.codecs.base import native
 from explainer_service.model_client.scores import interpret
 from explainer_service.observability.metrics import Metrics
@@ -36,6 +38,8 @@ from explainer_service.store import Store
 from explainer_service.store.inferences import Inference, Logged, LoggedSide
 from explainers.model import OutputKind
 
+#: The header the explainers' own calls to the model carry.
+SKIP_LOGGING = SKIP_LOGGING_HEADER.lower()
 #: What writing a row did, as the metrics and the sink's answer name it.
 ROW_OUTCOMES = {
     Logged.new: "stored",
@@ -53,7 +57,7 @@ OnLogged = Callable[[list[Inference]], None]
 class Ingested:
     """What one event did: ``outcome`` is ``stored``, ``joined``, ``duplicate``,
     ``conflict`` (its rows' outcomes, the first of ``PRECEDENCE`` present) or
-    ``dropped_component``, ``dropped_model``, ``dropped_feedback``."""
+    ``dropped_component``, ``dropped_model``, ``dropped_feedback``, ``dropped_synthetic``."""
 
     source: str
     type: str
@@ -118,6 +122,8 @@ class Ingest:
 
         if event.kind is Kind.feedback:
             return result("dropped_feedback")
+        if _synthetic(event):
+            return result("dropped_synthetic")
         if event.component == "explainer" or (
             event.component and event.component not in self.log_settings.components
         ):
@@ -234,6 +240,16 @@ class Ingest:
             other = self.store.inference(key)
         if other is not None and other.row_count != n:
             raise RowCountConflictError(key, other.row_count, n)
+
+
+def _synthetic(event: LoggerEvent) -> bool:
+    """The logged request is one of the explainers' own calls: it carried
+    ``Seldon-Skip-Logging: true``, which KServe's logger reports when its
+    ``metadataHeaders`` names it (Seldon's executor does not log them at all)."""
+    return any(
+        name.lower() == SKIP_LOGGING and any(v.strip().lower() == "true" for v in values)
+        for name, values in event.metadata.items()
+    )
 
 
 def _id(key: str, index: int, count: int) -> str:

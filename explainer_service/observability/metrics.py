@@ -93,7 +93,8 @@ class Metrics:
             "Request loggers' events at POST /inferences (and replayed), by logger (kserve, "
             "seldon, unknown), type (request, response, feedback, unknown) and outcome: "
             "stored, joined, duplicate, conflict (rows already logged otherwise), "
-            "dropped_component, dropped_model, dropped_feedback, refused (4xx), rate_limited",
+            "dropped_component, dropped_model, dropped_feedback, dropped_synthetic (the "
+            "explainers' own calls), refused (4xx), rate_limited",
             ["source", "type", "outcome"],
             registry=r,
         )

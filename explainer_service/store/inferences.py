@@ -255,11 +255,15 @@ class InferenceLog(_Sessions):
                 removed += _delete_where(db, "logged_at < ?", (stamp(ago_days=older_than_days),))
             count = int(db.execute("SELECT COUNT(*) FROM inferences").fetchone()[0])
             if count > max_rows:
-                cutoff = db.execute(
-                    "SELECT logged_at FROM inferences ORDER BY logged_at DESC, id LIMIT 1 OFFSET ?",
+                # the first row beyond max_rows, in the order the log lists (rows logged in
+                # the same millisecond are told apart by id)
+                at, id = db.execute(
+                    "SELECT logged_at, id FROM inferences ORDER BY logged_at DESC, id "
+                    "LIMIT 1 OFFSET ?",
                     (max_rows,),
-                ).fetchone()[0]
-                removed += _delete_where(db, "logged_at <= ?", (cutoff,))
+                ).fetchone()
+                older = "logged_at < ? OR (logged_at = ? AND id >= ?)"
+                removed += _delete_where(db, older, (at, at, id))
         return removed
 
 

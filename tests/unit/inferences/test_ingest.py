@@ -131,7 +131,7 @@ def test_sides_of_different_row_counts_are_refused_and_nothing_is_kept(ingest, s
     assert counted(ingest, "events", source="kserve", type="response", outcome="refused") == 2
 
 
-def test_explainer_transformer_other_models_and_feedback_are_dropped_and_counted(
+def test_explainer_transformer_other_models_feedback_and_own_calls_are_dropped_and_counted(
     ingest, store
 ) -> None:
     body = v2_request(ROWS[:1])
@@ -141,6 +141,10 @@ def test_explainer_transformer_other_models_and_feedback_are_dropped_and_counted
         (kserve_event("request", body, "x3", model="fraud"), "dropped_model"),
         (seldon_event("request", body, "x4", model_id="other", deployment="x"), "dropped_model"),
         (seldon_event("feedback", {"reward": 1}, "x5"), "dropped_feedback"),
+        (
+            kserve_event("request", body, "x6", metadata={"Seldon-Skip-Logging": ["true"]}),
+            "dropped_synthetic",
+        ),
     ]
     for made, outcome in cases:
         done = ingest(event(made))
