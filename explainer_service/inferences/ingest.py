@@ -77,9 +77,10 @@ class Ingested:
 
 class Ingest:
     """Turns ``LoggerEvent``s into rows of the store's inference log (blocking: call it
-    from a thread). ``on_logged`` is called after each event with the inferences it
-    created or completed, as stored (the explanation policy's way in); ``metrics`` counts
-    each event and its rows."""
+    from a thread). ``on_logged`` is called after each event, in the calling thread, with
+    the inferences it created or completed, as stored (the explanation policy's way in;
+    it may be set after construction; what it raises reaches the sink's caller, so it
+    should hand work on rather than do it); ``metrics`` counts each event and its rows."""
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ SQLite file) and counted in ``/metrics``. And the ``replay`` command into a stor
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -210,8 +211,9 @@ def test_one_side_a_duplicate_gzip_without_its_header_and_five_rows(
         logged = sink.store.inference(f"only/{i}")
         assert logged is not None and logged.complete and logged.instance == rows[i]
         assert (logged.row_index, logged.row_count) == (i, 5)
-    assert sink.store.inference("twice").instance == rows[5]
-    assert sink.store.inference("gz").instance == rows[6]
+    for id, row in (("twice", rows[5]), ("gz", rows[6])):  # a request only: kept as it is
+        logged = sink.store.inference(id)
+        assert logged.instance == row and logged.answer is None and not logged.complete
     assert counted.events("kserve", "request", "duplicate") == 1
     assert counted.rows("kserve", "request", "stored") == 5 + 1 + 1
     assert counted.rows("kserve", "response", "joined") == 5
@@ -300,6 +302,7 @@ def test_replay_loads_a_file_of_events_into_the_configured_store(
         message(kserve_event("request", request, "rp"), "structured").body.decode(),
         message(kserve_event("request", request, "x", model="other"), "structured").body.decode(),
         "{not json",
+        json.dumps([blob_record(request, "blob")]),  # KServe's blob-storage logger's
     ]
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(lines) + "\n")
@@ -311,13 +314,34 @@ def test_replay_loads_a_file_of_events_into_the_configured_store(
     )
     assert done.returncode == 1, done.stderr  # one line was refused
     assert done.stdout.strip() == (
-        "5 events: 1 dropped_model, 1 duplicate, 1 joined, 1 refused, 1 stored"
+        "6 events: 1 dropped_model, 1 duplicate, 1 joined, 1 refused, 2 stored"
     )
     assert "line 5" in done.stderr
     store = open_store(str(store_path))
     try:
         assert [store.inference(f"rp/{i}").complete for i in range(2)] == [True, True]
         assert store.inference("rp/1").instance == rows[1]
-        assert store.count_inferences() == 2
+        blob = store.inference("blob/0")
+        assert blob.instance == rows[0] and blob.requested_at.startswith("2026-12-01T10:00:00")
+        assert store.count_inferences() == 4
     finally:
         store.close()
+
+
+def blob_record(body: dict[str, Any], id: str) -> dict[str, Any]:
+    """A record of KServe's blob-storage logger (``pkg/logger``'s ``LogRequest`` as its JSON
+    marshaller writes it: the body base64-encoded)."""
+    return {
+        "url": "s3://logs/income",
+        "bytes": base64.b64encode(json.dumps(body).encode()).decode(),
+        "contentType": "application/json",
+        "reqType": "org.kubeflow.serving.inference.request",
+        "id": id,
+        "sourceUri": "http://localhost:9081/",
+        "inferenceService": "income",
+        "namespace": "default",
+        "component": "predictor",
+        "endpoint": "default",
+        "metadata": {},
+        "occurrenceTime": "2026-12-01T10:00:00Z",
+    }
