@@ -121,3 +121,11 @@ def test_logged_instances_of_a_window(backend: Backend) -> None:
     store.log_inferences([request("old", instance=[1, "a", "b"])])
     backend.execute("UPDATE inferences SET logged_at = '2020-01-01' WHERE id = 'old'")
     assert store.logged_instances(since_days=30, limit=10) == [ROW]
+
+
+def test_retention_by_count_keeps_exactly_max_rows_of_one_millisecond(backend: Backend) -> None:
+    store = backend.open()
+    store.log_inferences([request(f"m{i}") for i in range(5)])
+    backend.execute("UPDATE inferences SET logged_at = '2026-12-06T10:00:00.000+00:00'")
+    assert store.purge_inferences(older_than_days=None, max_rows=3) == 2
+    assert store.count_inferences() == 3
