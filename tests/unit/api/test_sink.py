@@ -144,3 +144,10 @@ def test_malformed_events_are_4xx_naming_the_attribute(income_files: Path) -> No
         app, "/inferences", HTTPMessage({**sent.headers, "content-type": "text/plain"}, sent.body)
     )
     assert text.status_code == 415
+
+
+def test_a_store_that_fails_is_503_not_the_loggers_fault(income_files: Path) -> None:
+    app = make_app()
+    app.state.store.close()
+    failed = post(app, "/inferences", an_event("lost"))
+    assert failed.status_code == 503 and code_of(failed) == "store_unavailable"
