@@ -36,6 +36,7 @@ from explainer_service.observability.metrics import Metrics
 from explainer_service.runtime import Runtime
 from explainer_service.store import Store
 from explainer_service.store.inferences import Inference, Logged, LoggedSide
+from explainers.errors import ModelOutputError
 from explainers.model import OutputKind
 
 #: The header the explainers' own calls to the model carry.
@@ -221,13 +222,21 @@ class Ingest:
             array = self.runtime.model.codec.decode_response(data)
             n = int(array.shape[0]) if array.ndim else 0
             self._limit(n)
-            scores = interpret(array, settings.output, n, len(class_names) if class_names else None)
+            scores = interpret(
+                array,
+                settings.output,
+                n,
+                len(class_names) if class_names else None,
+                settings.probability_tolerance,
+            )
         except CodecError as exc:
             raise PayloadError(
                 f"the logged response is not a {settings.protocol} answer of "
                 f"{settings.output}: {exc.message}",
                 field=exc.field,
             ) from None
+        except ModelOutputError as exc:  # the logger's input: a 4xx, never the model's 502
+            raise PayloadError(f"the logged response: {exc.message}", field="data") from None
         if settings.output is OutputKind.probabilities:
             return [_scored(row, class_names) for row in scores]
         if settings.output is OutputKind.labels:

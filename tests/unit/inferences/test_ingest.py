@@ -172,6 +172,8 @@ def test_bodies_the_codec_cannot_read_and_too_many_rows_are_refused(ingest, stor
     assert refused.value.field == "inputs" and "v2 payload" in refused.value.message
     with pytest.raises(PayloadError, match="probabilities"):
         ingest(event(kserve_event("response", v2_response([[0.1, 0.2, 0.7]]), "e2")))
+    with pytest.raises(PayloadError, match="sum to 1"):  # not the model's 502: the logger's
+        ingest(event(kserve_event("response", v2_response([[0.5, 0.7]]), "e4")))
     with pytest.raises(TooManyRowsError) as big:
         ingest(event(kserve_event("request", v2_request(ROWS * 51), "e3")))
     assert (big.value.rows, big.value.limit) == (102, 100)
