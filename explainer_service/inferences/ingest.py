@@ -15,6 +15,7 @@ the headers ``inference_log.metadata`` names are kept.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ PRECEDENCE = ("conflict", "joined", "stored", "duplicate")
 
 OnLogged = Callable[[list[Inference]], None]
 
+log = logging.getLogger("explainer_service")
+
 
 @dataclass
 class Ingested:
@@ -80,8 +83,9 @@ class Ingest:
     """Turns ``LoggerEvent``s into rows of the store's inference log (blocking: call it
     from a thread). ``on_logged`` is called after each event, in the calling thread, with
     the inferences it created or completed, as stored (the explanation policy's way in;
-    it may be set after construction; what it raises reaches the sink's caller, so it
-    should hand work on rather than do it); ``metrics`` counts each event and its rows."""
+    it may be set after construction, and should hand work on rather than do it): what it
+    raises is logged, and the event stays kept. ``metrics`` counts each event and its
+    rows."""
 
     def __init__(
         self,
@@ -148,7 +152,10 @@ class Ingest:
             ]
             logged = [found for id in changed if (found := self.store.inference(id))]
             if logged:
-                self.on_logged(logged)
+                try:
+                    self.on_logged(logged)
+                except Exception:  # the policy's fault, not the logger's: its rows are kept
+                    log.exception("on_logged failed for %d logged inferences", len(logged))
         return ingested
 
     def sides(self, event: LoggerEvent, model: str) -> list[LoggedSide]:

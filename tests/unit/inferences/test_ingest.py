@@ -203,3 +203,14 @@ def test_retention_removes_the_oldest_beyond_max_rows(income_files, store) -> No
     assert chore.purge() == 2
     assert store.count_inferences() == 3
     assert chore.purge() == 0
+
+
+def test_a_hook_that_fails_is_logged_and_the_event_stays_kept(runtime, store, caplog) -> None:
+    def fails(logged: list[Inference]) -> None:
+        raise RuntimeError("the policy is broken")
+
+    done = Ingest(runtime, store, on_logged=fails)(
+        event(kserve_event("request", v2_request(ROWS[:1]), "f"))
+    )
+    assert done.outcome == "stored" and store.inference("f") is not None
+    assert "on_logged failed" in caplog.text and "the policy is broken" in caplog.text
