@@ -266,9 +266,9 @@ def replay(
 ) -> None:
     """Load logged CloudEvents into the inference log, as POST /inferences keeps them.
 
-    The events are decoded with the configured codec and written to the configured store;
-    events of other models or components are dropped, as the sink drops them. Prints how
-    many events did what; exit status 1 when some line could not be kept (each says why).
+    Each event is decoded, and kept in the configured store or dropped, as the sink does.
+
+    Prints how many events did what; exit status 1 when a line could not be kept (it says why).
     """
     from explainer_service.inferences.ingest import Ingest
     from explainer_service.inferences.replay import replay as replay_lines
