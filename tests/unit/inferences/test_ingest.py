@@ -214,3 +214,15 @@ def test_a_hook_that_fails_is_logged_and_the_event_stays_kept(runtime, store, ca
     )
     assert done.outcome == "stored" and store.inference("f") is not None
     assert "on_logged failed" in caplog.text and "the policy is broken" in caplog.text
+
+
+def test_a_transformers_events_are_kept_when_its_component_is_listed(income_files, store) -> None:
+    runtime = Runtime(settings_of(components=["predictor", "transformer"]))
+    try:
+        made = kserve_event("request", v2_request(ROWS[:1]), "t", component="transformer")
+        done = Ingest(runtime, store)(event(made))
+        explainer = kserve_event("request", v2_request(ROWS[:1]), "t2", component="explainer")
+        assert Ingest(runtime, store)(event(explainer)).outcome == "dropped_component"
+    finally:
+        runtime.close()
+    assert done.outcome == "stored" and store.inference("t").component == "transformer"
