@@ -129,3 +129,16 @@ def test_bodies_that_are_not_json_or_nest_too_deep_are_refused() -> None:
         parse(HTTPMessage(structured.headers, json.dumps([1]).encode()))
     with pytest.raises(MalformedJsonError):
         parse(HTTPMessage(structured.headers, b"{"))
+
+
+def test_go_nanosecond_times_and_raw_json_metadata_are_read() -> None:
+    """KServe's agent is Go: its times carry nanoseconds, its metadata is JSON as it is."""
+    made = message(kserve_event("request", BODY, "e"))
+    headers = {
+        **made.headers,
+        "ce-time": "2026-12-06T10:00:00.123456789Z",
+        "ce-metadata": '{"X-Tenant":["bank-a"]}',
+    }
+    read = parse(HTTPMessage(headers, made.body))
+    assert read.time == "2026-12-06T10:00:00.123456+00:00"
+    assert read.metadata == {"X-Tenant": ["bank-a"]}
