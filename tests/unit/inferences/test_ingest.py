@@ -27,6 +27,7 @@ from tests.helpers.logger_events import (
     v2_request,
     v2_response,
 )
+from tests.unit.store.conftest import Backend
 
 ROWS = [
     [39, "State-gov", "Bachelors", 13, "Never-married", "Adm-clerical", "Not-in-family",
@@ -226,3 +227,19 @@ def test_a_transformers_events_are_kept_when_its_component_is_listed(income_file
     finally:
         runtime.close()
     assert done.outcome == "stored" and store.inference("t").component == "transformer"
+
+
+def test_ingest_on_both_stores(runtime: Runtime, backend: Backend) -> None:
+    """The same events kept alike in SQLite and in PostgreSQL (a real server)."""
+    store = backend.open()
+    ingest = Ingest(runtime, store)
+    assert ingest(event(kserve_event("response", v2_response([[0.4, 0.6]] * 2), "pg"))).ids == [
+        "pg/0",
+        "pg/1",
+    ]
+    assert ingest(event(kserve_event("request", v2_request(ROWS), "pg"))).outcome == "joined"
+    assert ingest(event(kserve_event("request", v2_request(ROWS), "pg"))).outcome == "duplicate"
+    with pytest.raises(RowCountConflictError):
+        ingest(event(kserve_event("request", v2_request(ROWS[:1]), "pg")))
+    assert [store.inference(f"pg/{i}").instance for i in range(2)] == ROWS
+    assert store.inference("pg/1").label == ">50K" and store.count_inferences() == 2
