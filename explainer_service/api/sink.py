@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
 
 from explainer_service.api.bodies import LoggedEvent, error_responses
 from explainer_service.api.deps import IngestDep, SettingsDep, SinkBucketDep
-from explainer_service.errors import ExplainerServiceError, NotFoundError, RateLimitedError
+from explainer_service.errors import (
+    ErrorBody,
+    ExplainerServiceError,
+    NotFoundError,
+    RateLimitedError,
+)
 from explainer_service.inferences.events import parse_event
 from explainer_service.inferences.ingest import Ingest
 from explainer_service.inferences.rate import TokenBucket, retry_after
@@ -33,16 +39,18 @@ router = APIRouter(tags=["inference log"])
 #: Events up to this size are read in the event loop, larger ones in a thread.
 INLINE_BYTES = 16 * 1024
 
-RESPONSES = {
+#: The errors the sink answers in its own words (each an ``ErrorBody``, as every error).
+SINK_ERRORS = {
+    400: "not a CloudEvent, an unknown type, or a missing attribute (detail.field names it)",
+    409: "the other side of this inference was logged with other rows",
+    413: "the body, inflated, passes service.max_body_bytes, or more rows than "
+    "inference_log.max_rows_per_event",
+    422: "the logged body is not in the model's protocol (detail.field names what)",
+    429: "inference_log.max_events_per_s passed: retry after Retry-After",
+}
+RESPONSES: dict[int | str, dict[str, Any]] = {
     **error_responses(),
-    400: {"description": "not a CloudEvent, an unknown type, or a missing attribute (named)"},
-    409: {"description": "the other side of this inference was logged with other rows"},
-    413: {
-        "description": "the body, inflated, passes service.max_body_bytes, or more rows "
-        "than inference_log.max_rows_per_event"
-    },
-    422: {"description": "the logged body is not in the model's protocol (the field named)"},
-    429: {"description": "inference_log.max_events_per_s passed: retry after Retry-After"},
+    **{status: {"model": ErrorBody, "description": text} for status, text in SINK_ERRORS.items()},
 }
 
 
