@@ -33,7 +33,7 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http
 from cloudevents.core.exceptions import BaseCloudEventException, CloudEventValidationError
 from cloudevents.core.formats.json import JSONFormat
 
-from explainer_service.errors import BodyTooLargeError, EventError
+from explainer_service.errors import BodyTooLargeError, EventError, UnsupportedEncodingError
 from explainer_service.security.json_body import parse_json
 
 #: The first bytes of every gzip stream.
@@ -109,15 +109,13 @@ def parse_event(
     """The event of one HTTP request (``headers`` with lower- or mixed-case names).
 
     Raises ``EventError`` (400) for a missing or wrong attribute or an unknown type,
+    ``UnsupportedEncodingError`` (415) for a ``Content-Encoding`` other than gzip,
     ``MalformedJsonError`` / ``PayloadError`` for a body that is not JSON or nests deeper
     than ``max_depth``, ``BodyTooLargeError`` for one that inflates past ``max_bytes``."""
     lowered = {name.lower(): value for name, value in headers.items()}
     encoding = lowered.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity", "gzip", "x-gzip"):
-        raise EventError(
-            f"Content-Encoding {encoding!r} is not read; send gzip or nothing",
-            field="Content-Encoding",
-        )
+        raise UnsupportedEncodingError(encoding)  # 415, as on every other route
     body = gunzip(body, max_bytes)
     wanted = {k: v for k, v in lowered.items() if k.startswith("ce-") or k == "content-type"}
     if not any(k.startswith("ce-") for k in wanted):
