@@ -171,6 +171,25 @@ def test_kserve_request_then_response_and_response_then_request(
     assert counted.rows("kserve", "request", "joined") == 1
 
 
+def test_a_logged_five_row_event_is_read_back_by_id_with_a_token(
+    sink: Sink, rows: list[list[Any]]
+) -> None:
+    """What the sink kept is what ``GET /inferences/{id}`` answers (ids with a slash)."""
+    five = v2_request(rows[:5])
+    assert outcome(sink.post(message(kserve_event("request", five, "read")))) == "stored"
+    assert outcome(sink.post(message(kserve_event("response", sink.answer(five), "read")))) == (
+        "joined"
+    )
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    read = httpx.get(f"{sink.base}/inferences/read/3", headers=bearer, timeout=60)
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert body["instance"] == dict(zip(paths.FEATURES, rows[3], strict=True))
+    assert (body["source"], body["row_index"], body["row_count"]) == ("kserve", 3, 5)
+    assert body["label"] in paths.CLASS_NAMES and body["answer"]["scores"]
+    assert httpx.get(f"{sink.base}/inferences/read/3", timeout=60).status_code == 401
+
+
 @pytest.mark.parametrize("mode", ["binary", "structured"])
 def test_seldon_sides_join_by_request_id_and_feedback_is_dropped(
     sink: Sink, rows: list[list[Any]], mode: str
