@@ -26,6 +26,7 @@ from explainer_service.api import (
     links,
     openapi,
     pages,
+    sink,
 )
 from explainer_service.api import metrics as metrics_route
 from explainer_service.api.deps import ERROR_RESPONSES
@@ -42,6 +43,8 @@ from explainer_service.errors import (
     error_body,
     http_error,
 )
+from explainer_service.inferences.ingest import Ingest
+from explainer_service.inferences.rate import TokenBucket
 from explainer_service.observability.access_log import RequestIds
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
@@ -49,6 +52,7 @@ from explainer_service.runtime.features import resolve_features
 from explainer_service.runtime.window import read_window
 from explainer_service.security import protect
 from explainer_service.security.limits import BodySizeLimit
+from explainer_service.security.sink_path import SinkPath
 from explainer_service.service import Service
 from explainer_service.settings import Settings
 from explainer_service.store import open_configured_store
@@ -112,9 +116,13 @@ def create_app(
     app.state.settings, app.state.runtime, app.state.store = settings, runtime, store
     app.state.service = service
     app.state.batches = jobs
+    log_settings = settings.inference_log
+    ingest = Ingest(runtime, store, metrics=service.metrics)  # on_logged: the policy's hook
+    app.state.ingest = ingest if log_settings.enabled else None
+    app.state.sink_bucket = TokenBucket(log_settings.max_events_per_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
     app.state.alibi_shape = partial(alibi_answer, runtime.schema.names, runtime.class_names)
-    routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages)
+    routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages, sink)
     for module in (*routers, inferences, metrics_route):
         app.include_router(module.router)
     openapi.document(
@@ -136,6 +144,9 @@ def create_app(
         on_error=lambda scope, exc: _internal(scope, exc, respond),
         on_done=service.metrics.answered,
     )
+    # outside the access log: a logger's secret in the path is never logged
+    secret = log_settings.sink_secret
+    app.add_middleware(SinkPath, secret=secret.get_secret_value() if secret else None)
     return app
 
 

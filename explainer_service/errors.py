@@ -7,6 +7,9 @@
      ├── InputError                a batch's input file cannot be read (explainer_service.batch)
      ├── PayloadError              the caller's inference payload cannot be read
      │    └── MalformedJsonError       the body is not JSON at all
+     ├── EventError                a request logger's CloudEvent lacks or garbles an attribute
+     ├── TooManyRowsError          a logged event carries more rows than allowed
+     ├── RowCountConflictError     an inference's two sides were logged with different row counts
      ├── BodyTooLargeError         the request body is larger than allowed
      ├── AccessError               the request may not do what it asks (explainer_service.security)
      │    ├── UnauthorizedError        no valid bearer token, trusted header or link signature
@@ -24,6 +27,7 @@
      ├── NotReadyError             the explainers are still being fitted
      │    └── ShuttingDownError       the service stops: no new explanations (503, Retry-After)
      ├── QueueFullError            too many explanations wait already: try again later (429)
+     │    └── RateLimitedError         more logged events per second than the sink takes
      ├── DeadlineExceededError     the explanation ran longer than its deadline and was stopped
      ├── WorkerError               an error raised in a worker process, as the worker answered it
      ├── WorkerCrashedError        the worker process died while running the explanation
@@ -122,6 +126,42 @@ class PayloadError(ExplainerServiceError, ValueError):
 
 class MalformedJsonError(PayloadError):
     """The body is not valid JSON."""
+
+
+class EventError(ExplainerServiceError):
+    """A request logger's CloudEvent cannot be read: an attribute is missing or wrong, its
+    type is none the sink knows, or its encoding is not one it reads. ``field`` names the
+    attribute (``type``, ``requestid``, ...) or ``body``."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TooManyRowsError(ExplainerServiceError):
+    """A logged event carries more rows than ``inference_log.max_rows_per_event``."""
+
+    def __init__(self, rows: int, limit: int) -> None:
+        super().__init__(
+            f"the event carries {rows} rows; at most {limit} are logged from one event "
+            "(inference_log.max_rows_per_event)"
+        )
+        self.rows = rows
+        self.limit = limit
+
+
+class RowCountConflictError(ExplainerServiceError):
+    """One side of an inference was logged with ``stored`` rows, the other arrives with
+    ``given``: they cannot be joined row by row, and this one is not kept."""
+
+    def __init__(self, event_id: str, stored: int, given: int) -> None:
+        super().__init__(
+            f"event {event_id!r} was logged with {stored} row(s); this event has {given}: "
+            "the request and its response must carry the same rows, so it is not kept"
+        )
+        self.event_id = event_id
+        self.stored = stored
+        self.given = given
 
 
 class BodyTooLargeError(ExplainerServiceError):
@@ -260,6 +300,20 @@ class QueueFullError(ExplainerServiceError):
     ) -> None:
         super().__init__(f"{waiting} {what} already; try again in {retry_after_s} s")
         self.waiting = waiting
+        self.retry_after_s = retry_after_s
+
+
+class RateLimitedError(QueueFullError):
+    """The sink took ``inference_log.max_events_per_s`` events in the last second (its
+    burst); ``retry_after_s``: when the next one is taken."""
+
+    def __init__(self, rate: float, retry_after_s: int) -> None:
+        ExplainerServiceError.__init__(
+            self,
+            f"more than {rate:g} logged events per second (inference_log.max_events_per_s); "
+            f"try again in {retry_after_s} s",
+        )
+        self.waiting = 0
         self.retry_after_s = retry_after_s
 
 
@@ -484,6 +538,11 @@ TABLE: dict[type[Exception], Rule] = {
     ParameterError: Rule(422, "invalid_parameter", _parameter),
     UnknownMethodError: Rule(422, "unknown_method", _parameter),
     BudgetExceededError: Rule(422, "budget_exceeded", _budget),
+    EventError: Rule(400, "invalid_event", _field),
+    TooManyRowsError: Rule(413, "too_many_rows", lambda e: {"rows": e.rows, "limit": e.limit}),
+    RowCountConflictError: Rule(
+        409, "row_count_conflict", lambda e: {"stored": e.stored, "given": e.given}
+    ),
     BodyTooLargeError: Rule(413, "body_too_large", lambda e: {"limit": e.limit}),
     AccessError: Rule(403, "forbidden"),
     UnauthorizedError: Rule(401, "unauthorized"),
@@ -520,6 +579,7 @@ TABLE: dict[type[Exception], Rule] = {
     QueueFullError: Rule(
         429, "queue_full", lambda e: {"waiting": e.waiting, "retry_after_s": e.retry_after_s}
     ),
+    RateLimitedError: Rule(429, "rate_limited", _retry),
     DeadlineExceededError: Rule(504, "deadline_exceeded", lambda e: {"deadline_s": e.deadline_s}),
     WorkerCrashedError: Rule(
         500, "worker_crashed", lambda e: {"worker": e.worker, "exit_code": e.exit_code}

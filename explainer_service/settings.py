@@ -393,13 +393,21 @@ class InferenceLogSettings(BaseModel):
         None,
         description="loggers send no Authorization header: with access control on, they post "
         "to /inferences/<sink_secret> instead (and only there); unset with access control on: "
-        "the sink needs a bearer token like any route",
+        "the sink needs a bearer token like any route. At least 16 characters of "
+        "A-Z a-z 0-9 . _ ~ - (it is a URL path segment)",
     )
     models: list[str] = Field(
         default_factory=list,
         description="the names the model is logged under (KServe's InferenceService name, "
         "Seldon's deployment or model id); empty: model.name. Events of other models are "
         "dropped and counted",
+    )
+    components: list[str] = Field(
+        default_factory=lambda: ["predictor"],
+        description="KServe components whose events are kept (Ce-Component; an event naming "
+        "none is kept). The predictor's carry what the model received and answered; a "
+        "transformer's carry the client's payload before it was transformed. The explainer's "
+        "are always dropped (they are explanations, not inferences)",
     )
     metadata: list[str] = Field(
         default_factory=list,
@@ -435,6 +443,25 @@ class InferenceLogSettings(BaseModel):
         description="how far today's scores (probabilities or a regression's value) may be from "
         "the logged ones and still agree",
     )
+
+    @field_validator("sink_secret")
+    @classmethod
+    def _path_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if len(text) < MIN_SECRET_CHARS or not re.fullmatch(r"[A-Za-z0-9._~-]+", text):
+            raise ValueError(
+                f"needs at least {MIN_SECRET_CHARS} characters, each A-Z a-z 0-9 . _ ~ -"
+            )
+        return value
+
+    @field_validator("components")
+    @classmethod
+    def _not_the_explainer(cls, value: list[str]) -> list[str]:
+        if "explainer" in value:
+            raise ValueError("the explainer's events are explanations, never kept")
+        return value
 
 
 class SecuritySettings(BaseModel):

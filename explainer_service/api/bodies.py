@@ -110,6 +110,22 @@ class Readiness(Body):
     workers: list[WorkerOut] = Field(description="each worker process")
 
 
+class LoggedEvent(Body):
+    """What ``POST /inferences`` did with one logger's event."""
+
+    id: str = Field(description="the join key: KServe's Ce-Id, Seldon's Ce-Requestid")
+    source: str = Field(description="the logger: kserve or seldon")
+    type: str = Field(description="request, response or feedback")
+    outcome: str = Field(
+        description="stored, joined (the other side was there), duplicate, conflict (rows "
+        "logged otherwise before: the first stays), dropped_component, dropped_model, "
+        "dropped_feedback, dropped_synthetic (the explainers' own calls)"
+    )
+    model: str | None = Field(description="the model it is logged under; null when dropped")
+    inferences: list[str] = Field(description="the inference id of each row, in row order")
+    rows: dict[str, int] = Field(description="stored, joined, duplicate, conflict: how many rows")
+
+
 #: Statuses any route may answer with an ``ErrorBody``.
 ERRORS: dict[int, str] = {
     400: "the body or the payload parameter is not JSON",

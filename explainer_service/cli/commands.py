@@ -253,6 +253,54 @@ def batch(
 
 
 @app.command()
+def replay(
+    log: Annotated[
+        Path,
+        typer.Argument(
+            metavar="LOG",
+            help="one JSON value a line: a structured-mode CloudEvent, or a record (or an "
+            "array of records) of KServe's blob-storage logger",
+        ),
+    ],
+    config: Config = None,
+) -> None:
+    """Load logged CloudEvents into the inference log, as POST /inferences keeps them.
+
+    Each event is decoded, and kept in the configured store or dropped, as the sink does.
+
+    Prints how many events did what; exit status 1 when a line could not be kept (it says why).
+    """
+    from explainer_service.inferences.ingest import Ingest
+    from explainer_service.inferences.replay import replay as replay_lines
+    from explainer_service.runtime import Runtime
+    from explainer_service.runtime.features import resolve_features
+    from explainer_service.store import open_configured_store
+
+    with _exit_on_setup_errors():
+        settings = resolve_features(load_settings(config))
+        runtime = Runtime(settings)
+        store = open_configured_store(settings.service)
+    try:
+        with _exit_on_setup_errors(), log.open("rb") as lines:
+            report = replay_lines(
+                lines,
+                Ingest(runtime, store),
+                max_bytes=settings.service.max_body_bytes,
+                max_depth=settings.service.max_json_depth,
+            )
+    except OSError as exc:
+        _fail(f"cannot read {log}: {exc.strerror}", 2)
+    finally:
+        store.close()
+        runtime.close()
+    for problem in report.problems:
+        typer.echo(f"refused: {problem}", err=True)
+    typer.echo(report.text())
+    if report.outcomes["refused"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     config: Config = None,
     host: Annotated[str, typer.Option(metavar="ADDRESS", help="the address to listen on")] = (

@@ -88,6 +88,23 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.inference_events = Counter(
+            "explainer_inference_events",
+            "Request loggers' events at POST /inferences (and replayed), by logger (kserve, "
+            "seldon, unknown), type (request, response, feedback, unknown) and outcome: "
+            "stored, joined, duplicate, conflict (rows already logged otherwise), "
+            "dropped_component, dropped_model, dropped_feedback, dropped_synthetic (the "
+            "explainers' own calls), refused (4xx), rate_limited",
+            ["source", "type", "outcome"],
+            registry=r,
+        )
+        self.inference_rows = Counter(
+            "explainer_inference_rows",
+            "Rows of the events kept, by logger, type and what writing each did: stored (its "
+            "first side), joined (the other side), duplicate, conflict",
+            ["source", "type", "outcome"],
+            registry=r,
+        )
         self.refusals = Counter(
             "explainer_requests_refused",
             "Requests for explanations refused before any work, by error code",
@@ -143,6 +160,15 @@ class Metrics:
     def answered(self, status: int) -> None:
         """Count one HTTP request by its status's class (``RequestIds.on_done``)."""
         self.http_requests.labels(f"{status // 100}xx").inc()
+
+    def inference_event(
+        self, source: str, type: str, outcome: str, rows: dict[str, int] | None = None
+    ) -> None:
+        """Count one logged event, and its rows by what writing each did."""
+        self.inference_events.labels(source, type, outcome).inc()
+        for row_outcome, count in (rows or {}).items():
+            if count:
+                self.inference_rows.labels(source, type, row_outcome).inc(count)
 
     def looked_up(self, result: str) -> None:
         self.lookups.labels(result).inc()

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from explainer_service.errors import LinkSignatureError, UnauthorizedError
 from explainer_service.security.refusal import Respond, refuse
 from explainer_service.security.signing import LinkSigner, is_signed, strip_signature
+from explainer_service.security.sink_path import admitted
 from explainer_service.settings import SecuritySettings
 
 #: Open whatever the configuration: probes, metrics, and the static scripts of the pages.
@@ -17,8 +18,9 @@ OPEN_PATHS = frozenset({"/metrics"})
 
 
 class AccessControl:
-    """Lets a request through when access control is off, when its path is open, or when it
-    carries ``Authorization: Bearer <one of security.tokens>`` or a non-empty
+    """Lets a request through when access control is off, when its path is open, when a
+    request logger brought the sink's secret (``sink_path.admitted``), or when it carries
+    ``Authorization: Bearer <one of security.tokens>`` or a non-empty
     ``auth.trusted_header``; else 401 with ``WWW-Authenticate: Bearer``.
 
     A GET or HEAD whose query has ``sig`` is judged by its signature alone (when links are
@@ -54,7 +56,12 @@ class AccessControl:
                 return
             await self.app({**scope, "query_string": strip_signature(query)}, receive, send)
             return
-        if not self.on or _is_open(scope["path"]) or self._authenticated(scope["headers"]):
+        if (
+            not self.on
+            or _is_open(scope["path"])
+            or admitted(scope)  # a request logger with the sink's secret (``sink_path``)
+            or self._authenticated(scope["headers"])
+        ):
             await self.app(scope, receive, send)
             return
         error = UnauthorizedError(

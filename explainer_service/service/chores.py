@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from explainer_service.service.ledger import Ledger
 from explainer_service.service.readiness import ReadinessProbe
-from explainer_service.settings import ServiceSettings
+from explainer_service.settings import InferenceLogSettings, ServiceSettings
 from explainer_service.store import Store
 
 log = logging.getLogger("explainer_service")
@@ -199,4 +199,33 @@ class Retention(Chore):
         deleted = self.store.purge(days)
         if deleted:
             log.info("deleted %d explanations older than %g days from the store", deleted, days)
+        return deleted
+
+
+class InferenceRetention(Chore):
+    """Deletes, hourly, the logged inferences older than ``inference_log.retention_days``
+    and then the oldest beyond ``inference_log.max_rows``, with their links to
+    explanations and their policy jobs (``InferenceLog.purge_inferences``)."""
+
+    name = "inference log retention"
+
+    def __init__(self, store: Store, settings: InferenceLogSettings) -> None:
+        super().__init__(RETENTION_EVERY_S)
+        self.store = store
+        self.settings = settings
+
+    def run_once(self) -> None:
+        self.purge()
+
+    def purge(self) -> int:
+        """One round; answers how many were deleted (idempotent, as ``Retention``)."""
+        days, most = self.settings.retention_days, self.settings.max_rows
+        deleted = self.store.purge_inferences(days, most)
+        if deleted:
+            log.info(
+                "deleted %d logged inferences (older than %s days, or beyond %d)",
+                deleted,
+                "∞" if days is None else f"{days:g}",
+                most,
+            )
         return deleted

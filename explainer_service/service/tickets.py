@@ -43,6 +43,7 @@ from explainer_service.observability.metrics import Metrics
 from explainer_service.runtime import Runtime
 from explainer_service.service.chores import (
     Chore,
+    InferenceRetention,
     LeaseRenewal,
     OrphanAdoption,
     ReadinessCheck,
@@ -119,8 +120,9 @@ class Service:
     async def run_background(self) -> None:
         """Start the workers and wait until each has fitted its explainers; then run the
         chores (``chores``): check readiness, renew this process's leases, take over the
-        requests whose holder died and delete explanations past
-        ``service.retention_days``. Cancelled, the chores stop."""
+        requests whose holder died, delete explanations past ``service.retention_days``
+        and logged inferences past ``inference_log.retention_days`` and ``max_rows``.
+        Cancelled, the chores stop."""
         self.pool.start()
         while not self._probe.workers_fitted(self.pool):
             if self.pool.failure is not None:
@@ -134,6 +136,7 @@ class Service:
         ]
         if self.settings.service.retention_days is not None:
             self._chores.append(self._retention)
+        self._chores.append(InferenceRetention(self.store, self.settings.inference_log))
         await run_chores(self._chores)
 
     def _held(self) -> list[str]:

@@ -155,10 +155,10 @@ class InferenceLog(_Sessions):
     """The store's inference log (mixed into ``Store``)."""
 
     def log_inferences(self, sides: Sequence[LoggedSide]) -> list[Logged]:
-        """Write each side (one event's rows: one session); answers what each did."""
+        """Write each side (one event's rows: one transaction); answers what each did."""
         outcomes = []
         now = stamp()
-        with self._session() as db:
+        with self._session(atomic=True) as db:
             for side in sides:
                 outcomes.append(_log_one(db, side, now))
         return outcomes
@@ -270,11 +270,15 @@ class InferenceLog(_Sessions):
                 removed += _delete_where(db, "logged_at < ?", (stamp(ago_days=older_than_days),))
             count = int(db.execute("SELECT COUNT(*) FROM inferences").fetchone()[0])
             if count > max_rows:
-                cutoff = db.execute(
-                    "SELECT logged_at FROM inferences ORDER BY logged_at DESC, id LIMIT 1 OFFSET ?",
+                # the first row beyond max_rows, in the order the log lists (rows logged in
+                # the same millisecond are told apart by id)
+                at, id = db.execute(
+                    "SELECT logged_at, id FROM inferences ORDER BY logged_at DESC, id "
+                    "LIMIT 1 OFFSET ?",
                     (max_rows,),
-                ).fetchone()[0]
-                removed += _delete_where(db, "logged_at <= ?", (cutoff,))
+                ).fetchone()
+                older = "logged_at < ? OR (logged_at = ? AND id >= ?)"
+                removed += _delete_where(db, older, (at, at, id))
         return removed
 
 

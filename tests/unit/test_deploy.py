@@ -21,7 +21,7 @@ import pytest
 from pydantic import HttpUrl
 
 from examples.income import paths
-from explainer_service.api import health
+from explainer_service.api import health, sink
 from explainer_service.app import create_app
 from explainer_service.compat import kserve_v1, seldon
 from explainer_service.errors import ConfigError
@@ -240,6 +240,44 @@ def test_seldon_explainer_calls_the_predictor_service_in_seldon_protocol() -> No
     containers = [c["name"] for spec in pod_specs(deployment) for c in spec["containers"]]
     assert predictor["graph"]["name"] in containers
     assert seldon.router.url_path_for("seldon_explain") == "/api/v1.0/explain"
+
+
+def _settings_of(env: dict[str, str]):
+    """The service's settings from a manifest's variables alone (the data file aside)."""
+    values = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in values.items():
+            patch.setenv(name, value)
+        return load_settings()
+
+
+def test_kserve_predictor_logs_into_its_explainers_inference_log() -> None:
+    items = resources("kserve.yaml")
+    (service,) = of_kind(items, "InferenceService")
+    logger = service["spec"]["predictor"]["logger"]
+    url = urlsplit(logger["url"])
+    assert logger["mode"] == "all"
+    # KServe names the explainer component's Service <name>-explainer
+    assert url.hostname == f"{service['metadata']['name']}-explainer"
+    assert url.path == sink.router.url_path_for("post_inference") == "/inferences"
+    assert "Seldon-Skip-Logging" in logger["metadataHeaders"]  # the explainer's own calls
+    settings = _settings_of(container_env(items, explainer(items)[0]))
+    assert service["metadata"]["name"] in (settings.inference_log.models or [settings.model.name])
+    assert settings.inference_log.enabled
+
+
+def test_seldon_model_logs_into_the_explainers_inference_log() -> None:
+    items = resources("seldon.yaml")
+    (deployment,) = of_kind(items, "SeldonDeployment")
+    (predictor,) = deployment["spec"]["predictors"]
+    logger = predictor["graph"]["logger"]
+    url = urlsplit(logger["url"])
+    (explainer_service,) = of_kind(items, "Service")
+    assert logger["mode"] == "all"
+    assert url.hostname == explainer_service["metadata"]["name"] and url.port is None
+    assert url.path == "/inferences"
+    settings = _settings_of(container_env(items, explainer(items)[0]))
+    assert deployment["metadata"]["name"] in settings.inference_log.models
 
 
 def test_the_image_runs_the_console_script_as_an_unprivileged_user() -> None:

@@ -163,6 +163,23 @@ def test_auth_errors_name_the_key(tmp_path: Path, auth: str, key: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("log", "key"),
+    [
+        ("{sink_secret: short}", "inference_log.sink_secret"),
+        ("{sink_secret: 'a/path/of/enough/length'}", "inference_log.sink_secret"),
+        ("{components: [predictor, explainer]}", "inference_log.components"),
+        ("{max_events_per_s: 0}", "inference_log.max_events_per_s"),
+    ],
+)
+def test_inference_log_errors_name_the_key(tmp_path: Path, log: str, key: str) -> None:
+    text = MINIMAL.format(reference="ref.csv") + f"inference_log: {log}\n"
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert f"{key}:" in str(info.value)
+    assert "enough/length" not in str(info.value)
+
+
+@pytest.mark.parametrize(
     "value", ["age, education,hours-per-week", '["age", "education", "hours-per-week"]']
 )
 def test_feature_names_from_the_environment(

@@ -32,6 +32,7 @@ from explainer_service.api.bodies import (
     ExplanationList,
     ExplanationOut,
     Liveness,
+    LoggedEvent,
     Pending,
     PendingList,
     Readiness,
@@ -55,6 +56,7 @@ from explainer_service.compat.bodies import (
 from explainer_service.errors import ErrorBody
 from explainer_service.store.inferences import LoggedSide
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
+from tests.helpers.logger_events import kserve_event, message
 from tests.helpers.openapi_answers import answer_objects
 
 PAYLOADS = paths.PAYLOADS
@@ -64,6 +66,8 @@ SELDON = json.loads((PAYLOADS / "seldon.json").read_text())
 RECORD = json.loads((PAYLOADS / "records.json").read_text())[0]
 ONE = json.dumps({"instances": [RECORD]})
 ALL = {"instance": "all"}
+#: KServe's logger's event of the V2 request: its attributes (the body is ``V2``)
+LOGGED = message(kserve_event("request", V2, "logged-1"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Case:
     body: Any = None
     down: bool = False  # asked of the application whose model is down
     url: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         shown = getattr(self.model, "__name__", str(self.model))
@@ -154,6 +159,7 @@ CASES = [
             ("GET", 202, InferencePending, {"format": "json"}, True),
         )
     ],
+    Case("POST", "/inferences", 200, LoggedEvent, body=V2, headers=LOGGED.headers),
 ]  # fmt: skip
 
 
@@ -258,7 +264,9 @@ def test_every_declared_shape_is_asked_for(apps: Apps) -> None:
 def test_the_answer_is_the_declared_model(apps: Apps, case: Case) -> None:
     app, base = apps.down if case.down else apps.ready
     url = base + (case.url or case.route).format(**apps.ids)
-    answer = httpx.request(case.method, url, params=case.params, json=case.body, timeout=60)
+    answer = httpx.request(
+        case.method, url, params=case.params, json=case.body, headers=case.headers, timeout=60
+    )
     assert answer.status_code == case.status, answer.text
     assert answer.headers["content-type"] == "application/json"
     assert (case.status, case.model) in declared(_route(app, case.method, case.route))

@@ -113,3 +113,11 @@ def test_retention_by_age_then_by_count_takes_the_links_along(backend: Backend) 
     assert sorted(i.id for i in store.inferences(10)) == ["r3", "r4", "r5"]
     assert len(store.inference_explanations("r5")) == 1
     assert store.purge_inferences(older_than_days=30, max_rows=3) == 0
+
+
+def test_retention_by_count_keeps_exactly_max_rows_of_one_millisecond(backend: Backend) -> None:
+    store = backend.open()
+    store.log_inferences([request(f"m{i}") for i in range(5)])
+    backend.execute("UPDATE inferences SET logged_at = '2026-12-06T10:00:00.000+00:00'")
+    assert store.purge_inferences(older_than_days=None, max_rows=3) == 2
+    assert store.count_inferences() == 3
