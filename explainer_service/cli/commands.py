@@ -275,6 +275,7 @@ def serve(
     from explainer_service.app import create_app
     from explainer_service.cli.server import serve as serve_app
     from explainer_service.observability import logs
+    from explainer_service.security.connections import ConnectionLimits, guarded_protocol
 
     try:
         os.environ[logs.FORMAT_ENV] = logs.chosen_format(log_format)
@@ -293,6 +294,7 @@ def serve(
         log_level=log_level,
         log_config=None,  # uvicorn's records go to the service's handler, in its format
         access_log=False,  # the service logs each request itself, without its query
+        http=guarded_protocol(ConnectionLimits.of(settings.service)),
     )
     if status:
         raise typer.Exit(status)
