@@ -286,6 +286,9 @@ def serve(
     with _exit_on_setup_errors():
         settings = load_settings(config)
         application = create_app(settings)
+    metrics = application.state.service.metrics
+    protocol = guarded_protocol(ConnectionLimits.of(settings.service), metrics.connection_closed)
+    metrics.watch_connections(lambda: protocol.open)
     status = serve_app(
         application,
         settings.service.shutdown_grace_s,
@@ -294,7 +297,7 @@ def serve(
         log_level=log_level,
         log_config=None,  # uvicorn's records go to the service's handler, in its format
         access_log=False,  # the service logs each request itself, without its query
-        http=guarded_protocol(ConnectionLimits.of(settings.service)),
+        http=protocol,
     )
     if status:
         raise typer.Exit(status)

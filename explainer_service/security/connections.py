@@ -31,6 +31,7 @@ import json
 import logging
 import resource
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -52,6 +53,16 @@ log = logging.getLogger("explainer_service")
 #: File descriptors kept for the process's own use (store, pipes to workers, model client,
 #: logs) when the connection cap is lowered to the open-file limit.
 RESERVED_FDS = 64
+#: Why a connection was closed (the ``reason`` of ``on_closed``), as the log says it.
+REASONS = {
+    "idle_timeout": "nothing received in time",
+    "header_timeout": "headers not received in time",
+    "body_timeout": "body not received in time",
+    "headers_too_large": "headers too large",
+    "busy": "too many bodies being received at once",
+    "displaced": "displaced by a new connection beyond service.max_connections",
+    "refused": "beyond service.max_connections, every connection with a request in progress",
+}
 #: How long a connection answered with an error (408, 431) may still send before it is closed.
 LINGER_S = 2.0
 #: Closed connections are logged at most once per this long (the first at once).
@@ -99,16 +110,19 @@ def connection_cap(configured: int) -> int:
 
 
 class _Tally:
-    """Counts closed connections by reason and logs them at INFO: the first at once, those
-    that follow within ``LOG_WINDOW_S`` in one line when the window ends."""
+    """Counts closed connections by reason (a key of ``REASONS``), tells ``on_closed``, and
+    logs them at INFO: the first at once, those that follow within ``LOG_WINDOW_S`` in one
+    line when the window ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_closed: Callable[[str], None]) -> None:
+        self.on_closed = on_closed
         self.pending: Counter[str] = Counter()
         self.flush: asyncio.TimerHandle | None = None
 
     def closed(self, loop: asyncio.AbstractEventLoop, reason: str) -> None:
+        self.on_closed(reason)
         if self.flush is None:
-            log.info("closed a connection: %s", reason)
+            log.info("closed a connection: %s", REASONS[reason])
             self.flush = loop.call_later(LOG_WINDOW_S, self._flush)
         else:
             self.pending[reason] += 1
@@ -116,7 +130,7 @@ class _Tally:
     def _flush(self) -> None:
         self.flush = None
         if self.pending:
-            counts = "; ".join(f"{reason}: {n}" for reason, n in sorted(self.pending.items()))
+            counts = "; ".join(f"{REASONS[r]}: {n}" for r, n in sorted(self.pending.items()))
             log.info("closed %d more connections: %s", self.pending.total(), counts)
             self.pending.clear()
 
@@ -184,6 +198,8 @@ class GuardedProtocol(HttpToolsProtocol):
     #: Connections whose request's body is being received.
     receiving: ClassVar[set[GuardedProtocol]]
     tally: ClassVar[_Tally]
+    #: Connections open now.
+    open: ClassVar[int]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -200,6 +216,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        type(self).open += 1
         self.idle[self] = None
         self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
         if len(self.connections) > self.limits.max_connections:
@@ -208,11 +225,12 @@ class GuardedProtocol(HttpToolsProtocol):
     def _make_room(self) -> None:
         oldest = next((c for c in self.idle if c is not self), None)
         if oldest is None:
-            self._close("refused: every connection has a request in progress")
+            self._close("refused")
         else:
-            oldest._close(f"displaced: more than {self.limits.max_connections} connections")
+            oldest._close("displaced")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        type(self).open -= 1
         self._stop_timers()
         if self._close_at is not None:
             self._close_at.cancel()
@@ -231,7 +249,7 @@ class GuardedProtocol(HttpToolsProtocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, _HeadersTooLarge):
-                self._answer_and_close(exc.__context__.error, "headers too large")
+                self._answer_and_close(exc.__context__.error, "headers_too_large")
             else:
                 self.logger.warning("Invalid HTTP request received.")
                 self.send_400_response("Invalid HTTP request received.")
@@ -244,7 +262,7 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         if not self._head_done() and self._head_bytes > self.limits.max_header_bytes:
             error = HeadersTooLargeError(self.limits.max_header_bytes, "bytes")
-            self._answer_and_close(error, "headers too large")
+            self._answer_and_close(error, "headers_too_large")
 
     # the parser's callbacks
 
@@ -283,7 +301,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         if self._busy:
             self._busy = False
-            self.tally.closed(self.loop, f"refused: {self.limits.max_bodies} bodies at once")
+            self._closed("busy")
             app = _busy_app(self.limits.max_bodies)
         super()._start_asgi_task(cycle, app)
 
@@ -307,9 +325,9 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         if self._started:
             error = RequestTimeoutError("headers", self.limits.header_timeout_s)
-            self._answer_and_close(error, "headers not received in time")
+            self._answer_and_close(error, "header_timeout")
         else:  # nothing sent since the connection opened
-            self._close("nothing received in time")
+            self._close("idle_timeout")
 
     def _body_late(self) -> None:
         self._body_timer = None
@@ -324,9 +342,9 @@ class GuardedProtocol(HttpToolsProtocol):
             cycle.disconnected = True  # the app reads a disconnect, its answer goes nowhere
             cycle.message_event.set()
             error = RequestTimeoutError("body", self.limits.body_timeout_s)
-            self._answer_and_close(error, "body not received in time")
+            self._answer_and_close(error, "body_timeout")
         else:
-            self._close("body not received in time")
+            self._close("body_timeout")
 
     def _answer_and_close(self, error: ExplainerServiceError, reason: str) -> None:
         """Answers ``error`` and closes the connection after at most ``LINGER_S``, reading
@@ -336,7 +354,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._lingering = True
         if self.transport.can_write_eof():
             self.transport.write_eof()
-        self._close_at = self.loop.call_later(LINGER_S, self._close, reason)
+        self._closed(reason)
+        self._close_at = self.loop.call_later(LINGER_S, self.transport.close)
         self._stop_timers()
         self.idle.pop(self, None)
         self.receiving.discard(self)
@@ -344,11 +363,14 @@ class GuardedProtocol(HttpToolsProtocol):
     def _close(self, reason: str) -> None:
         if self.transport.is_closing():
             return
-        self.tally.closed(self.loop, reason)
+        self._closed(reason)
         self._stop_timers()
         self.idle.pop(self, None)
         self.receiving.discard(self)
         self.transport.close()
+
+    def _closed(self, reason: str) -> None:
+        self.tally.closed(self.loop, reason)
 
     def _head_done(self) -> bool:
         return self._started and self._head_timer is None
@@ -368,10 +390,19 @@ class GuardedProtocol(HttpToolsProtocol):
         self._cancel_body_timer()
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[GuardedProtocol]:
-    """A ``GuardedProtocol`` class of its own (its own counts) enforcing ``limits``."""
+def guarded_protocol(
+    limits: ConnectionLimits, on_closed: Callable[[str], None] = lambda reason: None
+) -> type[GuardedProtocol]:
+    """A ``GuardedProtocol`` class of its own (its own counts) enforcing ``limits``;
+    ``on_closed(reason)`` is called for each connection closed or refused (``REASONS``)."""
     return type(
         "GuardedProtocol",
         (GuardedProtocol,),
-        {"limits": limits, "idle": {}, "receiving": set(), "tally": _Tally()},
+        {
+            "limits": limits,
+            "idle": {},
+            "receiving": set(),
+            "tally": _Tally(on_closed),
+            "open": 0,
+        },
     )

@@ -92,7 +92,8 @@ class Server:
         self.config = uvicorn.Config(_app, log_level="warning", lifespan="off")
         self.config.load()
         self.state = ServerState()
-        self.protocol = guarded_protocol(limits)
+        self.closed: list[str] = []  # the reasons, as on_closed heard them
+        self.protocol = guarded_protocol(limits, self.closed.append)
 
     def connect(self, data: bytes = b"") -> tuple[GuardedProtocol, Transport]:
         protocol = self.protocol(config=self.config, server_state=self.state, app_state={})
@@ -115,6 +116,7 @@ def test_a_connection_beyond_the_cap_displaces_the_oldest_idle_one() -> None:
         _, later = server.connect()
         _, new = server.connect()
         assert idle.closed and not busy.closed and not later.closed and not new.closed
+        assert server.closed == ["displaced"] and server.protocol.open == 4
 
     _run(test)
 
@@ -125,6 +127,7 @@ def test_a_connection_beyond_the_cap_is_closed_when_none_is_idle() -> None:
         olds = [server.connect(POST_HEAD)[1] for _ in range(3)]
         _, new = server.connect()
         assert new.closed and not any(t.closed for t in olds)
+        assert server.closed == ["refused"]
 
     _run(test)
 
@@ -140,6 +143,7 @@ def test_unfinished_headers_get_408_and_a_silent_connection_is_closed() -> None:
         assert partial.error()["detail"] == {"part": "headers", "timeout_s": 0.2}
         assert silent.closed and silent.written == b""
         assert served.status() == 200 and not served.closed
+        assert sorted(server.closed) == ["header_timeout", "idle_timeout"]
 
     _run(test)
 
