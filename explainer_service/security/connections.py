@@ -208,6 +208,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._started = False  # a byte of the current request has arrived
         self._head_bytes = 0  # of the current request, until its headers are complete
         self._header_count = 0
+        self._header_size = 0  # the request line's target and the header fields parsed
         self._busy = False  # the current request is refused: too many bodies
         self._lingering = False  # answered: what arrives is dropped until the close
         self._close_at: asyncio.TimerHandle | None = None
@@ -270,21 +271,25 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._started = True
         self._header_count = 0
+        self._header_size = 0
         if self._head_timer is None:  # a later request on a kept-alive connection
             self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
-        if len(self.url) > self.limits.max_header_bytes:
-            raise _HeadersTooLarge(HeadersTooLargeError(self.limits.max_header_bytes, "bytes"))
+        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.limits.max_headers:
             raise _HeadersTooLarge(HeadersTooLargeError(self.limits.max_headers, "fields"))
-        if len(name) + len(value) + len(self.url) > self.limits.max_header_bytes:
-            raise _HeadersTooLarge(HeadersTooLargeError(self.limits.max_header_bytes, "bytes"))
+        self._count_head(len(name) + len(value) + 4)  # with ": " and CRLF
         super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._header_size += size
+        if self._header_size > self.limits.max_header_bytes:
+            raise _HeadersTooLarge(HeadersTooLargeError(self.limits.max_header_bytes, "bytes"))
 
     def on_headers_complete(self) -> None:
         self._cancel_head_timer()

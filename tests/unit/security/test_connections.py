@@ -170,6 +170,8 @@ def test_a_body_that_stalls_gets_408_and_one_beyond_max_bodies_503() -> None:
     [
         (b"X-Long: " + b"a" * 3000 + b"\r\n", "bytes"),
         (b"X-Long: " + b"a" * 3000, "bytes"),  # unfinished: counted as it arrives
+        # each field is short, together they are not; the head is complete
+        (b"".join(b"X-%d: %s\r\n" % (n, b"a" * 300) for n in range(8)) + b"\r\n", "bytes"),
         (b"".join(b"X-%d: 1\r\n" % n for n in range(11)), "fields"),
     ],
 )
