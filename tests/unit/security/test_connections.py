@@ -192,3 +192,17 @@ def test_the_cap_is_lowered_to_the_open_file_limit(monkeypatch: pytest.MonkeyPat
     assert connection_cap(100) == 100
     monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY,) * 2)
     assert connection_cap(1000) == 1000
+
+
+def test_a_later_request_on_a_kept_alive_connection_has_its_own_header_deadline() -> None:
+    async def test() -> None:
+        server = Server()
+        protocol, transport = server.connect(GET)
+        await asyncio.sleep(LIMITS.header_timeout_s * 2)  # idle: uvicorn's keep-alive (5 s)
+        assert transport.status() == 200 and not transport.closed
+        transport.written = b""
+        protocol.data_received(b"GET /health/live HTTP/1.1\r\nHo")
+        await asyncio.sleep(LIMITS.header_timeout_s * 3)
+        assert transport.status() == 408 and server.closed == ["header_timeout"]
+
+    _run(test)
