@@ -289,7 +289,7 @@ class ServiceSettings(BaseModel):
         ge=1,
         le=100_000,
         description="request bodies being received at once; a request with a body beyond "
-        "it is refused with 503 busy and Retry-After",
+        "it waits a second for a slot, then is refused with 503 busy and Retry-After",
     )
     max_header_bytes: int = Field(
         32 * 1024,

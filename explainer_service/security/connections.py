@@ -11,8 +11,9 @@ protocol class ``serve`` hands uvicorn, which adds, per connection and server-wi
 - a body deadline (``body_timeout_s``) from the end of the headers to the end of the body:
   past it, a 408 when nothing was answered yet, and the connection is closed;
 - a header size and count limit (431, then closed);
-- at most ``max_bodies`` bodies being received at once: a request with a body beyond it is
-  answered 503 ``busy`` with ``Retry-After`` without reading the body;
+- at most ``max_bodies`` bodies being received at once: a request with a body beyond it
+  waits up to ``BODY_WAIT_S`` for a slot (or for its body, if it came with the headers), then
+  is answered 503 ``busy`` with ``Retry-After`` without reading the body;
 - at most ``connection_cap`` open connections: a new one beyond it displaces the oldest
   connection that has no request in progress (waiting for headers, or idle between
   requests), or is closed at once when every connection has a request in progress. So a
@@ -63,6 +64,8 @@ REASONS = {
     "displaced": "displaced by a new connection beyond service.max_connections",
     "refused": "beyond service.max_connections, every connection with a request in progress",
 }
+#: How long a request with a body waits for one of ``max_bodies`` slots before 503 ``busy``.
+BODY_WAIT_S = 1.0
 #: How long a connection answered with an error (408, 431) may still send before it is closed.
 LINGER_S = 2.0
 #: Closed connections are logged at most once per this long (the first at once).
@@ -209,7 +212,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # of the current request, until its headers are complete
         self._header_count = 0
         self._header_size = 0  # the request line's target and the header fields parsed
-        self._busy = False  # the current request is refused: too many bodies
+        self._busy = False  # the current request waits for a slot: too many bodies
+        self._body_done = False  # the current request's body has arrived
         self._lingering = False  # answered: what arrives is dropped until the close
         self._close_at: asyncio.TimerHandle | None = None
 
@@ -295,6 +299,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         self.idle.pop(self, None)
         self._head_bytes = 0
+        self._body_done = False
         if _has_body(self.headers):
             self._body_timer = self.loop.call_later(self.limits.body_timeout_s, self._body_late)
             if len(self.receiving) >= self.limits.max_bodies:
@@ -306,11 +311,32 @@ class GuardedProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         if self._busy:
             self._busy = False
-            self._closed("busy")
-            app = _busy_app(self.limits.max_bodies)
+            app = self._admitted(app)
         super()._start_asgi_task(cycle, app)
 
+    def _admitted(self, app: ASGI3Application) -> ASGI3Application:
+        """``app`` once a body slot is free or the body has arrived (what came with the
+        headers is parsed before this runs); after ``BODY_WAIT_S``, 503 ``busy``."""
+
+        async def admitted(
+            scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+        ) -> None:
+            waited = 0.0
+            while not self._body_done and len(self.receiving) >= self.limits.max_bodies:
+                if waited >= BODY_WAIT_S or self.transport.is_closing():
+                    self._closed("busy")
+                    await _busy_app(self.limits.max_bodies)(scope, receive, send)
+                    return
+                await asyncio.sleep(0.05)
+                waited += 0.05
+            if not self._body_done:
+                self.receiving.add(self)
+            await app(scope, receive, send)
+
+        return admitted
+
     def on_message_complete(self) -> None:
+        self._body_done = True
         self._cancel_body_timer()
         self.receiving.discard(self)
         self._started = False

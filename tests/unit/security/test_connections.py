@@ -148,19 +148,39 @@ def test_unfinished_headers_get_408_and_a_silent_connection_is_closed() -> None:
     _run(test)
 
 
-def test_a_body_that_stalls_gets_408_and_one_beyond_max_bodies_503() -> None:
+def test_a_body_that_stalls_gets_408_and_one_beyond_max_bodies_503(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connections, "BODY_WAIT_S", 0.1)
+
     async def test() -> None:
         server = Server()
         _, stalled = server.connect(POST_HEAD + b"x" * 10)
-        _, refused = server.connect(POST_HEAD)
-        await asyncio.sleep(0.05)
+        _, refused = server.connect(POST_HEAD)  # waits for a slot, in vain
+        _, whole = server.connect(POST_HEAD + b"x" * 100)  # came with its headers: no slot
+        await asyncio.sleep(0.2)
         assert refused.status() == 503 and b"retry-after: 1" in refused.written
         assert refused.error()["code"] == "busy"
+        assert whole.status() == 200
         await asyncio.sleep(LIMITS.body_timeout_s * 3)
         assert stalled.status() == 408 and stalled.error()["detail"]["part"] == "body"
-        _, next_one = server.connect(POST_HEAD + b"x" * 100)  # the slot is free again
-        await asyncio.sleep(0.05)
-        assert next_one.status() == 200
+        assert sorted(server.closed) == ["body_timeout", "busy"]
+        next_one, _ = server.connect(POST_HEAD)  # the slot is free again
+        assert server.protocol.receiving == {next_one}
+
+    _run(test)
+
+
+def test_a_body_waiting_for_a_slot_gets_it_when_one_frees() -> None:
+    async def test() -> None:
+        server = Server()
+        first, _ = server.connect(POST_HEAD + b"x" * 10)
+        _, waiting = server.connect(POST_HEAD + b"x" * 10)
+        await asyncio.sleep(0.1)
+        first.data_received(b"x" * 90)  # the first body ends: its slot is free
+        await asyncio.sleep(0.1)
+        assert waiting.status() is None  # admitted, not refused; its body is still awaited
+        assert len(server.protocol.receiving) == 1 and first not in server.protocol.receiving
 
     _run(test)
 
