@@ -11,6 +11,9 @@
      ├── TooManyRowsError          a logged event carries more rows than allowed
      ├── RowCountConflictError     an inference's two sides were logged with different row counts
      ├── BodyTooLargeError         the request body is larger than allowed
+     ├── RequestTimeoutError       a request's headers or body did not arrive in time (408)
+     ├── HeadersTooLargeError      a request's headers are too long or too many (431)
+     ├── BodiesBusyError           too many request bodies are being received already (503)
      ├── AccessError               the request may not do what it asks (explainer_service.security)
      │    ├── UnauthorizedError        no valid bearer token, trusted header or link signature
      │    ├── LinkSignatureError       a signed link was altered
@@ -170,6 +173,42 @@ class BodyTooLargeError(ExplainerServiceError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the request body is larger than {limit} bytes")
         self.limit = limit
+
+
+class RequestTimeoutError(ExplainerServiceError):
+    """A request's ``part`` (``headers`` or ``body``) did not arrive within ``timeout_s`` (the
+    HTTP server answers it and closes the connection)."""
+
+    def __init__(self, part: str, timeout_s: float) -> None:
+        super().__init__(f"the request's {part} did not arrive within {timeout_s:g} s")
+        self.part = part
+        self.timeout_s = timeout_s
+
+
+class HeadersTooLargeError(ExplainerServiceError):
+    """A request's line and headers are longer than ``limit`` bytes, or hold more than
+    ``limit`` fields (``unit``: ``bytes`` or ``fields``)."""
+
+    def __init__(self, limit: int, unit: str) -> None:
+        super().__init__(
+            f"the request line and headers are longer than {limit} bytes"
+            if unit == "bytes"
+            else f"the request has more than {limit} header fields"
+        )
+        self.limit = limit
+        self.unit = unit
+
+
+class BodiesBusyError(ExplainerServiceError):
+    """``limit`` request bodies are being received already; ``retry_after_s``: when to try
+    again."""
+
+    def __init__(self, limit: int, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"{limit} request bodies are being received already; try again in {retry_after_s} s"
+        )
+        self.limit = limit
+        self.retry_after_s = retry_after_s
 
 
 class AccessError(ExplainerServiceError):
@@ -544,6 +583,15 @@ TABLE: dict[type[Exception], Rule] = {
         409, "row_count_conflict", lambda e: {"stored": e.stored, "given": e.given}
     ),
     BodyTooLargeError: Rule(413, "body_too_large", lambda e: {"limit": e.limit}),
+    RequestTimeoutError: Rule(
+        408, "request_timeout", lambda e: {"part": e.part, "timeout_s": e.timeout_s}
+    ),
+    HeadersTooLargeError: Rule(
+        431, "headers_too_large", lambda e: {"limit": e.limit, "unit": e.unit}
+    ),
+    BodiesBusyError: Rule(
+        503, "busy", lambda e: {"limit": e.limit, "retry_after_s": e.retry_after_s}
+    ),
     AccessError: Rule(403, "forbidden"),
     UnauthorizedError: Rule(401, "unauthorized"),
     LinkExpiredError: Rule(403, "link_expired"),

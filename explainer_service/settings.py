@@ -320,6 +320,44 @@ class ServiceSettings(BaseModel):
     max_body_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="a larger request body is refused with 413"
     )
+    header_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="a request's line and headers must arrive within this long of the "
+        "connection opening (of their first byte on a kept-alive connection); else 408 and "
+        "the connection is closed",
+    )
+    body_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="a request's body must arrive within this long of its headers; else 408 "
+        "and the connection is closed",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=8,
+        le=1_000_000,
+        description="open connections at most (lowered to the open-file limit less 64); a "
+        "new one beyond it displaces the oldest that has no request in progress, or is closed",
+    )
+    max_bodies: int = Field(
+        16,
+        ge=1,
+        le=100_000,
+        description="request bodies being received at once; a request with a body beyond "
+        "it waits a second for a slot, then is refused with 503 busy and Retry-After",
+    )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="a longer request line and headers are refused with 431",
+    )
+    max_headers: int = Field(
+        100, ge=8, le=10_000, description="more header fields are refused with 431"
+    )
     drilldown_wait_s: float = Field(
         2.0, ge=0, le=300, description="a drill-down link waits this long, then shows progress"
     )

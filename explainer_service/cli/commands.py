@@ -323,6 +323,7 @@ def serve(
     from explainer_service.app import create_app
     from explainer_service.cli.server import serve as serve_app
     from explainer_service.observability import logs
+    from explainer_service.security.connections import ConnectionLimits, guarded_protocol
 
     try:
         os.environ[logs.FORMAT_ENV] = logs.chosen_format(log_format)
@@ -333,6 +334,9 @@ def serve(
     with _exit_on_setup_errors():
         settings = load_settings(config)
         application = create_app(settings)
+    metrics = application.state.service.metrics
+    protocol = guarded_protocol(ConnectionLimits.of(settings.service), metrics.connection_closed)
+    metrics.watch_connections(lambda: protocol.open)
     status = serve_app(
         application,
         settings.service.shutdown_grace_s,
@@ -341,6 +345,7 @@ def serve(
         log_level=log_level,
         log_config=None,  # uvicorn's records go to the service's handler, in its format
         access_log=False,  # the service logs each request itself, without its query
+        http=protocol,
     )
     if status:
         raise typer.Exit(status)

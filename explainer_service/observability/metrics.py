@@ -111,7 +111,14 @@ class Metrics:
             ["code"],
             registry=r,
         )
-
+        self.connections_closed = Counter(
+            "explainer_connections_closed",
+            "Connections the HTTP server closed or refused before their request was answered, "
+            "by reason: idle_timeout, header_timeout, body_timeout, headers_too_large, busy, "
+            "displaced, refused (docs/operations.md#connections)",
+            ["reason"],
+            registry=r,
+        )
         self.agreement = Counter(
             "explainer_inference_agreement",
             "Logged inferences explained by id, by whether the model, asked again, still gave "
@@ -156,6 +163,15 @@ class Metrics:
         }
         for name, (help, read) in gauges.items():
             Gauge(name, help, registry=self.registry).set_function(read)
+
+    def watch_connections(self, open_now: Callable[[], float]) -> None:
+        """The gauge of open HTTP connections, read when ``/metrics`` is scraped."""
+        Gauge(
+            "explainer_connections_open", "HTTP connections open now", registry=self.registry
+        ).set_function(open_now)
+
+    def connection_closed(self, reason: str) -> None:
+        self.connections_closed.labels(reason).inc()
 
     def answered(self, status: int) -> None:
         """Count one HTTP request by its status's class (``RequestIds.on_done``)."""

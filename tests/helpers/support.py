@@ -60,9 +60,11 @@ class ServerProcess:
         log: Path | None = None,
         env: dict[str, str] | None = None,
         inherit_env: bool = True,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         """``env`` is added to this process's environment, or is the whole environment
-        when ``inherit_env`` is false."""
+        when ``inherit_env`` is false; ``preexec`` runs in the child before it starts
+        (e.g. to lower a resource limit)."""
         self.args = list(args)
         self.ready_url = ready_url
         self.base_url = ""
@@ -74,6 +76,7 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**(os.environ if inherit_env else {}), **(env or {})},
+            preexec_fn=preexec,
         )
 
     def wait_ready(self, timeout: float = 300.0) -> ServerProcess:
@@ -129,10 +132,11 @@ def explainer_service(
     port: int | None = None,
     env: dict[str, str] | None = None,
     log_level: str = "warning",
+    preexec: Callable[[], None] | None = None,
 ) -> tuple[ServerProcess, str]:
     """``explainer-service serve`` with ``config`` written as YAML into ``directory`` (and
-    ``env`` added to the environment); returns the process (live, not necessarily ready)
-    and its base URL."""
+    ``env`` added to the environment, ``preexec`` run in the child first); returns the
+    process (live, not necessarily ready) and its base URL."""
     import yaml
 
     port = port or free_port()
@@ -153,6 +157,7 @@ def explainer_service(
         ready_url=f"http://127.0.0.1:{port}/health/live",
         log=log,
         env=env,
+        preexec=preexec,
     ).wait_ready()
     return process, f"http://127.0.0.1:{port}"
 
