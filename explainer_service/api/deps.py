@@ -16,6 +16,7 @@ from fastapi import Depends, Query, Request
 from explainer_service.api.bodies import AlibiExplanation, ExplanationOut, error_responses
 from explainer_service.batch.jobs import Batches
 from explainer_service.errors import MalformedJsonError, PayloadError
+from explainer_service.inferences.scheduler import PolicyScheduler
 from explainer_service.render import LinkFor
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
@@ -59,6 +60,8 @@ get_store: Callable[[Request], Store] = _on_state("store")
 #: tickets, results, readiness and metrics of the explanations
 get_service: Callable[[Request], Service] = _on_state("service")
 get_batches: Callable[[Request], Batches] = _on_state("batches")
+#: the explanation policy's background jobs (``explainer_service.inferences.scheduler``)
+get_policy_scheduler: Callable[[Request], PolicyScheduler] = _on_state("policy_scheduler")
 get_alibi_shape: Callable[[Request], AlibiShape] = _on_state("alibi_shape")
 #: what every printed link goes through (``explainer_service.security.UrlBuilder``)
 get_link: Callable[[Request], LinkFor] = _on_state("link")
@@ -68,6 +71,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 StoreDep = Annotated[Store, Depends(get_store)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 BatchesDep = Annotated[Batches, Depends(get_batches)]
+PolicySchedulerDep = Annotated[PolicyScheduler, Depends(get_policy_scheduler)]
 AlibiShapeDep = Annotated[AlibiShape, Depends(get_alibi_shape)]
 LinkDep = Annotated[LinkFor, Depends(get_link)]
 
