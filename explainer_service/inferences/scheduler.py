@@ -138,6 +138,8 @@ class PolicyScheduler(Chore):
             job = self.store.claim_inference_job(self.owner, self.lease_s, methods)
             if job is None:
                 return
+            if (job.inference_id, job.method) in self._running:
+                continue  # its lease ran out before a round renewed it: the claim renewed it
             try:
                 started = self._begin(job)
             except BaseException:
