@@ -267,6 +267,8 @@ class Service:
         with self._lock:
             if key in self._inflight:
                 id, future = self._inflight[key]
+                if not task.get("background"):  # someone waits for it now
+                    self.pool.promote(id)
                 return Ticket(id, method, None, future)
             record = self.store.find(key)
             if record is not None and record.status is Status.done:

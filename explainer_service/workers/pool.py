@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import threading
@@ -171,6 +172,19 @@ class _Queue:
                 self._background_running -= 1
                 self._cond.notify_all()
 
+    def promote(self, task_id: str) -> bool:
+        """Move the waiting background job of ``task_id`` to the end of the interactive
+        lane (someone now waits for it); False when no such job waits."""
+        with self._cond:
+            for job in self._lanes[True]:
+                if job.task.id == task_id:
+                    self._lanes[True].remove(job)
+                    job.task = dataclasses.replace(job.task, background=False)
+                    self._lanes[False].append(job)
+                    self._cond.notify()
+                    return True
+        return False
+
     def drain(self) -> list[Job]:
         with self._cond:
             jobs = [*self._lanes[False], *self._lanes[True]]
@@ -262,6 +276,11 @@ class Pool:
         job = Job(task)
         self._queue.put(job)
         return job
+
+    def promote(self, task_id: str) -> bool:
+        """An interactive request waits for the background task ``task_id``: if it still
+        waits for a worker, it goes with the interactive tasks now."""
+        return self._queue.promote(task_id)
 
     def close(self, grace_s: float = 0.0, timeout: float = 10.0) -> None:
         """Stop every worker and wait for them. Queued tasks fail with ``ShuttingDownError``

@@ -62,3 +62,15 @@ def test_a_job_put_back_goes_to_the_front_of_its_lane() -> None:
     queue.put(taken, front=True)
     assert ids(queue, 2) == ["b1", "b2"]
     assert len(queue.drain()) == 0
+
+
+def test_a_background_job_someone_now_waits_for_goes_with_the_interactive_ones() -> None:
+    queue = _Queue(background_slots=1)
+    for id, background in (("b1", True), ("b2", True), ("i1", False)):
+        queue.put(job(id, background))
+    assert queue.promote("b2") and not queue.promote("i1") and not queue.promote("nobody")
+    first, second = queue.get(0), queue.get(0)
+    assert first is not None and second is not None
+    assert [first.task.id, second.task.id] == ["i1", "b2"]
+    assert not second.task.background  # it takes no background slot
+    assert ids(queue, 1) == ["b1"]
