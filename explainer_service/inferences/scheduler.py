@@ -7,7 +7,7 @@ the rates allow (``rate``) and fewer than the pool's ``background_slots`` of its
 in flight. A job is an explanation ticket like any other (``Service.tickets_of_rows``,
 marked background, so the pool runs interactive work first), under its own request id
 ``policy-...`` in the logs and at the model; the same row explained before is answered
-from the store.
+from the store at once, without counting as a start.
 
 A claimed job is leased to this process (renewed every third of ``service.lease_s``);
 when the process dies, another takes it over once the lease has run out and first looks
@@ -182,6 +182,9 @@ class PolicyScheduler(Chore):
         except Exception as exc:  # the row or the method's parameters are refused
             self._end_failed(job, problem_of(exc))
             return True
+        if ticket.record is not None and ticket.record.explanation is not None:
+            self._end_done(job, ticket.id, 0)  # explained before: no start, nothing spent
+            return True
         estimate = self._estimate(job.method)
         self.store.start_inference_job(
             job.inference_id, job.method, self.owner, ticket.id, estimate, self.clock()
@@ -226,8 +229,6 @@ class PolicyScheduler(Chore):
                     self._failed(run, problem_of(exc))
                     continue
                 self._done(run, explanation, computed=ticket.computed)
-            elif ticket.record is not None and ticket.record.explanation is not None:
-                self._done(run, ticket.record.explanation, computed=False)
             else:  # another process computes it
                 record = self.store.get(ticket.id)
                 if record is None:
@@ -246,7 +247,12 @@ class PolicyScheduler(Chore):
 
     def _end_done(self, job: InferenceJob, explanation_id: str, calls: int | None) -> None:
         self.store.end_inference_job(
-            job.inference_id, job.method, self.owner, JobState.done, model_calls=calls
+            job.inference_id,
+            job.method,
+            self.owner,
+            JobState.done,
+            model_calls=calls,
+            explanation_id=explanation_id,
         )
         self.store.link_explanation(job.inference_id, explanation_id, job.method, None, None)
         self.service.metrics.policy_jobs.labels(job.method, "explained").inc()

@@ -203,12 +203,14 @@ class InferenceJobs(_Sessions):
         *,
         model_calls: int | None = None,
         error: dict[str, Any] | None = None,
+        explanation_id: str | None = None,
     ) -> bool:
-        """The job is ``done`` or ``failed`` (``model_calls``: what it cost, when known)."""
+        """The job is ``done`` or ``failed`` (``model_calls``: what it cost, when known;
+        ``explanation_id``: its explanation, when it was not started)."""
         return self._update_job(
             "state = ?, owner = NULL, lease_until = 0, model_calls = COALESCE(?, model_calls), "
-            "error = ?",
-            (state, model_calls, None if error is None else json.dumps(error)),
+            "error = ?, explanation_id = COALESCE(?, explanation_id)",
+            (state, model_calls, None if error is None else json.dumps(error), explanation_id),
             inference_id,
             method,
             owner,

@@ -245,3 +245,25 @@ def test_closing_releases_the_jobs_in_flight_for_the_next_process(
     after, service_after, _ = scheduler(store, runtime, settings)
     after.run_once()
     assert [s.rows for s in service_after.submitted] == [service.submitted[1].rows] * 2
+
+
+def test_a_row_explained_before_ends_at_once_without_a_start(
+    store: Store, runtime: Runtime, settings: Settings
+) -> None:
+    chore, service, _ = scheduler(store, runtime, settings, explanations_per_minute=1)
+    log(store, refused=3)
+    stored = explanation(calls=9)
+    original = service.tickets_of_rows
+
+    def answered_from_the_store(*args: Any, **kwargs: Any) -> list[Ticket]:
+        (ticket,) = original(*args, **kwargs)
+        record = SimpleNamespace(explanation=stored)
+        return [Ticket(ticket.id, ticket.method, record, None)]  # type: ignore[arg-type]
+
+    service.tickets_of_rows = answered_from_the_store  # type: ignore[method-assign]
+    chore.run_once()  # one a minute, but none of them starts anything
+    assert store.inference_job_counts() == {JobState.done: 3}
+    for n in range(3):
+        (job,) = store.inference_jobs(f"i{n}")
+        assert job.started_at is None and job.attempts == 0
+        assert job.explanation_id == store.inference_explanations(f"i{n}")[0].explanation_id
