@@ -64,8 +64,9 @@ class _Run:
 
 
 class PolicyScheduler(Chore):
-    """Runs ``policy``'s jobs through ``service``. ``clock``: seconds since the epoch (the
-    scale of the store's ``started_at``)."""
+    """Runs ``policy``'s jobs through ``service``, a round every ``interval`` seconds (at
+    most a third of ``service.lease_s``) or when woken. ``clock``: seconds since the epoch
+    (the scale of the store's ``started_at``)."""
 
     name = "the explanation policy"
 
@@ -77,7 +78,8 @@ class PolicyScheduler(Chore):
         clock: Callable[[], float] = time.time,
         interval: float = POLL_S,
     ) -> None:
-        super().__init__(interval)
+        self.lease_s = service.settings.service.lease_s
+        super().__init__(min(interval, self.lease_s / 3))  # rounds renew the leases
         self.policy = policy
         self.service = service
         self.store = service.store
@@ -85,7 +87,6 @@ class PolicyScheduler(Chore):
         self.rate = Rate(settings.explanations_per_minute, settings.model_calls_per_minute, clock)
         self.clock = clock
         self.owner = owner_id("policy")
-        self.lease_s = service.settings.service.lease_s
         #: the methods some rule names, in order
         self.methods = list(dict.fromkeys(m for rule in policy.rules for m in rule.methods))
         self._running: dict[tuple[str, str], _Run] = {}
@@ -99,11 +100,11 @@ class PolicyScheduler(Chore):
 
     def run_once(self) -> None:
         self._settle()
+        now = self.clock()
+        if self._running and now - self._renewed >= self.lease_s / 3:
+            self.store.renew_inference_jobs(self.owner, self.lease_s)
+            self._renewed = now
         if self.service.readiness.ready:  # not while starting, draining or the model is down
-            now = self.clock()
-            if now - self._renewed >= self.lease_s / 3:
-                self.store.renew_inference_jobs(self.owner, self.lease_s)
-                self._renewed = now
             if now - self._scanned >= self.policy.settings.scan_every_s:
                 self.policy.catch_up()
                 self._scanned = now

@@ -4,6 +4,7 @@ and the rates, what a job's end writes, failures tried again or not, refusals an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -267,3 +268,22 @@ def test_a_row_explained_before_ends_at_once_without_a_start(
         (job,) = store.inference_jobs(f"i{n}")
         assert job.started_at is None and job.attempts == 0
         assert job.explanation_id == store.inference_explanations(f"i{n}")[0].explanation_id
+
+
+def test_leases_are_renewed_while_the_model_is_down(
+    store: Store, runtime: Runtime, settings: Settings
+) -> None:
+    chore, service, clock = scheduler(store, runtime, settings, slots=1)
+    log(store, refused=1)
+    chore.run_once()
+    (job,) = store.inference_jobs("i0")
+    assert job.state is JobState.running
+    service.readiness.ready = False
+    with store._session() as db:  # as if the lease were about to run out
+        db.execute("UPDATE inference_jobs SET lease_until = 0")
+    clock.now += settings.service.lease_s
+    chore.run_once()
+    with store._session() as db:
+        (lease,) = db.execute("SELECT lease_until FROM inference_jobs").fetchone()
+    assert lease > time.time()  # renewed (leases are by the wall clock), though nothing starts
+    assert store.claim_inference_job("another", 60, ["shap"]) is None
