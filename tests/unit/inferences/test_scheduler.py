@@ -287,3 +287,34 @@ def test_leases_are_renewed_while_the_model_is_down(
         (lease,) = db.execute("SELECT lease_until FROM inference_jobs").fetchone()
     assert lease > time.time()  # renewed (leases are by the wall clock), though nothing starts
     assert store.claim_inference_job("another", 60, ["shap"]) is None
+
+
+def test_replicas_sharing_a_store_share_the_rate_and_each_job(
+    store: Store, runtime: Runtime, settings: Settings, tmp_path: Path
+) -> None:
+    other = SqliteStore(tmp_path / "store.sqlite")  # a second process on the same file
+    try:
+        one, service_one, clock_one = scheduler(store, runtime, settings, explanations_per_minute=3)
+        two, service_two, clock_two = scheduler(other, runtime, settings, explanations_per_minute=3)
+        log(store, refused=6)
+        one.run_once()
+        two.run_once()
+        assert len(service_one.submitted) + len(service_two.submitted) == 3
+        for s in service_one.running() + service_two.running():
+            s.future.set_result(explanation(calls=1))
+        one.run_once()
+        two.run_once()
+        assert len(service_one.submitted) + len(service_two.submitted) == 3  # this minute's
+        clock_one.now += 60
+        clock_two.now += 60
+        for _ in range(3):
+            for chore, service in ((one, service_one), (two, service_two)):
+                chore.run_once()
+                for s in service.running():
+                    s.future.set_result(explanation(calls=1))
+        assert len(service_one.submitted) + len(service_two.submitted) == 6  # each job once
+        assert service_one.submitted and service_two.submitted
+        assert store.inference_job_counts() == {JobState.done: 6}
+        assert all(len(store.inference_explanations(f"i{n}")) == 1 for n in range(6))
+    finally:
+        other.close()
