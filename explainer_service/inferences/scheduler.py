@@ -286,8 +286,15 @@ class PolicyScheduler(Chore):
         self.service.metrics.policy_jobs.labels(job.method, "failed").inc()
 
     def _release(self, run: _Run) -> None:
+        """The service stops: the job waits for the next process."""
         del self._running[run.key]
-        self.store.release_inference_job(run.job.inference_id, run.job.method, self.owner)
+        job = run.job
+        self.store.release_inference_job(job.inference_id, job.method, self.owner)
+        log.info(
+            "explanation policy: %s of inference %s released for the next process",
+            job.method,
+            job.inference_id,
+        )
 
     # --- stopping -------------------------------------------------------------------------
 

@@ -8,12 +8,14 @@ written into the service's store as the sink writes them, answered by the traine
   interactive request sent meanwhile gets a worker and its answer while the backlog waits;
   the counts in ``/metrics`` and the backlog on ``/health/ready``;
 - a SIGKILL while the backlog runs, then a restart on the same store (SQLite, PostgreSQL):
-  the backlog is finished, each job done once, with one explanation each.
+  the backlog is finished, each job done once, with one explanation each;
+- a SIGTERM while the backlog runs releases its jobs at once, for the next process.
 """
 
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +89,11 @@ def start(
     per_minute: int,
     replica: int = 0,
     lease_s: float = 30,
+    grace_s: int = 10,
 ) -> tuple[ServerProcess, str]:
     settings, env = store.replica(replica)
     wanted = policy_config(model, store.location, per_minute, lease_s)
-    wanted["service"].update(settings)
+    wanted["service"].update(settings, shutdown_grace_s=grace_s)
     process, base = explainer_service(wanted, directory, log, env=env, log_level="info")
     wait_until_ready(base, timeout=LIMIT_S)
     return process, base
@@ -272,6 +275,55 @@ def test_after_a_sigkill_the_backlog_is_finished_once_by_the_next_process(
             assert record.attempts == (2 if id == cut else 1)
             explanations.add(link.explanation_id)
         assert len(explanations) == len(refusals)
+    finally:
+        gate.hold([])
+        store.close()
+        first.stop()
+
+
+def test_a_sigterm_releases_the_backlog_for_the_next_process(
+    gate: Model,
+    sqlite_store: SharedStore,
+    income_pipeline: Any,
+    reference: pd.DataFrame,
+    tmp_path: Path,
+    output_dir: Path,
+) -> None:
+    logs = [output_dir / f"service-policy-term-{i}.log" for i in (1, 2)]
+    sides = logged(income_pipeline, reference, total=20, refusals=3)
+    refusals = refusal_ids(sides)
+    first, _ = start(gate, sqlite_store, tmp_path, logs[0], per_minute=600, grace_s=1)
+    store = opened(sqlite_store)
+    try:
+        gate.hold("all")
+        store.log_inferences(sides)
+        gate.held_worker()
+        first.process.send_signal(signal.SIGTERM)  # the held explanation outlives the grace
+        assert first.process.wait(LIMIT_S) in (0, -signal.SIGTERM)
+        jobs = {id: store.inference_jobs(id)[0] for id in refusals}
+        assert {job.state for job in jobs.values()} == {JobState.waiting}  # none left leased
+        assert all(job.owner is None for job in jobs.values())
+        (cut,) = [id for id, job in jobs.items() if job.explanation_id is not None]
+        released = f"explanation policy: shap of inference {cut} released for the next process"
+        assert released in logs[0].read_text()
+
+        gate.hold([])
+        second, _ = start(gate, sqlite_store, tmp_path, logs[1], per_minute=600)
+        try:
+            until(
+                lambda: store.inference_job_counts() == {JobState.done: len(refusals)},
+                "the released backlog to be finished by the next process",
+            )
+        finally:
+            second.stop()
+        for id in refusals:
+            (job,) = store.inference_jobs(id)
+            # the one cut off is started again, unless the next process's takeover of its
+            # released explanation finished it first
+            assert job.attempts == 1 or (id == cut and job.attempts == 2), (id, job)
+            (link,) = store.inference_explanations(id)
+            record = store.get(link.explanation_id)
+            assert record is not None and record.status is Status.done
     finally:
         gate.hold([])
         store.close()
