@@ -5,7 +5,9 @@ condition it sets holds (the predicted class, a share drawn from the inference i
 probability band) and names the methods that explain each match; an inference gets the
 methods of every rule it matches. ``Policy.consider`` decides about complete inferences
 (both sides logged: the request's row to explain, the answer the rules read), each once,
-and queues a job per chosen method in the store, up to ``max_backlog``. An inference
+and queues a job per chosen method in the store, up to ``max_backlog``; the sink hands
+what it logged to ``notice``, and the scheduler's next round decides about it in one
+transaction. An inference
 logged with one side only is decided about when its other side arrives, and never if it
 does not. The jobs run in ``scheduler``.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +33,8 @@ log = logging.getLogger("explainer_service")
 
 #: Complete inferences read from the store per search for those not decided about.
 CATCH_UP_ROWS = 500
+#: Inferences ``notice`` keeps for the next round at most (the rest: ``catch_up``).
+NOTICED_MAX = 10_000
 
 
 def draw(seed: int, inference_id: str) -> float:
@@ -93,6 +98,8 @@ class Policy:
         self.store = store
         self.metrics = metrics
         self.on_queued: Callable[[], None] | None = None
+        self._noticed: list[Inference] = []
+        self._lock = threading.Lock()
         self.rules = [_checked(i, rule, runtime) for i, rule in enumerate(settings.rules)]
 
     @property
@@ -135,6 +142,26 @@ class Policy:
         if queued.queued and self.on_queued is not None:
             self.on_queued()
         return queued
+
+    def notice(self, inferences: Sequence[Inference]) -> None:
+        """Keep the complete ones of ``inferences`` for the scheduler's next round, which
+        decides about them together (``consider_noticed``: one transaction, not one per
+        event); the sink's hook (``on_logged``), cheap and thread-safe. Beyond
+        ``NOTICED_MAX`` kept, they are left to the store's search (``catch_up``)."""
+        complete = [inference for inference in inferences if inference.complete]
+        if not self.active or not complete:
+            return
+        with self._lock:
+            room = NOTICED_MAX - len(self._noticed)
+            self._noticed.extend(complete[: max(room, 0)])
+        if self.on_queued is not None:
+            self.on_queued()
+
+    def consider_noticed(self) -> Queued:
+        """``consider`` what ``notice`` kept, at once; blocks on the store."""
+        with self._lock:
+            noticed, self._noticed = self._noticed, []
+        return self.consider(noticed)
 
     def catch_up(self) -> Queued:
         """Decide about the complete inferences logged within ``look_back_s`` that nobody

@@ -1,8 +1,9 @@
 """The explanation policy's jobs, run in the background within its rates.
 
 ``PolicyScheduler`` is a chore (``service.chores``): each round it settles the jobs it
-started whose explanation is over, searches the store for complete inferences nobody has
-decided about (every ``scan_every_s``), then claims waiting jobs, oldest first, while
+started whose explanation is over, decides about the inferences the sink noticed since
+the last round, searches the store for complete inferences nobody has decided about
+(every ``scan_every_s``), then claims waiting jobs, oldest first, while
 the rates allow (``rate``) and fewer than the pool's ``background_slots`` of its jobs are
 in flight. A job is an explanation ticket like any other (``Service.tickets_of_rows``,
 marked background, so the pool runs interactive work first), under its own request id
@@ -104,6 +105,7 @@ class PolicyScheduler(Chore):
         if self._running and now - self._renewed >= self.lease_s / 3:
             self.store.renew_inference_jobs(self.owner, self.lease_s)
             self._renewed = now
+        self.policy.consider_noticed()
         if self.service.readiness.ready:  # not while starting, draining or the model is down
             if now - self._scanned >= self.policy.settings.scan_every_s:
                 self.policy.catch_up()

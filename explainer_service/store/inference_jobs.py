@@ -121,7 +121,7 @@ class InferenceJobs(_Sessions):
         queued = Queued()
         now, at = time.time(), stamp()
         with self._session(atomic=True) as db:
-            backlog = _backlog_size(db)
+            backlog: int | None = None  # counted when a job is first chosen
             for inference_id, methods in choices:
                 new = db.execute(
                     "INSERT INTO inference_considered (inference_id, considered_at, methods) "
@@ -133,6 +133,8 @@ class InferenceJobs(_Sessions):
                 queued.considered += 1
                 queued.skipped += not methods
                 for method in methods:
+                    if backlog is None:
+                        backlog = _backlog_size(db)
                     state = JobState.waiting if backlog < max_backlog else JobState.dropped
                     inserted = db.execute(
                         "INSERT INTO inference_jobs (inference_id, method, state, created_at, "

@@ -197,3 +197,25 @@ def test_no_rules_decide_nothing(runtime: Runtime, tmp_path: Path) -> None:
     assert p.catch_up().considered == 0
     assert store.unconsidered_inferences(3600, 10)[0].id == "r"
     store.close()
+
+
+def test_noticed_inferences_are_decided_about_together_in_the_next_round(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    p = policy(runtime, store, rules=[{"label": "<=50K", "methods": ["shap"]}])
+    woken = []
+    p.on_queued = lambda: woken.append(1)
+    for id in ("a", "b", "c"):
+        store.log_inferences([side(id, "request", [0.9, 0.1]), side(id, "response", [0.9, 0.1])])
+    store.log_inferences([side("half", "request", [0.9, 0.1])])
+    logged = [store.inference(id) for id in ("a", "b", "half")]
+    p.notice([i for i in logged if i is not None])
+    assert woken == [1] and store.inference_job_counts() == {}  # nothing written yet
+    monkeypatch.setattr("explainer_service.inferences.policy.NOTICED_MAX", 2)
+    p.notice([store.inference("c")])  # type: ignore[list-item]
+    queued = p.consider_noticed()
+    assert queued.queued == 2 and [j.inference_id for j in store.inference_jobs("a")] == ["a"]
+    assert store.inference_jobs("c") == [] and p.consider_noticed().considered == 0
+    assert p.catch_up().queued == 1  # what notice could not keep, the store's search finds
+    store.close()
