@@ -393,7 +393,8 @@ class Service:
             if record.status is Status.failed and record.error is not None:
                 raise WorkerError(Problem.from_record(record.error))
             if not record.leased() and record.key is not None and record.task is not None:
-                mine = await asyncio.to_thread(self._ticket, record.key, record.task)
+                task = {**record.task, "background": False}  # someone waits for it here
+                mine = await asyncio.to_thread(self._ticket, record.key, task)
                 return await self.result(mine)
             await asyncio.sleep(POLL_S)
 
