@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 
-from examples.income import paths
 from explainer_service.inferences.rate import MINUTE_S
 from explainer_service.store import Status, Store, open_store
 from explainer_service.store.inference_jobs import JobState
 from explainer_service.store.inferences import LoggedSide
+from tests.helpers.policy_load import logged
 from tests.helpers.support import ServerProcess, explainer_service, wait_until_ready
 from tests.integration.test_durability import SharedStore, kill
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, config, until
@@ -36,32 +35,6 @@ pytestmark = pytest.mark.integration
 
 REFUSED = "<=50K"
 PER_MINUTE = 4
-
-
-def logged(pipeline: Any, reference: pd.DataFrame, total: int, refusals: int) -> list[LoggedSide]:
-    """Both sides of ``total`` inferences of distinct reference rows, ``refusals`` of which
-    the model refuses, as the sink writes them (the model's own answers)."""
-    rows = reference[paths.FEATURES].drop_duplicates()
-    scores = pipeline.predict_proba(rows)
-    refused = scores[:, 0] >= scores[:, 1]
-    chosen = [*rows.index[refused][:refusals], *rows.index[~refused][: total - refusals]]
-    sides = []
-    for n, index in enumerate(chosen):
-        row = [_native(v) for v in rows.loc[index].tolist()]
-        p = scores[rows.index.get_loc(index)].tolist()
-        id = f"kserve-{n:04d}"
-        common = {"id": id, "event_id": id, "row_index": 0, "row_count": 1, "source": "kserve"}
-        sides.append(LoggedSide(**common, side="request", model="income", instance=row))
-        label = paths.CLASS_NAMES[int(p[1] > p[0])]
-        answer = {"scores": p}
-        sides.append(
-            LoggedSide(**common, side="response", model="income", answer=answer, label=label)
-        )
-    return sides
-
-
-def _native(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def refusal_ids(sides: list[LoggedSide]) -> set[str]:
@@ -143,12 +116,11 @@ def sqlite_store(tmp_path: Path) -> SharedStore:
 def test_every_refusal_is_explained_once_within_the_rate_and_after_interactive_work(
     gate: Model,
     sqlite_store: SharedStore,
-    income_pipeline: Any,
-    reference: pd.DataFrame,
+    income_files: Path,
     tmp_path: Path,
     output_dir: Path,
 ) -> None:
-    sides = logged(income_pipeline, reference, total=200, refusals=6)
+    sides = logged(total=200, refusals=6)
     refusals = refusal_ids(sides)
     assert len(refusals) == 6 and len({s.id for s in sides}) == 200
     before = set(policy_starts(gate))
@@ -205,7 +177,7 @@ def test_every_refusal_is_explained_once_within_the_rate_and_after_interactive_w
         assert len(set(starts) - before) == len(refusals)  # each started once, at the model
         # the rate, by the jobs' start times (when each was handed to the workers)
         started = [jobs[id][0].started_at for id in refusals]
-        assert most_in_a_minute(started) <= PER_MINUTE  # type: ignore[arg-type]
+        assert most_in_a_minute(started) <= PER_MINUTE
 
         labels = {"method": "shap"}
         assert metric(base, "explainer_policy_jobs_total", **labels, outcome="queued") == 6
@@ -232,14 +204,13 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> SharedStore:
 def test_after_a_sigkill_the_backlog_is_finished_once_by_the_next_process(
     gate: Model,
     shared: SharedStore,
-    income_pipeline: Any,
-    reference: pd.DataFrame,
+    income_files: Path,
     tmp_path: Path,
     output_dir: Path,
 ) -> None:
     name = "pg" if shared.cluster else "sqlite"
     logs = [output_dir / f"service-policy-kill-{name}-{i}.log" for i in (1, 2)]
-    sides = logged(income_pipeline, reference, total=40, refusals=5)
+    sides = logged(total=40, refusals=5)
     refusals = refusal_ids(sides)
     first, base = start(gate, shared, tmp_path, logs[0], per_minute=600, lease_s=3)
     store = opened(shared)
@@ -285,13 +256,12 @@ def test_after_a_sigkill_the_backlog_is_finished_once_by_the_next_process(
 def test_a_sigterm_releases_the_backlog_for_the_next_process(
     gate: Model,
     sqlite_store: SharedStore,
-    income_pipeline: Any,
-    reference: pd.DataFrame,
+    income_files: Path,
     tmp_path: Path,
     output_dir: Path,
 ) -> None:
     logs = [output_dir / f"service-policy-term-{i}.log" for i in (1, 2)]
-    sides = logged(income_pipeline, reference, total=20, refusals=3)
+    sides = logged(total=20, refusals=3)
     refusals = refusal_ids(sides)
     first, _ = start(gate, sqlite_store, tmp_path, logs[0], per_minute=600, grace_s=1)
     store = opened(sqlite_store)

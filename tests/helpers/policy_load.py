@@ -1,6 +1,6 @@
 """The model load the explanation policy adds, and what it does to interactive latency.
 
-    python -m bench.policy_load [--per-minute 20] [--seconds 120] [--method shap]
+    python -m tests.helpers.policy_load [--per-minute 20] [--seconds 120] [--method shap]
 
 Starts the example model server and the service (the example configuration, 2 workers,
 a fresh SQLite store), times a few interactive ``POST /explain`` (SHAP) with no backlog,
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,20 +25,20 @@ import joblib
 import pandas as pd
 import yaml
 
-from bench.processes import Server, free_port
 from examples.income import paths
 from explainer_service.store import open_store
 from explainer_service.store.inference_jobs import JobState
 from explainer_service.store.inferences import LoggedSide
+from tests.helpers.support import explainer_service, free_port, python_server, wait_until_ready
 
-SERVE = Path(sys.executable).parent / "explainer-service"
 APPLICANT = [42, "Private", "Bachelors", 13, "Married-civ-spouse", "Tech-support", "Husband",
              "White", "Male", 0, 0, 45]  # fmt: skip
 
 
 def logged(total: int, refusals: int) -> list[LoggedSide]:
-    """Both sides of ``total`` inferences of distinct reference rows, ``refusals`` of them
-    refused by the model, with the model's own answers."""
+    """Both sides of ``total`` inferences (ids ``kserve-NNNN``) of distinct reference rows,
+    ``refusals`` of them refused by the model, with the model's own answers, as the sink
+    writes them (also the inferences of ``tests/integration/test_policy.py``)."""
     rows = pd.read_csv(paths.REFERENCE)[paths.FEATURES].drop_duplicates()
     scores = joblib.load(paths.MODEL).predict_proba(rows)
     refused = scores[:, 0] >= scores[:, 1]
@@ -49,8 +48,8 @@ def logged(total: int, refusals: int) -> list[LoggedSide]:
         row = [v.item() if hasattr(v, "item") else v for v in rows.loc[index].tolist()]
         p = scores[rows.index.get_loc(index)].tolist()
         ids: dict[str, Any] = {
-            "id": f"bench-{n}",
-            "event_id": f"bench-{n}",
+            "id": f"kserve-{n:04d}",
+            "event_id": f"kserve-{n:04d}",
             "row_index": 0,
             "row_count": 1,
         }
@@ -89,7 +88,6 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="policy-load-"))
     model_port, port = free_port(), free_port()
     model = f"http://127.0.0.1:{model_port}"
-    base = f"http://127.0.0.1:{port}"
     config: dict[str, Any] = yaml.safe_load((paths.HERE / "explainer.yaml").read_text())
     config["model"]["url"] = f"{model}/v2/models/income/infer"
     config["data"]["reference"] = str(paths.REFERENCE)
@@ -101,32 +99,13 @@ def main() -> None:
             "scan_every_s": 1,
         }
     }
-    (work / "explainer.yaml").write_text(yaml.safe_dump(config))
     servers = []
     try:
-        servers.append(
-            Server(
-                "model",
-                [sys.executable, "-m", "examples.income.model_server", "--port", str(model_port)],
-                f"{model}/v2/health/ready",
-                work / "model.log",
-            ).wait_ready(120)
-        )
-        servers.append(
-            Server(
-                "service",
-                [
-                    str(SERVE),
-                    "serve",
-                    "--config",
-                    str(work / "explainer.yaml"),
-                    "--port",
-                    str(port),
-                ],
-                f"{base}/health/ready",
-                work / "service.log",
-            ).wait_ready(600)
-        )
+        server = python_server("examples.income.model_server", model_port, log=work / "model.log")
+        servers.append(server.wait_ready())
+        service, base = explainer_service(config, work, work / "service.log", port=port)
+        servers.append(service)
+        wait_until_ready(base, timeout=600)
         idle = [interactive(base, seed) for seed in range(100, 105)]
         store = open_store(str(work / "store.sqlite"))
         store.log_inferences(logged(total=200, refusals=60))
