@@ -36,6 +36,7 @@ from explainer_service.compat import kserve_v1, seldon, v2
 from explainer_service.compat.common import alibi_answer
 from explainer_service.errors import (
     HANDLED,
+    ConfigError,
     ModelError,
     QueueFullError,
     ShuttingDownError,
@@ -44,7 +45,9 @@ from explainer_service.errors import (
     http_error,
 )
 from explainer_service.inferences.ingest import Ingest
-from explainer_service.inferences.rate import TokenBucket
+from explainer_service.inferences.policy import Policy
+from explainer_service.inferences.scheduler import PolicyScheduler
+from explainer_service.inferences.token_bucket import TokenBucket
 from explainer_service.observability.access_log import RequestIds
 from explainer_service.render import render_error
 from explainer_service.runtime import Runtime
@@ -90,17 +93,29 @@ def create_app(
         raise
     log.info("explanation store: %s", store.location)
     service = Service(settings, runtime, store, pool)
+    try:
+        policy = Policy(settings.inference_log.policy, runtime, store, service.metrics)
+    except ConfigError:
+        store.close()
+        runtime.close()
+        raise
+    scheduler = PolicyScheduler(policy, service)
     jobs = Batches(settings, runtime, store, batch_runner or run_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(service.run_background())
+        background = asyncio.create_task(scheduler.run()) if policy.active else None
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if background is not None:  # its jobs not finished are released
+                scheduler.stop()
+                await background
+                await asyncio.to_thread(scheduler.close)
             await asyncio.to_thread(jobs.close)
             await asyncio.to_thread(service.close)  # waits for the workers to exit
 
@@ -116,8 +131,10 @@ def create_app(
     app.state.settings, app.state.runtime, app.state.store = settings, runtime, store
     app.state.service = service
     app.state.batches = jobs
+    app.state.policy, app.state.policy_scheduler = policy, scheduler
     log_settings = settings.inference_log
-    ingest = Ingest(runtime, store, metrics=service.metrics)  # on_logged: the policy's hook
+    # the policy keeps what was logged and decides about it once a round
+    ingest = Ingest(runtime, store, metrics=service.metrics, on_logged=policy.notice)
     app.state.ingest = ingest if log_settings.enabled else None
     app.state.sink_bucket = TokenBucket(log_settings.max_events_per_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)

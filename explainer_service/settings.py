@@ -18,6 +18,7 @@ import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     HttpUrl,
     SecretStr,
@@ -422,6 +423,99 @@ class ModelChanged(StrEnum):
     refuse = "refuse"  # 409: the decision cannot be explained by the model that made it
 
 
+class PolicyRule(BaseModel):
+    """One rule of the explanation policy: the logged inferences it matches (every condition
+    set must hold; at least one is needed) and the methods that explain them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(
+        None, description="the class the model predicted, by name (e.g. every refusal)"
+    )
+    fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="a random share of the inferences, drawn from a hash of the inference id "
+        "and seed: every replica, and every run, chooses the same ones",
+    )
+    seed: int = Field(0, description="what the fraction's draw is salted with")
+    band: tuple[float, float] | None = Field(
+        None,
+        description="[low, high]: the logged probability of band_class lies within (both ends "
+        "included); a regression's logged value, for a regression. An inference logged with a "
+        "label but no probabilities never matches",
+    )
+    band_class: str | None = Field(
+        None,
+        description="the class whose probability band reads; default: the last class "
+        "(the positive class of a binary classifier)",
+    )
+    methods: list[str] = Field(
+        min_length=1, description="the methods (among explainers) that explain each match"
+    )
+
+    @field_validator("label", "band_class", mode="before")
+    @classmethod
+    def _class_name(cls, value: Any) -> Any:
+        # `label: 1` in YAML names the class "1": class names are strings
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
+
+    @model_validator(mode="after")
+    def _a_condition(self) -> PolicyRule:
+        if self.label is None and self.fraction is None and self.band is None:
+            raise ValueError(
+                "a rule needs a condition: label, fraction or band (fraction: 1 for all)"
+            )
+        if self.band is not None and self.band[0] > self.band[1]:
+            raise ValueError(
+                f"band: the low end {self.band[0]} is above the high end {self.band[1]}"
+            )
+        return self
+
+
+class PolicySettings(BaseModel):
+    """The explanation policy: which logged inferences are explained in the background, as
+    they arrive, and how fast. No rules (the default): none."""
+
+    rules: list[PolicyRule] = Field(
+        default_factory=list,
+        description="an inference is explained by the methods of every rule it matches",
+    )
+    explanations_per_minute: int = Field(
+        10,
+        ge=1,
+        description="background explanations started in any 60 s, at most (per store: every "
+        "replica counts those started by all)",
+    )
+    model_calls_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description="model requests background explanations may make in any 60 s: each "
+        "reserves its method's estimate before it starts and is charged what it reports; "
+        "unset: no limit but explanations_per_minute",
+    )
+    max_backlog: int = Field(
+        10_000,
+        ge=1,
+        description="explanations waiting or running at most; beyond it, new ones are dropped "
+        "and counted",
+    )
+    scan_every_s: float = Field(
+        10.0,
+        gt=0,
+        description="how often the store is searched for complete inferences the policy has "
+        "not considered yet (logged by another replica, or before a crash)",
+    )
+    look_back_s: float = Field(
+        900.0,
+        gt=0,
+        description="how far back (by the time they were logged) that search looks",
+    )
+
+
 class InferenceLogSettings(BaseModel):
     """The inference log: the model's own traffic, from its request logger (KServe's agent,
     Seldon's executor) as CloudEvents to ``POST /inferences``, kept in the store."""
@@ -480,6 +574,10 @@ class InferenceLogSettings(BaseModel):
         ge=0,
         description="how far today's scores (probabilities or a regression's value) may be from "
         "the logged ones and still agree",
+    )
+    policy: PolicySettings = Field(
+        default_factory=PolicySettings,
+        description="which logged inferences are explained in the background (docs/policy.md)",
     )
 
     @field_validator("sink_secret")
@@ -615,6 +713,17 @@ class Settings(BaseSettings):
     def _default_explainers(self) -> Settings:
         if "explainers" not in self.model_fields_set:
             self.explainers = default_explainers(self.model.output, self.data.target)
+        return self
+
+    @model_validator(mode="after")
+    def _policy_methods(self) -> Settings:
+        for i, rule in enumerate(self.inference_log.policy.rules):
+            unknown = [m for m in rule.methods if m not in self.explainers]
+            if unknown:
+                raise ValueError(
+                    f"inference_log.policy.rules.{i}.methods: {', '.join(unknown)} not among "
+                    f"the configured explainers ({', '.join(self.explainers)})"
+                )
         return self
 
     @field_validator("explainers", mode="before")

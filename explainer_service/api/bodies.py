@@ -102,12 +102,24 @@ class WorkerOut(Body):
     restarts: int
 
 
+class PolicyBacklogOut(Body):
+    waiting: int = Field(description="the explanation policy's jobs waiting, in the store")
+    running: int = Field(description="its jobs running, by any replica")
+    limit: int = Field(description="inference_log.policy.max_backlog: beyond it, dropped")
+    lag_s: float = Field(description="age of the oldest waiting job, in seconds")
+
+
 class Readiness(Body):
     ready: bool
     reason: str
     checked_at: float = Field(description="Unix time of the last check")
     queue: QueueOut
     workers: list[WorkerOut] = Field(description="each worker process")
+    policy: PolicyBacklogOut | None = Field(
+        None,
+        description="the explanation policy's backlog (as of its last round; it never makes "
+        "the service unready); null without policy rules",
+    )
 
 
 class LoggedEvent(Body):

@@ -15,7 +15,8 @@ from fastapi import Depends, Query, Request
 from explainer_service.api.bodies import AlibiExplanation, ExplanationOut, error_responses
 from explainer_service.batch.jobs import Batches
 from explainer_service.inferences.ingest import Ingest
-from explainer_service.inferences.rate import TokenBucket
+from explainer_service.inferences.scheduler import PolicyScheduler
+from explainer_service.inferences.token_bucket import TokenBucket
 from explainer_service.render import LinkFor
 from explainer_service.runtime import Runtime
 from explainer_service.security.json_body import MAX_JSON_DEPTH, parse_json
@@ -66,6 +67,10 @@ get_alibi_shape: Callable[[Request], Awaitable[AlibiShape]] = _on_state("alibi_s
 get_ingest: Callable[[Request], Awaitable[Ingest | None]] = _on_state("ingest")
 #: ``inference_log.max_events_per_s``
 get_sink_bucket: Callable[[Request], Awaitable[TokenBucket]] = _on_state("sink_bucket")
+#: the explanation policy's background jobs (``explainer_service.inferences.scheduler``)
+get_policy_scheduler: Callable[[Request], Awaitable[PolicyScheduler]] = _on_state(
+    "policy_scheduler"
+)
 #: what every printed link goes through (``explainer_service.security.UrlBuilder``)
 get_link: Callable[[Request], Awaitable[LinkFor]] = _on_state("link")
 
@@ -74,6 +79,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 StoreDep = Annotated[Store, Depends(get_store)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 BatchesDep = Annotated[Batches, Depends(get_batches)]
+PolicySchedulerDep = Annotated[PolicyScheduler, Depends(get_policy_scheduler)]
 AlibiShapeDep = Annotated[AlibiShape, Depends(get_alibi_shape)]
 LinkDep = Annotated[LinkFor, Depends(get_link)]
 IngestDep = Annotated[Ingest | None, Depends(get_ingest)]

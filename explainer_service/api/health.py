@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from explainer_service.api.bodies import Liveness, QueueOut, Readiness, WorkerOut
-from explainer_service.api.deps import ServiceDep
+from explainer_service.api.bodies import (
+    Liveness,
+    PolicyBacklogOut,
+    QueueOut,
+    Readiness,
+    WorkerOut,
+)
+from explainer_service.api.deps import PolicySchedulerDep, ServiceDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,11 +25,13 @@ async def live() -> Liveness:
     "/health/ready",
     responses={503: {"model": Readiness, "description": "not ready, with the reason"}},
 )
-async def ready(service: ServiceDep, response: Response) -> Readiness:
+async def ready(
+    service: ServiceDep, scheduler: PolicySchedulerDep, response: Response
+) -> Readiness:
     """Ready when every worker has fitted its explainers and the model answered the last
     check. ``queue``: explanations waiting for a worker, the limit beyond which requests
     get 429, and whether it is reached. ``workers``: each worker process's index, pid,
-    state, task and restarts."""
+    state, task and restarts. ``policy``: the explanation policy's backlog."""
     state = service.readiness
     response.status_code = 200 if state.ready else 503
     return Readiness(
@@ -32,4 +40,7 @@ async def ready(service: ServiceDep, response: Response) -> Readiness:
         checked_at=state.checked_at,
         queue=QueueOut.model_validate(service.saturation()),
         workers=[WorkerOut.model_validate(w) for w in service.pool.workers()],
+        policy=PolicyBacklogOut.model_validate(scheduler.status())
+        if scheduler.policy.active
+        else None,
     )

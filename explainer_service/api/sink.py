@@ -30,7 +30,7 @@ from explainer_service.errors import (
 )
 from explainer_service.inferences.events import parse_event
 from explainer_service.inferences.ingest import Ingest
-from explainer_service.inferences.rate import TokenBucket, retry_after
+from explainer_service.inferences.token_bucket import TokenBucket, retry_after
 from explainer_service.security.sink_path import SECRET_PATH, admitted
 from explainer_service.settings import Settings
 

@@ -126,6 +126,30 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.policy_inferences = Counter(
+            "explainer_policy_inferences",
+            "Complete logged inferences the explanation policy decided about: chosen (some "
+            "rule matched) or skipped (none did)",
+            ["outcome"],
+            registry=r,
+        )
+        self.policy_jobs = Counter(
+            "explainer_policy_jobs",
+            "The policy's explanation jobs, by method and outcome: queued, dropped (the "
+            "backlog was full), explained, failed",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.policy_backlog = Gauge(
+            "explainer_policy_backlog",
+            "The policy's jobs waiting or running, in the store (all replicas)",
+            registry=r,
+        )
+        self.policy_lag = Gauge(
+            "explainer_policy_lag_seconds",
+            "Age of the oldest waiting policy job (0 when none waits)",
+            registry=r,
+        )
 
     def checked_agreement(self, outcome: str, calls: int, rows: int) -> None:
         """Count one agreement check and the requests it made to the model (under the

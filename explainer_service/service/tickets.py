@@ -216,16 +216,23 @@ class Service:
         return self._tickets(method, resolved, chosen)
 
     def tickets_of_rows(
-        self, method: str, rows: list[list[Any]], params: Mapping[str, Any] | None
+        self,
+        method: str,
+        rows: list[list[Any]],
+        params: Mapping[str, Any] | None,
+        *,
+        background: bool = False,
     ) -> list[Ticket]:
         """``tickets`` for rows already decoded (wire values in schema order: a logged
-        inference's); a global method gets one ticket whatever the rows. Blocks on the store."""
+        inference's); a global method gets one ticket whatever the rows. ``background``:
+        nobody waits for them (the explanation policy's), so the pool runs interactive work
+        first. Blocks on the store."""
         with self.metrics.counting_refusals():
             resolved = self._admit(method, params)
             chosen: list[list[Any] | None] = (
                 list(rows) if method in self.runtime.local_methods else [None]
             )
-        return self._tickets(method, resolved, chosen)
+        return self._tickets(method, resolved, chosen, background)
 
     def _admit(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """The resolved parameters of a request the service takes now (JSON), or the error
@@ -240,13 +247,20 @@ class Service:
         return resolved
 
     def _tickets(
-        self, method: str, resolved: dict[str, Any], chosen: list[list[Any] | None]
+        self,
+        method: str,
+        resolved: dict[str, Any],
+        chosen: list[list[Any] | None],
+        background: bool = False,
     ) -> list[Ticket]:
         tickets = []
         for row in chosen:
             key = self.runtime.cache_key(method, resolved, row)
+            task: dict[str, Any] = {"method": method, "row": row, "params": resolved}
+            if background:  # kept with the task: a process that takes it over keeps it so
+                task["background"] = True
             with self.metrics.counting_refusals():
-                ticket = self._ticket(key, {"method": method, "row": row, "params": resolved})
+                ticket = self._ticket(key, task)
             self.metrics.looked_up(_lookup(ticket))
             tickets.append(ticket)
         return tickets
@@ -256,6 +270,8 @@ class Service:
         with self._lock:
             if key in self._inflight:
                 id, future = self._inflight[key]
+                if not task.get("background"):  # someone waits for it now
+                    self.pool.promote(id)
                 return Ticket(id, method, None, future)
             record = self.store.find(key)
             if record is not None and record.status is Status.done:
@@ -274,7 +290,10 @@ class Service:
 
     def _task(self, id: str, task: dict[str, Any]) -> Task:
         deadline = self.settings.service.budget.max_seconds
-        return Task(id, task["method"], task["row"], task["params"], deadline)
+        background = bool(task.get("background", False))
+        return Task(
+            id, task["method"], task["row"], task["params"], deadline, background=background
+        )
 
     def _submit(self, key: str, task: Task) -> Future[Explanation]:
         """Queue ``task`` (the caller holds the lock)."""
@@ -377,7 +396,8 @@ class Service:
             if record.status is Status.failed and record.error is not None:
                 raise WorkerError(Problem.from_record(record.error))
             if not record.leased() and record.key is not None and record.task is not None:
-                mine = await asyncio.to_thread(self._ticket, record.key, record.task)
+                task = {**record.task, "background": False}  # someone waits for it here
+                mine = await asyncio.to_thread(self._ticket, record.key, task)
                 return await self.result(mine)
             await asyncio.sleep(POLL_S)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from explainer_service.store.inference_jobs import InferenceJobs
 from explainer_service.store.record import stamp
 
 #: The statements of the migration that adds the inference log (the same in both backends).
@@ -38,11 +39,19 @@ MIGRATION = (
     "CREATE TABLE inference_explanations (inference_id TEXT NOT NULL, "
     "explanation_id TEXT NOT NULL, method TEXT NOT NULL, created_at TEXT NOT NULL, "
     "agrees INTEGER, live TEXT, PRIMARY KEY (inference_id, explanation_id))",
+    # the policy's work: queued_at, started_at and lease_until are seconds since the epoch;
+    # model_calls is the method's estimate while it runs, then what the explanation reported
     "CREATE TABLE inference_jobs (inference_id TEXT NOT NULL, method TEXT NOT NULL, "
     "state TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
     "explanation_id TEXT, owner TEXT, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, "
-    "attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (inference_id, method))",
-    "CREATE INDEX inference_jobs_state ON inference_jobs (state, lease_until, created_at)",
+    "attempts INTEGER NOT NULL DEFAULT 0, queued_at DOUBLE PRECISION NOT NULL, "
+    "started_at DOUBLE PRECISION, model_calls INTEGER, error TEXT, "
+    "PRIMARY KEY (inference_id, method))",
+    "CREATE INDEX inference_jobs_state ON inference_jobs (state, lease_until, queued_at)",
+    "CREATE INDEX inference_jobs_started ON inference_jobs (started_at)",
+    # the complete inferences the policy has decided about (each once, whichever replica)
+    "CREATE TABLE inference_considered (inference_id TEXT PRIMARY KEY, "
+    "considered_at TEXT NOT NULL, methods INTEGER NOT NULL)",
 )
 
 Side = Literal["request", "response"]
@@ -151,8 +160,8 @@ class _Sessions:
         raise NotImplementedError
 
 
-class InferenceLog(_Sessions):
-    """The store's inference log (mixed into ``Store``)."""
+class InferenceLog(InferenceJobs):
+    """The store's inference log (mixed into ``Store``), with the policy's jobs."""
 
     def log_inferences(self, sides: Sequence[LoggedSide]) -> list[Logged]:
         """Write each side (one event's rows: one transaction); answers what each did."""
@@ -230,6 +239,19 @@ class InferenceLog(_Sessions):
             ).fetchall()
         return total, [json.loads(row[0]) for row in rows]
 
+    def unconsidered_inferences(self, since_s: float, limit: int) -> list[Inference]:
+        """Complete inferences logged in the last ``since_s`` seconds that the explanation
+        policy has not decided about (``queue_inference_jobs``), oldest first."""
+        with self._session() as db:
+            rows = db.execute(
+                f"SELECT {INFERENCE_COLUMNS} FROM inferences i WHERE logged_at >= ? "
+                "AND instance IS NOT NULL AND answer IS NOT NULL AND NOT EXISTS "
+                "(SELECT 1 FROM inference_considered c WHERE c.inference_id = i.id) "
+                "ORDER BY logged_at, id LIMIT ?",
+                (stamp(ago_days=since_s / 86400), limit),
+            ).fetchall()
+        return [_inference(row) for row in rows]
+
     def link_explanation(
         self,
         inference_id: str,
@@ -298,6 +320,7 @@ def _delete_where(db: Any, where: str, args: tuple[Any, ...]) -> int:
     chosen = f"SELECT id FROM inferences WHERE {where}"
     db.execute(f"DELETE FROM inference_explanations WHERE inference_id IN ({chosen})", args)
     db.execute(f"DELETE FROM inference_jobs WHERE inference_id IN ({chosen})", args)
+    db.execute(f"DELETE FROM inference_considered WHERE inference_id IN ({chosen})", args)
     return int(db.execute(f"DELETE FROM inferences WHERE {where}", args).rowcount)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import threading
@@ -121,31 +122,74 @@ class _Worker:
 
 
 class _Queue:
-    """Jobs waiting for a worker, first in first out; a job whose worker died before it was
-    sent goes back to the front."""
+    """Jobs waiting for a worker: interactive ones first, first in first out; then a
+    background one (``Task.background``), but only while fewer than ``background_slots``
+    background jobs run, so that interactive work always finds a worker soon. A job whose
+    worker died before it was sent goes back to the front of its lane."""
 
-    def __init__(self) -> None:
-        self._jobs: collections.deque[Job] = collections.deque()
+    def __init__(self, background_slots: int) -> None:
+        self._lanes: dict[bool, collections.deque[Job]] = {
+            False: collections.deque(),
+            True: collections.deque(),
+        }
+        self._background_slots = background_slots
+        self._background_running = 0
         self._cond = threading.Condition()
 
     def __len__(self) -> int:
-        return len(self._jobs)
+        return len(self._lanes[False]) + len(self._lanes[True])
 
     def put(self, job: Job, *, front: bool = False) -> None:
         with self._cond:
-            self._jobs.appendleft(job) if front else self._jobs.append(job)
+            lane = self._lanes[job.task.background]
+            lane.appendleft(job) if front else lane.append(job)
             self._cond.notify()
 
     def get(self, timeout: float) -> Job | None:
+        """The next job, waiting up to ``timeout`` seconds; a background job counts as
+        running until ``done``."""
         with self._cond:
-            if not self._jobs:
-                self._cond.wait(timeout)
-            return self._jobs.popleft() if self._jobs else None
+            self._cond.wait_for(self._next_lane, timeout)
+            lane = self._next_lane()
+            if lane is None:
+                return None
+            job = lane.popleft()
+            if job.task.background:
+                self._background_running += 1
+            return job
+
+    def _next_lane(self) -> collections.deque[Job] | None:
+        if self._lanes[False]:
+            return self._lanes[False]
+        if self._lanes[True] and self._background_running < self._background_slots:
+            return self._lanes[True]
+        return None
+
+    def done(self, job: Job) -> None:
+        """``job`` (taken with ``get``) no longer runs."""
+        if job.task.background:
+            with self._cond:
+                self._background_running -= 1
+                self._cond.notify_all()
+
+    def promote(self, task_id: str) -> bool:
+        """Move the waiting background job of ``task_id`` to the end of the interactive
+        lane (someone now waits for it); False when no such job waits."""
+        with self._cond:
+            for job in self._lanes[True]:
+                if job.task.id == task_id:
+                    self._lanes[True].remove(job)
+                    job.task = dataclasses.replace(job.task, background=False)
+                    self._lanes[False].append(job)
+                    self._cond.notify()
+                    return True
+        return False
 
     def drain(self) -> list[Job]:
         with self._cond:
-            jobs = list(self._jobs)
-            self._jobs.clear()
+            jobs = [*self._lanes[False], *self._lanes[True]]
+            for lane in self._lanes.values():
+                lane.clear()
             self._cond.notify_all()
             return jobs
 
@@ -155,7 +199,8 @@ class Pool:
 
     ``settings`` is what each worker receives (pickled): the service's ``Settings`` for
     ``run_worker``. ``on_start(job)`` is called, from a supervising thread, when a worker
-    starts a job.
+    starts a job. ``background_slots``: background tasks running at once, at most (by
+    default all workers but one, at least one); interactive tasks go first.
     """
 
     def __init__(
@@ -165,12 +210,15 @@ class Pool:
         *,
         on_start: Callable[[Job], None] | None = None,
         target: WorkerMain = run_worker,
+        background_slots: int | None = None,
     ) -> None:
         self._settings = settings
         self.on_start = on_start
         self._target = target
         self._context = multiprocessing.get_context("spawn")
-        self._queue = _Queue()
+        #: background tasks running at once, at most
+        self.background_slots = background_slots or max(1, size - 1)
+        self._queue = _Queue(self.background_slots)
         self._workers = [_Worker(i) for i in range(size)]
         self._closing = threading.Event()
         self._spawn_lock = threading.Lock()
@@ -228,6 +276,11 @@ class Pool:
         job = Job(task)
         self._queue.put(job)
         return job
+
+    def promote(self, task_id: str) -> bool:
+        """An interactive request waits for the background task ``task_id``: if it still
+        waits for a worker, it goes with the interactive tasks now."""
+        return self._queue.promote(task_id)
 
     def close(self, grace_s: float = 0.0, timeout: float = 10.0) -> None:
         """Stop every worker and wait for them. Queued tasks fail with ``ShuttingDownError``
@@ -328,6 +381,7 @@ class Pool:
             job = self._queue.get(IDLE_CHECK_S)
             if not process.is_alive():
                 if job is not None:
+                    self._queue.done(job)
                     self._queue.put(job, front=True)  # not sent: another worker takes it
                 if not self._closing.is_set():
                     log.warning(
@@ -337,30 +391,42 @@ class Pool:
                         _exit_code(process),
                     )
                 return
-            if job is None or not job.future.set_running_or_notify_cancel():
+            if job is None:
                 continue
-            job.worker, job.pid, job.started = worker.index, process.pid, time.monotonic()
-            worker.job, worker.state = job, WorkerState.busy
-            self._notify_start(job)
-            with contextlib.suppress(OSError):  # if the process died, the sentinel says so
-                conn.send(job.task)
-            answer = _receive(conn, process, job.task.deadline_s)
-            worker.job, worker.state = None, WorkerState.idle
-            if answer is _LATE:
-                self._stop_late(worker, job, process)
-                return
-            if isinstance(answer, Done | Failed):
-                job.call_seconds = answer.call_seconds
-            if isinstance(answer, Done):
-                job.future.set_result(answer.explanation)
-            elif isinstance(answer, Failed):
-                job.future.set_exception(WorkerError(answer.problem))
-            else:
-                self._crashed(worker, job, process)
-                return
+            try:
+                if job.future.set_running_or_notify_cancel() and not self._run(
+                    worker, job, process, conn
+                ):
+                    return  # the process was stopped or died: the slot starts another
+            finally:
+                self._queue.done(job)
         with contextlib.suppress(OSError):
             conn.send(None)  # the pool closes: stop
         process.join(STOP_WAIT_S)
+
+    def _run(self, worker: _Worker, job: Job, process: BaseProcess, conn: Connection) -> bool:
+        """Send ``job`` to the worker and settle its future with the answer; False when
+        the process was stopped (too late) or died."""
+        job.worker, job.pid, job.started = worker.index, process.pid, time.monotonic()
+        worker.job, worker.state = job, WorkerState.busy
+        self._notify_start(job)
+        with contextlib.suppress(OSError):  # if the process died, the sentinel says so
+            conn.send(job.task)
+        answer = _receive(conn, process, job.task.deadline_s)
+        worker.job, worker.state = None, WorkerState.idle
+        if answer is _LATE:
+            self._stop_late(worker, job, process)
+            return False
+        if isinstance(answer, Done | Failed):
+            job.call_seconds = answer.call_seconds
+        if isinstance(answer, Done):
+            job.future.set_result(answer.explanation)
+        elif isinstance(answer, Failed):
+            job.future.set_exception(WorkerError(answer.problem))
+        else:
+            self._crashed(worker, job, process)
+            return False
+        return True
 
     def _crashed(self, worker: _Worker, job: Job, process: BaseProcess) -> None:
         code = _exit_code(process)

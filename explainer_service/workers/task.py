@@ -41,7 +41,8 @@ class Task:
     has not answered ``deadline_s`` seconds after it started the task is stopped.
     ``request_id``: the request that asked for it first (by default the current one), for
     the worker's log records and the calls to the model, with that request's
-    ``traceparent``.
+    ``traceparent``. ``background``: nobody waits for it (the explanation policy's work);
+    the pool runs interactive tasks first.
     """
 
     id: str
@@ -51,6 +52,7 @@ class Task:
     deadline_s: float | None = None
     request_id: str | None = field(default_factory=context.current)
     traceparent: str | None = field(default_factory=current_traceparent)
+    background: bool = False
 
 
 @dataclass(frozen=True)

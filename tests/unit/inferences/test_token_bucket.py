@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from explainer_service.inferences.rate import TokenBucket, retry_after
+from explainer_service.inferences.token_bucket import TokenBucket, retry_after
 
 
 class Clock:
