@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from explainer_service.api.answers import json_answer, words
 from explainer_service.api.bodies import HTML, answers, error_responses
@@ -51,6 +52,23 @@ from explainer_service.store import Record, Status
 from explainers import Explanation
 
 router = APIRouter(tags=["inferences"])
+
+
+class _AnyId(Convertor[str]):
+    """An inference id as logged: any characters, ``/`` (``KEY/k``) and line breaks
+    included (Starlette's ``path`` stops at a line break, and a path it does not match would
+    meet the sink's POST route and answer 405, not 404)."""
+
+    regex = "(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("inference_id", _AnyId())
 
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, ...")]
 
@@ -132,7 +150,7 @@ async def list_inferences(
 
 
 @router.post(
-    "/inferences/{id:path}/explain",
+    "/inferences/{id:inference_id}/explain",
     response_model=InferenceExplanationOut,
     summary="Explain a logged inference by its id",
     responses={
@@ -183,7 +201,7 @@ async def post_explain_inference(
 
 
 @router.get(
-    "/inferences/{id:path}/explain",
+    "/inferences/{id:inference_id}/explain",
     response_model=InferenceExplanationOut,
     summary="Drill-down link by inference id: the explanation's page",
     responses={
@@ -254,7 +272,7 @@ def by_id_answer(
 
 
 @router.get(
-    "/inferences/{id:path}",
+    "/inferences/{id:inference_id}",
     response_model=InferenceOut,
     summary="A logged inference and every explanation made of it",
     responses={
