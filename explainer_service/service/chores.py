@@ -200,3 +200,17 @@ class Retention(Chore):
         if deleted:
             log.info("deleted %d explanations older than %g days from the store", deleted, days)
         return deleted
+
+
+class StoringUnstored(Chore):
+    """Stores the answers the store did not take (``store``: ``Service.store_unstored``)
+    every ``interval`` seconds; a round with none kept does nothing."""
+
+    name = "storing the answers the store did not take"
+
+    def __init__(self, store: Callable[[], int], interval: float) -> None:
+        super().__init__(interval)
+        self.store = store
+
+    def run_once(self) -> None:
+        self.store()
