@@ -192,6 +192,8 @@ class Service:
         for record in self.store.orphans(max(room, 0)):
             if record.task is None or record.key is None:
                 continue
+            if self.unstored.get(record.key) is not None:
+                continue  # computed here; its lease ran out while the store was down
             if not self.ledger.take_over(record.id):
                 continue  # another process was quicker
             task = self._task(record.id, record.task)
