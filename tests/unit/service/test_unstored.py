@@ -31,6 +31,16 @@ class FinishRefused(SqliteStore):
         return super().finish(id, owner, explanation)
 
 
+class NothingStored(FinishRefused):
+    """Raises ``refusal`` for answers and for failures alike (as the SQLite store did before
+    its errors were mapped to ``StoreError``)."""
+
+    def fail(self, id, owner, error) -> bool:  # type: ignore[no-untyped-def]
+        if self.down:
+            raise self.refusal
+        return super().fail(id, owner, error)
+
+
 def answer(service: Service, ticket) -> object:  # type: ignore[no-untyped-def]
     """The ticket's result, or the error it raised; a hang fails the test after a minute."""
 
@@ -82,11 +92,12 @@ def test_an_error_while_storing_an_answer_still_answers_the_caller(
     settings,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """Not a ``StoreError`` (a bug, say): raised in the job's done-callback, it would only
-    be logged by ``concurrent.futures``, and the request would wait forever."""
+    """Not a ``StoreError`` (a bug, say), raised when the answer is stored and again when
+    the failure is: escaping the job's done-callback, it would only be logged by
+    ``concurrent.futures``, and the request would wait forever."""
     gate = tmp_path / "open"
     gate.touch()
-    store = FinishRefused(tmp_path / "s.sqlite")
+    store = NothingStored(tmp_path / "s.sqlite")
     store.refusal = RuntimeError("not a store error")
     service = build(settings, store, gate)
     try:
