@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from explainer_service.service.readiness import STORE_DOWN
+from explainer_service.service.readiness import STORE_DOWN, STORE_REPLACED
 from tests.helpers.support import ServerProcess, explainer_service, wait_until_ready
 from tests.integration.test_durability import SharedStore, durable_config, shared  # noqa: F401
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, until
@@ -145,3 +145,25 @@ def test_a_store_that_stops_writing_is_503_and_loses_no_accepted_job(
         assert all(status != "failed" for status, _ in shared.attempts().values())
     finally:
         service.stop()
+
+
+def test_a_sqlite_file_deleted_under_the_service_is_not_ready_and_refused(
+    gate: Model, tmp_path: Path, output_dir: Path
+) -> None:
+    """Rather than writing on to the unlinked file, lost at the next start."""
+    store = SharedStore(str(tmp_path / "store.sqlite"))
+    service, base = start(gate, store, tmp_path, output_dir / "service-store-deleted.log")
+    try:
+        assert explain(base, 500).status_code == 200
+        for suffix in ("", "-wal", "-shm"):
+            Path(store.location + suffix).unlink(missing_ok=True)
+        refused = until(
+            lambda: (r := readiness(base)).status_code == 503 and r, "readiness to drop"
+        )
+        assert refused.json()["reason"] == STORE_REPLACED, refused.text
+        answer = explain(base, 501)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "store_unavailable"
+    finally:
+        service.stop()
+    assert "was deleted while in use" in (output_dir / "service-store-deleted.log").read_text()
