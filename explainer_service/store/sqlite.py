@@ -75,11 +75,13 @@ class SqliteStore(Store):
         self._lock = threading.Lock()
         #: (st_dev, st_ino) of the file opened; None for ``:memory:``
         self._identity: tuple[int, int] | None = None
+        self._path = self.location
         try:
             with _mapped(f"cannot open the store {self.location}"):
                 self._db.execute("PRAGMA journal_mode=WAL")
                 if self.location != ":memory:":
-                    self._identity = _identity(self.location)
+                    self._path = os.path.abspath(self.location)  # the same file after a chdir
+                    self._identity = _identity(self._path)
             self._migrate(MIGRATIONS)
         except BaseException:
             self._db.close()
@@ -106,7 +108,7 @@ class SqliteStore(Store):
         if self._identity is None:
             return
         try:
-            now: tuple[int, int] | None = _identity(self.location)
+            now: tuple[int, int] | None = _identity(self._path)
         except FileNotFoundError:
             now = None
         except OSError as exc:
