@@ -3,6 +3,7 @@
     ExplainerServiceError
      ├── ConfigError               the configuration is invalid (stops start-up)
      ├── StoreError                the store cannot be opened or used (names it, for the log)
+     │    └── StoreReplacedError       its file was deleted or replaced while in use
      ├── CodecError                a body does not have the protocol's shape (inside codecs)
      ├── InputError                a batch's input file cannot be read (explainer_service.batch)
      ├── PayloadError              the caller's inference payload cannot be read
@@ -106,6 +107,11 @@ class ConfigError(ExplainerServiceError):
 class StoreError(ExplainerServiceError):
     """The store cannot be opened or used: unreachable, refused, corrupted, read-only, full, or
     newer than this release. The message never holds a password."""
+
+
+class StoreReplacedError(StoreError):
+    """The SQLite store's file was deleted or replaced while the service had it open: what
+    it writes would be lost (or not seen by the others sharing the path)."""
 
 
 class CodecError(ExplainerServiceError, ValueError):

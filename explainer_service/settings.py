@@ -368,6 +368,13 @@ class ServiceSettings(BaseModel):
         le=100_000,
         description="explanations waiting for a worker at most; beyond it requests get 429",
     )
+    max_unstored: int = Field(
+        256,
+        ge=0,
+        le=100_000,
+        description="computed explanations the store did not take (it failed) kept in memory "
+        "at most, to be stored once it answers again; beyond it, one is computed again later",
+    )
     lease_s: float = Field(
         30.0,
         ge=1,

@@ -166,6 +166,7 @@ class Metrics:
         limit: Callable[[], float],
         workers: Callable[[], float],
         busy: Callable[[], float],
+        unstored: Callable[[], float] = lambda: 0.0,
     ) -> None:
         """Gauges of a service's state, each read when ``/metrics`` is scraped."""
         gauges: dict[str, tuple[str, Callable[[], float]]] = {
@@ -184,6 +185,11 @@ class Metrics:
             ),
             "explainer_workers": ("Worker processes", workers),
             "explainer_workers_busy": ("Worker processes running an explanation now", busy),
+            "explainer_explanations_unstored": (
+                "Explanations computed here that the store did not take (it failed), kept in "
+                "memory until it does (service.max_unstored at most)",
+                unstored,
+            ),
         }
         for name, (help, read) in gauges.items():
             Gauge(name, help, registry=self.registry).set_function(read)

@@ -3,9 +3,9 @@
 A ``Chore`` names itself, says how long to wait between runs (``interval``) and does one
 round of its work in ``run_once``, which may block: it runs in a thread
 (``asyncio.to_thread``), never on the event loop. A round that raises is logged (a
-WARNING with the traceback, once while it keeps failing the same way) and the chore goes
-on. ``wake`` runs it again now rather than after ``interval``; ``stop`` ends it. Both may
-be called from any thread.
+WARNING, with the traceback unless it is a ``StoreError``, once while it keeps failing the
+same way) and the chore goes on. ``wake`` runs it again now rather than after
+``interval``; ``stop`` ends it. Both may be called from any thread.
 
 ``run_chores`` runs several on the caller's event loop until they are stopped or it is
 cancelled; ``running_in_thread`` runs one on an event loop of its own, for code that has
@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import ClassVar
 
+from explainer_service.errors import StoreError
 from explainer_service.service.ledger import Ledger
 from explainer_service.service.readiness import ReadinessProbe
 from explainer_service.settings import InferenceLogSettings, ServiceSettings
@@ -96,7 +97,7 @@ class Chore(ABC):
                     self.name,
                     self.interval,
                     exc,
-                    exc_info=True,
+                    exc_info=not isinstance(exc, StoreError),  # a traceback for a bug only
                 )
             self._failure = failure
         else:
@@ -229,3 +230,17 @@ class InferenceRetention(Chore):
                 most,
             )
         return deleted
+
+
+class StoringUnstored(Chore):
+    """Stores the answers the store did not take (``store``: ``Service.store_unstored``)
+    every ``interval`` seconds; a round with none kept does nothing."""
+
+    name = "storing the answers the store did not take"
+
+    def __init__(self, store: Callable[[], int], interval: float) -> None:
+        super().__init__(interval)
+        self.store = store
+
+    def run_once(self) -> None:
+        self.store()

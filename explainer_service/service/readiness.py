@@ -1,7 +1,8 @@
 """Readiness: whether this process should get explanations to do, and why not.
 
-Ready once every worker has fitted its explainers, the store answers and one reference
-row gets an answer from the model. ``ReadinessProbe.check`` runs as a periodic chore
+Ready once every worker has fitted its explainers, the store answers and takes a write
+(``Store.ping``: a full disk or a read-only store is not ready) and one reference row gets
+an answer from the model. ``ReadinessProbe.check`` runs as a periodic chore
 (``chores.ReadinessCheck``), sooner while not ready, and at once after an explanation
 found the model down (``MODEL_DOWN``).
 """
@@ -12,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from explainer_service.errors import StoreError, problem_of
+from explainer_service.errors import StoreError, StoreReplacedError, problem_of
 from explainer_service.observability.metrics import Metrics
 from explainer_service.runtime import Runtime
 from explainer_service.store import Store
@@ -20,8 +21,10 @@ from explainer_service.workers import Pool
 
 log = logging.getLogger("explainer_service")
 
-#: readiness's reason while the store cannot be reached
+#: readiness's reason while the store cannot be reached or cannot write
 STORE_DOWN = "the explanation store does not answer"
+#: ... and while the SQLite store's file was deleted or replaced under the service
+STORE_REPLACED = "the explanation store's file was deleted or replaced: restart the service"
 
 #: Errors after which the model is checked again at once: readiness follows the model.
 MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
@@ -62,9 +65,10 @@ class ReadinessProbe:
         try:
             self.store.ping()
         except StoreError as exc:
-            if self.state.reason != STORE_DOWN:  # once, not at every check
+            reason = STORE_REPLACED if isinstance(exc, StoreReplacedError) else STORE_DOWN
+            if self.state.reason != reason:  # once, not at every check
                 log.warning("not ready: %s", exc)  # its message has no password
-            self.state = Readiness(False, STORE_DOWN, time.time())
+            self.state = Readiness(False, reason, time.time())
             return
         row = self.runtime.reference[self.runtime.schema.names].iloc[:1].values.tolist()
         try:
@@ -75,7 +79,7 @@ class ReadinessProbe:
             self.state = Readiness(False, problem_of(exc).message, time.time())
         else:
             if not self.state.ready and self.state.checked_at:
-                log.info("ready: the model answers")
+                log.info("ready: the store and the model answer")
             self.state = Readiness(True, "ready", time.time())
         finally:  # the only requests to the model this process makes
             self.metrics.called_model("readiness", self.runtime.model.take_durations())

@@ -12,6 +12,10 @@ process holds a lease on it while it lives (``ledger``). Requests whose holder d
 taken over by whichever process sharing the store looks first, so after a crash or a
 restart accepted work is done, once. Readiness (``readiness``), lease renewal, orphan
 adoption and retention run as periodic chores (``chores``) once the workers have started.
+
+A store that fails is a 503 (``StoreError``) for the requests that meet it, never a hang:
+an answer the store did not take is kept in memory (``unstored``) and stored by a chore
+once the store writes again; it is never stored as failed for the store's sake.
 """
 
 from __future__ import annotations
@@ -48,10 +52,12 @@ from explainer_service.service.chores import (
     OrphanAdoption,
     ReadinessCheck,
     Retention,
+    StoringUnstored,
     run_chores,
 )
 from explainer_service.service.ledger import Ledger
 from explainer_service.service.readiness import MODEL_DOWN, Readiness, ReadinessProbe
+from explainer_service.service.unstored import Unstored, UnstoredAnswers
 from explainer_service.settings import Settings
 from explainer_service.store import Record, Status, Store
 from explainer_service.workers import Job, Pool, Setup, Task
@@ -98,6 +104,8 @@ class Service:
         #: this process's leases in the store
         self.ledger = Ledger(store, settings.service.lease_s)
         self._inflight: dict[str, tuple[str, Future[Explanation]]] = {}  # key -> id, future
+        #: answers computed here that the store did not take yet
+        self.unstored = UnstoredAnswers(settings.service.max_unstored)
         # re-entrant: a job done before _submit adds its callback runs _finish (and _forget)
         # at once, in the thread that holds the lock
         self._lock = threading.RLock()
@@ -109,6 +117,7 @@ class Service:
             limit=lambda: self.settings.service.max_queue,
             workers=lambda: self.pool.size,
             busy=lambda: len(self.pool.running()),
+            unstored=lambda: len(self.unstored),
         )
         self._probe = ReadinessProbe(store, runtime, self.metrics)
         self._readiness_check = ReadinessCheck(self._probe, settings.service)
@@ -133,6 +142,7 @@ class Service:
             self._readiness_check,
             LeaseRenewal(self.ledger, self._held),
             OrphanAdoption(self.adopt_orphans, lease_s),
+            StoringUnstored(self.store_unstored, self.settings.service.ready_interval_s),
         ]
         if self.settings.service.retention_days is not None:
             self._chores.append(self._retention)
@@ -140,15 +150,35 @@ class Service:
         await run_chores(self._chores)
 
     def _held(self) -> list[str]:
-        """The ids of the requests computed here (queued or running)."""
+        """The ids of the requests computed here (queued, running, or computed and not yet
+        stored)."""
         with self._lock:
-            return [id for id, _ in self._inflight.values()]
+            computing = [id for id, _ in self._inflight.values()]
+        return computing + self.unstored.ids()
 
     def renew_leases(self) -> int:
-        """Renew the leases of the requests computed here (queued or running); a row whose
-        answer the store could not take is not among them, so its lease runs out and it is
-        computed again. Answers how many."""
+        """Renew the leases of the requests computed here (queued, running, or kept in
+        ``unstored``); one whose answer could not be kept (beyond ``service.max_unstored``)
+        is not among them, so its lease runs out and it is computed again. Answers how many."""
         return self.ledger.renew(self._held())
+
+    def store_unstored(self) -> int:
+        """Store the answers the store did not take when they were computed, oldest first;
+        answers how many were stored. Raises ``StoreError`` (the rest stay kept) while the
+        store still fails. An answer whose request another process took over meanwhile (the
+        store was down longer than the lease) is dropped: that process answers it."""
+        stored = 0
+        for answer in self.unstored.all():
+            task = answer.task
+            if self.ledger.finish(task.id, answer.explanation):
+                stored += 1
+                self.metrics.finished(task.method, answer.explanation)
+                self._log_done(task, "done", explanation=answer.explanation)
+                log.info("stored explanation %s once the store answered again", task.id)
+            else:
+                log.warning("explanation %s was taken over by another process", task.id)
+            self.unstored.discard(answer.key)
+        return stored
 
     def purge(self) -> int:
         """Delete the explanations done or failed more than ``service.retention_days`` ago
@@ -165,6 +195,8 @@ class Service:
         for record in self.store.orphans(max(room, 0)):
             if record.task is None or record.key is None:
                 continue
+            if self.unstored.get(record.key) is not None:
+                continue  # computed here; its lease ran out while the store was down
             if not self.ledger.take_over(record.id):
                 continue  # another process was quicker
             task = self._task(record.id, record.task)
@@ -266,7 +298,20 @@ class Service:
         return tickets
 
     def _ticket(self, key: str, task: dict[str, Any]) -> Ticket:
+        """Raises ``StoreError`` (and has readiness checked at once) when the store fails."""
+        try:
+            return self._lookup_or_claim(key, task)
+        except StoreError:
+            self._readiness_check.wake()
+            raise
+
+    def _lookup_or_claim(self, key: str, task: dict[str, Any]) -> Ticket:
         method = task["method"]
+        kept = self.unstored.get(key)
+        if kept is not None:  # computed here, not stored yet: answered from memory
+            answered: Future[Explanation] = Future()
+            answered.set_result(kept.explanation)
+            return Ticket(kept.task.id, method, None, answered)
         with self._lock:
             if key in self._inflight:
                 id, future = self._inflight[key]
@@ -308,11 +353,32 @@ class Service:
         return max(1, min(600, math.ceil(waiting * self._mean_s / self.pool.size)))
 
     def _started(self, job: Job) -> None:
-        if not self.ledger.start(job.task.id):
-            log.warning("explanation %s was taken over by another process", job.task.id)
+        try:
+            if not self.ledger.start(job.task.id):
+                log.warning("explanation %s was taken over by another process", job.task.id)
+        except StoreError as exc:  # it runs all the same; its answer is kept if need be
+            log.warning("explanation %s started unrecorded: %s", job.task.id, exc)
+            self._readiness_check.wake()
 
     def _finish(self, key: str, job: Job, future: Future[Explanation]) -> None:
-        """Store what the worker answered, then hand it to the waiting requests."""
+        """Store what the worker answered, then hand it to the waiting requests.
+
+        Runs as the job's done-callback: whatever is raised here, ``future`` gets it (an
+        exception escaping a done-callback is only logged, and the waiting request would
+        never be answered)."""
+        try:
+            explanation = self._settle(key, job)
+        except BaseException as exc:
+            self._forget(key)
+            future.set_exception(exc)
+        else:
+            self._forget(key)
+            future.set_result(explanation)
+
+    def _settle(self, key: str, job: Job) -> Explanation:
+        """The worker's answer, stored (or kept in ``unstored`` when the store fails: then
+        ``StoreError`` is raised for the waiting requests); the worker's error, stored as
+        the request's answer, is raised."""
         id = job.task.id
         self.metrics.called_model(job.task.method, job.call_seconds)
         try:
@@ -320,29 +386,45 @@ class Service:
             queued = job.queue_seconds
             explanation.cost.queue_seconds = None if queued is None else round(queued, 6)
             self._mean_s = 0.8 * self._mean_s + 0.2 * explanation.cost.seconds
-            self.ledger.finish(id, explanation)
-            self.metrics.finished(job.task.method, explanation)
-            self._log_done(job.task, "done", explanation=explanation)
-        except ShuttingDownError as exc:  # the service stops: another process or run does it
+        except ShuttingDownError:  # the service stops: another process or run does it
             with contextlib.suppress(StoreError):  # then its lease runs out instead
                 self.ledger.release(id)
-            self._forget(key)
-            future.set_exception(exc)
+            raise
         except Exception as exc:
             problem = problem_of(exc)
             if problem.code == INTERNAL and not isinstance(exc, WorkerError):
                 log.exception("explanation %s failed", id)  # a worker logs its own
             if problem.code in MODEL_DOWN:
                 self._readiness_check.wake()  # readiness follows the model now
-            with contextlib.suppress(StoreError):  # the caller gets the error all the same
+            try:
                 self.ledger.fail(id, problem.record())
+            except StoreError:  # the caller gets the error all the same; the lease runs
+                self._readiness_check.wake()  # out and the request is computed again
             self.metrics.failed(job.task.method, problem.code)
             self._log_done(job.task, "failed", error=problem.code)
-            self._forget(key)
-            future.set_exception(exc)
+            raise
+        try:
+            self.ledger.finish(id, explanation)
+        except StoreError:
+            self._readiness_check.wake()
+            self._keep(Unstored(key, job.task, explanation))
+            raise
+        self.metrics.finished(job.task.method, explanation)
+        self._log_done(job.task, "done", explanation=explanation)
+        return explanation
+
+    def _keep(self, answer: Unstored) -> None:
+        """Keep an answer the store did not take, or let its lease run out (with ``_forget``,
+        it is no longer renewed) when ``service.max_unstored`` are kept already."""
+        if self.unstored.keep(answer):
+            log.warning("explanation %s is kept in memory until the store takes it", answer.task.id)
         else:
-            self._forget(key)
-            future.set_result(explanation)
+            log.warning(
+                "explanation %s could not be stored and %d others wait for the store: it "
+                "will be computed again once its lease runs out",
+                answer.task.id,
+                self.unstored.limit,
+            )
 
     def _log_done(
         self,
@@ -429,6 +511,11 @@ class Service:
         for chore in self._chores:
             chore.stop()
         self.pool.close()
+        if len(self.unstored):
+            try:  # a last try; else their leases run out and they are computed again
+                self.store_unstored()
+            except StoreError as exc:
+                log.warning("%d explanations could not be stored: %s", len(self.unstored), exc)
         self.runtime.close()
         self.store.close()
 

@@ -61,6 +61,11 @@ RENEW_CHUNK = 500
 #: A migration: the statements that take the schema from one version to the next.
 Migration = Sequence[str]
 
+#: The one-row table the readiness probe writes to (both backends).
+PROBE_MIGRATION: Migration = (
+    "CREATE TABLE store_probe (id INTEGER PRIMARY KEY, checked_at DOUBLE PRECISION NOT NULL)",
+)
+
 
 class Store(InferenceLog, ABC):
     """The explanation store, and the inference log (``InferenceLog``): thread-safe, and
@@ -112,9 +117,18 @@ class Store(InferenceLog, ABC):
         return 0
 
     def ping(self) -> None:
-        """Raises ``StoreError`` when the store cannot be reached (a readiness check)."""
+        """Raises ``StoreError`` when the store cannot be reached or cannot write (a
+        readiness check): it reads, then commits a write to ``store_probe``. A write
+        that changes nothing is not enough: SQLite would skip it, and a full disk, a size
+        limit or a read-only database would go unnoticed until an answer is lost."""
         with self._session() as db:
-            db.execute("SELECT 1").fetchone()
+            db.execute("SELECT version FROM schema_version").fetchone()
+        with self._session() as db:
+            db.execute(
+                "INSERT INTO store_probe (id, checked_at) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                (time.time(),),
+            )
 
     def schema_version(self) -> int:
         with self._session() as db:

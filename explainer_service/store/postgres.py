@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from explainer_service.errors import StoreError
 from explainer_service.store import inferences
-from explainer_service.store.base import Cursor, Migration, Session, Store
+from explainer_service.store.base import PROBE_MIGRATION, Cursor, Migration, Session, Store
 
 MIGRATIONS: list[Migration] = [
     (
@@ -38,6 +38,7 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX explanations_updated ON explanations (updated_at)",
     ),
     inferences.MIGRATION,
+    PROBE_MIGRATION,
 ]
 
 #: The advisory lock that lets one replica at a time migrate the schema.

@@ -10,20 +10,25 @@ a sync per commit cost most of each event's time.
 Every ``sqlite3`` error, at open and at use (a file that is not a database or is
 corrupted, a path that cannot be opened, a read-only file, a full disk), becomes a
 ``StoreError`` naming the file (``_mapped``).
+
+The file's identity (device and inode) is taken at open and checked before each use: a
+file deleted or replaced while in use (the service would go on writing to the unlinked
+one, and lose it all at the next start) is a ``StoreReplacedError`` until a restart.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from explainer_service.errors import StoreError
+from explainer_service.errors import StoreError, StoreReplacedError
 from explainer_service.store import inferences
-from explainer_service.store.base import Migration, Session, Store
+from explainer_service.store.base import PROBE_MIGRATION, Migration, Session, Store
 
 #: Schema versions, in order. A file written before the version table existed is read as
 #: version 1 (the first layout) or 2 (with keys and leases) by its columns.
@@ -45,6 +50,7 @@ MIGRATIONS: list[Migration] = [
     ),
     ("CREATE INDEX explanations_updated ON explanations (updated_at)",),
     inferences.MIGRATION,
+    PROBE_MIGRATION,
 ]
 
 
@@ -71,12 +77,18 @@ class SqliteStore(Store):
                 self.location, check_same_thread=False, isolation_level=None, timeout=30
             )
         self._lock = threading.Lock()
+        #: (st_dev, st_ino) of the file opened; None for ``:memory:``
+        self._identity: tuple[int, int] | None = None
+        self._path = self.location
         try:
             with _mapped(f"cannot open the store {self.location}"):
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # WAL's commits survive a crash of the process without a sync each; only a
                 # crash of the machine may lose the last ones (docs/inference-log.md)
                 self._db.execute("PRAGMA synchronous=NORMAL")
+                if self.location != ":memory:":
+                    self._path = os.path.abspath(self.location)  # the same file after a chdir
+                    self._identity = _identity(self._path)
             self._migrate(MIGRATIONS)
         except BaseException:
             self._db.close()
@@ -84,6 +96,7 @@ class SqliteStore(Store):
 
     @contextmanager
     def _session(self, atomic: bool = False) -> Iterator[Session]:
+        self._check_identity()
         with self._lock, _mapped(f"the store {self.location} failed"):
             if not atomic:
                 yield self._db
@@ -97,6 +110,23 @@ class SqliteStore(Store):
                 raise
             self._db.execute("COMMIT")
 
+    def _check_identity(self) -> None:
+        """Raises ``StoreReplacedError`` when the path no longer names the file opened."""
+        if self._identity is None:
+            return
+        try:
+            now: tuple[int, int] | None = _identity(self._path)
+        except FileNotFoundError:
+            now = None
+        except OSError as exc:
+            raise StoreError(f"the store {self.location} failed: {exc}") from None
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise StoreReplacedError(
+                f"the store {self.location} was {what} while in use: restart the service "
+                "to open the file now at that path"
+            )
+
     def _lock_schema(self, db: Session) -> None:
         """Nothing more: ``BEGIN IMMEDIATE`` holds the file's write lock."""
 
@@ -109,3 +139,8 @@ class SqliteStore(Store):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _identity(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino

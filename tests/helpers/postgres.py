@@ -71,11 +71,19 @@ class Cluster:
             "--encoding=UTF8",
             "--no-sync",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its data (after ``pause``)."""
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} {FAST}"
         self._run(
             "pg_ctl", "--pgdata", str(self.data), "--log", str(self.root / "server.log"),
             "--wait", "--timeout", "300", "-o", options, "start",
         )  # fmt: skip
+
+    def pause(self) -> None:
+        """Stop the server (fast: open connections are cut), keeping its data."""
+        self._run("pg_ctl", "--pgdata", str(self.data), "--mode", "fast", "--wait", "stop")
 
     def _run(self, program: str, *args: str) -> None:
         done = subprocess.run(

@@ -330,6 +330,8 @@ class FlakyStore(SqliteStore):
 def test_an_answer_the_store_refused_fails_its_caller_and_its_lease_runs_out(
     settings, tmp_path
 ) -> None:
+    """With no room to keep answers in memory (``service.max_unstored`` 0)."""
+    settings.service.max_unstored = 0
     gate = tmp_path / "open"
     gate.touch()
     service = build(settings, FlakyStore(tmp_path / "s.sqlite"), gate)

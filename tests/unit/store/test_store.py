@@ -191,7 +191,7 @@ def test_a_file_of_the_first_layout_gets_the_new_columns_and_keeps_its_rows(
     assert old is not None and old.status is Status.done and old.explanation == explanation
     assert old.key is None and old.task is None
     assert store.orphans(10) == []
-    assert store.schema_version() == 4  # and the inference log's tables
+    assert store.schema_version() == 5  # and the inference log's tables, the probe's
     assert store.count_inferences() == 0
     record, held = store.claim("k", "shap", TASK, "a", 30)  # the new columns work
     assert held and store.find("k").id == record.id  # type: ignore[union-attr]
