@@ -148,9 +148,9 @@ CASES = [
     _v2("POST", "/infer", 200, V2Response, body=V2),
     _v2("POST", "/infer", 200, DryRunOut, body=V2, params={"dry_run": "true"}),
     Case("GET", "/inferences", 200, list[InferenceSummary]),
-    Case("GET", "/inferences/{id:path}", 200, InferenceOut, url="/inferences/{inference}"),
+    Case("GET", "/inferences/{id:inference_id}", 200, InferenceOut, url="/inferences/{inference}"),
     *[
-        Case(method, "/inferences/{id:path}/explain", status, model, params, down=down,
+        Case(method, "/inferences/{id:inference_id}/explain", status, model, params, down=down,
              url="/inferences/{inference}/explain")
         for method, status, model, params, down in (
             ("POST", 200, InferenceExplanationOut, {}, False),
