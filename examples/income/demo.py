@@ -116,7 +116,7 @@ def main() -> None:
         print(f"\nThe income model:       {model_base}  (POST /v2/models/income/infer)")
         print(f"The explainer service:  {base}/  (API: {base}/docs)\n")
         for applicant, verdict in zip(applicants(), ("refused", "approved"), strict=True):
-            id = logged.log(base, applicant, *logged.predict(model_base, applicant))
+            id = logged.log(base, *logged.predict(model_base, applicant))
             summary = ", ".join(f"{k}={applicant[k]}" for k in ("age", "education", "occupation"))
             print(f"Applicant {verdict} ({summary}), decision {id}:")
             print(f"  {'record':<15} {base}/inferences/{id}?format=html")
