@@ -37,7 +37,7 @@ def wait_for(url: str, processes: list[subprocess.Popen[bytes]], timeout: float 
     while time.monotonic() < deadline:
         for process in processes:
             if process.poll() is not None:
-                raise SystemExit(f"{process.args} exited with {process.returncode}")
+                raise SystemExit(f"{process.args!r} exited with {process.returncode}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
