@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from explainer_service.store import open_store
 from explainer_service.store.inferences import LoggedSide
 from explainers.wire import native
 from tests.helpers.browser import dump_dom
+from tests.helpers.logger_events import kserve_event, message, seldon_event, v2_request
 from tests.helpers.support import (
     ROOT,
     explainer_service,
@@ -200,6 +202,50 @@ def test_explained_by_id_equals_post_explain_of_its_payload(
     metrics = httpx.get(f"{base}/metrics").text
     assert 'explainer_inference_agreement_total{outcome="agrees"}' in metrics
     assert 'explainer_model_calls_total{method="agreement"}' in metrics
+
+
+@pytest.mark.parametrize("logger", ["kserve", "seldon"])
+def test_logged_over_http_by_a_logger_then_explained_by_its_join_key(
+    service: tuple[str, Path], income_server: str, logger: str
+) -> None:
+    """The whole path: the model answers a client, the logger's two events (CloudEvents
+    built with the SDK, the answer first) reach POST /inferences, and the decision is
+    explained by KServe's ``Ce-Id`` or Seldon's ``Ce-Requestid``, as POST /explain explains
+    the same payload."""
+    base, _ = service
+    record = rows(1, start=11 if logger == "kserve" else 12)[0]
+    payload = v2_request([[record[name] for name in paths.FEATURES]])
+    served = httpx.post(f"{income_server}/v2/models/income/infer", json=payload, timeout=60)
+    assert served.status_code == 200, served.text
+    key = f"{logger}-over-http-{uuid.uuid4()}"
+    for side, data in (("response", served.json()), ("request", payload)):
+        event = (
+            kserve_event(side, data, key)
+            if logger == "kserve"
+            else seldon_event(side, data, key, protocol="v2")
+        )
+        sent = message(event, "binary" if logger == "kserve" else "structured")
+        answer = httpx.post(
+            f"{base}/inferences", content=sent.body, headers={**sent.headers, **AUTH}, timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+    logged = httpx.get(f"{base}/inferences/{key}", headers=AUTH, timeout=60)
+    assert logged.status_code == 200, logged.text
+    by_id = httpx.post(
+        f"{base}/inferences/{key}/explain",
+        params={"method": "shap", **SEED},
+        headers=AUTH,
+        timeout=300,
+    )
+    assert by_id.status_code == 200, by_id.text
+    direct = httpx.post(
+        f"{base}/explain", params={"method": "shap", **SEED}, json=payload, headers=AUTH,
+        timeout=300,
+    )  # fmt: skip
+    assert direct.status_code == 200, direct.text
+    ours, theirs = by_id.json(), direct.json()
+    assert ours["id"] == theirs["id"] and ours["result"] == theirs["result"]
+    assert ours["inference_id"] == key and ours["agreement"]["agrees"] is True
 
 
 def test_the_record_lists_every_explanation(service: tuple[str, Path], income_server: str) -> None:
