@@ -15,7 +15,7 @@ MODEL := examples/income/model.joblib
 BENCH_VENV := .venv-bench
 
 # pytest-xdist's processes for `make test` (docs/testing.md)
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 
 .PHONY: demo test layers audit venv mlserver model browser postgres lint lint-image clean bench
 
