@@ -288,6 +288,14 @@ class ServiceSettings(BaseModel):
     store_pool_size: int = Field(
         4, ge=1, le=100, description="connections to the PostgreSQL store at most, per process"
     )
+    store_timeout_s: int = Field(
+        10,
+        ge=2,
+        le=120,
+        description="how long a request or a readiness check waits for a connection to the "
+        "PostgreSQL store before it is answered 503 store_unavailable (also libpq's "
+        "connect_timeout, whose least value is 2)",
+    )
     retention_days: float | None = Field(
         None,
         gt=0,

@@ -36,18 +36,29 @@ def is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(location: str, *, password_file: Path | None = None, pool_size: int = 4) -> Store:
-    """The store at ``location``: a ``postgresql://`` URL (``password_file`` and
-    ``pool_size`` apply to it), else a SQLite file or ``:memory:``. Raises ``StoreError``."""
+def open_store(
+    location: str,
+    *,
+    password_file: Path | None = None,
+    pool_size: int = 4,
+    timeout_s: int = 10,
+) -> Store:
+    """The store at ``location``: a ``postgresql://`` URL (``password_file``, ``pool_size``
+    and ``timeout_s`` apply to it), else a SQLite file or ``:memory:``. Raises ``StoreError``."""
     if is_postgres(location):
         from explainer_service.store.postgres import PostgresStore  # psycopg only when used
 
-        return PostgresStore(location, password_file=password_file, pool_size=pool_size)
+        return PostgresStore(
+            location, password_file=password_file, pool_size=pool_size, connect_timeout_s=timeout_s
+        )
     return SqliteStore(location)
 
 
 def open_configured_store(config: ServiceSettings) -> Store:
-    """The store ``service.store`` names, with its password file and pool size."""
+    """The store ``service.store`` names, with its password file, pool size and timeout."""
     return open_store(
-        config.store, password_file=config.store_password_file, pool_size=config.store_pool_size
+        config.store,
+        password_file=config.store_password_file,
+        pool_size=config.store_pool_size,
+        timeout_s=config.store_timeout_s,
     )

@@ -108,6 +108,11 @@ class PostgresStore(Store):
             # how long a caller waits for a connection (psycopg_pool's default: 30 s): a
             # request or a readiness check that meets the database gone fails after this
             timeout=connect_timeout_s,
+            # psycopg_pool retries a lost connection with a doubling delay until this much
+            # time has passed, then lets the next caller start over from a short delay: so
+            # a database back after an outage is noticed within a few of these, not after
+            # an ever-growing wait (its default: 5 minutes)
+            reconnect_timeout=max(30.0, connect_timeout_s * 3.0),
             name="explanation-store",
         )
         try:

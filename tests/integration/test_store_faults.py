@@ -36,7 +36,8 @@ def start(
     wait at the gate for as long as the test needs."""
     settings, env = store.replica(0)
     wanted = durable_config(model, store.location)
-    wanted["service"].update(settings, lease_s=6, ready_recheck_s=1)
+    # a request that meets the database stopped waits 2 s for a connection, not 10
+    wanted["service"].update(settings, lease_s=6, ready_recheck_s=1, store_timeout_s=2)
     wanted["service"]["budget"] = {"max_seconds": LIMIT_S}
     process, base = explainer_service(wanted, directory, log, env=env, log_level="info")
     wait_until_ready(base, timeout=LIMIT_S)
