@@ -155,10 +155,15 @@ $(STAMPS)/wheel: pyproject.toml
 	flock $(STAMPS)/wheel.lock sh -c 'rm -rf $(STAMPS)/wheel && \
 		$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(STAMPS)/wheel .'
 
+# The versions of the server's dependencies in .venv, as constraints for the matrix's
+# server venvs: their answers are compared with .venv's, so only Python differs.
+$(STAMPS)/constraints.txt: $(STAMPS)/venv
+	$(BIN)/python -m tests.helpers.runtime_requirements > $@
+
 # A fresh venv of pyenv's Python 3.X (else python3.X on the PATH) with the wheel installed
 # as a user installs it, plus the test tools; none: the stamp alone, and the tests of that
 # Python are skipped, naming it.
-$(STAMPS)/matrix-%: $(STAMPS)/wheel
+$(STAMPS)/matrix-%: $(STAMPS)/wheel $(STAMPS)/constraints.txt
 	@python=$$(ls -d $(PYENV_ROOT)/versions/$*.*/bin/python 2>/dev/null | tail -n 1); \
 	python=$${python:-$$(command -v python$* || true)}; \
 	if [ -z "$$python" ]; then echo "Python $* is not installed: its tests are skipped"; \
@@ -166,6 +171,7 @@ $(STAMPS)/matrix-%: $(STAMPS)/wheel
 		&& .venv-py$*/bin/python -m pip install --quiet --upgrade pip \
 		&& .venv-py$*/bin/python -m pip install --quiet \
 			"$$(ls $(STAMPS)/wheel/*.whl)$(if $(filter $*,$(SERVER_PYTHONS)),[server])" \
+			$(if $(filter $*,$(SERVER_PYTHONS)),--constraint $(STAMPS)/constraints.txt) \
 			pytest pytest-timeout pyyaml \
 		|| exit 1; fi
 	@touch $@
