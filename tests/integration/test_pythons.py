@@ -82,27 +82,30 @@ def packages(python: Path) -> dict[str, str]:
 # --- the client ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", CLIENT_PYTHONS)
-def test_the_client_installs_and_passes_its_tests(
-    version: str, wheel: Path, tmp_path: Path
-) -> None:
-    python = installed(version, wheel)
-    probe = subprocess.run(
-        [str(python), "-c", "import sys, explainer_service.client as c; "
-         "print(sys.version_info[:2], c.__file__)"],
-        cwd=tmp_path, env=clean_environment(), check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    assert f"({version.replace('.', ', ')})" in probe.stdout
-    assert str(python.parents[1]) in probe.stdout  # the wheel's copy, not the checkout
-    # the checkout's tests (they import tests.helpers) against the same sources; pyproject's
-    # options are .venv's (xdist), so none here; the conftest needs the server's packages
-    tests = subprocess.run(
-        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "addopts=",
-         "--noconftest", "tests/unit/client/test_client.py"],
-        cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
-    assert " passed" in tests.stdout and "skipped" not in tests.stdout
+class TestClient:
+    """A unit of its own for pytest-xdist: it runs beside the server's tests."""
+
+    @pytest.mark.parametrize("version", CLIENT_PYTHONS)
+    def test_the_client_installs_and_passes_its_tests(
+        self, version: str, wheel: Path, tmp_path: Path
+    ) -> None:
+        python = installed(version, wheel)
+        probe = subprocess.run(
+            [str(python), "-c", "import sys, explainer_service.client as c; "
+             "print(sys.version_info[:2], c.__file__)"],
+            cwd=tmp_path, env=clean_environment(), check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        assert f"({version.replace('.', ', ')})" in probe.stdout
+        assert str(python.parents[1]) in probe.stdout  # the wheel's copy, not the checkout
+        # the checkout's tests (they import tests.helpers) against the same sources; pyproject's
+        # options are .venv's (xdist), so none here; the conftest needs the server's packages
+        tests = subprocess.run(
+            [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "addopts=",
+             "--noconftest", "tests/unit/client/test_client.py"],
+            cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
+        assert " passed" in tests.stdout and "skipped" not in tests.stdout
 
 
 # --- the server ----------------------------------------------------------------------------
@@ -204,36 +207,36 @@ def same(ours: Any, theirs: Any, where: str = "") -> list[str]:
     return [f"{where}: {ours!r} != {theirs!r}"]
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("version", SERVER_PYTHONS)
-def test_the_server_explains_as_on_3_11(version: str, method: str, services) -> None:
-    reference = services("3.11").explain(method)
-    assert reference.status_code == 200, reference.text
-    answer = services(version).explain(method)
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["method"] == method
-    assert same(answer.json(), reference.json()) == []
+class TestServer:
+    @pytest.mark.parametrize("method", METHODS)
+    @pytest.mark.parametrize("version", SERVER_PYTHONS)
+    def test_the_server_explains_as_on_3_11(self, version: str, method: str, services) -> None:
+        reference = services("3.11").explain(method)
+        assert reference.status_code == 200, reference.text
+        answer = services(version).explain(method)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["method"] == method
+        assert same(answer.json(), reference.json()) == []
 
-
-@pytest.mark.parametrize("version", SERVER_PYTHONS)
-def test_the_server_has_numpy_2_and_no_batch_or_reference_engine(
-    version: str, wheel: Path, services, tmp_path: Path
-) -> None:
-    python = installed(version, wheel)
-    found = packages(python)
-    assert int(found["numpy"].split(".")[0]) >= 2
-    assert ABSENT.isdisjoint(found), sorted(ABSENT & set(found))
-    assert not [name for name in found if name.startswith("nvidia-")]
-    rows = tmp_path / "rows.csv"
-    rows.write_text("age\n39\n")
-    batch = subprocess.run(
-        [str(python.parent / "explainer-service"), "batch", "--input", str(rows),
-         "--output", str(tmp_path / "out.csv")],
-        cwd=tmp_path, env=clean_environment(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert batch.returncode == 2, batch.stderr
-    assert "pip install 'explainer-service[batch]'" in batch.stderr
-    assert "Traceback" not in batch.stderr
-    answer = httpx.post(f"{services(version).base}/batches", json={"rows": [{}]}, timeout=60)
-    assert answer.status_code == 501, answer.text
-    assert answer.json()["error"]["detail"] == {"extra": "batch", "missing": "ray, pyarrow"}
+    @pytest.mark.parametrize("version", SERVER_PYTHONS)
+    def test_the_server_has_numpy_2_and_no_batch_or_reference_engine(
+        self, version: str, wheel: Path, services, tmp_path: Path
+    ) -> None:
+        python = installed(version, wheel)
+        found = packages(python)
+        assert int(found["numpy"].split(".")[0]) >= 2
+        assert ABSENT.isdisjoint(found), sorted(ABSENT & set(found))
+        assert not [name for name in found if name.startswith("nvidia-")]
+        rows = tmp_path / "rows.csv"
+        rows.write_text("age\n39\n")
+        batch = subprocess.run(
+            [str(python.parent / "explainer-service"), "batch", "--input", str(rows),
+             "--output", str(tmp_path / "out.csv")],
+            cwd=tmp_path, env=clean_environment(), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert batch.returncode == 2, batch.stderr
+        assert "pip install 'explainer-service[batch]'" in batch.stderr
+        assert "Traceback" not in batch.stderr
+        answer = httpx.post(f"{services(version).base}/batches", json={"rows": [{}]}, timeout=60)
+        assert answer.status_code == 501, answer.text
+        assert answer.json()["error"]["detail"] == {"extra": "batch", "missing": "ray, pyarrow"}
