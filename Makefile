@@ -44,8 +44,7 @@ demo: venv model
 # The matrix's venvs are built in the background while the checks and pytest run (each
 # under a lock that test_pythons.py takes too, so a test waits for its venv, or builds it
 # when run without make); their log is $(STAMPS)/matrix.log.
-test: venv mlserver model browser postgres reference
-	@mkdir -p $(STAMPS)
+test: venv mlserver model browser postgres reference $(STAMPS)/wheel $(STAMPS)/constraints.txt
 	@{ for v in $(CLIENT_PYTHONS); do \
 		flock $(STAMPS)/matrix-$$v.lock $(MAKE) --no-print-directory $(STAMPS)/matrix-$$v & \
 	done; wait; } > $(STAMPS)/matrix.log 2>&1 &
@@ -152,8 +151,8 @@ $(STAMPS)/reference: $(STAMPS)/venv
 # in ./build); the tests install the checkout's own wheel over it.
 $(STAMPS)/wheel: pyproject.toml
 	@mkdir -p $(STAMPS)
-	flock $(STAMPS)/wheel.lock sh -c 'rm -rf $(STAMPS)/wheel && \
-		$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(STAMPS)/wheel .'
+	flock $(STAMPS)/wheel.lock sh -c '[ $@ -nt pyproject.toml ] || { rm -rf $@ && \
+		$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $@ . ; }'
 
 # The versions of the server's dependencies in .venv, as constraints for the matrix's
 # server venvs: their answers are compared with .venv's, so only Python differs.
