@@ -3,9 +3,16 @@
 # deploy/kubernetes/ runs it beside a model (sidecar) or on its own. Linted by hadolint in
 # `make test`; tests/integration/test_image.py starts the service with this file's CMD.
 
+# The newest Python the server supports (pyproject.toml; `make test` runs the server's
+# tests on it in .venv-py3.13). EXTRAS: `server` (a sidecar: the service, its engines,
+# SQLite and PostgreSQL) or `server,batch` (adds Ray and pyarrow for `explainer-service
+# batch` and POST /batches): docker build --build-arg EXTRAS=server,batch .
+ARG PYTHON_IMAGE=python:3.13-slim-trixie
+
 # Stage 1: the service and its runtime dependencies (pyproject's [project] dependencies and
-# its `server` extra, not the dev extras) installed into a virtual environment.
-FROM python:3.11-slim-bookworm AS build
+# the EXTRAS, not the dev extras) installed into a virtual environment.
+FROM ${PYTHON_IMAGE} AS build
+ARG EXTRAS=server
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -14,10 +21,10 @@ COPY pyproject.toml README.md ./
 COPY explainer_service ./explainer_service
 COPY explainers ./explainers
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/venv/bin/pip install "$(echo /wheels/*.whl)[server]"
+    && /opt/venv/bin/pip install "$(echo /wheels/*.whl)[${EXTRAS}]"
 
 # Stage 2: only the virtual environment, run by an unprivileged user.
-FROM python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /srv/explainer explainer
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \

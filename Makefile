@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Everything they need is
-# installed here, so both work on a fresh machine with only Python 3.11 and pip.
+# installed here, so both work on a fresh machine with Python 3.11 and pip (and, for the
+# matrix of `make test`, pyenv's 3.10, 3.12 and 3.13; a missing one is skipped and says so).
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -14,19 +15,49 @@ MODEL := examples/income/model.joblib
 # Business Source License; it is installed here and nowhere else.
 BENCH_VENV := .venv-bench
 
+# The reference engines the tests compare ours against, in an environment of their own:
+# alibi 0.9.4 (the last alibi release under Apache-2.0; 0.9.5 and later: Business Source
+# License 1.1) and dice-ml pin numpy<2, which the service does not. alibi's `ray` extra is
+# required: without it `import alibi` fails with current typing_extensions.
+# tests/helpers/reference.py runs them here, over the same model server as ours.
+REFERENCE_VENV := .venv-reference
+REFERENCE_PACKAGES := 'alibi[ray]==0.9.4' 'dice-ml==0.12' 'numpy<2' 'httpx>=0.27'
+
+# The Pythons of the matrix (pyproject.toml's classifiers): a venv each (.venv-py3.X) with
+# the client, and on SERVER_PYTHONS the server, installed as a user installs them;
+# tests/integration/test_pythons.py installs the wheel of the checkout there and runs a
+# short set of tests (docs/testing.md). $(PYTHON)'s own is .venv, with the full suite.
+CLIENT_PYTHONS := 3.10 3.11 3.12 3.13
+SERVER_PYTHONS := 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+MATRIX_STAMPS := $(foreach v,$(CLIENT_PYTHONS),$(STAMPS)/matrix-$(v))
+
 # pytest-xdist's processes for `make test` (docs/testing.md)
 TEST_PROCESSES ?= 3
 
-.PHONY: demo test layers audit venv mlserver model browser postgres lint lint-image clean bench
+.PHONY: demo test layers audit venv mlserver model browser postgres reference matrix lint \
+	lint-image clean bench dist
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
 
-test: venv mlserver model browser postgres
+# The matrix's venvs are built in the background while the checks and pytest run (each
+# under a lock that test_pythons.py takes too, so a test waits for its venv, or builds it
+# when run without make); their log is $(STAMPS)/matrix.log.
+test: venv mlserver model browser postgres reference $(STAMPS)/wheel $(STAMPS)/constraints.txt
+	@{ for v in $(CLIENT_PYTHONS); do \
+		flock $(STAMPS)/matrix-$$v.lock $(MAKE) --no-print-directory $(STAMPS)/matrix-$$v & \
+	done; wait; } > $(STAMPS)/matrix.log 2>&1 &
 	$(MAKE) --no-print-directory audit
 	$(MAKE) --no-print-directory lint-image
 	$(MAKE) --no-print-directory layers
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES)
+
+# The wheel and the sdist in dist/, checked as PyPI would check them (twine check).
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
 
 # pip-audit over what the server installs (the runtime dependencies as installed in .venv,
 # not the tools of the tests), against PyPI's vulnerability data. A known vulnerability
@@ -86,6 +117,8 @@ postgres:
 
 venv: $(STAMPS)/venv
 mlserver: $(STAMPS)/mlserver
+reference: $(STAMPS)/reference
+matrix: $(MATRIX_STAMPS)
 model: $(MODEL)
 
 $(STAMPS)/venv: pyproject.toml tests/plugin/pyproject.toml
@@ -106,6 +139,42 @@ $(STAMPS)/mlserver: $(STAMPS)/venv
 		scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')
 	@touch $@
 
+# The same scikit-learn as the main environment, so both read the same model files.
+$(STAMPS)/reference: $(STAMPS)/venv
+	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(REFERENCE_VENV)/bin/python -m pip install --quiet $(REFERENCE_PACKAGES) \
+		scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')
+	@touch $@
+
+# The wheel the matrix's venvs are built from (built once, under a lock: setuptools builds
+# in ./build); the tests install the checkout's own wheel over it.
+$(STAMPS)/wheel: pyproject.toml
+	@mkdir -p $(STAMPS)
+	flock $(STAMPS)/wheel.lock sh -c '[ $@ -nt pyproject.toml ] || { rm -rf $@ && \
+		$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $@ . ; }'
+
+# The versions of the server's dependencies in .venv, as constraints for the matrix's
+# server venvs: their answers are compared with .venv's, so only Python differs.
+$(STAMPS)/constraints.txt: $(STAMPS)/venv
+	$(BIN)/python -m tests.helpers.runtime_requirements > $@
+
+# A fresh venv of pyenv's Python 3.X (else python3.X on the PATH) with the wheel installed
+# as a user installs it, plus the test tools; none: the stamp alone, and the tests of that
+# Python are skipped, naming it.
+$(STAMPS)/matrix-%: $(STAMPS)/wheel $(STAMPS)/constraints.txt
+	@python=$$(ls -d $(PYENV_ROOT)/versions/$*.*/bin/python 2>/dev/null | tail -n 1); \
+	python=$${python:-$$(command -v python$* || true)}; \
+	if [ -z "$$python" ]; then echo "Python $* is not installed: its tests are skipped"; \
+	else rm -rf .venv-py$* && $$python -m venv .venv-py$* \
+		&& .venv-py$*/bin/python -m pip install --quiet --upgrade pip \
+		&& .venv-py$*/bin/python -m pip install --quiet \
+			"$$(ls $(STAMPS)/wheel/*.whl)$(if $(filter $*,$(SERVER_PYTHONS)),[server])" \
+			$(if $(filter $*,$(SERVER_PYTHONS)),--constraint $(STAMPS)/constraints.txt) \
+			pytest pytest-timeout pyyaml \
+		|| exit 1; fi
+	@touch $@
+
 # One pip call: installed separately, pip backtracks for a long time. uvloop<0.22: with
 # 0.22 and later MLServer 1.6.1's worker processes (parallel_workers >= 1) fail to start.
 # The same scikit-learn as the main environment, so both load the benchmark's model.
@@ -124,5 +193,5 @@ $(MODEL): $(STAMPS)/venv examples/income/train.py
 	$(BIN)/python -m examples.income.train
 
 clean:
-	rm -rf $(VENV) $(MLSERVER_VENV) $(BENCH_VENV) $(STAMPS) $(MODEL) examples/income/data \
-		test-output bench-output
+	rm -rf $(VENV) $(MLSERVER_VENV) $(BENCH_VENV) $(REFERENCE_VENV) .venv-py3.* $(STAMPS) \
+		$(MODEL) examples/income/data test-output bench-output dist

@@ -28,6 +28,7 @@
      ├── InferenceConflictError    a logged inference cannot be explained as asked (409)
      │    ├── InferenceIncompleteError     only the model's answer was logged, not the request
      │    └── ModelChangedError            the model no longer gives the logged answer (refuse)
+     ├── ExtraMissingError         an extra the route needs is not installed (501)
      ├── NotReadyError             the explainers are still being fitted
      │    └── ShuttingDownError       the service stops: no new explanations (503, Retry-After)
      ├── QueueFullError            too many explanations wait already: try again later (429)
@@ -316,6 +317,28 @@ class ModelChangedError(InferenceConflictError):
         )
         self.logged = logged
         self.live = live
+
+
+def install_hint(extra: str) -> str:
+    """How to install ``explainer-service[extra]``: from PyPI once released, until then from
+    a clone or the wheel ``make dist`` builds."""
+    return (
+        f"pip install 'explainer-service[{extra}]' (from a clone: pip install '.[{extra}]'; "
+        f"from a wheel: pip install 'explainer_service-VERSION-py3-none-any.whl[{extra}]')"
+    )
+
+
+class ExtraMissingError(ExplainerServiceError):
+    """What was asked needs packages this installation lacks: ``extra`` names the optional
+    dependencies (``explainer-service[batch]``), ``missing`` the packages."""
+
+    def __init__(self, extra: str, missing: list[str]) -> None:
+        super().__init__(
+            f"this needs the '{extra}' extra, which is not installed ({', '.join(missing)} "
+            f"missing): {install_hint(extra)}"
+        )
+        self.extra = extra
+        self.missing = missing
 
 
 class NotReadyError(ExplainerServiceError):
@@ -627,6 +650,9 @@ TABLE: dict[type[Exception], Rule] = {
             **_answer("logged", e.logged),
             **_answer("live", e.live),
         },
+    ),
+    ExtraMissingError: Rule(
+        501, "extra_missing", lambda e: {"extra": e.extra, "missing": ", ".join(e.missing)}
     ),
     NotReadyError: Rule(503, "not_ready"),
     ShuttingDownError: Rule(503, "shutting_down", _retry),

@@ -7,7 +7,7 @@ typed result here are carried as ``OtherResult`` / ``OtherFidelity`` (extra keys
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,7 +79,8 @@ class Provenance(_Strict):
     reference_source: ReferenceSource | None = Field(
         None, description="where the reference rows came from; None: not said"
     )
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # timezone.utc, not 3.11's datetime.UTC: the notebook client imports this on Python 3.10
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))  # noqa: UP017
 
 
 # --- anchors ------------------------------------------------------------------------------

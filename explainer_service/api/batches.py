@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from explainer_service.api.bodies import Body, answers, error_responses
 from explainer_service.api.deps import BatchesDep, LinkDep, ServiceDep
 from explainer_service.batch import Item, Outcome
+from explainer_service.batch.extra import require_batch
 from explainer_service.batch.jobs import BatchJob
 from explainer_service.errors import ShuttingDownError
 from explainer_service.presentation.frames import prediction_columns
@@ -109,9 +110,11 @@ async def post_batch(
     that row's error in the results), and answers 202 with the batch's id at once. The
     batches run one at a time, each on Ray (``batch.address``, else a local Ray), with at
     most ``batch.max_in_flight`` explanations at once; rows already in the store are
-    answered from it."""
+    answered from it. Without Ray and pyarrow (the ``batch`` extra) it answers 501
+    ``extra_missing``, naming the extra."""
     if service.draining:
         raise ShuttingDownError()
+    require_batch()
     job = await asyncio.to_thread(batches.submit, body.method, body.rows, body.parameters)
     accepted = _out(job, link)
     response.headers["Location"] = accepted.links["json"]

@@ -50,6 +50,8 @@ log = logging.getLogger("explainer_service.batch")
 POLL_S = 0.2
 #: How many times Ray starts again a worker that died (each start fits the explainers).
 MAX_RESTARTS = 3
+#: The logger of Ray's "Token authentication is enabled for this Ray cluster" notice.
+RAY_TOKEN_NOTICE = "ray._private.authentication.authentication_token_setup"
 
 
 @dataclass
@@ -232,6 +234,9 @@ def connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    # A new local Ray turns token authentication on by itself and says so at WARNING on
+    # every start; it is what we want, so that notice is not shown (its errors still are).
+    logging.getLogger(RAY_TOKEN_NOTICE).setLevel(logging.ERROR)
     try:
         # "local": a new Ray on this machine, even where `ray start` left one ("auto" joins it)
         ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING)

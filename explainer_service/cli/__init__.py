@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import sys
 
-SERVER_EXTRA = "pip install 'explainer-service[server]'"
+#: The same hint as ``errors.install_hint("server")``, written out: this module imports
+#: nothing that the client lacks.
+SERVER_EXTRA = (
+    "pip install 'explainer-service[server]' (from a clone: pip install '.[server]'; "
+    "from a wheel: pip install 'explainer_service-VERSION-py3-none-any.whl[server]')"
+)
 
 
 def main() -> None:

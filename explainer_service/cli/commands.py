@@ -231,8 +231,10 @@ def batch(
     OUTPUT gets one tidy row per feature, condition or change; a row that failed, its error.
     """
     from explainer_service.batch import InputError, explain_file
+    from explainer_service.batch.extra import require_batch
 
     try:
+        require_batch()
         with _exit_on_setup_errors():
             settings = load_settings(config)
             if address is not None:

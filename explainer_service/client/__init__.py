@@ -7,8 +7,8 @@
     again = client.explain_inference(logged.index[0], "shap")  # a logged decision, by id
     batch = client.explain_many(applicants, "anchors")  # a progress bar; batch.to_frame()
 
-It needs httpx, pydantic, pandas, plotly and tqdm, none of the service's engines: a plain
-``pip install explainer-service`` installs it (``explainer-service[server]`` the service).
+It needs httpx, pydantic, pandas, plotly and tqdm, none of the service's engines: the
+distribution without extras installs it (``[server]`` adds the service); README, Install.
 """
 
 from explainer_service.client._client import AsyncExplainerClient, ExplainerClient

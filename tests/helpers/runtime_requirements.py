@@ -1,7 +1,7 @@
 """What the server installs, pinned: ``python -m tests.helpers.runtime_requirements [PROJECT]``.
 
 Prints ``name==version`` for every distribution that the project's runtime dependencies
-and its ``server`` extra (not its other extras: no test or example tools) pull in, as
+and its ``server`` and ``batch`` extras (not the others: no test or example tools) pull in, as
 installed in this environment, following the markers that apply here and the extras a
 dependency asks of another (``uvicorn[standard]``). The project itself is left out (it is
 not on PyPI). ``make test`` audits this list with pip-audit.
@@ -50,10 +50,12 @@ def runtime_closure(project: str, extras: frozenset[str] = frozenset()) -> dict[
 
 #: The extra that installs the service (the plain install is the notebook client).
 SERVER = frozenset({"server"})
+#: What the audit reads: the service with its batch (Ray, pyarrow), as an image with both has.
+RUNTIME = frozenset({"server", "batch"})
 
 
 def main(project: str = "explainer-service") -> None:
-    for name, version in sorted(runtime_closure(project, SERVER).items()):
+    for name, version in sorted(runtime_closure(project, RUNTIME).items()):
         print(f"{name}=={version}")
 
 

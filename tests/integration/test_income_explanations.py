@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable, Iterator
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -24,7 +23,7 @@ from explainer_service.settings import load_settings
 from explainers import Explanation
 from explainers.wire import native
 from tests.conftest import IMMUTABLE
-from tests.helpers import budget
+from tests.helpers import budget, reference
 
 pytestmark = pytest.mark.integration
 
@@ -101,32 +100,28 @@ class TestAnchorsAgainstAlibi:
         self, runtime: FittedRuntime, applicants: list[dict], income_server: str
     ) -> None:
         """Counted at the model server: the same applicants, ours and alibi 0.9.4's AnchorTabular
-        (the reference engine) calling the same server through the same client."""
-        from alibi.explainers import AnchorTabular
-
+        (the reference engine, run in .venv-reference) calling the same server."""
         schema = runtime.schema
         matrix = schema.to_numeric(runtime.reference[schema.names])
         classes = runtime.box.class_names
-
-        def alibi_predict(rows: np.ndarray) -> np.ndarray:
-            return np.argmax(runtime.model.predict(schema.to_wire(rows)), axis=1)
-
-        alibi = AnchorTabular(
-            alibi_predict, feature_names=schema.names, categorical_names=schema.categorical_names,
-            seed=0,
-        )  # fmt: skip
-        alibi.fit(matrix)
-        ours_calls, alibi_calls = [], []
-        for applicant in applicants[:3] + applicants[10:13]:
+        chosen = applicants[:3] + applicants[10:13]
+        ours_calls = []
+        for applicant in chosen:
             before = served(income_server)
             ours = runtime.explain("anchors", {"instances": [applicant]})
             ours_calls.append(served(income_server) - before)
-            x = schema.to_numeric([schema.row_from_record(applicant)])[0]
-            before = served(income_server)
-            alibi.explain(x, threshold=0.95)
-            alibi_calls.append(served(income_server) - before)
             assert ours.cost.model_calls == ours_calls[-1]
             assert ours.prediction.label in classes
+        instances = schema.to_numeric([schema.row_from_record(a) for a in chosen])
+        before = served(income_server)
+        theirs = reference.alibi_anchors(
+            schema, matrix, instances, {"records_url": f"{income_server}/predict"},
+            explain={"threshold": 0.95},
+        )  # fmt: skip
+        alibi_calls = theirs["calls"]
+        # what alibi sent is what the server answered
+        assert served(income_server) - before == theirs["setup_calls"] + sum(alibi_calls)
+        assert all(e["data"]["anchor"] is not None for e in theirs["explanations"])
         assert sum(ours_calls) < sum(alibi_calls), (ours_calls, alibi_calls)
 
 

@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from alibi.api.interfaces import Explanation as AlibiExplanation
 
 from examples.income import paths
 from explainers import Explanation
+from tests.helpers.alibi_recorded import AlibiExplanation
 from tests.helpers.support import (
     ROOT,
     explainer_service,

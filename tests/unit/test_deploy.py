@@ -326,3 +326,59 @@ def test_hadolint_fails_on_a_careless_dockerfile(tmp_path: Path) -> None:
     careless.write_text("FROM python:latest\nRUN apt-get install curl\nCMD explainer-service\n")
     result = _hadolint(careless)
     assert result.returncode != 0 and "DL3007" in result.stdout
+
+
+KUSTOMIZATION = ROOT / "deploy" / "kubernetes" / "kustomization.yml"
+
+
+@pytest.mark.parametrize("file", EXPLAINERS)
+def test_the_configmaps_give_the_pages_their_words(file: str) -> None:
+    """Class labels for every class, the subject, feature labels of real features."""
+    items = resources(file)
+    env = container_env(items, explainer(items)[0])
+    classes = json.loads(env["EXPLAINER_MODEL__CLASS_NAMES"])
+    assert set(json.loads(env["EXPLAINER_MODEL__CLASS_LABELS"])) == set(classes)
+    assert env["EXPLAINER_MODEL__SUBJECT"]
+    labels = json.loads(env["EXPLAINER_FEATURES__LABELS"])
+    assert labels and set(labels) <= set(paths.FEATURES)
+
+
+@pytest.mark.parametrize("file", EXPLAINERS)
+def test_the_reference_rows_come_from_the_generated_configmap(file: str) -> None:
+    import yaml
+
+    items = resources(file)
+    spec, _ = explainer(items)
+    env = container_env(items, spec)
+    (generated,) = yaml.safe_load(KUSTOMIZATION.read_text())["configMapGenerator"]
+    volumes = {v["name"]: v for s in pod_specs(explainer(items)[1]) for v in s.get("volumes", [])}
+    (mount,) = [
+        m for m in spec["volumeMounts"]
+        if env["EXPLAINER_DATA__REFERENCE"].startswith(m["mountPath"] + "/")
+    ]  # fmt: skip
+    assert volumes[mount["name"]]["configMap"]["name"] == generated["name"]
+    assert Path(env["EXPLAINER_DATA__REFERENCE"]).name in generated["files"]
+
+
+def test_one_place_names_the_image_and_lists_real_manifests() -> None:
+    import yaml
+
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
+    (image_entry,) = kustomization["images"]
+    for file in EXPLAINERS:
+        spec, _ = explainer(resources(file))
+        assert spec["image"].partition(":")[0] == image_entry["name"], file
+    assert image_entry["newName"] and image_entry["newTag"]
+    for resource in kustomization["resources"]:
+        assert resource in EXPLAINERS
+
+
+def test_kserve_names_the_port_as_serverless_wants_it() -> None:
+    """Knative (KServe's default Serverless mode) takes a port named http1 or h2c only."""
+    spec, _ = explainer(resources("kserve.yaml"))
+    assert [port["name"] for port in spec["ports"]] == ["http1"]
+
+
+def test_no_claim_asks_for_an_access_mode_few_provisioners_create() -> None:
+    claims = [r for _, r in manifests() if r["kind"] == "PersistentVolumeClaim"]
+    assert claims and all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in claims)

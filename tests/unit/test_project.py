@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers.deploy_files import DOCKERFILE
 from tests.helpers.support import ROOT
 
 RUFF = Path(sys.executable).parent / "ruff"
@@ -61,3 +62,27 @@ def test_the_command_says_what_to_install_when_only_the_client_is() -> None:
         timeout=120,
     )
     assert help.returncode == 0 and "serve" in help.stdout
+
+
+def test_the_supported_pythons_agree_everywhere() -> None:
+    """pyproject's classifiers, the Makefile's matrix, the matrix test and the image's base
+    name the same Pythons; the image runs the newest the server supports."""
+    import re
+    import tomllib
+
+    from tests.integration import test_pythons
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    classified = [
+        c.rsplit(" ", 1)[1] for c in project["classifiers"] if re.fullmatch(r".*:: 3\.\d+", c)
+    ]
+    makefile = (ROOT / "Makefile").read_text()
+    matrix = re.search(r"^CLIENT_PYTHONS := (.+)$", makefile, re.MULTILINE)
+    servers = re.search(r"^SERVER_PYTHONS := (.+)$", makefile, re.MULTILINE)
+    assert matrix and servers
+    assert classified == matrix.group(1).split() == test_pythons.CLIENT_PYTHONS
+    assert servers.group(1).split() == test_pythons.SERVER_PYTHONS
+    assert project["requires-python"] == f">={classified[0]}"
+    image = re.search(r"^ARG PYTHON_IMAGE=python:(\d+\.\d+)-slim", DOCKERFILE.read_text(), re.M)
+    assert image and image.group(1) == test_pythons.SERVER_PYTHONS[-1] == classified[-1]
+    assert project["license"] == "Apache-2.0"  # an SPDX expression, not a table

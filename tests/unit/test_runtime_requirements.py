@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-from tests.helpers.runtime_requirements import SERVER, runtime_closure
+from tests.helpers.runtime_requirements import RUNTIME, SERVER, runtime_closure
 
 
 def test_the_runtime_closure_follows_dependencies_and_extras_but_not_dev_tools() -> None:
@@ -24,3 +24,15 @@ def test_the_plain_install_is_the_client_without_the_servers_engines() -> None:
     server = ("fastapi", "uvicorn", "shap", "dice-ml", "scikit-learn", "scipy", "jinja2")
     for engine in (*server, "alibi", "ray", "xgboost", "torch", "nvidia-nccl-cu12"):
         assert engine not in closure
+
+
+def test_the_sidecar_extra_has_neither_the_batch_nor_the_reference_engines() -> None:
+    """``[server]`` is what a sidecar needs: Ray and pyarrow come with ``[batch]``; dice-ml's
+    xgboost, lightgbm and NVIDIA libraries, and alibi, with nothing of the runtime."""
+    closure = runtime_closure("explainer-service", SERVER)
+    for heavy in ("ray", "pyarrow", "xgboost", "lightgbm", "dice-ml", "alibi", "torch"):
+        assert heavy not in closure, heavy
+    assert [name for name in closure if name.startswith("nvidia-")] == []
+    assert closure["numpy"].split(".")[0] == "2"
+    batch = runtime_closure("explainer-service", RUNTIME)
+    assert {"ray", "pyarrow"} <= set(batch) and set(closure) < set(batch)

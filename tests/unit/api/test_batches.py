@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
 import pytest
 
 from examples.income import paths
+from explainer_service.batch import extra
 from explainers.wire import native
 from tests.helpers.inprocess import fake_app, served
 
@@ -72,3 +74,16 @@ def test_a_wrong_batch_is_refused_before_it_runs(base: str, body: dict, field: s
 def test_an_unknown_batch_is_404(base: str) -> None:
     answer = httpx.get(f"{base}/batches/batch-nope", timeout=10)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+
+
+def test_without_the_batch_extra_a_batch_is_refused_naming_it(
+    base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``[server]`` install has no Ray: 501 and the extra to install, no job."""
+    monkeypatch.setattr(extra, "find_spec", lambda name: None if name == "ray" else find_spec(name))
+    answer = httpx.post(f"{base}/batches", json={"rows": [record(0)]}, timeout=30)
+    assert answer.status_code == 501, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "extra_missing"
+    assert error["detail"] == {"extra": "batch", "missing": "ray"}
+    assert "pip install 'explainer-service[batch]'" in error["message"]
