@@ -84,6 +84,7 @@ class Runtime:
                 overrides=settings.features.overrides,
                 labels=settings.features.labels,
                 links=settings.features.links,
+                missing=settings.features.missing,
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
