@@ -21,7 +21,7 @@ from explainers.schema import FeatureSchema
 
 #: Values at most between the instance's and a found one that the refinement considers
 #: (more are thinned evenly, keeping the found one).
-MAX_LATTICE = 4096
+MAX_LATTICE = 2**17
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,9 @@ class CounterfactualExplainer(Explainer):
         combinations the reference data holds). Level ``k`` (2 and 3, up to
         ``max_features``): one call of every ``k``-combination of the ``beam_width`` units
         with the most values, ``COMBINED_VALUES[k]`` values each; then the refinement of
-        ``k`` features in turn, each at most ``refine_steps(MAX_LATTICE)`` calls of
+        ``k`` features in turn, each at most ``refine_steps`` calls (of the longest lattice a
+        numeric feature varied may have: its whole numbers from ``min`` to ``max``, or the
+        distinct reference values, at most ``MAX_LATTICE``) of
         ``REFINE_POINTS`` rows per counterfactual asked for (level 1: one feature), and one
         call of at most ``total`` rows for more values of the features refined. The
         checks afterwards read the model's answers from memory (one call counted anyway).
@@ -142,7 +144,7 @@ class CounterfactualExplainer(Explainer):
             if columns & set(unit)
         ]
         tally = Tally(max_batch_rows).call(1)
-        steps = refine_steps(MAX_LATTICE, REFINE_POINTS)
+        steps = refine_steps(_lattice_size(schema, columns, reference_rows), REFINE_POINTS)
         for level in range(1, min(params.max_features, len(sizes)) + 1):
             limit = params.values_per_feature if level == 1 else COMBINED_VALUES[level]
             level_sizes = sorted((min(limit, s) for s in sizes), reverse=True)
@@ -328,3 +330,19 @@ def _unit_size(schema: FeatureSchema, unit: tuple[int, ...], reference_rows: int
     if feature.is_categorical:
         return len(feature.categories) - 1
     return reference_rows  # distinct reference values
+
+
+def _lattice_size(schema: FeatureSchema, columns: set[int], reference_rows: int) -> int:
+    """The most values a refinement may search among (``Candidates.lattice``)."""
+    sizes = [1]
+    for j in columns:
+        feature = schema.features[j]
+        if feature.is_categorical:
+            continue
+        if not feature.integer:
+            sizes.append(reference_rows + 1)
+        elif feature.min is not None and feature.max is not None:
+            sizes.append(int(feature.max - feature.min) + 1)
+        else:
+            sizes.append(MAX_LATTICE)
+    return min(max(sizes), MAX_LATTICE)

@@ -18,7 +18,7 @@ from explainers import (
     OutputKind,
     ParameterError,
 )
-from explainers.counterfactual.candidates import MAX_LATTICE, refine_steps
+from explainers.counterfactual.candidates import refine_steps
 from explainers.counterfactual.explainer import CounterfactualExplainer
 from explainers.counterfactual.search import COMBINED_VALUES, REFINE_POINTS
 from tests.conftest import IMMUTABLE, applicant
@@ -433,7 +433,8 @@ def test_the_estimate_bounds_the_cost_of_fewer_features(
     whole = CounterfactualExplainer.estimate(every, explainer.schema, reference_rows=rows)
     # two units (education with education-num, capital-gain), ten values each alone, six
     # each in pairs; refining one feature, then two, at most three rows per answer a step
-    steps = refine_steps(MAX_LATTICE, REFINE_POINTS)
+    # the longest lattice: capital-gain's whole numbers 0 to 10,000
+    steps = refine_steps(10001, REFINE_POINTS)
     single = 1 + steps + 1
     pair = 1 + 2 * steps + 1
     assert estimate.model_calls == 1 + single + pair + 1
