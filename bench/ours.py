@@ -43,6 +43,7 @@ def config(
         "features": {
             "categorical": CATEGORICAL,
             "immutable": IMMUTABLE,
+            "missing": ["?"],
             "overrides": {
                 name: {"wire": "code", "categories": categories[name]} for name in CATEGORICAL
             },
@@ -50,7 +51,7 @@ def config(
         "explainers": {
             "anchors": {"threshold": threshold},
             "shap": {"nsamples": shap_nsamples, "background_size": background_size},
-            "counterfactual": {"algorithm": "genetic", "total": 3},
+            "counterfactual": {"total": 3},
         },
         # the model is checked once when the service starts; a periodic re-check would be
         # counted as a model call of whatever explanation runs at that moment

@@ -237,6 +237,11 @@ class FeatureSettings(BaseModel):
     labels: dict[str, str] = Field(
         default_factory=dict, description="feature -> the name pages show, e.g. {age: Age}"
     )
+    missing: list[str] = Field(
+        default_factory=list,
+        description="categories that mean 'unknown' (e.g. ['?']) in any categorical feature: "
+        "counterfactuals never propose them",
+    )
     links: list[list[str]] = Field(
         default_factory=list,
         description="groups of features that change together (counterfactuals keep each "

@@ -45,9 +45,9 @@ BUILTIN: dict[str, str] = {
     "counterfactual": "explainers.counterfactual.explainer:CounterfactualExplainer",
     "importance": "explainers.importance.explainer:ImportanceExplainer",
 }
-VERSIONED_PACKAGES = ("shap", "dice-ml", "eli5", "scikit-learn", "numpy", "pandas")
+VERSIONED_PACKAGES = ("shap", "eli5", "scikit-learn", "numpy", "pandas")
 
-# alibi, shap and dice-ml draw from numpy's and Python's global random generators. An
+# alibi and shap draw from numpy's and Python's global random generators. An
 # explanation is deterministic for its seed only if nothing else draws meanwhile, so the
 # sections that draw run one at a time in a process. The service runs each explanation in
 # a worker process that runs one at a time, so there the lock is never contended; it still

@@ -235,8 +235,8 @@ class CounterfactualResult(_Strict):
     found: bool
     message: str | None = Field(
         None,
-        description="why fewer counterfactuals than asked for are given (what dice-ml "
-        "produced, what was dropped and why, a budget that stopped the search); None when "
+        description="why fewer counterfactuals than asked for are given (what the search "
+        "tried, what was dropped and why, a budget that stopped the search); None when "
         "all were found",
     )
     counterfactuals: list[Counterfactual]
@@ -245,10 +245,7 @@ class CounterfactualResult(_Strict):
 class CounterfactualFidelity(_Strict):
     method: Literal["counterfactual"] = "counterfactual"
     requested: int
-    generated: int = Field(
-        description="distinct candidates scored by the live model (dice-ml's, once linked "
-        "features are made consistent and unneeded changes reverted)"
-    )
+    generated: int = Field(description="distinct answers of the search scored by the live model")
     valid: int = Field(description="candidates that reach the desired outcome on the live model")
     dropped_invalid: int = Field(description="dropped: the live model does not give the outcome")
     dropped_constraints: int = Field(

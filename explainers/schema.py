@@ -82,6 +82,11 @@ class Feature(BaseModel):
     min: float | None = Field(None, description="numeric: lowest value (counterfactuals' range)")
     max: float | None = Field(None, description="numeric: highest value (counterfactuals' range)")
     label: str | None = Field(None, description="display name on pages; default: the name")
+    missing: list[str] = Field(
+        default_factory=list,
+        description="categorical: categories that mean 'unknown' (e.g. '?'); counterfactuals "
+        "never propose them",
+    )
     _codes: dict[str, int] = PrivateAttr(default_factory=dict)  # category -> code
     _numbers: dict[float, int] = PrivateAttr(default_factory=dict)  # numeric category -> code
 
@@ -116,6 +121,9 @@ class Feature(BaseModel):
                     f"categorical feature {self.name!r}: wire 'value' needs categories that "
                     f"are distinct numbers, got {self.categories}"
                 )
+        unknown = [m for m in self.missing if m not in self._codes]
+        if unknown:
+            raise ValueError(f"feature {self.name!r}: missing {unknown} are not its categories")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"feature {self.name!r}: min {self.min} > max {self.max}")
         if self.kind is FeatureKind.categorical and self.direction is not Direction.any:
@@ -257,6 +265,7 @@ class FeatureSchema(BaseModel):
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         labels: Mapping[str, str] | None = None,
         links: Sequence[Sequence[str]] = (),
+        missing: Iterable[str] = (),
     ) -> FeatureSchema:
         """Infer a schema from reference data.
 
@@ -267,11 +276,13 @@ class FeatureSchema(BaseModel):
         the categories' own numbers (``wire: value``), or as their index (``wire: code``)
         when the override names categories that are not numbers. ``overrides`` maps a
         feature name to fields that replace the inferred ones; ``labels`` a feature name to
-        its display name; ``links`` groups of features that change together.
+        its display name; ``links`` groups of features that change together; ``missing``
+        categories that mean "unknown", marked on every categorical feature that has them.
         """
         columns = [c for c in data.columns if c != target]
         chosen = set(categorical) if categorical is not None else None
         immutable_set = set(immutable)
+        missing_set = [str(m) for m in missing]
         overrides = dict(overrides or {})
         labels = dict(labels or {})
         unknown = (immutable_set | set(overrides) | set(labels) | (chosen or set())) - set(columns)
@@ -315,6 +326,8 @@ class FeatureSchema(BaseModel):
                 fields["min"] = float(values.min()) if len(values) else None
                 fields["max"] = float(values.max()) if len(values) else None
             fields.update(override)
+            if fields["kind"] == FeatureKind.categorical and "missing" not in override:
+                fields["missing"] = [m for m in missing_set if m in fields["categories"]]
             features.append(Feature(**fields))
         return cls(features=features, links=[list(group) for group in links])
 

@@ -84,6 +84,7 @@ class Runtime:
                 overrides=settings.features.overrides,
                 labels=settings.features.labels,
                 links=settings.features.links,
+                missing=settings.features.missing,
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
@@ -298,7 +299,7 @@ class FittedRuntime(Runtime):
         self._fit_lock = threading.Lock()
 
     def fit(self) -> None:
-        """Fit every configured explainer (seconds: discretisers, backgrounds, dice data).
+        """Fit every configured explainer (seconds: discretisers, backgrounds, nearest-row indexes).
 
         A worker computes one explanation at a time on one core: its BLAS and OpenMP pools
         get one thread from here on, so a row's explanation is the same number for number

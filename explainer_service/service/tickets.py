@@ -1,6 +1,6 @@
 """The service's work, apart from HTTP: explanations in a worker pool, stored, and readiness.
 
-Explanations are CPU-bound (alibi, shap, dice-ml) and draw from process-wide random
+Explanations are CPU-bound (anchors, shap, counterfactuals) and draw from process-wide random
 generators, so they run in worker processes (``explainer_service.workers``), one at a time
 each; no explanation engine runs in this process. Here requests are checked, turned into
 tasks and de-duplicated by their cache key: a request whose key is in the store is

@@ -7,13 +7,12 @@ constraints, all from ``FeatureSchema``:
 - a numeric feature that changes lands within ``[min, max]`` and moves only the way its
   ``direction`` allows (a value left as the instance has it is always allowed, even out of
   the range);
+- a categorical feature never changes to one of its ``missing`` categories ("unknown");
 - the features of a ``links`` group change together: once any of them changes, the group's
   values are a combination seen in the reference data.
 
-dice-ml is told the first two as per-query ranges (``permitted_range``), and for a linked
-categorical feature the categories its group may move to (``linked_values``); it knows
-nothing of combinations, so its candidates are projected onto the nearest seen one
-(``project``). Every candidate is checked again afterwards (``violations``).
+The search proposes only values that respect them (``permitted``, ``categories``,
+``combinations``); every answer is checked again (``violations``).
 """
 
 from __future__ import annotations
@@ -40,13 +39,10 @@ class _Link:
 
 class Constraints:
     """The constraints of ``schema``, with the linked groups' combinations from ``reference``
-    (rows in the explainer space). ``scale`` gives each numeric column's unit of distance
-    (its range), used to pick the nearest combination; a category counts 1 when it differs."""
+    (rows in the explainer space)."""
 
-    def __init__(self, schema: FeatureSchema, reference: np.ndarray, scale: np.ndarray) -> None:
+    def __init__(self, schema: FeatureSchema, reference: np.ndarray) -> None:
         self.schema = schema
-        self.scale = np.asarray(scale, dtype=float)
-        self.categorical = np.array([f.is_categorical for f in schema.features])
         self.links = [_link(schema, reference, group) for group in schema.links]
         self.units = units(schema)
 
@@ -63,16 +59,6 @@ class Constraints:
         if low > high or low == high == value:
             return None
         return low, high
-
-    def linked_values(self, x: np.ndarray) -> dict[int, list[float]]:
-        """Column -> the values a linked feature may take from the instance ``x``: its own,
-        and those of the group's combinations its members may move to (sorted)."""
-        values = {}
-        for link in self.links:
-            allowed = link.combinations[self._allowed_combinations(link, x)]
-            for i, j in enumerate(link.columns):
-                values[j] = sorted({float(x[j]), *allowed[:, i].tolist()})
-        return values
 
     # --- checks -------------------------------------------------------------------------
 
@@ -96,7 +82,12 @@ class Constraints:
         if feature.immutable:
             return [f"{feature.name} is immutable"]
         if feature.is_categorical:
-            return []
+            category = feature.categories[round(new)]
+            return (
+                [f"{feature.name} {category!r} means unknown"]
+                if category in feature.missing
+                else []
+            )
         found = []
         if feature.direction is Direction.increase and new < old:
             found.append(f"{feature.name} may only increase ({old:g} -> {new:g})")
@@ -118,35 +109,19 @@ class Constraints:
         feature = self.schema.features[column]
         return feature.categories[round(value)] if feature.is_categorical else f"{value:g}"
 
-    # --- projection ---------------------------------------------------------------------
+    # --- what the search may propose -------------------------------------------------
 
-    def project(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """``rows`` with each changed linked group moved to a seen combination: among those
-        that differ from the instance's and that the group's features may take (immutable
-        members kept, numeric ones within range and direction), the one that keeps the most
-        of the values that changed, then the nearest, then the most frequent. A group with no
-        such combination is left as it is (``violations`` reports it)."""
-        out = np.array(rows, dtype=float, copy=True)
-        for link in self.links:
-            columns = list(link.columns)
-            allowed = self._allowed_combinations(link, x)
-            if not allowed.any():
-                continue
-            for row in out:
-                values = row[columns]
-                if self._combination_allowed(link, x, values):
-                    continue
-                changed = values != x[columns]
-                kept_changes = (link.combinations[:, changed] != values[changed]).sum(axis=1)
-                distance = self._distances(columns, link.combinations, values)
-                order = np.lexsort((-link.counts, distance, kept_changes, ~allowed))
-                row[columns] = link.combinations[order[0]]
-        return out
+    def categories(self, column: int, x: np.ndarray) -> list[int]:
+        """The codes a categorical feature may change to from the instance ``x``: every
+        category but the instance's and the ``missing`` ones."""
+        feature = self.schema.features[column]
+        missing = {feature.code_of_category(m) for m in feature.missing}
+        return [c for c in range(len(feature.categories)) if c != x[column] and c not in missing]
 
-    def _distances(self, columns: list[int], rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """(k,) distance of each of ``rows`` to ``values`` over ``columns``."""
-        gaps = np.abs(rows - values) / self.scale[columns]
-        return np.asarray(np.where(self.categorical[columns], rows != values, gaps).sum(axis=1))
+    def combinations(self, link: _Link, x: np.ndarray) -> np.ndarray:
+        """(k, len(columns)) the combinations a linked group may move to from ``x``, most
+        frequent first."""
+        return np.asarray(link.combinations[self._allowed_combinations(link, x)])
 
     def _allowed_combinations(self, link: _Link, x: np.ndarray) -> np.ndarray:
         """(k,) the combinations other than the instance's that respect each member's own

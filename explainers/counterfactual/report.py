@@ -1,8 +1,10 @@
 """Why a counterfactual search gave fewer than asked for, counted as it goes and said in words.
 
-A candidate is judged in this order, and counted once, at the first check it fails: it
+An answer is judged in this order, and counted once, at the first check it fails: it
 reaches the desired outcome on the live model (else ``invalid``), it respects every
-constraint (else ``violating``), it is plausible (else ``implausible``).
+constraint (else ``violating``), it is plausible (else ``implausible``). The search proposes
+only rows that pass all three, so a failure here is a fault of the model's answers (e.g. a
+model that answers differently for the same row).
 """
 
 from __future__ import annotations
@@ -13,34 +15,28 @@ from dataclasses import dataclass, field
 @dataclass
 class Report:
     requested: int
-    #: candidates asked of dice-ml
-    asked: int
     desired: str
-    algorithm: str
-    #: counterfactuals dice-ml answered, and its own words when it answered none
-    produced: int = 0
-    dice_message: str | None = None
     #: the features that were to vary when none of them could move at all
     stuck: list[str] = field(default_factory=list)
     #: how the constraints narrowed the search, in words ("hours-per-week 20 to 60")
     limits: list[str] = field(default_factory=list)
-    #: candidates dice-ml gave twice, and those that became equal to another once linked
-    #: groups were made consistent and unneeded changes reverted
-    repeated: int = 0
-    merged: int = 0
+    #: rows asked about, left out as implausible, and the most features combined
+    tried: int = 0
+    implausible_skipped: int = 0
+    levels: int = 0
+    max_features: int = 0
     budget_stopped: bool = False
     generated: int = 0
     valid: int = 0
     violating: int = 0
     implausible: int = 0
-    #: candidates that passed every check (more than asked for: the rest are not given)
     passed: int = 0
     first_violation: str | None = None
     threshold: float = 0.0
     quantile: float = 1.0
 
     def count(self, valid: bool, violations: list[str], plausible: bool) -> None:
-        """One candidate scored and checked."""
+        """One answer scored and checked."""
         self.generated += 1
         self.valid += valid
         if valid and violations:
@@ -55,8 +51,8 @@ class Report:
         """Why ``given`` counterfactuals are fewer than asked for, and whether the budget
         cut the search short; None when all were found in full."""
         budget = (
-            "the budget stopped the reverting of changes the model does not need, so a "
-            "counterfactual may change more than it has to"
+            "the budget stopped the search, so a counterfactual may lie farther from the "
+            "instance than it has to"
             if self.budget_stopped
             else None
         )
@@ -78,27 +74,20 @@ class Report:
                 f"no feature may change: {', '.join(self.stuck)} cannot move from the "
                 "instance's values within their ranges and directions"
             )
-        said = f" ({self.dice_message.strip()})" if self.dice_message else ""
-        if self.repeated:
-            said = f", {self.repeated} of them repeated{said}"
-        if self.produced >= self.asked:
-            return f"dice-ml produced {self.produced} candidates{said}"
+        said = f"the search tried {self.tried} rows changing up to {self.levels} feature(s)"
         if self.limits:
             said += f" within the constraints ({', '.join(self.limits)})"
-        hint = (
-            "more generations (max_iterations) or algorithm=random may find more"
-            if self.algorithm == "genetic"
-            else "algorithm=genetic may find more"
-        )
-        return f"dice-ml produced {self.produced} of {self.asked} candidates{said}; {hint}"
+        if self.implausible_skipped:
+            said += (
+                f", leaving out {self.implausible_skipped} farther from the reference data "
+                f"than {self.threshold:.3g} (implausible)"
+            )
+        if self.levels < self.max_features:
+            return said
+        return f"{said}; a larger max_features or values_per_feature may find more"
 
     def _drops(self) -> list[str]:
         drops = []
-        if self.merged:
-            drops.append(
-                f"{self.merged} became the same as another once linked features were made "
-                "consistent and the changes the model does not need reverted"
-            )
         if self.generated - self.valid:
             drops.append(
                 f"{self.generated - self.valid} did not reach {self.desired} on the live model"

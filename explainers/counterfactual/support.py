@@ -15,6 +15,8 @@ computed once, when fitting, on up to ``SAMPLE`` reference rows (a fixed seed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
@@ -29,6 +31,7 @@ class Support:
 
     def __init__(self, schema: FeatureSchema, reference: np.ndarray) -> None:
         self.schema = schema
+        self._reference = np.unique(np.asarray(reference, dtype=float), axis=0)
         span = reference.max(axis=0) - reference.min(axis=0)  # reference is never empty
         self.scale = np.where(span > 0, span, 1.0)
         embedded = self.embed(reference)
@@ -62,6 +65,40 @@ class Support:
         """(n,) each row's distance to the nearest reference row."""
         distances, _ = self._index.kneighbors(self.embed(matrix))
         return np.asarray(distances[:, 0], dtype=float)
+
+    def near(self, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """``nearest`` for rows that differ from the instance ``x`` in a few columns: each
+        reference row's distance to ``x`` is computed once, and a row's distance to it is
+        that, corrected on the columns the row changes."""
+        reference = self._reference
+        d = len(self.schema)
+        categorical = np.array([f.is_categorical for f in self.schema.features])
+
+        def columns(j: int, values: np.ndarray) -> np.ndarray:
+            """(m, n) the distance in column ``j`` of m values to every reference row."""
+            if categorical[j]:
+                return np.asarray(reference[None, :, j] != values[:, None], dtype=float) / d
+            return np.asarray(np.abs(reference[None, :, j] - values[:, None]) / self.scale[j] / d)
+
+        base = np.hstack([columns(j, x[j : j + 1]).T for j in range(d)])  # (n, d)
+        total = base.sum(axis=1)
+
+        def nearest(rows: np.ndarray) -> np.ndarray:
+            rows = np.atleast_2d(rows)
+            out = np.empty(len(rows))
+            changed = rows != x
+            for pattern in np.unique(changed, axis=0):
+                which = (changed == pattern).all(axis=1)
+                cols = np.flatnonzero(pattern)
+                distances = np.broadcast_to(
+                    total - base[:, cols].sum(axis=1), (which.sum(), len(total))
+                ).copy()
+                for j in cols:
+                    distances += columns(j, rows[which, j])
+                out[which] = distances.min(axis=1)
+            return out
+
+        return nearest
 
     def threshold(self, quantile: float) -> float:
         """The nearest distance at most ``quantile`` of the sampled reference rows have."""

@@ -53,7 +53,7 @@ def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[
         "explainers": {
             "anchors": {},
             "shap": {"nsamples": 300},
-            "counterfactual": {"algorithm": "random"},
+            "counterfactual": {},
             "importance": {"rows": 300, "iterations": 2},
         },
     }

@@ -54,7 +54,7 @@ def config(model_url: str, store: Path) -> dict:
         "explainers": {
             "anchors": {"threshold": 0.95},
             "shap": {"nsamples": 300},
-            "counterfactual": {"algorithm": "random", "total": 2},
+            "counterfactual": {"total": 2},
             "importance": {"rows": 300, "iterations": 2},
         },
     }

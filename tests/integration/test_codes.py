@@ -111,7 +111,7 @@ def service(
         "explainers": {
             "anchors": {"threshold": 0.9},
             "shap": {"nsamples": 200},
-            "counterfactual": {"algorithm": "random", "total": 2},
+            "counterfactual": {"total": 2},
             "importance": {"rows": 3000, "iterations": 1},
         },
     }

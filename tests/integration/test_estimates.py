@@ -38,8 +38,8 @@ CASES: list[tuple[int, str, dict[str, Any]]] = [
     (250, "anchors", {"threshold": 0.9, "max_samples": 500}),
     (250, "anchors", {"beam_size": 4, "max_anchor_size": 3, "batch_size": 300}),
     (250, "shap", {"nsamples": 2000}),
-    (250, "counterfactual", {"algorithm": "random"}),
-    (250, "counterfactual", {"total": 5, "max_iterations": 20}),
+    (250, "counterfactual", {"values_per_feature": 20, "max_features": 2}),
+    (250, "counterfactual", {"total": 5, "beam_width": 8}),
     (250, "importance", {"rows": 400, "iterations": 2}),
 ]
 

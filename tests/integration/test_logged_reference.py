@@ -94,7 +94,7 @@ def served(income_server: str, tmp_path_factory, output_dir: Path) -> Served:
             # every logged row is in the background (background_size above their number)
             "shap": SHAP,
             "anchors": {},
-            "counterfactual": {"algorithm": "random", "total": 2},
+            "counterfactual": {"total": 2},
             "importance": {"rows": 200, "iterations": 1},
         },
     }

@@ -92,7 +92,7 @@ def config(model_url: str, store: Path, workers: int = 2) -> dict[str, Any]:
         "explainers": {
             "anchors": {"threshold": 0.95},
             "shap": {"nsamples": 300, "exact": False},  # sampled: the seed matters
-            "counterfactual": {"algorithm": "random", "total": 2},
+            "counterfactual": {"total": 2},
         },
     }
 

@@ -62,7 +62,7 @@ def config(model_url: str, store: Path, protocol: str = "v2", **service) -> dict
         "explainers": {
             "anchors": {"threshold": 0.95},
             "shap": {"nsamples": 300},
-            "counterfactual": {"algorithm": "random", "total": 2},
+            "counterfactual": {"total": 2},
         },
     }
 

@@ -99,7 +99,7 @@ def test_shap_in_alibi_shape_gives_both_classes(census_schema, reference, box) -
 def test_counterfactuals_and_importance_in_alibi_shape(census_schema, reference, box) -> None:
     instance = applicant(reference, 3)
     explainer = CounterfactualExplainer(census_schema, reference, box)
-    explanation = explainer.explain(instance, {"algorithm": "random", "total": 2})
+    explanation = explainer.explain(instance, {"total": 2})
     shaped = alibi_shape(explanation, census_schema)
     data = shaped["data"]
     assert set(data) == set(defaults.DEFAULT_DATA_CF)

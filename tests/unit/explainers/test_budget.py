@@ -100,9 +100,9 @@ ENGINES = [
     ("shap", {"nsamples": 200}, {}, Budget(max_rows=100), "shap/explainers/_kernel.py"),
     ("shap", {"nsamples": 200}, {}, Budget(max_model_calls=2), "shap/explainers/_kernel.py"),
     ("shap", {}, {}, Budget(max_model_calls=1), "shap/utils/_legacy.py"),  # KernelExplainer()
-    ("counterfactual", {}, {}, Budget(max_rows=500), "dice_ml/"),
-    ("counterfactual", {}, {}, Budget(max_model_calls=4), "dice_ml/"),
-    ("counterfactual", {"algorithm": "random"}, {}, Budget(max_rows=500), "dice_ml/"),
+    ("counterfactual", {}, {}, Budget(max_rows=30), "explainers/counterfactual/search.py"),
+    ("counterfactual", {}, {}, Budget(max_model_calls=1), "explainers/counterfactual/search.py"),
+    ("counterfactual", {"total": 1}, {}, Budget(max_rows=10), "counterfactual/search.py"),
     ("importance", {"rows": 200}, {}, Budget(max_rows=300), "eli5/"),
     ("importance", {"rows": 200}, {"iterations": 2}, Budget(max_model_calls=5), "eli5/"),
 ]

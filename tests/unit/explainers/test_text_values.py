@@ -88,8 +88,8 @@ def test_text_that_does_not_fit_is_refused_naming_the_parameter() -> None:
         CounterfactualExplainer.validate_params({"desired_range": "100,200"})
     assert info.value.field == "desired_range"
     with pytest.raises(ParameterError) as info:
-        CounterfactualExplainer.validate_params({"algorithm": "1"})
-    assert info.value.field == "algorithm"
+        CounterfactualExplainer.validate_params({"max_features": "three"})
+    assert info.value.field == "max_features"
 
 
 @pytest.mark.parametrize("given", [True, False, "true", "false"])

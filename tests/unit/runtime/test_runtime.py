@@ -140,8 +140,14 @@ def test_the_examples_parameters_fit_the_default_budget_and_the_largest_do_not(
         largest = [
             ("anchors", {"max_samples": 20000, "beam_size": 20}, "max_rows"),
             ("importance", {"rows": 100_000, "iterations": 50}, "max_rows"),
-            ("counterfactual", {"total": 20, "max_iterations": 1000}, "max_model_calls"),
         ]
+        # the counterfactual search is bounded by its parameters: the largest fit
+        most = {"total": 20, "values_per_feature": 50, "max_features": 3, "beam_width": 12}
+        estimate = runtime.check_budget(
+            "counterfactual", runtime.resolve_params("counterfactual", most)
+        )
+        assert estimate is not None and estimate.upper_bound
+        assert estimate.model_calls <= 5000 and estimate.rows <= 1_000_000
         for method, overrides, budget in largest:
             with pytest.raises(BudgetExceededError) as info:
                 runtime.check_budget(method, runtime.resolve_params(method, overrides))

@@ -18,11 +18,9 @@ from explainers import (
     OutputKind,
     ParameterError,
 )
-from explainers.counterfactual.explainer import (
-    RANDOM_SAMPLES,
-    CounterfactualExplainer,
-    dice_candidates,
-)
+from explainers.counterfactual.candidates import refine_steps
+from explainers.counterfactual.explainer import CounterfactualExplainer
+from explainers.counterfactual.search import COMBINED_VALUES, REFINE_POINTS
 from tests.conftest import IMMUTABLE, applicant
 from tests.helpers.ground_truth import (
     THRESHOLD_FEATURES,
@@ -41,10 +39,9 @@ def threshold_cf(census_schema: FeatureSchema, reference: pd.DataFrame) -> Count
     )
 
 
-@pytest.mark.parametrize("algorithm", ["genetic", "random"])
-def test_threshold_model(threshold_cf, reference: pd.DataFrame, algorithm: str) -> None:
+def test_threshold_model(threshold_cf, reference: pd.DataFrame) -> None:
     instance = applicant(reference, 11, **{"capital-gain": 0, "education-num": 9})
-    explanation = threshold_cf.explain(instance, {"algorithm": algorithm})
+    explanation = threshold_cf.explain(instance, {})
     result, fidelity = explanation.result, explanation.fidelity
     assert explanation.prediction.label == "no" and result.desired == "yes"
     assert result.found and result.counterfactuals
@@ -73,7 +70,7 @@ def test_nothing_found_is_a_result_not_an_error(census_schema, reference: pd.Dat
     explainer = CounterfactualExplainer(
         census_schema, reference, BlackBox(by_age, class_names=["no", "yes"])
     )
-    explanation = explainer.explain(applicant(reference), {"algorithm": "random", "total": 2})
+    explanation = explainer.explain(applicant(reference), {"total": 2})
     assert not explanation.result.found
     assert explanation.result.counterfactuals == []
     assert "no counterfactual" in explanation.result.message.lower()
@@ -88,9 +85,7 @@ def test_regression_needs_a_desired_range(census_schema, reference: pd.DataFrame
         explainer.explain(instance)
     assert info.value.field == "desired_range"
     value = float(additive_regression([[instance[n] for n in census_schema.names]])[0])
-    explanation = explainer.explain(
-        instance, {"algorithm": "random", "desired_range": (value + 20, value + 60)}
-    )
+    explanation = explainer.explain(instance, {"desired_range": (value + 20, value + 60)})
     for cf in explanation.result.counterfactuals:
         assert value + 20 <= cf.prediction.value <= value + 60
 
@@ -119,7 +114,7 @@ def test_desired_class_checks(threshold_cf, reference: pd.DataFrame) -> None:
 def test_coded_categories_reach_the_model_as_codes(
     column: list, features: dict, codes: dict[str, int]
 ) -> None:
-    """dice-ml works on category texts; the model must still receive its own codes."""
+    """The search works on category codes; the model must still receive its own."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -134,7 +129,7 @@ def test_coded_categories_reach_the_model_as_codes(
 
     explainer = CounterfactualExplainer(schema, data, BlackBox(model, class_names=["no", "yes"]))
     instance = {"plan": float(codes["plus"]), "usage": 10}  # as an FP64 tensor carries it
-    explanation = explainer.explain(instance, {"algorithm": "random", "total": 2})
+    explanation = explainer.explain(instance, {"total": 2})
     assert explanation.result.found, explanation.result.message
     for cf in explanation.result.counterfactuals:
         assert cf.valid and cf.values == {"plan": codes["pro"], "usage": 10}
@@ -197,34 +192,33 @@ def check_counterfactual(reference: pd.DataFrame, instance: dict, cf, threshold:
     assert cf.plausible == (cf.nearest_distance <= threshold)
 
 
-def test_projection_onto_seen_combinations(
+def test_violations_name_unseen_combinations_and_one_way_moves(
     census_schema: FeatureSchema, constrained_schema: FeatureSchema, reference: pd.DataFrame
 ) -> None:
     """The issue's 'education-num 13 -> 9 while education stays Bachelors'."""
     free = FeatureSchema(features=census_schema.features, links=[["education", "education-num"]])
     bachelor = applicant(reference, 0, education="Bachelors", **{"education-num": 13})
-    for schema, expected in ((free, ("HS-grad", 9)), (constrained_schema, ("Masters", 14))):
-        explainer = explainer_for(schema, reference, threshold_classifier)
-        constraints = explainer._constraints
+    for schema in (free, constrained_schema):
+        constraints = explainer_for(schema, reference, threshold_classifier)._constraints
         x = schema.to_numeric([list(bachelor.values())])[0]
-        dice_said = schema.to_numeric([list({**bachelor, "education-num": 9}.values())])[0]
+        fewer_years = schema.to_numeric([list({**bachelor, "education-num": 9}.values())])[0]
         one_way = ["education-num may only increase (13 -> 9)"]
-        assert constraints.violations(x, dice_said) == [
+        assert constraints.violations(x, fewer_years) == [
             *(one_way if schema is constrained_schema else []),
             "education = Bachelors, education-num = 9: a combination the reference data does "
             "not hold",
         ]
-        projected = schema.to_wire(constraints.project(x, dice_said[None, :]))[0]
-        assert (projected[2], projected[3]) == expected
-        assert constraints.violations(x, schema.to_numeric([projected])[0]) == []
+        seen = schema.to_numeric(
+            [list({**bachelor, "education": "Masters", "education-num": 14}.values())]
+        )[0]
+        assert constraints.violations(x, seen) == []
 
 
-@pytest.mark.parametrize("algorithm", ["genetic", "random"])
 def test_constrained_threshold_model(
-    constrained_cf: CounterfactualExplainer, reference: pd.DataFrame, algorithm: str
+    constrained_cf: CounterfactualExplainer, reference: pd.DataFrame
 ) -> None:
     """Valid on the model, within direction, ranges and links, with a plausibility score;
-    the model reads education-num only, so sparsifying must keep education with it."""
+    the model reads education-num only, so the search must move education with it."""
     explainer = constrained_cf
     instance = applicant(
         reference,
@@ -232,7 +226,7 @@ def test_constrained_threshold_model(
         education="HS-grad",
         **{"education-num": 9, "capital-gain": 0, "hours-per-week": 45},
     )
-    explanation = explainer.explain(instance, {"algorithm": algorithm, "max_iterations": 10})
+    explanation = explainer.explain(instance, {})
     result, fidelity = explanation.result, explanation.fidelity
     assert result.found and result.counterfactuals
     for cf in result.counterfactuals:
@@ -249,18 +243,16 @@ def params_total(explanation) -> int:
     return explanation.provenance.params["total"]
 
 
-@pytest.mark.parametrize("algorithm", ["genetic", "random"])
 def test_a_one_way_feature_only_moves_its_way(
     census_schema: FeatureSchema,
     constrained_schema: FeatureSchema,
     reference: pd.DataFrame,
-    algorithm: str,
 ) -> None:
     """Less schooling would do, but schooling only increases: longer hours it is."""
     instance = applicant(
         reference, 11, education="Some-college", **{"education-num": 10, "hours-per-week": 40}
     )
-    params = {"algorithm": algorithm, "max_iterations": 10, "total": 4}
+    params = {"total": 4}
     explainer = explainer_for(constrained_schema, reference, schooling_or_hours_classifier)
     explanation = explainer.explain(instance, params)
     result = explanation.result
@@ -282,12 +274,12 @@ def test_one_possible_change_gives_one_counterfactual_and_says_why(
 ) -> None:
     explainer = explainer_for(census_schema, reference, workclass_classifier)
     instance = applicant(reference, 11, workclass="Private")
-    explanation = explainer.explain(instance, {"algorithm": "random", "total": 4})
+    explanation = explainer.explain(instance, {"total": 4})
     result = explanation.result
     assert [cf.values["workclass"] for cf in result.counterfactuals] == ["Federal-gov"]
     assert [c.feature for c in result.counterfactuals[0].changes] == ["workclass"]
     assert result.message.startswith("1 of the 4 counterfactuals asked for reach yes: ")
-    assert "the changes the model does not need reverted" in result.message
+    assert "the search tried" in result.message
 
 
 def test_constraints_that_leave_no_way_say_so(reference: pd.DataFrame) -> None:
@@ -303,16 +295,16 @@ def test_constraints_that_leave_no_way_say_so(reference: pd.DataFrame) -> None:
     )
     explainer = explainer_for(schema, reference, schooling_or_hours_classifier)
     instance = applicant(reference, 11, **{"education-num": 10, "hours-per-week": 40})
-    result = explainer.explain(instance, {"algorithm": "random", "total": 2}).result
+    result = explainer.explain(instance, {"total": 2}).result
     assert not result.found and result.counterfactuals == []
-    assert result.message.startswith("no counterfactual reaching yes was found: dice-ml ")
+    assert result.message.startswith("no counterfactual reaching yes was found: the search tried ")
     assert "within the constraints (education-num 10 to 16, hours-per-week 20 to 45)" in (
         result.message
     )
     # a feature with nowhere to go is not searched at all
     stuck = explainer.explain(
         applicant(reference, 11, **{"education-num": 16, "hours-per-week": 40}),
-        {"algorithm": "random", "features_to_vary": ["education-num"]},
+        {"features_to_vary": ["education-num"]},
     ).result
     assert not stuck.found
     assert stuck.message == (
@@ -321,47 +313,56 @@ def test_constraints_that_leave_no_way_say_so(reference: pd.DataFrame) -> None:
     )
 
 
-def test_implausible_counterfactuals_are_dropped_or_flagged(
+def test_implausible_rows_are_never_proposed_unless_kept_flagged(
     constrained_cf: CounterfactualExplainer, reference: pd.DataFrame
 ) -> None:
     explainer = constrained_cf
     instance = applicant(reference, 11, education="HS-grad", **{"education-num": 9})
-    strict = {"algorithm": "random", "plausibility_quantile": 0.001}
+    strict = {"plausibility_quantile": 0.001}
     explanation = explainer.explain(instance, strict)
     fidelity = explanation.fidelity
     assert fidelity.plausibility_threshold == 0.0  # many reference rows have a twin
-    assert fidelity.dropped_implausible > 0 and fidelity.dropped_constraints == 0
-    assert "implausible" in explanation.result.message
+    assert fidelity.dropped_implausible == 0 and fidelity.dropped_constraints == 0
+    for cf in explanation.result.counterfactuals:  # only reference rows themselves pass
+        assert cf.plausible and cf.nearest_distance == 0.0
+    assert "implausible" in explanation.result.message  # the search says what it left out
     flagged = explainer.explain(instance, {**strict, "keep_invalid": True})
-    assert "implausible" in flagged.result.message  # kept, flagged, still not counted as found
     implausible = [cf for cf in flagged.result.counterfactuals if cf.valid and not cf.plausible]
-    assert len(implausible) == fidelity.dropped_implausible
+    assert implausible and flagged.fidelity.dropped_implausible == 0  # kept, flagged
+    assert "implausible" in flagged.result.message  # still not counted as found
     for cf in implausible:
-        assert cf.valid and cf.nearest_distance > 0 and cf.violations == []
+        assert cf.nearest_distance > 0 and cf.violations == []
         assert cf.nearest_distance == pytest.approx(nearest_distance(reference, cf.values))
 
 
-def test_a_budget_that_stops_the_reverting_leaves_verified_counterfactuals(
+def test_a_budget_that_stops_the_refining_leaves_verified_counterfactuals(
     constrained_cf: CounterfactualExplainer, reference: pd.DataFrame
 ) -> None:
     explainer = constrained_cf
     instance = applicant(reference, 11, education="HS-grad", **{"education-num": 9})
-    params = {"algorithm": "random"}
-    # the search and the first scoring of its candidates, which the reverting repeats
-    unsparsified = explainer.explain(instance, {**params, "sparsify": False})
-    calls = unsparsified.cost.model_calls
-    explanation = explainer.explain(instance, params, Budget(max_model_calls=calls))
-    assert explanation.cost.model_calls == calls
+    free = explainer.explain(instance)
+    # the instance, then every single change in one call; the refining is cut
+    explanation = explainer.explain(instance, {}, Budget(max_model_calls=2))
+    assert explanation.cost.model_calls == 2 < free.cost.model_calls
     result = explanation.result
-    assert result.found and "budget stopped the reverting" in result.message
-    assert {tuple(sorted(cf.values.items())) for cf in result.counterfactuals} == {
-        tuple(sorted(cf.values.items())) for cf in unsparsified.result.counterfactuals
-    }
+    assert result.found and "budget stopped the search" in result.message
     for cf in result.counterfactuals:
-        assert cf.valid
+        assert cf.valid and len(cf.changes) <= 2
         check_counterfactual(reference, instance, cf, explanation.fidelity.plausibility_threshold)
-    with pytest.raises(BudgetExceededError):  # stopped before any candidate was scored
-        explainer.explain(instance, params, Budget(max_model_calls=calls - 1))
+    # refined: no farther than what the budget left
+    gain = [
+        cf.values["capital-gain"]
+        for cf in free.result.counterfactuals
+        if cf.changes[0].feature == "capital-gain"
+    ]
+    cut = [
+        cf.values["capital-gain"]
+        for cf in result.counterfactuals
+        if cf.changes[0].feature == "capital-gain"
+    ]
+    assert min(gain) < min(cut)
+    with pytest.raises(BudgetExceededError):  # stopped before any counterfactual was found
+        explainer.explain(instance, {}, Budget(max_model_calls=1))
 
 
 # --- features_to_vary ---------------------------------------------------------------------
@@ -370,17 +371,13 @@ def test_a_budget_that_stops_the_reverting_leaves_verified_counterfactuals(
 def test_features_to_vary(constrained_cf: CounterfactualExplainer, reference: pd.DataFrame) -> None:
     explainer = constrained_cf
     instance = applicant(reference, 11, education="HS-grad", **{"education-num": 9})
-    gains = explainer.explain(
-        instance, {"algorithm": "random", "features_to_vary": ["capital-gain"]}
-    ).result
+    gains = explainer.explain(instance, {"features_to_vary": ["capital-gain"]}).result
     assert gains.found
     for cf in gains.counterfactuals:
         assert [c.feature for c in cf.changes] == ["capital-gain"]
         assert 5000 < cf.values["capital-gain"] <= 10000
     # naming one of a linked group varies the group; the query-parameter form "a,b" reads too
-    schooling = explainer.explain(
-        instance, {"algorithm": "random", "features_to_vary": "education-num, occupation"}
-    )
+    schooling = explainer.explain(instance, {"features_to_vary": "education-num, occupation"})
     assert schooling.provenance.params["features_to_vary"] == ["education-num", "occupation"]
     assert schooling.result.found
     for cf in schooling.result.counterfactuals:
@@ -427,15 +424,32 @@ def test_the_estimate_bounds_the_cost_of_fewer_features(
     explainer = constrained_cf
     instance = applicant(reference, 11, education="HS-grad", **{"education-num": 9})
     rows = len(reference)
-    every = CounterfactualExplainer.validate_params({"algorithm": "random"})
+    every = CounterfactualExplainer.validate_params({})
     few = CounterfactualExplainer.validate_params(
-        {"algorithm": "random", "features_to_vary": ["education-num", "capital-gain"]}
+        {"features_to_vary": ["education-num", "capital-gain"]}
     )
     estimate = CounterfactualExplainer.estimate(few, explainer.schema, reference_rows=rows)
     assert estimate.upper_bound
     whole = CounterfactualExplainer.estimate(every, explainer.schema, reference_rows=rows)
-    # three features varied (education joins education-num), two units to revert
-    assert estimate.rows == whole.rows - 4 * RANDOM_SAMPLES - dice_candidates(3) * (3 + 4 + 5 + 6)
+    # two units (education with education-num, capital-gain), ten values each alone, six
+    # each in pairs; refining one feature, then two, at most three rows per answer a step
+    # the longest lattice: capital-gain's whole numbers 0 to 10,000
+    steps = refine_steps(10001, REFINE_POINTS)
+    single = 1 + steps + 1
+    pair = 1 + 2 * steps + 1
+    assert estimate.model_calls == 1 + single + pair + 1
+    total = 3
+    assert estimate.rows == (
+        1
+        + 2 * 10
+        + steps * total * REFINE_POINTS
+        + total
+        + COMBINED_VALUES[2] ** 2
+        + 2 * steps * total * REFINE_POINTS
+        + total
+        + total
+    )
+    assert whole.rows > estimate.rows and whole.model_calls > estimate.model_calls
     cost = explainer.explain(instance, few.model_dump()).cost
     assert cost.model_calls <= estimate.model_calls and cost.rows <= estimate.rows
 
@@ -487,9 +501,7 @@ def test_labels_of_many_classes_default_to_a_neighbour_in_the_models_order(
         reference,
         BlackBox(age_band_labels, OutputKind.labels, class_names=["2", "3", "10"]),
     )
-    explanation = explainer.explain(
-        applicant(reference, 0, age=age), {"algorithm": "random", "total": 1}
-    )
+    explanation = explainer.explain(applicant(reference, 0, age=age), {"total": 1})
     assert explanation.result.desired == desired
     assert explanation.result.found
     for cf in explanation.result.counterfactuals:
