@@ -93,7 +93,7 @@ class Support:
                 distances = np.broadcast_to(
                     total - base[:, cols].sum(axis=1), (which.sum(), len(total))
                 ).copy()
-                for j in cols:
+                for j in cols.tolist():
                     distances += columns(j, rows[which, j])
                 out[which] = distances.min(axis=1)
             return out
