@@ -39,6 +39,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.stats import beta as beta_distribution
 
+from explainers.anchors._pool import SamplePool
 from explainers.budget import Tally
 
 Operator = Literal["=", "<=", ">"]
@@ -206,7 +207,14 @@ class AnchorSearch:
         self.rng = rng
         self.trace = Trace()
         self._masks = [p.holds(reference[:, p.feature]) for p in self.predicates]
-        self._unused: dict[tuple[Rule, bool], list[int]] = {}
+        choose = np.zeros(len(reference), dtype=bool)
+        choose[rng.permutation(len(reference))[: len(reference) // 2]] = True
+        decide = ~choose
+        # rows that choose / decide rules (a single reference row serves both)
+        self._half = {False: choose if choose.any() else decide, True: decide}
+        self._pooled = np.zeros(len(reference), dtype=bool)  # choosing rows scored
+        self._pool = SamplePool(reference.shape[1])
+        self._unused: dict[Rule, list[int]] = {}  # deciding rows not used yet, per rule
         self._index = {p: i for i, p in enumerate(self.predicates)}
         self._distinct: dict[int, np.ndarray] = {}
         self._decided: dict[Rule, Anchor] = {}
@@ -253,51 +261,71 @@ class AnchorSearch:
         """``n`` rows where ``rule`` holds, from the perturbation distribution, and how many
         of them are whole reference rows.
 
-        A random reference row has its anchored features replaced: first by those of the
-        reference rows where the whole rule holds, each such row used once (so a rule that a
-        handful of rows satisfy is not measured on a handful of value combinations), then,
-        for the remaining samples, feature by feature from the rows that satisfy that
-        feature's own predicates (alibi's sampler does the same). The rows where the rule
-        holds are split once, at random: half serve the samples that choose rules, the
-        other half (the larger) only those that ``decide`` a rule's precision, so a rule
-        chosen on its real rows is still decided on real rows it was not chosen on.
+        The reference rows are split once, at random: one half serves the samples that
+        choose rules, the other only those that ``decide`` a rule's precision, so a rule
+        chosen on real rows is decided on real rows it was not chosen on. Within its half,
+        a sample is first a reference row where the whole rule holds, each row used once
+        (once per search when choosing, once per rule when deciding; so a rule that a
+        handful of rows satisfy is not measured on a handful of value combinations), then a
+        random row of the half whose anchored features are drawn, feature by feature, from
+        the rows that satisfy that feature's own predicates (alibi's sampler does the same).
         """
-        data = self.reference
-        samples = data[self.rng.integers(0, len(data), n)].copy()
-        anchored = self.features(rule)
-        if not anchored:
-            return np.asarray(samples), 0
-        if (rule, decide) not in self._unused:
-            rows = list(self.rng.permutation(np.flatnonzero(self.mask(rule))))
-            half = len(rows) // 2
-            self._unused[(rule, False)], self._unused[(rule, True)] = rows[:half], rows[half:]
-        unused = self._unused[(rule, decide)]
-        take = min(n, len(unused))
-        if take:
-            self._unused[(rule, decide)] = unused[take:]
-            samples[:take] = data[unused[:take]]
-        for j in anchored if take < n else ():
+        data, half = self.reference, self._half[decide]
+        holds = self.mask(rule) & half
+        if decide:
+            if rule not in self._unused:
+                self._unused[rule] = list(self.rng.permutation(np.flatnonzero(holds)))
+            unused = self._unused[rule]
+            real = np.asarray(unused[:n], dtype=int)
+            self._unused[rule] = unused[len(real) :]
+        else:
+            fresh = np.flatnonzero(holds & ~self._pooled)
+            real = self.rng.choice(fresh, min(n, len(fresh)), replace=False)
+            self._pooled[real] = True
+        take = len(real)
+        samples = np.empty((n, data.shape[1]))
+        samples[:take] = data[real]
+        if take < n:
+            samples[take:] = data[self.rng.choice(np.flatnonzero(half), n - take)]
+        for j in self.features(rule) if take < n else ():
             own = np.ones(len(data), dtype=bool)
             for i in rule:
                 if self.predicates[i].feature == j:
                     own &= self._masks[i]
             pool = data[own, j] if own.any() else np.array([self.x[j]])
             samples[take:, j] = self.rng.choice(pool, n - take)
-        return np.asarray(samples), take
+        return samples, take
 
     def measure(self, requests: Sequence[tuple[Rule, int]], decide: bool = False) -> list[Scored]:
         """Samples for each ``(rule, n)``, all scored in ONE model call; ``decide``: samples
-        that decide a rule's precision (see ``sample``)."""
+        that decide a rule's precision (see ``sample``). Choosing samples join the pool."""
         drawn = [self.sample(rule, n, decide) for rule, n in requests]
-        if not drawn:
-            return []
+        if not drawn or not sum(len(d[0]) for d in drawn):
+            return [Scored(d[0], np.zeros(0, dtype=bool), d[1]) for d in drawn]
         agree = np.asarray(self.agreement(np.vstack([d[0] for d in drawn])), dtype=bool)
         self.trace.steps += 1
         out, start = [], 0
-        for batch, real in drawn:
-            out.append(Scored(batch, agree[start : start + len(batch)], real))
+        for (rule, _), (batch, real) in zip(requests, drawn, strict=True):
+            scored = Scored(batch, agree[start : start + len(batch)], real)
+            out.append(scored)
             start += len(batch)
+            if not decide:
+                anchored = np.zeros(batch.shape, dtype=bool)
+                anchored[real:, self.features(rule)] = True
+                self._pool.add(batch, scored.agree, anchored)
         return out
+
+    def counts(self, requests: Sequence[tuple[Rule, int]]) -> list[tuple[int, int]]:
+        """For each ``(rule, n)``: (samples that agree, samples) from the pool of choosing
+        samples, after one model call draws what each rule lacks of ``n`` (none when
+        nothing lacks)."""
+        have = [self._pool.counts(self._of(rule))[1] for rule, _ in requests]
+        lacking = [(rule, n - h) for (rule, n), h in zip(requests, have, strict=True) if n > h]
+        self.measure(lacking)
+        return [self._pool.counts(self._of(rule)) for rule, _ in requests]
+
+    def _of(self, rule: Rule) -> list[Predicate]:
+        return [self.predicates[i] for i in rule]
 
     # --- the search -------------------------------------------------------------------
 
@@ -330,26 +358,28 @@ class AnchorSearch:
 
     def _select(self, candidates: list[Rule]) -> tuple[list[Rule], list[Rule]]:
         """The ``beam_size`` candidates of highest precision, by successive halving: every
-        candidate is sampled, the better half is kept and sampled twice as much, and so on
-        (one model call per halving); and those of the chosen whose precision may still
-        reach the threshold (worth validating)."""
+        candidate gets ``init_samples`` samples, the better half is kept and topped up to
+        three times as many, and so on (one model call per halving); the samples the pool
+        holds for a candidate count, so a candidate costs only what it lacks. Also returns
+        those of the chosen whose precision may still reach the threshold (worth
+        validating)."""
         s = self.settings
         k = np.zeros(len(candidates))
         n = np.zeros(len(candidates))
         alive = np.arange(len(candidates))
-        size = s.init_samples
+        size = total = s.init_samples
         top = min(s.beam_size, len(candidates))
         while True:
-            for i, scored in zip(
-                alive, self.measure([(candidates[i], size) for i in alive]), strict=True
+            for i, (agree, drawn) in zip(
+                alive, self.counts([(candidates[i], total) for i in alive]), strict=True
             ):
-                k[i] += scored.agree.sum()
-                n[i] += len(scored.agree)
+                k[i], n[i] = agree, drawn
             if len(alive) <= top:
                 break
             keep = max(top, len(alive) // 2)
             alive = alive[self._ranked(candidates, alive, k, n)[:keep]]
             size *= 2
+            total += size
             if len(alive) == top and top > 1:
                 break
         means = k / n
@@ -372,9 +402,8 @@ class AnchorSearch:
         s = self.settings
         while len(anchor.rule) > 1:
             shorter = [tuple(i for i in anchor.rule if i != drop) for drop in anchor.rule]
-            scored = self.measure([(rule, s.batch_size) for rule in shorter])
-            k = np.array([sc.agree.sum() for sc in scored], dtype=float)
-            n = np.array([len(sc.agree) for sc in scored], dtype=float)
+            counted = np.array(self.counts([(rule, s.batch_size) for rule in shorter]), float)
+            k, n = counted[:, 0], counted[:, 1]
             order = self._ranked(shorter, np.arange(len(shorter)), k, n)[: s.beam_size]
             hopeful = [shorter[i] for i in order if k[i] / n[i] >= s.threshold]
             valid = [a for a in self._validate(hopeful) if a.valid]
@@ -389,13 +418,15 @@ class AnchorSearch:
 
         Each bound starts at the instance's own value (``age >= 45``) and walks outwards
         over the feature's distinct reference values, all bounds at once, one model call
-        per step, ``batch_size`` samples per bound: a step samples the rule restricted, on
-        that feature, to the slice between the bound and the probed value, and moves the
-        bound there when the share of those samples with the instance's class reaches the
-        threshold. The walk gallops (1, 2, 4... values) until a slice fails, then bisects
-        inside it. So a bound lands within one data step of the model's threshold (``age >
-        43``), wherever the quantile edges fall, and the slices judged are narrow near it.
-        At most ``refine_steps(len(values beyond))`` steps.
+        per step: a step samples the rule restricted, on that feature, to the slice between
+        the bound and the probed value, and moves the bound there when that slice's share
+        of the instance's class reaches the threshold, judged in up to four looks of
+        ``batch_size / 2`` to ``4 * batch_size`` samples (the pool's included) until the
+        confidence bounds settle it (``_settled``). The walk gallops (1, 2, 4... values)
+        until a slice fails, then bisects inside it. So a bound lands within one data step
+        of the model's threshold (``age > 43``), wherever the quantile edges fall, and the
+        slices judged are narrow near it. At most ``refine_steps(len(values beyond))``
+        probes per bound.
         """
         s = self.settings
         rule = list(anchor.rule)
@@ -412,19 +443,27 @@ class AnchorSearch:
             if len(beyond):
                 rule[pos] = self.predicate(Predicate(p.feature, p.operator, float(beyond[0])))
                 walks[pos] = _Walk(beyond)
+        pending: dict[int, tuple[int, Rule, int]] = {}  # pos -> (probe, slice, samples)
+        first = -(-s.batch_size // 2)
         while walks:
-            probes: list[tuple[int, int, Rule]] = []
             for pos, walk in walks.items():
-                probe = walk.next()
-                sliced, rows = self._slice(rule, pos, walk.beyond[probe])
-                if rows:
-                    probes.append((pos, probe, sliced))
-                else:  # no reference value lies between: moving the bound changes nothing
-                    walk.passed(probe)
-            scored = self.measure([(r, s.batch_size) for _, _, r in probes])
-            for (pos, probe, _), sc in zip(probes, scored, strict=True):
+                while pos not in pending and not walk.done:
+                    probe = walk.next()
+                    sliced, rows = self._slice(rule, pos, walk.beyond[probe])
+                    if rows:
+                        pending[pos] = (probe, sliced, first)
+                    else:  # no reference value lies between: moving the bound changes nothing
+                        walk.passed(probe)
+            asked = [(pos, *pending[pos]) for pos in walks if pos in pending]
+            counted = self.counts([(sliced, size) for _, _, sliced, size in asked])
+            for (pos, probe, sliced, size), (agree, drawn) in zip(asked, counted, strict=True):
+                verdict = _settled(agree, drawn, s, last=size >= _PROBE_STAGES[-1] * first)
+                if verdict is None:
+                    pending[pos] = (probe, sliced, 2 * size)
+                    continue
+                del pending[pos]
                 walk = walks[pos]
-                if sc.agree.mean() >= s.threshold:
+                if verdict:
                     p = self.predicates[rule[pos]]
                     rule[pos] = self.predicate(
                         Predicate(p.feature, p.operator, float(walk.beyond[probe]))
@@ -432,7 +471,7 @@ class AnchorSearch:
                     walk.passed(probe)
                 else:
                     walk.failed(probe)
-            walks = {pos: walk for pos, walk in walks.items() if not walk.done}
+            walks = {pos: w for pos, w in walks.items() if not w.done or pos in pending}
         # a bound walked past every reference value says nothing: "<= the largest value"
         refined = tuple(sorted(i for i in rule if not self._masks[i].all()))
         if refined == anchor.rule:
@@ -476,7 +515,7 @@ class AnchorSearch:
         new = list(dict.fromkeys(rule for rule in rules if rule not in self._decided))
         measurements = {rule: Measurement() for rule in new}
         open_rules = list(new)
-        size = s.batch_size
+        size, drawn = min(s.batch_size, s.max_samples), 0
         while open_rules:
             for rule, scored in zip(
                 open_rules, self.measure([(r, size) for r in open_rules], decide=True), strict=True
@@ -489,7 +528,8 @@ class AnchorSearch:
                 if lower < s.threshold <= upper and m.n < s.max_samples:
                     still_open.append(rule)
             open_rules = still_open
-            size = min(2 * size, s.max_samples)
+            drawn += size
+            size = min(2 * size, s.max_samples - drawn)
         for rule in new:
             m = measurements[rule]
             lower, upper = clopper_pearson(m.k, m.n, s.confidence)
@@ -506,6 +546,23 @@ class AnchorSearch:
                 donors=int(self.mask(rule).sum()),
             )
         return [self._decided[rule] for rule in rules]
+
+
+#: the samples a probed slice is judged on, in halves of ``batch_size``, look after look
+_PROBE_STAGES = (1, 2, 4, 8)
+
+
+def _settled(agree: int, drawn: int, s: SearchSettings, last: bool) -> bool | None:
+    """Whether a probed slice may join the rule: False once the confidence bounds put its
+    share ``agree / drawn`` below the threshold, True once they put it above, or on the
+    ``last`` look (the refined rule is decided on fresh samples all the same), else None
+    (draw more). A clear slice is settled on few samples, one near the threshold on many,
+    so a bound stops where the model's answer changes, not where the noise of one batch
+    near the threshold falls (which made rules change with the seed)."""
+    lower, upper = clopper_pearson(agree, drawn, s.confidence)
+    if upper < s.threshold:
+        return False
+    return True if lower >= s.threshold or last else None
 
 
 @dataclass
@@ -577,7 +634,13 @@ def worst_case_cost(
         _select_cost(s, candidates, beam, tally)
         _validate_cost(s, beam, tally)
     finish = Tally(tally.max_batch_rows)
-    finish.call(deepest * s.batch_size, refine_steps(values + 1))  # and the instance value
+    # a step's probes are judged in up to len(_PROBE_STAGES) looks; one call tops up every
+    # walk's probe, a probe by at most half its last look's samples
+    half = -(-s.batch_size // 2)
+    finish.call(
+        deepest * half * _PROBE_STAGES[-1] // 2,
+        len(_PROBE_STAGES) * refine_steps(values + 1),  # and the instance value
+    )
     _validate_cost(s, 1, finish)
     for length in range(deepest, 1, -1):
         finish.call(length * s.batch_size)
@@ -608,13 +671,13 @@ def _select_cost(s: SearchSettings, candidates: int, top: int, tally: Tally) -> 
 
 def _validate_cost(s: SearchSettings, rules: int, tally: Tally) -> None:
     """``AnchorSearch._validate`` of ``rules`` rules that all stay open to ``max_samples``."""
-    drawn, size = 0, s.batch_size
+    drawn, size = 0, min(s.batch_size, s.max_samples)
     while rules:
         tally.call(rules * size)
         drawn += size
         if drawn >= s.max_samples:
             return
-        size = min(2 * size, s.max_samples)
+        size = min(2 * size, s.max_samples - drawn)
 
 
 # --- confidence bounds --------------------------------------------------------------------
