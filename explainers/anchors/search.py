@@ -360,7 +360,9 @@ class AnchorSearch:
         """The ``beam_size`` candidates of highest precision, by successive halving: every
         candidate gets ``init_samples`` samples, the better half is kept and topped up to
         three times as many, and so on (one model call per halving); the samples the pool
-        holds for a candidate count, so a candidate costs only what it lacks. Also returns
+        holds for a candidate count, so a candidate costs only what it lacks. Halving stops
+        as soon as ``beam_size`` candidates are settled above the threshold: the widest of
+        those are chosen (the widest valid rule is the one the search keeps). Also returns
         those of the chosen whose precision may still reach the threshold (worth
         validating)."""
         s = self.settings
@@ -376,6 +378,11 @@ class AnchorSearch:
                 k[i], n[i] = agree, drawn
             if len(alive) <= top:
                 break
+            settled = alive[[self._above(int(k[i]), int(n[i])) for i in alive]]
+            if len(settled) >= top:  # enough of them reach the threshold: the widest go on
+                coverage = np.array([self.coverage(candidates[i]) for i in settled])
+                alive = settled[np.lexsort((-(k[settled] / n[settled]), -coverage))][:top]
+                break
             keep = max(top, len(alive) // 2)
             alive = alive[self._ranked(candidates, alive, k, n)[:keep]]
             size *= 2
@@ -387,6 +394,11 @@ class AnchorSearch:
         upper = kl_upper(means[chosen], np.full(len(chosen), np.log(1 / s.delta)) / n[chosen])
         beam = [candidates[i] for i in chosen]
         return beam, [rule for rule, u in zip(beam, upper, strict=True) if u >= s.threshold]
+
+    def _above(self, agree: int, drawn: int) -> bool:
+        """The confidence bound puts the share ``agree / drawn`` at or above the threshold."""
+        s = self.settings
+        return clopper_pearson(agree, drawn, s.confidence)[0] >= s.threshold
 
     def _finish(self, anchor: Anchor) -> Anchor:
         """A valid rule with its bounds moved to where the model's answer changes, then made
