@@ -109,6 +109,9 @@ class SearchSettings:
     delta: float = 0.1
     confidence: float = 0.95
     max_samples: int = 2000
+    #: a rule's choosing samples count for the other rules they describe (``_pool``); off,
+    #: each rule is chosen on its own samples only (to measure what the pool saves)
+    reuse: bool = True
 
 
 @dataclass
@@ -214,6 +217,7 @@ class AnchorSearch:
         self._half = {False: choose if choose.any() else decide, True: decide}
         self._pooled = np.zeros(len(reference), dtype=bool)  # choosing rows scored
         self._pool = SamplePool(reference.shape[1])
+        self._own: dict[Rule, tuple[int, int]] = {}  # each rule's own choosing samples
         self._unused: dict[Rule, list[int]] = {}  # deciding rows not used yet, per rule
         self._index = {p: i for i, p in enumerate(self.predicates)}
         self._distinct: dict[int, np.ndarray] = {}
@@ -313,19 +317,24 @@ class AnchorSearch:
                 anchored = np.zeros(batch.shape, dtype=bool)
                 anchored[real:, self.features(rule)] = True
                 self._pool.add(batch, scored.agree, anchored)
+                k, n = self._own.get(rule, (0, 0))
+                self._own[rule] = (k + int(scored.agree.sum()), n + len(batch))
         return out
 
     def counts(self, requests: Sequence[tuple[Rule, int]]) -> list[tuple[int, int]]:
         """For each ``(rule, n)``: (samples that agree, samples) from the pool of choosing
         samples, after one model call draws what each rule lacks of ``n`` (none when
         nothing lacks)."""
-        have = [self._pool.counts(self._of(rule))[1] for rule, _ in requests]
+        have = [self._chosen(rule)[1] for rule, _ in requests]
         lacking = [(rule, n - h) for (rule, n), h in zip(requests, have, strict=True) if n > h]
         self.measure(lacking)
-        return [self._pool.counts(self._of(rule)) for rule, _ in requests]
+        return [self._chosen(rule) for rule, _ in requests]
 
-    def _of(self, rule: Rule) -> list[Predicate]:
-        return [self.predicates[i] for i in rule]
+    def _chosen(self, rule: Rule) -> tuple[int, int]:
+        """(agree, samples) of the choosing samples that count for ``rule``."""
+        if self.settings.reuse:
+            return self._pool.counts([self.predicates[i] for i in rule])
+        return self._own.get(rule, (0, 0))
 
     # --- the search -------------------------------------------------------------------
 
