@@ -637,10 +637,12 @@ def worst_case_cost(
     as a beam rule has extensions; ``_select`` halves them, one call per halving; every rule
     it keeps is then validated and stays undecided until ``max_samples`` fresh samples, in
     doubling batches from ``batch_size``. Then the larger of: the longest rule finished
-    (``_finish``: its bounds refined, ``refine_steps`` calls of ``batch_size`` samples per
-    predicate, the refined rule validated, then shortened one predicate at a time, every
-    shorter rule scored and ``beam_size`` of them validated per round), or, when nothing
-    was valid, the last beam validated. Samples answered before are not subtracted. On the
+    (``_finish``: its bounds refined, ``refine_steps`` probes per predicate, each judged in
+    up to ``len(_PROBE_STAGES)`` looks of at most ``2 * batch_size`` new samples, the
+    refined rule validated, then shortened one predicate at a time, every shorter rule
+    scored and ``beam_size`` of them validated per round), or, when nothing was valid, the
+    last beam validated. Samples the pool or the model answered before are not subtracted,
+    nor does halving stop early. On the
     income model this is one to two orders of magnitude above what a search usually costs:
     the sequential test and the depth of the search depend on the data, which the bound
     cannot know.
