@@ -243,6 +243,21 @@ class AnchorSearch:
     def coverage(self, rule: Rule) -> float:
         return float(self.mask(rule).mean())
 
+    def box(self, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``rule`` holds, per feature: ``low < value <= high`` (d,) each; a category
+        ``c`` is ``c - 1/2 < code <= c``, a free feature unbounded."""
+        low = np.full(len(self.x), -np.inf)
+        high = np.full(len(self.x), np.inf)
+        for i in rule:
+            p = self.predicates[i]
+            if p.operator == ">":
+                low[p.feature] = max(low[p.feature], p.value)
+            elif p.operator == "<=":
+                high[p.feature] = min(high[p.feature], p.value)
+            else:
+                low[p.feature], high[p.feature] = p.value - 0.5, p.value
+        return low, high
+
     def features(self, rule: Rule) -> list[int]:
         return sorted({self.predicates[i].feature for i in rule})
 
@@ -314,9 +329,9 @@ class AnchorSearch:
             out.append(scored)
             start += len(batch)
             if not decide:
-                anchored = np.zeros(batch.shape, dtype=bool)
-                anchored[real:, self.features(rule)] = True
-                self._pool.add(batch, scored.agree, anchored)
+                low, high = np.full(batch.shape, -np.inf), np.full(batch.shape, np.inf)
+                low[real:], high[real:] = self.box(rule)  # whole rows: drawn in no box
+                self._pool.add(batch, scored.agree, low, high)
                 k, n = self._own.get(rule, (0, 0))
                 self._own[rule] = (k + int(scored.agree.sum()), n + len(batch))
         return out
@@ -333,7 +348,7 @@ class AnchorSearch:
     def _chosen(self, rule: Rule) -> tuple[int, int]:
         """(agree, samples) of the choosing samples that count for ``rule``."""
         if self.settings.reuse:
-            return self._pool.counts([self.predicates[i] for i in rule])
+            return self._pool.counts([self.predicates[i] for i in rule], *self.box(rule))
         return self._own.get(rule, (0, 0))
 
     # --- the search -------------------------------------------------------------------
@@ -441,8 +456,8 @@ class AnchorSearch:
         over the feature's distinct reference values, all bounds at once, one model call
         per step: a step samples the rule restricted, on that feature, to the slice between
         the bound and the probed value, and moves the bound there when that slice's share
-        of the instance's class reaches the threshold, judged in up to four looks of
-        ``batch_size / 2`` to ``4 * batch_size`` samples (the pool's included) until the
+        of the instance's class reaches the threshold, judged in up to five looks of
+        ``_first_look`` to sixteen times as many samples (the pool's included) until the
         confidence bounds settle it (``_settled``). The walk gallops (1, 2, 4... values)
         until a slice fails, then bisects inside it. So a bound lands within one data step
         of the model's threshold (``age > 43``), wherever the quantile edges fall, and the
@@ -465,7 +480,7 @@ class AnchorSearch:
                 rule[pos] = self.predicate(Predicate(p.feature, p.operator, float(beyond[0])))
                 walks[pos] = _Walk(beyond)
         pending: dict[int, tuple[int, Rule, int]] = {}  # pos -> (probe, slice, samples)
-        first = -(-s.batch_size // 2)
+        first = _first_look(s)
         while walks:
             for pos, walk in walks.items():
                 while pos not in pending and not walk.done:
@@ -569,8 +584,17 @@ class AnchorSearch:
         return [self._decided[rule] for rule in rules]
 
 
-#: the samples a probed slice is judged on, in halves of ``batch_size``, look after look
-_PROBE_STAGES = (1, 2, 4, 8)
+#: the samples a probed slice is judged on, in ``_first_look``s, look after look
+_PROBE_STAGES = (1, 2, 4, 8, 16)
+
+
+def _first_look(s: SearchSettings) -> int:
+    """The samples of a slice's first look: the fewest on which a slice where every sample
+    agrees is settled above the threshold (59 for 0.95 at 95%), at most ``batch_size``."""
+    if s.threshold >= 1:
+        return s.batch_size
+    fewest = math.ceil(math.log(1 - s.confidence) / math.log(s.threshold))
+    return max(1, min(fewest, s.batch_size))
 
 
 def _settled(agree: int, drawn: int, s: SearchSettings, last: bool) -> bool | None:
@@ -659,9 +683,8 @@ def worst_case_cost(
     finish = Tally(tally.max_batch_rows)
     # a step's probes are judged in up to len(_PROBE_STAGES) looks; one call tops up every
     # walk's probe, a probe by at most half its last look's samples
-    half = -(-s.batch_size // 2)
     finish.call(
-        deepest * half * _PROBE_STAGES[-1] // 2,
+        deepest * _first_look(s) * _PROBE_STAGES[-1] // 2,
         len(_PROBE_STAGES) * refine_steps(values + 1),  # and the instance value
     )
     _validate_cost(s, 1, finish)
