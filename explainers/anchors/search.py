@@ -462,7 +462,8 @@ class AnchorSearch:
         until a slice fails, then bisects inside it. So a bound lands within one data step
         of the model's threshold (``age > 43``), wherever the quantile edges fall, and the
         slices judged are narrow near it. At most ``refine_steps(len(values beyond))``
-        probes per bound.
+        probes per bound, and ``_WALK_SAMPLES * max_samples`` samples drawn (a walk that
+        would draw more stays where it is).
         """
         s = self.settings
         rule = list(anchor.rule)
@@ -481,21 +482,29 @@ class AnchorSearch:
                 walks[pos] = _Walk(beyond)
         pending: dict[int, tuple[int, Rule, int]] = {}  # pos -> (probe, slice, samples)
         first = _first_look(s)
+        spent = dict.fromkeys(walks, 0)  # the most samples each walk has drawn
         while walks:
             for pos, walk in walks.items():
                 while pos not in pending and not walk.done:
+                    if spent[pos] + first > _WALK_SAMPLES * s.max_samples:
+                        walk.stop()
+                        break
                     probe = walk.next()
                     sliced, rows = self._slice(rule, pos, walk.beyond[probe])
                     if rows:
                         pending[pos] = (probe, sliced, first)
+                        spent[pos] += first
                     else:  # no reference value lies between: moving the bound changes nothing
                         walk.passed(probe)
             asked = [(pos, *pending[pos]) for pos in walks if pos in pending]
             counted = self.counts([(sliced, size) for _, _, sliced, size in asked])
             for (pos, probe, sliced, size), (agree, drawn) in zip(asked, counted, strict=True):
-                verdict = _settled(agree, drawn, s, last=size >= _PROBE_STAGES[-1] * first)
+                last = size >= _PROBE_STAGES[-1] * first
+                last |= spent[pos] + size > _WALK_SAMPLES * s.max_samples
+                verdict = _settled(agree, drawn, s, last=last)
                 if verdict is None:
                     pending[pos] = (probe, sliced, 2 * size)
+                    spent[pos] += size
                     continue
                 del pending[pos]
                 walk = walks[pos]
@@ -584,6 +593,8 @@ class AnchorSearch:
         return [self._decided[rule] for rule in rules]
 
 
+#: a bound's walk draws at most this many times ``max_samples`` samples
+_WALK_SAMPLES = 2
 #: the samples a probed slice is judged on, in ``_first_look``s, look after look
 _PROBE_STAGES = (1, 2, 4, 8, 16)
 
@@ -636,6 +647,10 @@ class _Walk:
     def failed(self, probe: int) -> None:
         self.bad = probe
 
+    def stop(self) -> None:
+        """Stay at the farthest value passed."""
+        self.bad = self.good + 1
+
     @property
     def done(self) -> bool:
         return self.bad - self.good <= 1 or self.good == len(self.beyond) - 1
@@ -681,12 +696,13 @@ def worst_case_cost(
         _select_cost(s, candidates, beam, tally)
         _validate_cost(s, beam, tally)
     finish = Tally(tally.max_batch_rows)
-    # a step's probes are judged in up to len(_PROBE_STAGES) looks; one call tops up every
-    # walk's probe, a probe by at most half its last look's samples
-    finish.call(
-        deepest * _first_look(s) * _PROBE_STAGES[-1] // 2,
-        len(_PROBE_STAGES) * refine_steps(values + 1),  # and the instance value
-    )
+    # every probe is judged in up to len(_PROBE_STAGES) looks, one call each for all bounds,
+    # a look topping a probe up by at most half its samples; a walk draws a bounded number
+    first, steps = _first_look(s), refine_steps(values + 1)  # and the instance value
+    calls = len(_PROBE_STAGES) * steps
+    per_call = Tally(tally.max_batch_rows).call(deepest * first * _PROBE_STAGES[-1] // 2)
+    finish.model_calls += calls * per_call.model_calls
+    finish.rows += deepest * min(_WALK_SAMPLES * s.max_samples, first * _PROBE_STAGES[-1] * steps)
     _validate_cost(s, 1, finish)
     for length in range(deepest, 1, -1):
         finish.call(length * s.batch_size)
