@@ -141,6 +141,18 @@ SUMMARY: list[Metric] = [
         (*_A_M, "coverage_median"),
         3,
     ),
+    (
+        "applicants whose rule changes over 5 seeds (MLServer: 5 repeats, its seed is fixed)",
+        (*_A_O, "seed_stability", "changed"),
+        (*_A_M, "seed_stability", "changed"),
+        0,
+    ),
+    (
+        "share of applicants whose rule changes with the seed",
+        (*_A_O, "seed_stability", "share_changed"),
+        (*_A_M, "seed_stability", "share_changed"),
+        2,
+    ),
     ("anchors explanations failed", (*_A_O, "errors"), (*_A_M, "errors"), 0),
     ("SHAP latency, median (s)", (*_S_O, "latency", "median_s"), (*_S_M, "latency", "median_s"), 3),
     (

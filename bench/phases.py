@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 from tqdm import tqdm
 
+from bench import stability
 from bench.clients import TIMEOUT, MLServerExplainers, Ours, Outcome, Proxy, score
 
 
@@ -158,6 +159,7 @@ def throughput(
         "model_calls": counts["calls"],
         "model_rows": counts["rows"],
         "health": poller.summary(),
+        "rules": [None if o is None else stability.rule_of(o, explainer.name) for o in outcomes],
     }
 
 

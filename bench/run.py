@@ -23,7 +23,18 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench import data, environment, evaluation, markdown, mlserver, ours, phases, records, stats
+from bench import (
+    data,
+    environment,
+    evaluation,
+    markdown,
+    mlserver,
+    ours,
+    phases,
+    records,
+    stability,
+    stats,
+)
 from bench.clients import TIMEOUT, MLServerExplainers, Ours, Outcome, Proxy, score
 from bench.processes import Server, free_port
 
@@ -286,6 +297,15 @@ def measure(options: Options, prepared: Prepared, servers: Servers) -> dict[str,
         (options.clients, seeds["tn"], explainers[::-1]),
     ):
         runs[str(clients)] = {e.name: phases.throughput(e, rows, seed, clients) for e in order}
+    seed_stability = {}
+    for e in explainers:
+        by_seed = {
+            seeds["latency"]: [stability.rule_of(o, e.name) for o in latency[e.name]],
+            seeds["t1"]: runs["1"][e.name]["rules"],
+            seeds["tn"]: runs[str(options.clients)][e.name]["rules"],
+        }
+        by_seed.update(stability.more_seeds(e, rows, [options.seed, options.seed + 4]))
+        seed_stability[e.name] = stability.summarise(by_seed)
     shap_outcomes = phases.shap_comparison(
         service, theirs, in_process, rows, classes, options.seed, options.shap_nsamples
     )
@@ -314,7 +334,7 @@ def measure(options: Options, prepared: Prepared, servers: Servers) -> dict[str,
         }
         for i, (index, k) in enumerate(zip(picked.tolist(), classes, strict=True))
     ]
-    return _assemble(options, prepared, payload, warm, seeds, applicants, runs)
+    return _assemble(options, prepared, payload, warm, seeds, applicants, runs, seed_stability)
 
 
 def _assemble(
@@ -325,11 +345,14 @@ def _assemble(
     seeds: dict[str, int],
     applicants: list[dict[str, Any]],
     runs: dict[str, dict[str, Any]],
+    seed_stability: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     anchors: dict[str, Any] = {
         name: records.summarise_anchors([a["anchors"][name] for a in applicants], options.threshold)
         for name in applicants[0]["anchors"]
     }
+    for name, summary in seed_stability.items():
+        anchors[name]["seed_stability"] = summary
     anchors["ratios"] = records.ratios(anchors["ours"], anchors.get("mlserver"))
     throughput: dict[str, Any] = {}
     for n, by_name in runs.items():

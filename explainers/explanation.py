@@ -199,6 +199,18 @@ class ShapFidelity(_Strict):
         description="real reference rows in the background the values are measured "
         "against; None in explanations made with a k-means background",
     )
+    background_indices: list[int] | None = Field(
+        None,
+        description="which reference rows form the background: their 0-based positions in "
+        "the reference data whose sha256 is `background_reference` (the data rows in the "
+        "order they were read), so anyone holding that data can rebuild the background and "
+        "recompute the values; None in explanations made before they were recorded",
+    )
+    background_reference: str | None = Field(
+        None,
+        description="sha256 of the reference data `background_indices` point into, as "
+        "`provenance.reference_fingerprint` is computed",
+    )
 
 
 # --- counterfactuals ----------------------------------------------------------------------

@@ -39,6 +39,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy.stats import beta as beta_distribution
 
+from explainers.anchors._pool import SamplePool
 from explainers.budget import Tally
 
 Operator = Literal["=", "<=", ">"]
@@ -108,6 +109,9 @@ class SearchSettings:
     delta: float = 0.1
     confidence: float = 0.95
     max_samples: int = 2000
+    #: a rule's choosing samples count for the other rules they describe (``_pool``); off,
+    #: each rule is chosen on its own samples only (to measure what the pool saves)
+    reuse: bool = True
 
 
 @dataclass
@@ -206,7 +210,15 @@ class AnchorSearch:
         self.rng = rng
         self.trace = Trace()
         self._masks = [p.holds(reference[:, p.feature]) for p in self.predicates]
-        self._unused: dict[tuple[Rule, bool], list[int]] = {}
+        choose = np.zeros(len(reference), dtype=bool)
+        choose[rng.permutation(len(reference))[: len(reference) // 2]] = True
+        decide = ~choose
+        # rows that choose / decide rules (a single reference row serves both)
+        self._half = {False: choose if choose.any() else decide, True: decide}
+        self._pooled = np.zeros(len(reference), dtype=bool)  # choosing rows scored
+        self._pool = SamplePool(reference.shape[1])
+        self._own: dict[Rule, tuple[int, int]] = {}  # each rule's own choosing samples
+        self._unused: dict[Rule, list[int]] = {}  # deciding rows not used yet, per rule
         self._index = {p: i for i, p in enumerate(self.predicates)}
         self._distinct: dict[int, np.ndarray] = {}
         self._decided: dict[Rule, Anchor] = {}
@@ -231,6 +243,21 @@ class AnchorSearch:
     def coverage(self, rule: Rule) -> float:
         return float(self.mask(rule).mean())
 
+    def box(self, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``rule`` holds, per feature: ``low < value <= high`` (d,) each; a category
+        ``c`` is ``c - 1/2 < code <= c``, a free feature unbounded."""
+        low = np.full(len(self.x), -np.inf)
+        high = np.full(len(self.x), np.inf)
+        for i in rule:
+            p = self.predicates[i]
+            if p.operator == ">":
+                low[p.feature] = max(low[p.feature], p.value)
+            elif p.operator == "<=":
+                high[p.feature] = min(high[p.feature], p.value)
+            else:
+                low[p.feature], high[p.feature] = p.value - 0.5, p.value
+        return low, high
+
     def features(self, rule: Rule) -> list[int]:
         return sorted({self.predicates[i].feature for i in rule})
 
@@ -253,51 +280,76 @@ class AnchorSearch:
         """``n`` rows where ``rule`` holds, from the perturbation distribution, and how many
         of them are whole reference rows.
 
-        A random reference row has its anchored features replaced: first by those of the
-        reference rows where the whole rule holds, each such row used once (so a rule that a
-        handful of rows satisfy is not measured on a handful of value combinations), then,
-        for the remaining samples, feature by feature from the rows that satisfy that
-        feature's own predicates (alibi's sampler does the same). The rows where the rule
-        holds are split once, at random: half serve the samples that choose rules, the
-        other half (the larger) only those that ``decide`` a rule's precision, so a rule
-        chosen on its real rows is still decided on real rows it was not chosen on.
+        The reference rows are split once, at random: one half serves the samples that
+        choose rules, the other only those that ``decide`` a rule's precision, so a rule
+        chosen on real rows is decided on real rows it was not chosen on. Within its half,
+        a sample is first a reference row where the whole rule holds, each row used once
+        (once per search when choosing, once per rule when deciding; so a rule that a
+        handful of rows satisfy is not measured on a handful of value combinations), then a
+        random row of the half whose anchored features are drawn, feature by feature, from
+        the rows that satisfy that feature's own predicates (alibi's sampler does the same).
         """
-        data = self.reference
-        samples = data[self.rng.integers(0, len(data), n)].copy()
-        anchored = self.features(rule)
-        if not anchored:
-            return np.asarray(samples), 0
-        if (rule, decide) not in self._unused:
-            rows = list(self.rng.permutation(np.flatnonzero(self.mask(rule))))
-            half = len(rows) // 2
-            self._unused[(rule, False)], self._unused[(rule, True)] = rows[:half], rows[half:]
-        unused = self._unused[(rule, decide)]
-        take = min(n, len(unused))
-        if take:
-            self._unused[(rule, decide)] = unused[take:]
-            samples[:take] = data[unused[:take]]
-        for j in anchored if take < n else ():
+        data, half = self.reference, self._half[decide]
+        holds = self.mask(rule) & half
+        if decide:
+            if rule not in self._unused:
+                self._unused[rule] = list(self.rng.permutation(np.flatnonzero(holds)))
+            unused = self._unused[rule]
+            real = np.asarray(unused[:n], dtype=int)
+            self._unused[rule] = unused[len(real) :]
+        else:
+            fresh = np.flatnonzero(holds & ~self._pooled)
+            real = self.rng.choice(fresh, min(n, len(fresh)), replace=False)
+            self._pooled[real] = True
+        take = len(real)
+        samples = np.empty((n, data.shape[1]))
+        samples[:take] = data[real]
+        if take < n:
+            samples[take:] = data[self.rng.choice(np.flatnonzero(half), n - take)]
+        for j in self.features(rule) if take < n else ():
             own = np.ones(len(data), dtype=bool)
             for i in rule:
                 if self.predicates[i].feature == j:
                     own &= self._masks[i]
             pool = data[own, j] if own.any() else np.array([self.x[j]])
             samples[take:, j] = self.rng.choice(pool, n - take)
-        return np.asarray(samples), take
+        return samples, take
 
     def measure(self, requests: Sequence[tuple[Rule, int]], decide: bool = False) -> list[Scored]:
         """Samples for each ``(rule, n)``, all scored in ONE model call; ``decide``: samples
-        that decide a rule's precision (see ``sample``)."""
+        that decide a rule's precision (see ``sample``). Choosing samples join the pool."""
         drawn = [self.sample(rule, n, decide) for rule, n in requests]
-        if not drawn:
-            return []
+        if not drawn or not sum(len(d[0]) for d in drawn):
+            return [Scored(d[0], np.zeros(0, dtype=bool), d[1]) for d in drawn]
         agree = np.asarray(self.agreement(np.vstack([d[0] for d in drawn])), dtype=bool)
         self.trace.steps += 1
         out, start = [], 0
-        for batch, real in drawn:
-            out.append(Scored(batch, agree[start : start + len(batch)], real))
+        for (rule, _), (batch, real) in zip(requests, drawn, strict=True):
+            scored = Scored(batch, agree[start : start + len(batch)], real)
+            out.append(scored)
             start += len(batch)
+            if not decide:
+                low, high = np.full(batch.shape, -np.inf), np.full(batch.shape, np.inf)
+                low[real:], high[real:] = self.box(rule)  # whole rows: drawn in no box
+                self._pool.add(batch, scored.agree, low, high)
+                k, n = self._own.get(rule, (0, 0))
+                self._own[rule] = (k + int(scored.agree.sum()), n + len(batch))
         return out
+
+    def counts(self, requests: Sequence[tuple[Rule, int]]) -> list[tuple[int, int]]:
+        """For each ``(rule, n)``: (samples that agree, samples) from the pool of choosing
+        samples, after one model call draws what each rule lacks of ``n`` (none when
+        nothing lacks)."""
+        have = [self._chosen(rule)[1] for rule, _ in requests]
+        lacking = [(rule, n - h) for (rule, n), h in zip(requests, have, strict=True) if n > h]
+        self.measure(lacking)
+        return [self._chosen(rule) for rule, _ in requests]
+
+    def _chosen(self, rule: Rule) -> tuple[int, int]:
+        """(agree, samples) of the choosing samples that count for ``rule``."""
+        if self.settings.reuse:
+            return self._pool.counts([self.predicates[i] for i in rule], *self.box(rule))
+        return self._own.get(rule, (0, 0))
 
     # --- the search -------------------------------------------------------------------
 
@@ -330,26 +382,35 @@ class AnchorSearch:
 
     def _select(self, candidates: list[Rule]) -> tuple[list[Rule], list[Rule]]:
         """The ``beam_size`` candidates of highest precision, by successive halving: every
-        candidate is sampled, the better half is kept and sampled twice as much, and so on
-        (one model call per halving); and those of the chosen whose precision may still
-        reach the threshold (worth validating)."""
+        candidate gets ``init_samples`` samples, the better half is kept and topped up to
+        three times as many, and so on (one model call per halving); the samples the pool
+        holds for a candidate count, so a candidate costs only what it lacks. Halving stops
+        as soon as ``beam_size`` candidates are settled above the threshold: the widest of
+        those are chosen (the widest valid rule is the one the search keeps). Also returns
+        those of the chosen whose precision may still reach the threshold (worth
+        validating)."""
         s = self.settings
         k = np.zeros(len(candidates))
         n = np.zeros(len(candidates))
         alive = np.arange(len(candidates))
-        size = s.init_samples
+        size = total = s.init_samples
         top = min(s.beam_size, len(candidates))
         while True:
-            for i, scored in zip(
-                alive, self.measure([(candidates[i], size) for i in alive]), strict=True
+            for i, (agree, drawn) in zip(
+                alive, self.counts([(candidates[i], total) for i in alive]), strict=True
             ):
-                k[i] += scored.agree.sum()
-                n[i] += len(scored.agree)
+                k[i], n[i] = agree, drawn
             if len(alive) <= top:
+                break
+            settled = alive[[self._above(int(k[i]), int(n[i])) for i in alive]]
+            if len(settled) >= top:  # enough of them reach the threshold: the widest go on
+                coverage = np.array([self.coverage(candidates[i]) for i in settled])
+                alive = settled[np.lexsort((-(k[settled] / n[settled]), -coverage))][:top]
                 break
             keep = max(top, len(alive) // 2)
             alive = alive[self._ranked(candidates, alive, k, n)[:keep]]
             size *= 2
+            total += size
             if len(alive) == top and top > 1:
                 break
         means = k / n
@@ -357,6 +418,11 @@ class AnchorSearch:
         upper = kl_upper(means[chosen], np.full(len(chosen), np.log(1 / s.delta)) / n[chosen])
         beam = [candidates[i] for i in chosen]
         return beam, [rule for rule, u in zip(beam, upper, strict=True) if u >= s.threshold]
+
+    def _above(self, agree: int, drawn: int) -> bool:
+        """The confidence bound puts the share ``agree / drawn`` at or above the threshold."""
+        s = self.settings
+        return clopper_pearson(agree, drawn, s.confidence)[0] >= s.threshold
 
     def _finish(self, anchor: Anchor) -> Anchor:
         """A valid rule with its bounds moved to where the model's answer changes, then made
@@ -372,9 +438,8 @@ class AnchorSearch:
         s = self.settings
         while len(anchor.rule) > 1:
             shorter = [tuple(i for i in anchor.rule if i != drop) for drop in anchor.rule]
-            scored = self.measure([(rule, s.batch_size) for rule in shorter])
-            k = np.array([sc.agree.sum() for sc in scored], dtype=float)
-            n = np.array([len(sc.agree) for sc in scored], dtype=float)
+            counted = np.array(self.counts([(rule, s.batch_size) for rule in shorter]), float)
+            k, n = counted[:, 0], counted[:, 1]
             order = self._ranked(shorter, np.arange(len(shorter)), k, n)[: s.beam_size]
             hopeful = [shorter[i] for i in order if k[i] / n[i] >= s.threshold]
             valid = [a for a in self._validate(hopeful) if a.valid]
@@ -389,13 +454,16 @@ class AnchorSearch:
 
         Each bound starts at the instance's own value (``age >= 45``) and walks outwards
         over the feature's distinct reference values, all bounds at once, one model call
-        per step, ``batch_size`` samples per bound: a step samples the rule restricted, on
-        that feature, to the slice between the bound and the probed value, and moves the
-        bound there when the share of those samples with the instance's class reaches the
-        threshold. The walk gallops (1, 2, 4... values) until a slice fails, then bisects
-        inside it. So a bound lands within one data step of the model's threshold (``age >
-        43``), wherever the quantile edges fall, and the slices judged are narrow near it.
-        At most ``refine_steps(len(values beyond))`` steps.
+        per step: a step samples the rule restricted, on that feature, to the slice between
+        the bound and the probed value, and moves the bound there when that slice's share
+        of the instance's class reaches the threshold, judged in up to five looks of
+        ``_first_look`` to sixteen times as many samples (the pool's included) until the
+        confidence bounds settle it (``_settled``). The walk gallops (1, 2, 4... values)
+        until a slice fails, then bisects inside it. So a bound lands within one data step
+        of the model's threshold (``age > 43``), wherever the quantile edges fall, and the
+        slices judged are narrow near it. At most ``refine_steps(len(values beyond))``
+        probes per bound, and ``_WALK_SAMPLES * max_samples`` samples drawn (a walk that
+        would draw more stays where it is).
         """
         s = self.settings
         rule = list(anchor.rule)
@@ -412,19 +480,35 @@ class AnchorSearch:
             if len(beyond):
                 rule[pos] = self.predicate(Predicate(p.feature, p.operator, float(beyond[0])))
                 walks[pos] = _Walk(beyond)
+        pending: dict[int, tuple[int, Rule, int]] = {}  # pos -> (probe, slice, samples)
+        first = _first_look(s)
+        spent = dict.fromkeys(walks, 0)  # the most samples each walk has drawn
         while walks:
-            probes: list[tuple[int, int, Rule]] = []
             for pos, walk in walks.items():
-                probe = walk.next()
-                sliced, rows = self._slice(rule, pos, walk.beyond[probe])
-                if rows:
-                    probes.append((pos, probe, sliced))
-                else:  # no reference value lies between: moving the bound changes nothing
-                    walk.passed(probe)
-            scored = self.measure([(r, s.batch_size) for _, _, r in probes])
-            for (pos, probe, _), sc in zip(probes, scored, strict=True):
+                while pos not in pending and not walk.done:
+                    if spent[pos] + first > _WALK_SAMPLES * s.max_samples:
+                        walk.stop()
+                        break
+                    probe = walk.next()
+                    sliced, rows = self._slice(rule, pos, walk.beyond[probe])
+                    if rows:
+                        pending[pos] = (probe, sliced, first)
+                        spent[pos] += first
+                    else:  # no reference value lies between: moving the bound changes nothing
+                        walk.passed(probe)
+            asked = [(pos, *pending[pos]) for pos in walks if pos in pending]
+            counted = self.counts([(sliced, size) for _, _, sliced, size in asked])
+            for (pos, probe, sliced, size), (agree, drawn) in zip(asked, counted, strict=True):
+                last = size >= _PROBE_STAGES[-1] * first
+                last |= spent[pos] + size > _WALK_SAMPLES * s.max_samples
+                verdict = _settled(agree, drawn, s, last=last)
+                if verdict is None:
+                    pending[pos] = (probe, sliced, 2 * size)
+                    spent[pos] += size
+                    continue
+                del pending[pos]
                 walk = walks[pos]
-                if sc.agree.mean() >= s.threshold:
+                if verdict:
                     p = self.predicates[rule[pos]]
                     rule[pos] = self.predicate(
                         Predicate(p.feature, p.operator, float(walk.beyond[probe]))
@@ -432,7 +516,7 @@ class AnchorSearch:
                     walk.passed(probe)
                 else:
                     walk.failed(probe)
-            walks = {pos: walk for pos, walk in walks.items() if not walk.done}
+            walks = {pos: w for pos, w in walks.items() if not w.done or pos in pending}
         # a bound walked past every reference value says nothing: "<= the largest value"
         refined = tuple(sorted(i for i in rule if not self._masks[i].all()))
         if refined == anchor.rule:
@@ -476,7 +560,7 @@ class AnchorSearch:
         new = list(dict.fromkeys(rule for rule in rules if rule not in self._decided))
         measurements = {rule: Measurement() for rule in new}
         open_rules = list(new)
-        size = s.batch_size
+        size, drawn = min(s.batch_size, s.max_samples), 0
         while open_rules:
             for rule, scored in zip(
                 open_rules, self.measure([(r, size) for r in open_rules], decide=True), strict=True
@@ -489,7 +573,8 @@ class AnchorSearch:
                 if lower < s.threshold <= upper and m.n < s.max_samples:
                     still_open.append(rule)
             open_rules = still_open
-            size = min(2 * size, s.max_samples)
+            drawn += size
+            size = min(2 * size, s.max_samples - drawn)
         for rule in new:
             m = measurements[rule]
             lower, upper = clopper_pearson(m.k, m.n, s.confidence)
@@ -506,6 +591,34 @@ class AnchorSearch:
                 donors=int(self.mask(rule).sum()),
             )
         return [self._decided[rule] for rule in rules]
+
+
+#: a bound's walk draws at most this many times ``max_samples`` samples
+_WALK_SAMPLES = 2
+#: the samples a probed slice is judged on, in ``_first_look``s, look after look
+_PROBE_STAGES = (1, 2, 4, 8, 16)
+
+
+def _first_look(s: SearchSettings) -> int:
+    """The samples of a slice's first look: the fewest on which a slice where every sample
+    agrees is settled above the threshold (59 for 0.95 at 95%), at most ``batch_size``."""
+    if s.threshold >= 1:
+        return s.batch_size
+    fewest = math.ceil(math.log(1 - s.confidence) / math.log(s.threshold))
+    return max(1, min(fewest, s.batch_size))
+
+
+def _settled(agree: int, drawn: int, s: SearchSettings, last: bool) -> bool | None:
+    """Whether a probed slice may join the rule: False once the confidence bounds put its
+    share ``agree / drawn`` below the threshold, True once they put it above, or on the
+    ``last`` look (the refined rule is decided on fresh samples all the same), else None
+    (draw more). A clear slice is settled on few samples, one near the threshold on many,
+    so a bound stops where the model's answer changes, not where the noise of one batch
+    near the threshold falls (which made rules change with the seed)."""
+    lower, upper = clopper_pearson(agree, drawn, s.confidence)
+    if upper < s.threshold:
+        return False
+    return True if lower >= s.threshold or last else None
 
 
 @dataclass
@@ -534,6 +647,10 @@ class _Walk:
     def failed(self, probe: int) -> None:
         self.bad = probe
 
+    def stop(self) -> None:
+        """Stay at the farthest value passed."""
+        self.bad = self.good + 1
+
     @property
     def done(self) -> bool:
         return self.bad - self.good <= 1 or self.good == len(self.beyond) - 1
@@ -559,10 +676,12 @@ def worst_case_cost(
     as a beam rule has extensions; ``_select`` halves them, one call per halving; every rule
     it keeps is then validated and stays undecided until ``max_samples`` fresh samples, in
     doubling batches from ``batch_size``. Then the larger of: the longest rule finished
-    (``_finish``: its bounds refined, ``refine_steps`` calls of ``batch_size`` samples per
-    predicate, the refined rule validated, then shortened one predicate at a time, every
-    shorter rule scored and ``beam_size`` of them validated per round), or, when nothing
-    was valid, the last beam validated. Samples answered before are not subtracted. On the
+    (``_finish``: its bounds refined, ``refine_steps`` probes per predicate, each judged in
+    up to ``len(_PROBE_STAGES)`` looks of at most ``2 * batch_size`` new samples, the
+    refined rule validated, then shortened one predicate at a time, every shorter rule
+    scored and ``beam_size`` of them validated per round), or, when nothing was valid, the
+    last beam validated. Samples the pool or the model answered before are not subtracted,
+    nor does halving stop early. On the
     income model this is one to two orders of magnitude above what a search usually costs:
     the sequential test and the depth of the search depend on the data, which the bound
     cannot know.
@@ -577,7 +696,13 @@ def worst_case_cost(
         _select_cost(s, candidates, beam, tally)
         _validate_cost(s, beam, tally)
     finish = Tally(tally.max_batch_rows)
-    finish.call(deepest * s.batch_size, refine_steps(values + 1))  # and the instance value
+    # every probe is judged in up to len(_PROBE_STAGES) looks, one call each for all bounds,
+    # a look topping a probe up by at most half its samples; a walk draws a bounded number
+    first, steps = _first_look(s), refine_steps(values + 1)  # and the instance value
+    calls = len(_PROBE_STAGES) * steps
+    per_call = Tally(tally.max_batch_rows).call(deepest * first * _PROBE_STAGES[-1] // 2)
+    finish.model_calls += calls * per_call.model_calls
+    finish.rows += deepest * min(_WALK_SAMPLES * s.max_samples, first * _PROBE_STAGES[-1] * steps)
     _validate_cost(s, 1, finish)
     for length in range(deepest, 1, -1):
         finish.call(length * s.batch_size)
@@ -608,13 +733,13 @@ def _select_cost(s: SearchSettings, candidates: int, top: int, tally: Tally) -> 
 
 def _validate_cost(s: SearchSettings, rules: int, tally: Tally) -> None:
     """``AnchorSearch._validate`` of ``rules`` rules that all stay open to ``max_samples``."""
-    drawn, size = 0, s.batch_size
+    drawn, size = 0, min(s.batch_size, s.max_samples)
     while rules:
         tally.call(rules * size)
         drawn += size
         if drawn >= s.max_samples:
             return
-        size = min(2 * size, s.max_samples)
+        size = min(2 * size, s.max_samples - drawn)
 
 
 # --- confidence bounds --------------------------------------------------------------------

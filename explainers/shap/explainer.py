@@ -130,6 +130,7 @@ class ShapExplainer(Explainer):
             seed=BACKGROUND_SEED,
         )
         self._background = self.reference_matrix[chosen.rows]
+        self.background_indices = [int(i) for i in chosen.rows]
         self.background_gaps = chosen.gaps
 
     @classmethod
@@ -213,6 +214,8 @@ class ShapExplainer(Explainer):
             max_standard_error=float(errors.max(initial=0.0)),
             replicates=runs,
             background_rows=len(self._background),
+            background_indices=self.background_indices,
+            background_reference=self.reference_fingerprint,
         )
         return prediction, result, fidelity
 

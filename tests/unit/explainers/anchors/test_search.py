@@ -110,22 +110,51 @@ def test_an_impossible_threshold_says_so() -> None:
 
 
 def test_samples_satisfy_the_rule_and_use_each_real_row_once() -> None:
-    """The rows where the rule holds are split: those that choose rules never decide one."""
+    """The reference rows are split once: those that choose rules never decide one."""
     x = np.array([75.0, 20.0, 2.0])
     found, _ = search(x, lambda r: (r[:, 0] > 60).astype(int))
     rule = tuple(i for i, p in enumerate(found.predicates) if p.feature in (0, 2))
-    rows = int(found.mask(rule).sum())
-    real = {tuple(r) for r in REFERENCE[found.mask(rule)]}
+    holds = found.mask(rule)
     used = []
     for decide in (False, True):
+        rows = int((holds & found._half[decide]).sum())
+        assert abs(rows - holds.sum() / 2) < 0.2 * holds.sum()  # about half each
         samples, taken = found.sample(rule, rows + 500, decide)
-        assert taken == (rows + decide) // 2
+        assert taken == rows
         for i in rule:
             assert found.predicates[i].holds(samples[:, found.predicates[i].feature]).all()
-        assert all(tuple(s) in real for s in samples[:taken])
+        real = {tuple(r) for r in REFERENCE[holds & found._half[decide]]}
+        assert {tuple(s) for s in samples[:taken]} == real
         used += [tuple(s) for s in samples[:taken]]
         assert found.sample(rule, 10, decide)[1] == 0  # each real row is used once
-    assert len(used) == rows and set(used) == real
+    assert len(used) == holds.sum() and set(used) == {tuple(r) for r in REFERENCE[holds]}
+
+
+def test_choosing_samples_count_for_the_rules_they_describe() -> None:
+    """A sample drawn for a rule counts for a longer rule it satisfies, never for a
+    shorter one (the feature it fixed would flatter it); with ``reuse`` off, each rule
+    counts only its own."""
+    x = np.array([75.0, 20.0, 2.0])
+    shared, model = search(x, lambda r: (r[:, 0] > 60).astype(int))
+    short = tuple(i for i, p in enumerate(shared.predicates) if (p.feature, p.value) == (0, 60.0))
+    longer = tuple(
+        sorted(short + tuple(i for i, p in enumerate(shared.predicates) if p.feature == 2))
+    )
+    ((_, n),) = shared.counts([(short, 400)])
+    assert n >= 400
+    calls = model.calls
+    ((_, inherited),) = shared.counts([(longer, 50)])  # a quarter of them are category 2
+    assert inherited >= 50 and model.calls == calls  # no call: the pool had enough
+    real = int((shared.mask(longer) & shared._half[False] & ~shared._pooled).sum())
+    ((_, grown),) = shared.counts([(longer, inherited + real + 300)])  # real rows, then built
+    ((_, n_short),) = shared.counts([(short, 1)])
+    # of the longer rule's new samples, only its real rows count for the shorter rule
+    assert n_short - n == real and grown - inherited == real + 300
+    alone, model = search(x, lambda r: (r[:, 0] > 60).astype(int), reuse=False)
+    alone.counts([(short, 400)])
+    calls = model.calls
+    ((_, own),) = alone.counts([(longer, 50)])
+    assert own == 50 and model.calls == calls + 1
 
 
 def test_one_lower_and_one_upper_bound_per_feature() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from examples.income import paths
 from explainers import BlackBox, FeatureSchema, OutputKind, ParameterError
+from explainers.base import reference_fingerprint
 from explainers.explanation import Explanation
 from explainers.shap.background import share_gaps
 from explainers.shap.explainer import ShapExplainer
@@ -56,15 +57,16 @@ def background_rows(explainer: ShapExplainer) -> list[list[Any]]:
 
 
 def brute_force_shapley(
-    predict, explainer: ShapExplainer, record: dict
+    predict, explainer: ShapExplainer, record: dict, background: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
     """The base value and the Shapley values of v(S) = mean over the background rows b of
     f(x on S, b elsewhere), from the definition: every coalition S, weights |S|!(d-|S|-1)!/d!.
+    ``background``: rows in the explainer space; default: the explainer's own.
 
     A coalition's row for b depends only on S's features where b differs from x, so each b
     is scored once per subset of those (the rows are the same as with every S)."""
     x = explainer.schema.to_numeric([explainer.schema.row_from_record(record)])[0]
-    background = explainer._background
+    background = explainer._background if background is None else background
     d = len(x)
     differs = (background != x) @ (1 << np.arange(d))  # bit j: b differs from x in feature j
     rows, where = [], []
@@ -186,6 +188,37 @@ def test_exact_values_equal_brute_force_shapley_on_a_model_with_interactions(
     np.testing.assert_allclose(phi(explanation), expected, atol=1e-8)
     assert (standard_errors(explanation) == 0).all()
     assert np.abs(expected).min() < 1e-12 < np.abs(expected).max()  # unused features get 0
+
+
+def test_the_recorded_background_rows_recompute_the_values(
+    interaction_shap: ShapExplainer, reference: pd.DataFrame
+) -> None:
+    """From the JSON alone and the reference data: the fingerprint names the data, the
+    indices pick the background rows, and the Shapley values over those rows, computed from
+    the definition, are the explanation's."""
+    record = applicant(reference, 11)
+    stored = interaction_shap.explain(record, {"exact": True}).model_dump(mode="json")
+    fidelity = stored["fidelity"]
+    assert fidelity["background_reference"] == reference_fingerprint(reference)
+    assert fidelity["background_reference"] == stored["provenance"]["reference_fingerprint"]
+    indices = fidelity["background_indices"]
+    assert len(indices) == len(set(indices)) == fidelity["background_rows"] == 100
+    rows = reference.iloc[indices][interaction_shap.schema.names].values.tolist()
+    background = interaction_shap.schema.to_numeric(rows)
+    base, expected = brute_force_shapley(
+        interaction_regression, interaction_shap, record, background
+    )
+    assert stored["result"]["base_value"] == pytest.approx(base, abs=1e-9)
+    np.testing.assert_allclose(
+        [c["shap"] for c in stored["result"]["contributions"]], expected, atol=1e-8
+    )
+    # other rows of the same data give other values: the indices are what made these
+    other = interaction_shap.schema.to_numeric(
+        reference.drop(index=indices).head(100)[interaction_shap.schema.names].values.tolist()
+    )
+    assert brute_force_shapley(interaction_regression, interaction_shap, record, other)[0] != (
+        pytest.approx(base, abs=1e-6)
+    )
 
 
 def test_auto_enumerates_when_that_sends_no_more_rows_than_sampling(
@@ -347,7 +380,14 @@ def test_an_explanation_stored_before_standard_errors_reads_back(
 ) -> None:
     stored = additive_shap.explain(applicant(reference, 5)).model_dump(mode="json")
     stored["schema_version"] = "2.0"
-    for field in ("exact", "max_standard_error", "replicates", "background_rows"):
+    for field in (
+        "exact",
+        "max_standard_error",
+        "replicates",
+        "background_rows",
+        "background_indices",
+        "background_reference",
+    ):
         del stored["fidelity"][field]
     for contribution in stored["result"]["contributions"]:
         del contribution["standard_error"]

@@ -1,0 +1,84 @@
+"""A classifier over the income features that is a known rule, in the Open Inference Protocol
+(v2, one ``[n, 12]`` tensor), counting what it serves.
+
+    python -m tests.helpers.servers.rule_model --port N
+
+- ``POST /v2/models/rule/infer``: ``{"inputs": [{"shape": [n, 12], "data"}]}`` ->
+  ``{"outputs": [{"name": "predict_proba", "shape": [n, 2], "datatype": "FP64"}]}``, the
+  probabilities of ``tests.helpers.ground_truth.threshold_classifier`` (positive iff
+  education-num >= 13 or capital-gain > 5000);
+- ``GET /stats``: ``{"requests", "rows"}`` served by the infer route so far;
+- ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from examples.income import paths
+from tests.helpers.ground_truth import threshold_classifier
+
+NAME = "rule"
+PATH = f"/v2/models/{NAME}/infer"
+
+
+def _rows(body: Any) -> list[list[Any]]:
+    tensor = body["inputs"][0]
+    n, d = tensor["shape"]
+    if d != len(paths.FEATURES):
+        raise ValueError(f"expected {len(paths.FEATURES)} features, got {d}")
+    flat = tensor["data"]
+    return [flat[i * d : (i + 1) * d] for i in range(n)]
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="rule model")
+    lock = threading.Lock()
+    served = {"requests": 0, "rows": 0}
+
+    @app.post(PATH)
+    async def infer(request: Request) -> JSONResponse:
+        try:
+            rows = _rows(await request.json())
+            scores = threshold_classifier(rows)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=400)
+        with lock:
+            served["requests"] += 1
+            served["rows"] += len(rows)
+        output = {
+            "name": "predict_proba",
+            "shape": list(scores.shape),
+            "datatype": "FP64",
+            "data": scores.ravel().tolist(),
+        }
+        return JSONResponse({"model_name": NAME, "outputs": [output]})
+
+    @app.get("/stats")
+    def stats() -> dict[str, int]:
+        with lock:
+            return dict(served)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
