@@ -1,0 +1,114 @@
+"""What a text explanation's page shows, worked out in Python so the template only prints:
+the text cut into coloured segments, the anchor's sentence, and texts shown inertly.
+
+A text is attacker-controlled. Jinja2 escapes it; here, the characters that would change
+how the rest of the page reads (bidirectional overrides, zero-width and other format or
+control characters) are shown as their code point, e.g. ``⟨U+202E⟩``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from explainer_service.presentation.colours import AWAY, TOWARDS
+from explainer_service.presentation.formats import number, percent
+from explainer_service.presentation.vocabulary import Vocabulary
+from explainers import Explanation
+from explainers.text_results import TextAnchorResult, TextLimeResult, TextShapResult, TextToken
+
+_KEPT = {"\n", "\t"}
+
+
+def inert(text: str) -> str:
+    """``text`` with format and control characters (Unicode categories Cf, Cc, Cs, Co, Cn
+    but new lines and tabs) shown as ``⟨U+XXXX⟩``."""
+    return "".join(
+        f"⟨U+{ord(ch):04X}⟩" if unicodedata.category(ch)[0] == "C" and ch not in _KEPT else ch
+        for ch in text
+    )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the text: a token (with its weight and colour) or the gap before one."""
+
+    text: str
+    token: bool
+    weight: float = 0.0
+    style: str = ""
+    anchor: bool = False
+    title: str = ""
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"background-color: rgba({r}, {g}, {b}, {alpha:.2f})"
+
+
+def segments(explanation: Explanation) -> list[Segment]:
+    """The instance's text, token by token, coloured by weight: towards the predicted class
+    in the one colour, away in the other, the strongest token at full strength."""
+    result = explanation.result
+    if not isinstance(result, TextAnchorResult | TextShapResult | TextLimeResult):
+        return []
+    text = next(iter((explanation.instance or {}).values()), "")
+    tokens: list[TextToken] = result.tokens
+    largest = max((abs(t.weight) for t in tokens), default=0.0) or 1.0
+    out: list[Segment] = []
+    position = 0
+    for token in tokens:
+        if token.start > position:
+            out.append(Segment(inert(str(text)[position : token.start]), token=False))
+        style = ""
+        if token.weight:
+            colour = TOWARDS if token.weight > 0 else AWAY
+            style = _rgba(colour, 0.15 + 0.75 * abs(token.weight) / largest)
+        out.append(
+            Segment(
+                inert(token.text),
+                token=True,
+                weight=token.weight,
+                style=style,
+                anchor=token.anchor,
+                title=f"{inert(token.text)}: {number(token.weight)}" if token.weight else "",
+            )
+        )
+        position = token.end
+    if position < len(str(text)):
+        out.append(Segment(inert(str(text)[position:]), token=False))
+    return out
+
+
+def is_text(explanation: Explanation) -> bool:
+    """Whether ``explanation`` explains a text model."""
+    return isinstance(explanation.result, TextAnchorResult | TextShapResult | TextLimeResult)
+
+
+def ranked(explanation: Explanation, count: int = 10) -> list[TextToken]:
+    """The tokens with the largest weights (by size), at most ``count``."""
+    result = explanation.result
+    if not isinstance(result, TextShapResult | TextLimeResult):
+        return []
+    return sorted(result.tokens, key=lambda t: -abs(t.weight))[:count]
+
+
+def anchor_sentence(explanation: Explanation, words: Vocabulary) -> str:
+    """ "As long as the message contains "refund", the model predicts flagged in 97% of
+    similar messages." (quotes, not markup: the page escapes it)."""
+    result = explanation.result
+    if not isinstance(result, TextAnchorResult):
+        return ""
+    label = words.cls(explanation.prediction.label if explanation.prediction else None)
+    share = percent(result.precision)
+    if not result.words:
+        return (
+            f"The model predicts {label} for {share} of similar {words.subjects}, "
+            "whatever the words."
+        )
+    quoted = " and ".join(f"“{inert(w)}”" for w in result.words)
+    return (
+        f"As long as the {words.subject} contains {quoted}, the model predicts {label} in "
+        f"{share} of similar {words.subjects} ({percent(result.coverage)} of the reference "
+        f"{words.subjects} contain {'it' if len(result.words) == 1 else 'them'})."
+    )
