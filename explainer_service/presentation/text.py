@@ -9,13 +9,22 @@ control characters) are shown as their code point, e.g. ``⟨U+202E⟩``.
 from __future__ import annotations
 
 import unicodedata
+from html import escape
 from dataclasses import dataclass
 
 from explainer_service.presentation.colours import AWAY, TOWARDS
 from explainer_service.presentation.formats import number, percent
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainers import Explanation
-from explainers.text_results import TextAnchorResult, TextLimeResult, TextShapResult, TextToken
+from explainers.text_results import (
+    TextAnchorFidelity,
+    TextAnchorResult,
+    TextLimeFidelity,
+    TextLimeResult,
+    TextShapFidelity,
+    TextShapResult,
+    TextToken,
+)
 
 _KEPT = {"\n", "\t"}
 
@@ -112,3 +121,43 @@ def anchor_sentence(explanation: Explanation, words: Vocabulary) -> str:
         f"{share} of similar {words.subjects} ({percent(result.coverage)} of the reference "
         f"{words.subjects} contain {'it' if len(result.words) == 1 else 'them'})."
     )
+
+
+def text_fidelity(explanation: Explanation) -> str:
+    """The fidelity line of a text explanation."""
+    f = explanation.fidelity
+    if isinstance(f, TextAnchorFidelity):
+        met = "met" if f.threshold_met else "not met"
+        return (
+            f"precision {number(f.precision)} on {f.samples} fresh perturbed texts "
+            f"(lower bound {number(f.precision_lower)}); threshold {percent(f.threshold)} {met}"
+        )
+    if isinstance(f, TextShapFidelity):
+        how = (
+            "exact Shapley values"
+            if f.exact
+            else f"{f.replicates} permutation runs, largest standard error "
+            f"{number(f.max_standard_error)}"
+        )
+        return f"{how}; base + sum {number(f.base_plus_sum)} vs model {number(f.model_output)}"
+    if isinstance(f, TextLimeFidelity):
+        return (
+            f"eli5 LIME surrogate on {f.samples} perturbed texts: mean KL divergence "
+            f"{number(f.mean_kl_divergence)}, score {number(f.score)}"
+        )
+    return ""
+
+
+def text_html(explanation: Explanation) -> str:
+    """The text as HTML, every token escaped and coloured (the notebook client's card)."""
+    parts = []
+    for s in segments(explanation):
+        text = escape(s.text)
+        if s.anchor:
+            parts.append(f"<mark>{text}</mark>")
+        elif s.style:
+            parts.append(f'<span style="{escape(s.style)}" title="{escape(s.title)}">{text}</span>')
+        else:
+            parts.append(text)
+    style = "unicode-bidi: isolate; white-space: pre-wrap; line-height: 1.9"
+    return f'<p class="xs-text" dir="ltr" style="{style}">{"".join(parts)}</p>'

@@ -99,7 +99,9 @@ class TextShapExplainer(TextExplainer):
         import shap
 
         n = len(tokens)
-        masker = _masker(params.mask_text)
+        # shap puts " " + mask in place of a masked token and its white space; a space after
+        # the mask keeps it from gluing onto a next token that had none before it
+        masker = _masker(params.mask_text + " " if params.mask_text else "")
         f_x = float(model.score([text])[0])
 
         def f(texts: Any) -> np.ndarray:

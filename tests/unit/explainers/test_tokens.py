@@ -39,3 +39,15 @@ def test_masking_keeps_the_gaps() -> None:
     assert masked_text(text, tokens, keep, "UNK") == "I UNK  a refund!"
     assert masked_text(text, tokens, keep, "") == "I  a refund!"
     assert masked_text(text, tokens, [True] * 5, "UNK") == text
+
+
+@pytest.mark.parametrize("mask", ["UNK", ""])
+def test_masking_never_glues_words(mask: str) -> None:
+    text = "<b>refund</b>now"
+    tokens = tokenize(text)
+    for bits in range(2 ** len(tokens)):
+        keep = [bool(bits >> i & 1) for i in range(len(tokens))]
+        masked = masked_text(text, tokens, keep, mask)
+        kept_words = [t.text for t, k in zip(tokens, keep, strict=True) if k and t.is_word]
+        words = [t.text for t in tokenize(masked) if t.is_word and t.text != mask]
+        assert words == kept_words, (keep, masked)
