@@ -46,10 +46,9 @@ def card(
     page. ``first``: this card brings plotly.js when it is inlined."""
     from explainer_service.presentation.figures import figure_for
     from explainer_service.presentation.summary import summary
+    from explainer_service.presentation.text import is_text
     from explainer_service.presentation.views import coverage_warning, fidelity_text, heading
     from explainer_service.presentation.views import prediction_of as prediction_text
-
-    from explainer_service.presentation.text import is_text
 
     if is_text(explanation):
         return _text_card(explanation, words, url)
