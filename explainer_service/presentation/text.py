@@ -9,8 +9,8 @@ control characters) are shown as their code point, e.g. ``⟨U+202E⟩``.
 from __future__ import annotations
 
 import unicodedata
-from html import escape
 from dataclasses import dataclass
+from html import escape
 
 from explainer_service.presentation.colours import AWAY, TOWARDS
 from explainer_service.presentation.formats import number, percent
