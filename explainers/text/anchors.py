@@ -1,11 +1,11 @@
 """Anchors for text: the words that, kept in place, lock the prediction while the other
 tokens are masked at random (replaced by the mask token, or deleted).
 
-A batched beam search: each round scores every candidate anchor (the beam's anchors plus
-one more word) on ``batch_size`` perturbed texts in one model call, scores the most
-promising again on twice as many, and confirms the best on ``confirm_samples`` fresh texts;
-the first anchor whose fresh precision reaches the threshold is the answer, so it is one of
-the smallest. Coverage is the share of the reference texts that contain every anchor word.
+A batched beam search over a pool of scored perturbed texts: one unconditioned batch, then
+each round ranks every candidate (the beam's anchors plus one more word) by its pooled
+precision, scores the ``beam_size`` most promising on ``batch_size`` texts each in one model
+call, and confirms the leader on ``confirm_samples`` fresh texts; the first anchor whose
+fresh precision reaches the threshold is the answer, so it is one of the smallest. Coverage is the share of the reference texts that contain every anchor word.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ class TextAnchorParams(TextParams):
     keep_probability: float = Field(
         0.5, gt=0, lt=1, description="chance that a word outside the anchor is kept"
     )
-    batch_size: int = Field(32, ge=4, le=1000, description="perturbed texts per candidate")
+    batch_size: int = Field(
+        32, ge=4, le=1000, description="perturbed texts per promising candidate and round"
+    )
     confirm_samples: int = Field(
-        200, ge=10, le=5000, description="fresh perturbed texts that decide the precision"
+        100, ge=10, le=5000, description="fresh perturbed texts that decide the precision"
     )
     beam_size: int = Field(2, ge=1, le=10)
     max_anchor_size: int = Field(4, ge=1, le=10, description="the most words in an anchor")
@@ -57,18 +59,13 @@ class TextAnchorsExplainer(TextExplainer):
         reference_rows: int,
         max_batch_rows: int | None = None,
     ) -> CostEstimate:
-        """An upper bound for the longest text allowed (``max_text_tokens`` words): the
-        instance, the empty anchor and its confirmation, then per anchor size one call of
-        every candidate (at most ``beam_size`` x words), one of the most promising on twice
-        the samples and one confirming the beam."""
-        feature = schema.text_feature
-        words = feature.max_tokens if feature is not None else 1
+        """An upper bound: the instance, one unconditioned batch and its confirmation, then
+        per anchor size one call for the ``beam_size`` most promising candidates and at most
+        one confirming the leader. It does not grow with the text's length."""
         tally = Tally(max_batch_rows).call(1).call(params.batch_size).call(params.confirm_samples)
-        for size in range(1, params.max_anchor_size + 1):
-            candidates = min(words, params.beam_size * words if size > 1 else words)
-            tally.call(candidates * params.batch_size)
-            tally.call(2 * params.beam_size * 2 * params.batch_size)
-            tally.call(params.beam_size * params.confirm_samples)
+        for _ in range(params.max_anchor_size):
+            tally.call(params.beam_size * params.batch_size)
+            tally.call(params.confirm_samples)
         return tally.estimate(("batch_size", "max_anchor_size", "beam_size", "confirm_samples"))
 
     def _explain_text(
@@ -123,29 +120,59 @@ def _lower_bound(hits: int, n: int, confidence: float) -> float:
 
 
 class _Search:
-    """One search; an anchor is a frozenset of word forms (every occurrence kept)."""
+    """One search; an anchor is a frozenset of word forms (every occurrence kept).
+
+    Every perturbed text scored goes into a pool (its kept tokens and whether the
+    prediction held), and a candidate's precision is estimated from the pooled texts that
+    keep all its words, whichever anchor they were drawn for: one unconditioned batch
+    already says something of every single word. The texts that decide the precision are
+    drawn fresh and are not among those that chose the anchor."""
 
     def __init__(self, text: str, tokens: list[Token], params: Any, model: TextModel) -> None:
         self.text, self.tokens, self.params, self.model = text, tokens, params, model
         self.rng = np.random.default_rng(params.seed)
         self.words = sorted({t.text for t in tokens if t.is_word}, key=lambda w: _first(tokens, w))
         self.candidates = 0
+        self._kept = np.zeros((0, len(self.words)), dtype=bool)  # pooled texts x words
+        self._hits = np.zeros(0, dtype=bool)
 
-    def _positions(self, anchor: frozenset[str]) -> np.ndarray:
-        return np.array([t.text in anchor for t in self.tokens], dtype=bool)
-
-    def _texts(self, anchor: frozenset[str], n: int) -> list[str]:
+    def _draw(self, anchor: frozenset[str], n: int) -> tuple[list[str], np.ndarray]:
+        """``n`` perturbed texts keeping ``anchor``, and the words each keeps (n, words)."""
         keep = self.rng.random((n, len(self.tokens))) < self.params.keep_probability
-        keep |= self._positions(anchor)
+        keep |= np.array([t.text in anchor for t in self.tokens], dtype=bool)
         mask = self.params.mask_text
-        return [masked_text(self.text, self.tokens, row, mask) for row in keep]
+        texts = [masked_text(self.text, self.tokens, row, mask) for row in keep]
+        kept = np.array(
+            [
+                [
+                    all(k for t, k in zip(self.tokens, row, strict=True) if t.text == w)
+                    for w in self.words
+                ]
+                for row in keep
+            ],
+            dtype=bool,
+        ).reshape(n, len(self.words))
+        return texts, kept
 
-    def _score(self, anchors: list[frozenset[str]], n: int) -> tuple[list[list[str]], np.ndarray]:
-        """``n`` fresh texts per anchor, scored in one call: (texts, hits (len, n))."""
-        texts = [self._texts(anchor, n) for anchor in anchors]
-        flat = [t for group in texts for t in group]
-        hits = self.model.classes(flat) == self.model.target
-        return texts, np.asarray(hits, dtype=bool).reshape(len(anchors), n)
+    def _score(
+        self, anchors: list[frozenset[str]], n: int
+    ) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
+        """``n`` fresh texts per anchor, scored in one call: (texts, words kept, hits)."""
+        drawn = [self._draw(anchor, n) for anchor in anchors]
+        flat = [t for texts, _ in drawn for t in texts]
+        hits = np.asarray(self.model.classes(flat) == self.model.target, dtype=bool)
+        kept = np.concatenate([k for _, k in drawn]) if drawn else self._kept[:0]
+        return [texts for texts, _ in drawn], kept, hits.reshape(len(anchors), n)
+
+    def _pool(self, kept: np.ndarray, hits: np.ndarray) -> None:
+        self._kept = np.concatenate([self._kept, kept])
+        self._hits = np.concatenate([self._hits, hits.reshape(-1)])
+
+    def _estimate(self, anchor: frozenset[str]) -> float:
+        """The pooled precision of ``anchor``, shrunk towards 1/2 when few texts keep it."""
+        columns = [self.words.index(w) for w in anchor]
+        rows = self._kept[:, columns].all(axis=1) if columns else np.ones(len(self._hits), bool)
+        return float((self._hits[rows].sum() + 1) / (rows.sum() + 2))
 
     def run(self) -> tuple[frozenset[str], np.ndarray, list[str], int]:
         """(anchor, fresh hits, their texts, rounds)."""
@@ -153,14 +180,16 @@ class _Search:
         empty: frozenset[str] = frozenset()
         if not self.tokens:
             return empty, np.ones(0, dtype=bool), [], 0
-        _, hits = self._score([empty], p.batch_size)
+        _, kept, hits = self._score([empty], p.batch_size)
+        self._pool(kept, hits)
         self.candidates += 1
+        best: tuple[float, frozenset[str], np.ndarray, list[str]] | None = None
         if hits.mean() >= p.threshold:
-            texts, fresh = self._score([empty], p.confirm_samples)
-            if fresh.mean() >= p.threshold:
+            texts, _, fresh = self._score([empty], p.confirm_samples)
+            best = (float(fresh.mean()), empty, fresh[0], texts[0])
+            if best[0] >= p.threshold:
                 return empty, fresh[0], texts[0], 0
         beam = [empty]
-        best: tuple[float, frozenset[str], np.ndarray, list[str]] | None = None
         size = 0
         for size in range(1, min(p.max_anchor_size, len(self.words)) + 1):
             candidates = sorted(
@@ -170,21 +199,20 @@ class _Search:
             if not candidates:
                 break
             self.candidates += len(candidates)
-            _, hits = self._score(candidates, p.batch_size)
-            means = hits.mean(axis=1)
-            order = np.argsort(-means, kind="stable")[: 2 * p.beam_size]
-            promising = [candidates[i] for i in order]
-            _, more = self._score(promising, 2 * p.batch_size)
-            combined = (hits[order].sum(axis=1) + more.sum(axis=1)) / (3 * p.batch_size)
-            ranked = [promising[i] for i in np.argsort(-combined, kind="stable")]
-            beam = ranked[: p.beam_size]
-            texts, fresh = self._score(beam, p.confirm_samples)
-            precisions = fresh.mean(axis=1)
-            for i in np.argsort(-precisions, kind="stable"):
-                if best is None or precisions[i] > best[0]:
-                    best = (float(precisions[i]), beam[i], fresh[i], texts[i])
-            if best is not None and best[0] >= p.threshold:
-                return best[1], best[2], best[3], size
+            ranked = sorted(candidates, key=self._estimate, reverse=True)
+            promising = ranked[: p.beam_size]
+            _, kept, more = self._score(promising, p.batch_size)
+            self._pool(kept, more)
+            beam = sorted(promising, key=self._estimate, reverse=True)
+            leader = beam[0]
+            if self._estimate(leader) >= p.threshold:
+                texts, kept, fresh = self._score([leader], p.confirm_samples)
+                precision = float(fresh.mean())
+                if best is None or precision > best[0]:
+                    best = (precision, leader, fresh[0], texts[0])
+                if precision >= p.threshold:
+                    return leader, fresh[0], texts[0], size
+                self._pool(kept, fresh)
         if best is None:
-            return empty, hits[0] if len(hits) else np.ones(0, dtype=bool), [], 0
+            return empty, self._hits[: p.batch_size], [], size
         return best[1], best[2], best[3], size

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -201,3 +202,31 @@ def test_hostile_text_shows_inertly(service: str) -> None:
     shown = "".join(element_text(dom, "text").split())  # the DOM's text, token by token
     assert shown == "<script>document.title='pwned'</script>refund⟨U+202E⟩evil"
     assert "refund" in element_text(dom, "anchor-words")
+
+
+def test_alibi_anchor_text_finds_the_same_word_with_more_rows(service: str, model_url: str) -> None:
+    """alibi 0.9.4's AnchorText on the same model server: the same anchor; rows counted at
+    the server for each."""
+    from tests.helpers.alibi_text import anchor_text_words
+
+    text = LONG.replace("refund", "scam")  # not explained before: nothing cached
+
+    def rows() -> int:
+        return int(httpx.get(model_url + "/rows", timeout=30).json()["rows"])
+
+    def predict(texts: list[str]) -> np.ndarray:
+        body = v2("")
+        body["inputs"][0].update(shape=[len(texts), 1], data=texts)
+        answer = httpx.post(model_url + "/v2/models/keywords/infer", json=body, timeout=60)
+        return np.asarray(answer.json()["outputs"][0]["data"]).reshape(-1, 2).argmax(axis=1)
+
+    before = rows()
+    ours = explain(service, "anchors", v2(text)).json()
+    ours_rows = rows() - before
+    before = rows()
+    words, precision = anchor_text_words(predict, text)
+    alibi_rows = rows() - before
+    assert ours["result"]["words"] == words == ["scam"]
+    assert precision >= 0.95
+    assert ours["cost"]["rows"] == ours_rows
+    assert ours_rows <= alibi_rows, (ours_rows, alibi_rows)
