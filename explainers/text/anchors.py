@@ -5,7 +5,8 @@ A batched beam search over a pool of scored perturbed texts: one unconditioned b
 each round ranks every candidate (the beam's anchors plus one more word) by its pooled
 precision, scores the ``beam_size`` most promising on ``batch_size`` texts each in one model
 call, and confirms the leader on ``confirm_samples`` fresh texts; the first anchor whose
-fresh precision reaches the threshold is the answer, so it is one of the smallest. Coverage is the share of the reference texts that contain every anchor word.
+fresh precision reaches the threshold is the answer, so it is one of the smallest.
+Coverage is the share of the reference texts that contain every anchor word.
 """
 
 from __future__ import annotations
