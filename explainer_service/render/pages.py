@@ -76,8 +76,6 @@ def render_explanation(
     explains (``id``, ``href`` of its record, ``agrees``, ``sentence`` about the check)."""
     words = words or Vocabulary()
     instance = explanation.instance
-    if is_text(explanation):
-        return _render_text(explanation, id, model_name, model_version, link, words)
     others = (
         dict(other_methods)
         if other_methods is not None
@@ -87,6 +85,8 @@ def render_explanation(
             if m != explanation.method and instance is not None
         }
     )
+    if is_text(explanation):
+        return _render_text(explanation, id, model_name, model_version, link, words, others)
     return _env.get_template("explanation.html.j2").render(
         e=explanation,
         words=words,
@@ -117,6 +117,7 @@ def _render_text(
     model_version: str | None,
     link: LinkFor,
     words: Vocabulary,
+    others: dict[str, str],
 ) -> str:
     """The page of a text model's explanation: the text coloured token by token."""
     return _env.get_template("text.html.j2").render(
@@ -131,7 +132,7 @@ def _render_text(
         segments=segments(explanation),
         top=ranked(explanation),
         inert=inert,
-        other_methods={},
+        other_methods=others,
     )
 
 

@@ -78,14 +78,18 @@ class TextShapExplainer(TextExplainer):
         max_batch_rows: int | None = None,
     ) -> CostEstimate:
         """An upper bound: the instance, the masked text, and the larger of the exact
-        enumeration (``2^exact_max_tokens``) and ``replicates`` runs of ``max_evals``."""
+        enumeration (``2^exact_max_tokens``) and ``replicates`` runs of ``max_evals`` (at
+        least ``2 x max_text_tokens + 1``: one permutation of the longest text)."""
+        feature = schema.text_feature
+        tokens = feature.max_tokens if feature is not None else 1
+        evals = max(params.max_evals, 2 * tokens + 1)
         tally = Tally(max_batch_rows).call(1).call(1)
-        sampled = params.replicates * params.max_evals
+        sampled = params.replicates * evals
         exact = 2**params.exact_max_tokens
         if exact >= sampled:
             tally.call(exact)
         else:
-            tally.call(params.max_evals, params.replicates)
+            tally.call(evals, params.replicates)
         return tally.estimate(("max_evals", "replicates", "exact_max_tokens"))
 
     def _explain_text(

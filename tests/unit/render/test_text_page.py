@@ -54,3 +54,13 @@ def test_the_notebook_card_too(explanation: Explanation) -> None:
 def test_inert_keeps_text_and_new_lines() -> None:
     assert inert("a\nb\tc é 日本") == "a\nb\tc é 日本"
     assert inert("x\u202ey\x00") == "x⟨U+202E⟩y⟨U+0000⟩"
+
+
+def test_the_page_links_the_other_methods(explanation: Explanation) -> None:
+    html = render_explanation(
+        explanation, "x1", model_name="m", model_version=None,
+        local_methods=["anchors", "shap", "lime"], immutable=[],
+    )  # fmt: skip
+    others = {"anchors", "shap", "lime"} - {explanation.method}
+    for method in others:
+        assert f"/explain?method={method}&amp;payload=" in html
