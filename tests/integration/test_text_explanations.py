@@ -230,3 +230,21 @@ def test_alibi_anchor_text_finds_the_same_word_with_more_rows(service: str, mode
     assert precision >= 0.95
     assert ours["cost"]["rows"] == ours_rows
     assert ours_rows <= alibi_rows, (ours_rows, alibi_rows)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/models/keywords:explain?method=anchors", {"instances": [LONG]}),
+        ("/api/v1.0/explain?method=anchors", {"data": {"strData": LONG}}),
+    ],
+)
+def test_the_compatibility_routes_answer_alibi_s_anchor_text(
+    service: str, path: str, body: dict
+) -> None:
+    response = httpx.post(service + path, json=body, timeout=300)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["meta"]["name"] == "AnchorText"
+    assert answer["data"]["anchor"] == ["refund"]
+    assert answer["data"]["raw"]["instance"] == LONG
