@@ -746,6 +746,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _text_reference(self) -> Settings:
+        """A text model's reference texts come from data.reference only (for now)."""
+        if self.features.text and self.data.window.days is not None:
+            raise ValueError(
+                "data.window: a text model's reference texts come from data.reference; "
+                "unset data.window.days"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _default_explainers(self) -> Settings:
         if "explainers" not in self.model_fields_set:
             self.explainers = (
