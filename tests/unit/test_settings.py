@@ -237,5 +237,5 @@ def test_a_text_model_s_features_are_its_text() -> None:
         with pytest.raises(ValueError, match=field):
             Settings.model_validate({**base, "features": features})
     window = {"reference": "r.csv", "window": {"days": 3}}
-    with pytest.raises(ValueError, match="data.window"):
+    with pytest.raises(ValueError, match=r"data\.window"):
         Settings.model_validate({**base, "data": window, "features": {"text": ["m"]}})
