@@ -68,17 +68,6 @@ class TextShapExplainer(TextExplainer):
     method = "shap"
     Params = TextShapParams
 
-    def fit(self) -> None:
-        """Import shap and run its exact explainer once on a dummy function (no model
-        call): the first use compiles shap's numeric code, seconds that would otherwise
-        fall on the first explanation."""
-        import shap
-
-        def nothing(texts: Any) -> np.ndarray:
-            return np.zeros(len(texts))
-
-        shap.explainers.Exact(nothing, _masker("UNK "))(["warm up"], silent=True)
-
     @classmethod
     def estimate(
         cls,
