@@ -37,7 +37,7 @@ def service(model_base: str, tmp_path_factory, output_dir: Path) -> Iterator[str
     config = yaml.safe_load((paths.HERE / "explainer.yaml").read_text())
     config["model"]["url"] = f"{model_base}/v2/models/reviews/infer"
     config["data"]["reference"] = str(paths.REFERENCE)
-    config["service"] = {"store": ":memory:", "ready_recheck_s": 3600}
+    config["service"] = {"store": ":memory:", "ready_recheck_s": 3600, "workers": 1}
     process, base = explainer_service(config, directory, output_dir / "service-reviews.log")
     wait_until_ready(base)
     yield base

@@ -72,7 +72,7 @@ def _config(model_url: str, directory: Path, protocol: str = "v2") -> dict:
         },
         "data": {"reference": str(reference)},
         "features": {"text": ["message"], "max_text_chars": 400_000},
-        "service": {"store": ":memory:", "ready_recheck_s": 3600},
+        "service": {"store": ":memory:", "ready_recheck_s": 3600, "workers": 1},
         "explainers": {"anchors": {}, "shap": {}, "lime": {"n_samples": 500}},
     }
 
