@@ -103,9 +103,12 @@ def ranked(explanation: Explanation, count: int = 10) -> list[TextToken]:
 
 
 def anchor_sentence(explanation: Explanation, words: Vocabulary) -> str:
-    """ "As long as the message contains "refund", the model predicts flagged in 97% of
-    similar messages." (quotes, not markup: the page escapes it)."""
+    """The page's sentence. Anchors: "As long as the message contains “refund”, the model
+    predicts flagged in 97% of similar messages."; SHAP and LIME: the words that push most
+    towards the prediction and away from it (quotes, not markup: the page escapes it)."""
     result = explanation.result
+    if isinstance(result, TextShapResult | TextLimeResult):
+        return _weights_sentence(explanation, result, words)
     if not isinstance(result, TextAnchorResult):
         return ""
     label = words.cls(explanation.prediction.label if explanation.prediction else None)
@@ -121,6 +124,28 @@ def anchor_sentence(explanation: Explanation, words: Vocabulary) -> str:
         f"{share} of similar {words.subjects} ({percent(result.coverage)} of the reference "
         f"{words.subjects} contain {'it' if len(result.words) == 1 else 'them'})."
     )
+
+
+def _weights_sentence(
+    explanation: Explanation, result: TextShapResult | TextLimeResult, words: Vocabulary
+) -> str:
+    label = words.cls(explanation.prediction.label if explanation.prediction else None)
+    towards = [t for t in sorted(result.tokens, key=lambda t: -t.weight) if t.weight > 0][:3]
+    away = [t for t in sorted(result.tokens, key=lambda t: t.weight) if t.weight < 0][:2]
+
+    def listed(tokens: list[TextToken]) -> str:
+        quoted = [f"“{inert(t.text)}”" for t in tokens]
+        return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+    if not towards and not away:
+        return f"No word of this {words.subject} moves the model's answer."
+    parts = []
+    if towards:
+        verb = "pushes" if len(towards) == 1 else "push"
+        parts.append(f"{listed(towards)} {verb} most towards {label}")
+    if away:
+        parts.append(f"{listed(away)} most away from it")
+    return "; ".join(parts) + "."
 
 
 def text_fidelity(explanation: Explanation) -> str:

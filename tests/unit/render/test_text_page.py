@@ -64,3 +64,12 @@ def test_the_page_links_the_other_methods(explanation: Explanation) -> None:
     others = {"anchors", "shap", "lime"} - {explanation.method}
     for method in others:
         assert f"/explain?method={method}&amp;payload=" in html
+
+
+def test_the_sentence_names_the_word(explanation: Explanation) -> None:
+    from explainer_service.presentation.text import anchor_sentence
+
+    sentence = anchor_sentence(explanation, Vocabulary(subject="message", subjects="messages"))
+    assert "“refund”" in sentence
+    if explanation.method == "shap":  # exact: no other word moves the answer
+        assert sentence == "“refund” pushes most towards flagged."
