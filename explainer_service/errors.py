@@ -79,6 +79,7 @@ from explainers.errors import (
     ModelOutputError,
     ParameterError,
     SchemaError,
+    TextLimitError,
     UnknownCategoryError,
     UnknownMethodError,
     cut,
@@ -602,6 +603,9 @@ TABLE: dict[type[Exception], Rule] = {
     SchemaError: Rule(422, "invalid_instance", lambda e: {"field": e.feature}),
     UnknownCategoryError: Rule(
         422, "unknown_category", lambda e: {"field": e.feature, "value": e.value, "valid": e.valid}
+    ),
+    TextLimitError: Rule(
+        422, "text_too_long", lambda e: {"field": e.feature, "limit": e.limit, "max": e.maximum}
     ),
     ParameterError: Rule(422, "invalid_parameter", _parameter),
     UnknownMethodError: Rule(422, "unknown_method", _parameter),

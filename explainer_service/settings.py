@@ -248,6 +248,34 @@ class FeatureSettings(BaseModel):
         "group to a combination seen in the reference data), e.g. [[education, education-num]]",
     )
 
+    text: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
+        default_factory=list,
+        description="the column of data.reference that holds the texts of a text model (its "
+        "one input; the instance is the string); the methods then explain it token by token",
+    )
+    max_text_chars: int = Field(
+        10_000, ge=1, le=1_000_000, description="text: a longer text is refused (422)"
+    )
+    max_text_tokens: int = Field(
+        1_000, ge=1, le=100_000, description="text: a text of more tokens is refused (422)"
+    )
+
+    @model_validator(mode="after")
+    def _one_text(self) -> FeatureSettings:
+        """A text model's features are its text: ``names`` default to it."""
+        if not self.text:
+            return self
+        if len(self.text) != 1:
+            raise ValueError("text: a text model takes one text column")
+        if self.names is None:
+            self.names = list(self.text)
+        elif self.names != self.text:
+            raise ValueError(
+                f"text: a text model takes its text as its only input; names {self.names} "
+                f"must be {self.text} (or unset)"
+            )
+        return self
+
     @field_validator("names")
     @classmethod
     def _distinct_names(cls, value: list[str] | None) -> list[str] | None:
@@ -677,6 +705,7 @@ class SecuritySettings(BaseModel):
 #: The methods offered when ``explainers`` is not configured, by what the model answers.
 CLASSIFIER_METHODS = ("anchors", "shap", "counterfactual")
 REGRESSION_METHODS = ("shap", "counterfactual")
+TEXT_METHODS = ("anchors", "shap", "lime")
 
 
 def default_explainers(output: OutputKind, target: str | None) -> dict[str, dict[str, Any]]:
@@ -730,9 +759,23 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _text_reference(self) -> Settings:
+        """A text model's reference texts come from data.reference only (for now)."""
+        if self.features.text and self.data.window.days is not None:
+            raise ValueError(
+                "data.window: a text model's reference texts come from data.reference; "
+                "unset data.window.days"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _default_explainers(self) -> Settings:
         if "explainers" not in self.model_fields_set:
-            self.explainers = default_explainers(self.model.output, self.data.target)
+            self.explainers = (
+                {method: {} for method in TEXT_METHODS}
+                if self.features.text
+                else default_explainers(self.model.output, self.data.target)
+            )
         return self
 
     @model_validator(mode="after")

@@ -157,6 +157,21 @@ class InvalidValueError(SchemaError):
         self.value = value
 
 
+class TextLimitError(SchemaError):
+    """A text passes one of the limits of a text feature; ``limit`` names the setting
+    (``max_text_chars``, ``max_text_tokens``) and ``maximum`` its value."""
+
+    def __init__(self, feature: str, limit: str, maximum: int, size: int | None, unit: str) -> None:
+        size_text = f"{size} {unit}" if size is not None else f"more than {maximum} {unit}"
+        super().__init__(
+            f"the text of feature {feature!r} has {size_text}; at most {maximum} are "
+            f"explained (features.{limit})",
+            feature=feature,
+        )
+        self.limit = limit
+        self.maximum = maximum
+
+
 class ModelOutputError(ExplainerError):
     """The model's answer cannot be what the explainer was told it is (a label that is not
     one of ``class_names``). ``message`` says so; ``str()`` adds what the model sent."""

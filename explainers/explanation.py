@@ -12,6 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from explainers.text_results import (
+    TextAnchorFidelity,
+    TextAnchorResult,
+    TextLimeFidelity,
+    TextLimeResult,
+    TextShapFidelity,
+    TextShapResult,
+)
 from explainers.wire import WireValue
 
 SCHEMA_VERSION = "2.1"
@@ -316,9 +324,25 @@ class OtherFidelity(BaseModel):
     method: str
 
 
-Result = AnchorResult | ShapResult | CounterfactualResult | ImportanceResult | OtherResult
+Result = (
+    AnchorResult
+    | ShapResult
+    | CounterfactualResult
+    | ImportanceResult
+    | TextAnchorResult
+    | TextShapResult
+    | TextLimeResult
+    | OtherResult
+)
 Fidelity = (
-    AnchorFidelity | ShapFidelity | CounterfactualFidelity | ImportanceFidelity | OtherFidelity
+    AnchorFidelity
+    | ShapFidelity
+    | CounterfactualFidelity
+    | ImportanceFidelity
+    | TextAnchorFidelity
+    | TextShapFidelity
+    | TextLimeFidelity
+    | OtherFidelity
 )
 
 

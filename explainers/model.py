@@ -119,6 +119,20 @@ class CountingModel:
             self._seen.update(zip(new, scores, strict=True))
         return np.stack([np.asarray(self._seen[key]) for key in keys])
 
+    def raw_rows(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        """Scores exactly as the model answers them, for rows of wire values (a text
+        model's rows, which have no explainer space). Each distinct row is sent once per
+        explanation, as ``raw`` does."""
+        if not rows:
+            return np.asarray([])
+        keys = [repr(tuple(row)).encode() for row in rows]
+        first = {key: i for i, key in reversed(list(enumerate(keys)))}
+        new = [key for key in first if key not in self._seen]
+        if new:
+            scores = self._send([list(rows[first[key]]) for key in new])
+            self._seen.update(zip(new, scores, strict=True))
+        return np.stack([np.asarray(self._seen[key]) for key in keys])
+
     def _send(self, rows: list[list[Any]]) -> np.ndarray:
         """Scores for rows of wire values in schema order, counting the requests it took."""
         self._reserve(len(rows))

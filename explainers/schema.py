@@ -28,12 +28,14 @@ from explainers.errors import (
     UnexpectedFeatureError,
     UnknownCategoryError,
 )
+from explainers.tokens import checked_tokens
 from explainers.wire import WireValue
 
 
 class FeatureKind(StrEnum):
     numeric = "numeric"
     categorical = "categorical"
+    text = "text"  # one free text; explained token by token (``explainers.text``)
 
 
 class Direction(StrEnum):
@@ -87,6 +89,8 @@ class Feature(BaseModel):
         description="categorical: categories that mean 'unknown' (e.g. '?'); counterfactuals "
         "never propose them",
     )
+    max_chars: int = Field(10_000, ge=1, description="text: the longest text explained")
+    max_tokens: int = Field(1_000, ge=1, description="text: the most tokens explained")
     _codes: dict[str, int] = PrivateAttr(default_factory=dict)  # category -> code
     _numbers: dict[float, int] = PrivateAttr(default_factory=dict)  # numeric category -> code
 
@@ -137,6 +141,16 @@ class Feature(BaseModel):
         return self.kind is FeatureKind.categorical
 
     @property
+    def is_text(self) -> bool:
+        return self.kind is FeatureKind.text
+
+    def check_text(self, value: Any) -> str:
+        """``value``, a text within this feature's limits; raises ``InvalidValueError``
+        (not a string, a lone surrogate) or ``TextLimitError`` naming the limit."""
+        checked_tokens(self.name, value, self.max_chars, self.max_tokens)
+        return str(value)
+
+    @property
     def display(self) -> str:
         """The name shown to people: ``label``, else ``name``."""
         return self.label or self.name
@@ -151,6 +165,10 @@ class Feature(BaseModel):
         """
         if self.is_categorical:
             return float(self._code_of(value))
+        if self.is_text:
+            raise SchemaError(
+                f"feature {self.name!r} is a text: it has no number", feature=self.name
+            )
         if isinstance(value, bool) or not isinstance(value, int | float | np.number):
             raise InvalidValueError(self.name, value, "expected a number")
         number = as_number(value)
@@ -252,6 +270,11 @@ class FeatureSchema(BaseModel):
     def immutable(self) -> list[str]:
         return [f.name for f in self.features if f.immutable]
 
+    @property
+    def text_feature(self) -> Feature | None:
+        """The text feature of a text model (``explainers.text``); None for a table."""
+        return next((f for f in self.features if f.is_text), None)
+
     # --- construction -------------------------------------------------------------------
 
     @classmethod
@@ -266,6 +289,7 @@ class FeatureSchema(BaseModel):
         labels: Mapping[str, str] | None = None,
         links: Sequence[Sequence[str]] = (),
         missing: Iterable[str] = (),
+        text: Iterable[str] = (),
     ) -> FeatureSchema:
         """Infer a schema from reference data.
 
@@ -277,15 +301,19 @@ class FeatureSchema(BaseModel):
         when the override names categories that are not numbers. ``overrides`` maps a
         feature name to fields that replace the inferred ones; ``labels`` a feature name to
         its display name; ``links`` groups of features that change together; ``missing``
-        categories that mean "unknown", marked on every categorical feature that has them.
+        categories that mean "unknown", marked on every categorical feature that has them;
+        ``text`` the columns that hold free text (kind ``text``).
         """
         columns = [c for c in data.columns if c != target]
         chosen = set(categorical) if categorical is not None else None
         immutable_set = set(immutable)
         missing_set = [str(m) for m in missing]
+        text_set = set(text)
         overrides = dict(overrides or {})
         labels = dict(labels or {})
-        unknown = (immutable_set | set(overrides) | set(labels) | (chosen or set())) - set(columns)
+        unknown = (
+            immutable_set | text_set | set(overrides) | set(labels) | (chosen or set())
+        ) - set(columns)
         if unknown:
             raise SchemaError(
                 f"unknown feature(s) in configuration: {', '.join(sorted(unknown))}",
@@ -298,6 +326,10 @@ class FeatureSchema(BaseModel):
             numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(
                 column
             )
+            if name in text_set:
+                text_fields = {"name": name, "kind": FeatureKind.text, "label": labels.get(name)}
+                features.append(Feature(**{**text_fields, **override}))
+                continue
             if "kind" in override:
                 is_cat = override["kind"] == FeatureKind.categorical
             elif "categories" in override:
@@ -353,8 +385,19 @@ class FeatureSchema(BaseModel):
 
     def normalise(self, rows: Sequence[Sequence[Any]]) -> list[list[WireValue]]:
         """Wire rows in their canonical form (``39.0`` -> ``39`` for an integer feature, ...),
-        so that equal rows compare equal."""
-        return self.to_wire(self.to_numeric(rows))
+        so that equal rows compare equal. A text is checked against its limits and kept as
+        it is."""
+        text = self.text_feature
+        if text is None:
+            return self.to_wire(self.to_numeric(rows))
+        if len(self.features) != 1:
+            raise SchemaError("a text model takes its text as its only feature")
+        out: list[list[WireValue]] = []
+        for row in rows:
+            if len(row) != 1:
+                raise SchemaError(f"a row has {len(row)} values; the schema has 1 feature")
+            out.append([text.check_text(row[0])])
+        return out
 
     def to_wire(self, matrix: np.ndarray) -> list[list[WireValue]]:
         """Float matrix (n, d) in the explainer space -> wire rows, schema order."""

@@ -46,9 +46,12 @@ def card(
     page. ``first``: this card brings plotly.js when it is inlined."""
     from explainer_service.presentation.figures import figure_for
     from explainer_service.presentation.summary import summary
+    from explainer_service.presentation.text import is_text
     from explainer_service.presentation.views import coverage_warning, fidelity_text, heading
     from explainer_service.presentation.views import prediction_of as prediction_text
 
+    if is_text(explanation):
+        return _text_card(explanation, words, url)
     parts = [f'<div class="xs-card" data-method="{escape(explanation.method)}">']
     parts.append(f"<h3>{escape(heading(explanation, words))} ({escape(explanation.method)})</h3>")
     sentence = summary(explanation, words)
@@ -71,6 +74,30 @@ def card(
                 config={"displaylogo": False, "responsive": True},
             )
         )
+    if url:
+        parts.append(f'<p class="xs-muted"><a href="{escape(url)}" target="_blank">page</a></p>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _text_card(explanation: Explanation, words: Vocabulary, url: str | None) -> str:
+    """A text model's explanation: the text coloured token by token (no figure)."""
+    from explainer_service.presentation.text import anchor_sentence, text_fidelity, text_html
+    from explainer_service.presentation.views import heading
+    from explainer_service.presentation.views import prediction_of as prediction_text
+
+    parts = [f'<div class="xs-card" data-method="{escape(explanation.method)}">']
+    parts.append(f"<h3>{escape(heading(explanation, words))} ({escape(explanation.method)})</h3>")
+    sentence = anchor_sentence(explanation, words)
+    if sentence:
+        parts.append(f'<p class="xs-sentence">{escape(sentence)}</p>')
+    facts = [
+        f"prediction: {prediction_text(explanation.prediction, words)}",
+        f"fidelity: {text_fidelity(explanation)}",
+        f"cost: {explanation.cost.model_calls} model calls, {explanation.cost.rows} rows",
+    ]
+    parts.append(f'<p class="xs-muted">{escape(" · ".join(facts))}</p>')
+    parts.append(text_html(explanation))
     if url:
         parts.append(f'<p class="xs-muted"><a href="{escape(url)}" target="_blank">page</a></p>')
     parts.append("</div>")

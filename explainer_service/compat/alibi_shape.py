@@ -25,6 +25,7 @@ from explainers.explanation import (
     Prediction,
     ShapResult,
 )
+from explainers.text_results import TextAnchorResult
 
 #: method -> (alibi's class name, the module MLServer names in ``x-seldon-alibi-method``)
 ALIBI_NAMES: dict[str, tuple[str, str]] = {
@@ -66,9 +67,13 @@ def to_alibi(
         data = _counterfactual(explanation, result, names, classes)
     elif isinstance(result, ImportanceResult):
         data = _importance(result)
+    elif isinstance(result, TextAnchorResult):
+        data = _text_anchor(explanation, result)
     else:
         data = result.model_dump(mode="json")
     name = ALIBI_NAMES.get(explanation.method, (explanation.method, ""))[0]
+    if isinstance(result, TextAnchorResult):
+        name = "AnchorText"
     meta: dict[str, Any] = {
         "name": name,
         "type": ["blackbox"],
@@ -114,6 +119,36 @@ def _scores(prediction: Prediction, classes: list[str]) -> list[float]:
 def _label(prediction: Prediction) -> Any:
     """alibi's ``prediction``: the class index, or the value (regression)."""
     return prediction.class_index if prediction.class_index is not None else prediction.value
+
+
+def _text_anchor(explanation: Explanation, result: TextAnchorResult) -> dict[str, Any]:
+    """A text model's anchor as alibi's ``AnchorText`` gives it: the words, and perturbed
+    texts that keep (``covered_true``) and change (``covered_false``) the prediction."""
+    text = next(iter((explanation.instance or {}).values()), "")
+    prediction = explanation.prediction
+    return {
+        "anchor": result.words,
+        "precision": result.precision,
+        "coverage": result.coverage,
+        "raw": {
+            "feature": [i for i, t in enumerate(result.tokens) if t.anchor],
+            "names": result.words,
+            "positions": [t.start for t in result.tokens if t.anchor],
+            "examples": [
+                {
+                    "covered_true": result.examples_hold,
+                    "covered_false": result.examples_fail,
+                    "uncovered_true": [],
+                    "uncovered_false": [],
+                }
+            ],
+            "num_preds": explanation.cost.rows,
+            "success": getattr(explanation.fidelity, "threshold_met", None),
+            "prediction": [_label(prediction)] if prediction is not None else [],
+            "instance": text,
+            "instances": [text],
+        },
+    }
 
 
 def _anchor(explanation: Explanation, result: AnchorResult, names: list[str]) -> dict[str, Any]:

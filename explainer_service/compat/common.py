@@ -24,7 +24,7 @@ from explainer_service.api.deps import (
 from explainer_service.api.dry_run import DryRunOut, answer_dry_run
 from explainer_service.compat.alibi_shape import to_alibi
 from explainer_service.errors import CodecError, PayloadError
-from explainer_service.model_client.codecs import Codec
+from explainer_service.model_client.codecs import Codec, TextCodec
 from explainer_service.render import LinkFor, links_for
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service
@@ -67,7 +67,10 @@ def default_method(methods: Iterable[str]) -> str:
 
 
 async def first_row(runtime: Runtime, codec: Codec, body: Any) -> dict[str, Any]:
-    """The request's first row as records (``{"instances": [{feature: value}]}``)."""
+    """The request's first row as records (``{"instances": [{feature: value}]}``); a text
+    model's request is read in the protocol's form for strings (``TextCodec``)."""
+    if runtime.schema.text_feature is not None:
+        codec = TextCodec(codec)
     try:
         # decoding up to max_body_bytes of JSON takes a while: not on the event loop
         rows = await asyncio.to_thread(codec.decode_request, body)

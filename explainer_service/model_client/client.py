@@ -146,10 +146,13 @@ class RemoteModel:
         feature_names: Sequence[str],
         *,
         transport: httpx.BaseTransport | None = None,
+        text: bool = False,
     ) -> None:
+        """``text``: the one feature is a text, sent in the protocol's form for strings
+        (``codecs.text``)."""
         self.settings = settings
         self.url = str(settings.url)
-        self.codec: Codec = make_codec(settings, feature_names)
+        self.codec: Codec = make_codec(settings, feature_names, text=text)
         self.n_features = len(feature_names)
         self._http = httpx.Client(
             headers=synthetic_headers(settings),

@@ -13,6 +13,7 @@ from explainer_service.presentation.colours import PALETTE
 from explainer_service.presentation.figures import figure_json
 from explainer_service.presentation.formats import number, percent, signed, value
 from explainer_service.presentation.summary import summary
+from explainer_service.presentation.text import anchor_sentence, inert, is_text, ranked, segments
 from explainer_service.presentation.views import (
     anchor_rule,
     coverage_warning,
@@ -84,6 +85,8 @@ def render_explanation(
             if m != explanation.method and instance is not None
         }
     )
+    if is_text(explanation):
+        return _render_text(explanation, id, model_name, model_version, link, words, others)
     return _env.get_template("explanation.html.j2").render(
         e=explanation,
         words=words,
@@ -104,6 +107,32 @@ def render_explanation(
         prediction_of=lambda p: prediction_of(p, words),
         plausibility=plausibility(explanation),
         inference=inference,
+    )
+
+
+def _render_text(
+    explanation: Explanation,
+    id: str,
+    model_name: str,
+    model_version: str | None,
+    link: LinkFor,
+    words: Vocabulary,
+    others: dict[str, str],
+) -> str:
+    """The page of a text model's explanation: the text coloured token by token."""
+    return _env.get_template("text.html.j2").render(
+        e=explanation,
+        words=words,
+        links=links_for(id, link),
+        model_name=model_name,
+        model_version=model_version,
+        heading=heading(explanation, words),
+        sentence=anchor_sentence(explanation, words),
+        prediction_text=prediction_of(explanation.prediction, words),
+        segments=segments(explanation),
+        top=ranked(explanation),
+        inert=inert,
+        other_methods=others,
     )
 
 

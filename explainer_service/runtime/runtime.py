@@ -41,6 +41,7 @@ from explainers import (
 )
 from explainers.base import package_versions, reference_fingerprint
 from explainers.explanation import ReferenceSource
+from explainers.text import get_text_explainer_class
 
 
 class Runtime:
@@ -75,16 +76,22 @@ class Runtime:
         self.reference_source = file_source(settings)
         #: the logged inferences of data.window as read (None: not configured)
         self.window = window if window is not None else read_window(settings)
+        features = settings.features
+        overrides = dict(features.overrides)
+        for name in features.text:
+            bounds = {"max_chars": features.max_text_chars, "max_tokens": features.max_text_tokens}
+            overrides[name] = {**bounds, **overrides.get(name, {})}
         try:
             self.schema = FeatureSchema.infer(
                 self.reference,
                 target=target,
-                categorical=settings.features.categorical,
-                immutable=settings.features.immutable,
-                overrides=settings.features.overrides,
-                labels=settings.features.labels,
-                links=settings.features.links,
-                missing=settings.features.missing,
+                categorical=features.categorical,
+                immutable=features.immutable,
+                overrides=overrides,
+                labels=features.labels,
+                links=features.links,
+                missing=features.missing,
+                text=features.text,
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
@@ -110,12 +117,18 @@ class Runtime:
         #: the classes in the order of the model's answers; None for a regression, or for
         #: probabilities without class names or labelled reference data (named by column)
         self.class_names = self._class_names()
-        self.model = model or RemoteModel(settings.model, self.schema.names)
+        self.model = model or RemoteModel(
+            settings.model, self.schema.names, text=self.schema.text_feature is not None
+        )
         self.classes: dict[str, type[Explainer]] = {}
         self.params: dict[str, Any] = {}
         for method, params in settings.explainers.items():
             try:
-                self.classes[method] = get_explainer_class(method)
+                self.classes[method] = (
+                    get_explainer_class(method)
+                    if self.schema.text_feature is None
+                    else get_text_explainer_class(method)
+                )
                 self.classes[method].check_model(settings.model.output, target)
                 self.params[method] = self.classes[method].validate_params(params)
             except ExplainerError as exc:

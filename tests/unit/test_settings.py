@@ -8,7 +8,7 @@ import pytest
 
 from examples.income import paths
 from explainer_service.errors import ConfigError
-from explainer_service.settings import load_settings
+from explainer_service.settings import Settings, load_settings
 
 MINIMAL = """
 model:
@@ -223,3 +223,19 @@ def test_a_relative_mlmodel_is_found_beside_the_configuration(tmp_path: Path) ->
     settings = load_settings(write(tmp_path, text + "data: {reference: r.csv}\n"))
     assert settings.model.mlflow.mlmodel == tmp_path / "model" / "MLmodel"
     assert settings.model.metadata_wait_s == 30 and settings.features.source == "auto"
+
+
+def test_a_text_model_s_features_are_its_text() -> None:
+    base = {"model": {"url": "http://127.0.0.1:1/x"}, "data": {"reference": "r.csv"}}
+    settings = Settings.model_validate({**base, "features": {"text": ["message"]}})
+    assert settings.features.names == ["message"]
+    assert list(settings.explainers) == ["anchors", "shap", "lime"]
+    for features, field in (
+        ({"text": ["a", "b"]}, "one text column"),
+        ({"text": ["a"], "names": ["a", "b"]}, "only input"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            Settings.model_validate({**base, "features": features})
+    window = {"reference": "r.csv", "window": {"days": 3}}
+    with pytest.raises(ValueError, match=r"data\.window"):
+        Settings.model_validate({**base, "data": window, "features": {"text": ["m"]}})

@@ -10,6 +10,7 @@ from explainer_service.model_client.codecs.kserve_v1 import KServeV1Codec
 from explainer_service.model_client.codecs.mlflow import MlflowCodec
 from explainer_service.model_client.codecs.records import RecordsCodec
 from explainer_service.model_client.codecs.seldon import SeldonCodec
+from explainer_service.model_client.codecs.text import TextCodec
 from explainer_service.model_client.codecs.v2 import V2Codec
 from explainer_service.settings import ModelSettings, Protocol
 
@@ -23,9 +24,11 @@ REGISTRY: dict[Protocol, Callable[[Sequence[str], ModelSettings], Codec]] = {
 }
 
 
-def make_codec(settings: ModelSettings, names: Sequence[str]) -> Codec:
-    """The codec for ``settings.protocol``, with that protocol's options."""
-    return REGISTRY[settings.protocol](names, settings)
+def make_codec(settings: ModelSettings, names: Sequence[str], *, text: bool = False) -> Codec:
+    """The codec for ``settings.protocol``, with that protocol's options; ``text``: for a
+    model whose one input is a text (``TextCodec``)."""
+    codec = REGISTRY[settings.protocol](names, settings)
+    return TextCodec(codec) if text else codec
 
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "RecordsCodec",
     "Rows",
     "SeldonCodec",
+    "TextCodec",
     "V2Codec",
     "make_codec",
 ]
