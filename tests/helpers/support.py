@@ -83,6 +83,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()  # closes its log
                 raise RuntimeError(
                     f"{self.args} exited with {self.process.returncode}{self._tail()}"
                 )

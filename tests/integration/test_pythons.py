@@ -123,7 +123,7 @@ def config(model_url: str, store: Path) -> dict[str, Any]:
         "explainers": {
             "anchors": {"threshold": 0.95},
             "shap": {"nsamples": 300},
-            "counterfactual": {"algorithm": "random", "total": 2},
+            "counterfactual": {"total": 2},
             "importance": {"rows": 300, "iterations": 2},
         },
     }  # fmt: skip
