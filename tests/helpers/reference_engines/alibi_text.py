@@ -65,7 +65,7 @@ def main() -> None:
         explanations.append(
             {
                 "anchor": [str(w) for w in found.anchor],
-                "precision": float(found.precision),
+                "precision": float(np.ravel(found.precision)[0]),
                 "calls": model.calls,
                 "rows": model.rows,
                 "seconds": round(time.perf_counter() - began, 4),
