@@ -80,14 +80,24 @@ audit: venv
 		$$(sed -e 's/#.*//' $(AUDIT_IGNORE) | xargs -r printf -- '--ignore-vuln %s ')
 
 # The explainer service side by side with MLServer 1.6.1's alibi-explain
-# (docs/benchmark.md); not part of `make test`. Options as BENCH_* variables or BENCH_ARGS, e.g.
-# `make bench BENCH_APPLICANTS=6`; BENCH_SKIP_MLSERVER=1 measures ours only, with the model
-# served from .venv-mlserver.
+# (docs/benchmark.md), then counterfactuals against dice-ml and text anchors against alibi's
+# AnchorText (both in .venv-reference); not part of `make test`. Options as BENCH_* variables
+# or BENCH_ARGS, e.g. `make bench BENCH_APPLICANTS=6`; BENCH_SKIP_MLSERVER=1 measures ours only,
+# with the model served from .venv-mlserver; BENCH_SKIP_DICE=1 and BENCH_SKIP_TEXT=1 leave out
+# the comparisons with the reference engines.
+BENCH_NEEDS := venv
 ifeq ($(BENCH_SKIP_MLSERVER),1)
-bench: venv mlserver
+BENCH_NEEDS += mlserver
 else
-bench: venv $(STAMPS)/bench
+BENCH_NEEDS += $(STAMPS)/bench
 endif
+ifneq ($(BENCH_SKIP_DICE)$(BENCH_SKIP_TEXT),11)
+BENCH_NEEDS += reference
+endif
+ifneq ($(BENCH_SKIP_DICE),1)
+BENCH_NEEDS += model
+endif
+bench: $(BENCH_NEEDS)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The import-linter contracts of pyproject.toml: every module imports only from the layers

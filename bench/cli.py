@@ -60,6 +60,24 @@ def main(
             help="parallel_workers of the alibi-explain server",
         ),
     ] = 1,
+    skip_dice: Annotated[
+        bool,
+        typer.Option(
+            envvar="BENCH_SKIP_DICE",
+            help="no counterfactuals against dice-ml (.venv-reference: make reference)",
+        ),
+    ] = False,
+    skip_text: Annotated[
+        bool,
+        typer.Option(
+            envvar="BENCH_SKIP_TEXT",
+            help="no text anchors against alibi's AnchorText (.venv-reference)",
+        ),
+    ] = False,
+    text_reviews: Annotated[
+        int,
+        typer.Option(envvar="BENCH_TEXT_REVIEWS", min=1, help="held-out reviews of the text row"),
+    ] = 10,
     out: Annotated[Path, typer.Option(envvar="BENCH_OUT")] = ROOT / "bench-output",
 ) -> None:
     """Benchmark the explainer service against MLServer 1.6.1's alibi-explain on one model."""
@@ -76,6 +94,9 @@ def main(
         payload=payload,
         skip_mlserver=skip_mlserver,
         mlserver_workers=mlserver_workers,
+        skip_dice=skip_dice,
+        skip_text=skip_text,
+        text_reviews=text_reviews,
         out=out.resolve(),
     )
     try:

@@ -5,15 +5,17 @@ server.
 
 The income example's model server (``examples.income.model_server``) is a real process, and
 so is the explainer service (``explainer-service serve``, the example's configuration,
-``POST /explain?method=counterfactual``). dice-ml runs in this process
-(``bench.dice_reference``) with the same constraints it can take (immutable features, ranges,
-directions), calling the same model server. Per applicant of the held-out data: seconds,
-model calls, rows (the service's ``cost``; counted here for dice-ml); per counterfactual:
+``POST /explain?method=counterfactual``). dice-ml runs in ``.venv-reference``
+(``bench.dice_reference``, started through ``bench.reference``) with the same constraints it
+can take (immutable features, ranges, directions), calling the same model server. Per
+applicant of the held-out data: seconds, model calls, rows (the service's ``cost``; counted by
+``bench.dice_reference`` for dice-ml); per counterfactual:
 valid (rescored by the model), features changed, distance to the instance (a numeric
 difference in units of the reference data's range, 1 for a category that differs, averaged
 over the features, as ``proximity``) and whether it breaks a constraint dice-ml cannot take
 (education and education-num not a combination the reference data holds; "?" proposed).
-Written to ``counterfactuals.md`` and ``counterfactuals.json`` under ``--out``.
+Written to ``counterfactuals.md`` and ``counterfactuals.json`` under ``--out``; ``make bench``
+runs it too (``bench.run``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +34,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench.markdown import table
+from bench import reference
+from bench.markdown import counterfactuals_vs_dice as render
 from bench.processes import Server, free_port
+from bench.tabular_model import Model, native
 from examples.income import paths
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,40 +45,19 @@ CONFIG = ROOT / "examples/income/explainer.yaml"
 TIMEOUT = 300.0
 
 
-class Model:
-    """The model server's probabilities for frames of features, counting requests and rows."""
+@dataclass
+class Settings:
+    """What one comparison asks for: held-out applicants, counterfactuals per applicant,
+    the seed of both searches, and where logs and reports go."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.client = httpx.Client(timeout=TIMEOUT)
-        self.calls = 0
-        self.rows = 0
-
-    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        rows = [[_native(v) for v in row] for row in frame[paths.FEATURES].itertuples(index=False)]
-        self.calls += 1
-        self.rows += len(rows)
-        body = {
-            "inputs": [
-                {
-                    "name": "input-0",
-                    "shape": [len(rows), len(paths.FEATURES)],
-                    "datatype": "BYTES",
-                    "data": [v for row in rows for v in row],
-                }
-            ]
-        }
-        answer = self.client.post(self.url, json=body)
-        answer.raise_for_status()
-        output = answer.json()["outputs"][0]
-        return np.asarray(output["data"], dtype=float).reshape(len(rows), -1)
+    applicants: int = 20
+    total: int = 3
+    seed: int = 0
+    out: Path = ROOT / "bench-output"
 
 
-def _native(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
-def measure(options: argparse.Namespace) -> dict[str, Any]:
+def measure(options: Settings) -> dict[str, Any]:
+    """Starts the income model server and the service, compares, stops them: the report."""
     out = Path(options.out)
     model_port, service_port = free_port(), free_port()
     model_server = Server(
@@ -100,7 +84,12 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
         )
         try:
             service.wait_ready(600)
-            return _compare(f"http://127.0.0.1:{service_port}", Model(model_url), config, options)
+            return _compare(
+                f"http://127.0.0.1:{service_port}",
+                Model(model_url, paths.FEATURES, TIMEOUT),
+                config,
+                options,
+            )
         finally:
             service.stop()
     finally:
@@ -108,24 +97,16 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
 
 
 def _compare(
-    service: str, model: Model, config: dict[str, Any], options: argparse.Namespace
+    service: str, model: Model, config: dict[str, Any], options: Settings
 ) -> dict[str, Any]:
-    from bench.dice_reference import DiceGenetic  # the one module that imports dice_ml
-
     features = config["features"]
-    reference = pd.read_csv(paths.REFERENCE)[paths.FEATURES]
-    started = time.perf_counter()
-    dice = DiceGenetic(
-        reference,
-        paths.CATEGORICAL,
-        model,
-        immutable=features["immutable"],
-        overrides=features.get("overrides", {}),
-    )
-    dice_fit = time.perf_counter() - started
-    measure_row = Distance(reference, features)
+    reference_rows = pd.read_csv(paths.REFERENCE)[paths.FEATURES]
+    measure_row = Distance(reference_rows, features)
     held_out = pd.read_csv(paths.HOLDOUT)[paths.FEATURES]
     holdout = held_out.head(options.applicants)
+    instances = [
+        {n: native(applicant[n]) for n in paths.FEATURES} for _, applicant in holdout.iterrows()
+    ]
     results: dict[str, list[dict[str, Any]]] = {"ours": [], "dice-ml": []}
     client = httpx.Client(timeout=TIMEOUT)
 
@@ -137,9 +118,8 @@ def _compare(
         )
 
     # the first explanation pays for the worker's start and fitting: a row not measured
-    explain({n: _native(v) for n, v in held_out.iloc[options.applicants].items()})
-    for _, applicant in holdout.iterrows():
-        instance = {n: _native(applicant[n]) for n in paths.FEATURES}
+    explain({n: native(v) for n, v in held_out.iloc[options.applicants].items()})
+    for instance in instances:
         began = time.perf_counter()
         answer = explain(instance)
         seconds = time.perf_counter() - began
@@ -152,17 +132,30 @@ def _compare(
         results["ours"].append(
             record(instance, found, seconds, cost["model_calls"], cost["rows"], model, measure_row)
         )
-        model.calls = model.rows = 0
-        began = time.perf_counter()
-        found = dice.explain(instance, options.total, options.seed)
-        seconds = time.perf_counter() - began
-        calls, rows = model.calls, model.rows
+    dice = reference.run(
+        "bench.dice_reference",
+        {
+            "url": model.url,
+            "reference": str(paths.REFERENCE),
+            "features": paths.FEATURES,
+            "categorical": paths.CATEGORICAL,
+            "immutable": features["immutable"],
+            "overrides": features.get("overrides", {}),
+            "instances": instances,
+            "total": options.total,
+            "seed": options.seed,
+        },
+        log=Path(options.out) / "counterfactuals-dice.log",
+    )
+    for instance, one in zip(instances, dice["instances"], strict=True):
+        found = pd.DataFrame(one["rows"], columns=paths.FEATURES)
+        calls, rows, seconds = one["model_calls"], one["model_rows"], one["seconds"]
         results["dice-ml"].append(record(instance, found, seconds, calls, rows, model, measure_row))
     return {
         "applicants": len(holdout),
         "total": options.total,
         "seed": options.seed,
-        "dice_fit_seconds": round(dice_fit, 3),
+        "dice_fit_seconds": dice["fit_seconds"],
         "engines": {name: summary(found) for name, found in results.items()},
         "per_applicant": results,
     }
@@ -225,7 +218,7 @@ def record(
     measure_row: Distance,
 ) -> dict[str, Any]:
     """One applicant's answer: its cost, and each counterfactual rescored and measured."""
-    counterfactuals = [{n: _native(v) for n, v in row.items()} for _, row in found.iterrows()]
+    counterfactuals = [{n: native(v) for n, v in row.items()} for _, row in found.iterrows()]
     before = int(np.argmax(model(pd.DataFrame([instance])), axis=1)[0])
     after = np.argmax(model(found), axis=1) if len(found) else np.empty(0)
     return {
@@ -271,40 +264,14 @@ def summary(applicants: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-METRICS = [
-    ("latency median / worst (s)", "median_seconds", "max_seconds"),
-    ("model calls median / worst", "median_model_calls", "max_model_calls"),
-    ("rows median", "median_rows", None),
-    ("counterfactuals returned / valid", "returned", "valid"),
-    ("applicants with one", "applicants_with_one", None),
-    ("features changed mean / median", "changed_mean", "changed_median"),
-    ("distance to the instance mean / median", "distance_mean", "distance_median"),
-    ("breaking a link or proposing '?'", "breaking_a_constraint", None),
-]
-
-
-def render(report: dict[str, Any]) -> str:
-    engines = report["engines"]
-
-    def cell(summary: dict[str, Any], first: str, second: str | None) -> str:
-        shown = [summary[first]] + ([summary[second]] if second else [])
-        return " / ".join("-" if v is None else f"{v:.3g}" for v in shown)
-
-    rows = [[name] + [cell(engines[e], a, b) for e in engines] for name, a, b in METRICS]
-    return (
-        f"Counterfactuals, {report['applicants']} held-out applicants, {report['total']} asked "
-        f"for each, seed {report['seed']} (dice-ml fitted in {report['dice_fit_seconds']} s)."
-        "\n\n" + table(["metric", *engines], rows) + "\n"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="counterfactuals: ours against dice-ml")
     parser.add_argument("--applicants", type=int, default=20)
     parser.add_argument("--total", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-output")
-    options = parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    options = Settings(args.applicants, args.total, args.seed, args.out.resolve())
     options.out.mkdir(parents=True, exist_ok=True)
     report = measure(options)
     (options.out / "counterfactuals.json").write_text(json.dumps(report, indent=2))

@@ -1,5 +1,15 @@
 """dice-ml's genetic counterfactuals, the reference the service's own search is measured
-against: the one module that imports ``dice_ml``.
+against: the one module that imports ``dice_ml``. It runs in ``.venv-reference`` (dice-ml
+pins numpy<2), started by ``bench.counterfactuals``:
+
+    .venv-reference/bin/python -m bench.dice_reference < request.json
+
+Request (stdin): ``url`` (the model's V2 infer URL: one ``BYTES`` tensor of the features'
+values, probabilities back), ``reference`` (a CSV path), ``features`` (the columns, in the
+model's order), ``categorical``, ``immutable``, ``overrides``, ``instances`` (feature ->
+value), ``total``, ``seed``. Answer (stdout): ``fit_seconds`` and, per instance, ``rows``
+(the counterfactuals found, feature -> value), ``model_calls``, ``model_rows`` (what it sent
+to the model) and ``seconds``.
 
 dice-ml works on a DataFrame of category texts and numbers; the model is reached through
 ``proba(frame) -> (n, 2)``. It is told the constraints it can take: the features to vary
@@ -12,12 +22,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import random
+import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dice_ml
 import numpy as np
 import pandas as pd
+
+from bench.tabular_model import Model, native
 
 OUTCOME = "__outcome__"
 
@@ -89,6 +105,7 @@ class DiceGenetic:
         """Counterfactuals of ``instance`` (feature -> value) as a frame; empty when none."""
         ranges, vary = self._permitted(instance)
         np.random.seed(seed)
+        random.seed(seed)  # the genetic search draws from both
         query = pd.DataFrame([dict(instance)], columns=self.names)
         try:
             with (
@@ -111,3 +128,38 @@ class DiceGenetic:
         if frame is None:
             frame = found.cf_examples_list[0].final_cfs_df
         return pd.DataFrame(columns=self.names) if frame is None else frame[self.names]
+
+
+def main() -> None:
+    request = json.load(sys.stdin)
+    features = request["features"]
+    model = Model(request["url"], features)
+    began = time.perf_counter()
+    dice = DiceGenetic(
+        pd.read_csv(request["reference"])[features],
+        request["categorical"],
+        model,
+        immutable=request["immutable"],
+        overrides=request["overrides"],
+    )
+    answer: dict[str, Any] = {"fit_seconds": round(time.perf_counter() - began, 3)}
+    found = []
+    for instance in request["instances"]:
+        model.calls = model.rows = 0
+        began = time.perf_counter()
+        frame = dice.explain(instance, request["total"], request["seed"])
+        seconds = time.perf_counter() - began
+        rows = [{n: native(v) for n, v in row.items()} for _, row in frame.iterrows()]
+        found.append(
+            {
+                "rows": rows,
+                "model_calls": model.calls,
+                "model_rows": model.rows,
+                "seconds": round(seconds, 4),
+            }
+        )
+    json.dump({**answer, "instances": found}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -197,6 +197,74 @@ COUNTERFACTUALS: list[tuple[str, tuple[str, ...], int]] = [
 ]
 
 
+#: (label, first key, second key or None) of each engine's summary in ``bench.counterfactuals``
+COUNTERFACTUALS_VS_DICE = [
+    ("latency median / worst (s)", "median_seconds", "max_seconds"),
+    ("model calls median / worst", "median_model_calls", "max_model_calls"),
+    ("rows median", "median_rows", None),
+    ("counterfactuals returned / valid", "returned", "valid"),
+    ("applicants with one", "applicants_with_one", None),
+    ("features changed mean / median", "changed_mean", "changed_median"),
+    ("distance to the instance mean / median", "distance_mean", "distance_median"),
+    ("breaking a link or proposing '?'", "breaking_a_constraint", None),
+]
+
+
+def counterfactuals_vs_dice(report: Mapping[str, Any]) -> str:
+    """The report of ``bench.counterfactuals``: ours against dice-ml, one column each."""
+    engines = report["engines"]
+
+    def cell(summary: Mapping[str, Any], first: str, second: str | None) -> str:
+        shown = [summary[first]] + ([summary[second]] if second else [])
+        return " / ".join("-" if v is None else f"{v:.3g}" for v in shown)
+
+    rows = [
+        [name] + [cell(engines[e], a, b) for e in engines] for name, a, b in COUNTERFACTUALS_VS_DICE
+    ]
+    return (
+        f"Counterfactuals, {report['applicants']} held-out applicants, {report['total']} asked "
+        f"for each, seed {report['seed']} (dice-ml fitted in {report['dice_fit_seconds']} s)."
+        "\n\n" + table(["metric", *engines], rows) + "\n"
+    )
+
+
+TEXT_COLUMNS = [
+    "engine",
+    "median s",
+    "median calls",
+    "median rows",
+    "mean anchor words",
+    "median held-out precision",
+    "held-out precision < 0.95",
+]
+
+
+def text_comparison(report: Mapping[str, Any]) -> str:
+    """The report of ``bench.text``: text anchors, ours against alibi's ``AnchorText``, then
+    one SHAP explanation of a longer review."""
+    rows = []
+    for engine, s in report["engines"].items():
+        rows.append(
+            [
+                engine,
+                fmt(s["median_seconds"], 2),
+                fmt(s["median_calls"], 0),
+                fmt(s["median_rows"], 0),
+                fmt(s["mean_words"], 1),
+                fmt(s["median_held_out_precision"]),
+                f"{s['below_threshold']} of {s['measured']}",
+            ]
+        )
+    shap = report["shap"]
+    return (
+        f"Text anchors, {report['reviews']} held-out reviews of 15-60 words.\n\n"
+        + table(TEXT_COLUMNS, rows)
+        + f"\n\nSHAP, {shap['tokens']} tokens: {fmt(shap['seconds'], 2)} s, {shap['calls']} "
+        f"calls, {shap['rows']} rows, largest standard error "
+        f"{fmt(shap['max_standard_error'])}.\n"
+    )
+
+
 def metric_rows(report: Mapping[str, Any], metrics: Sequence[Metric]) -> list[list[str]]:
     """One table row per metric: label, ours, theirs, ours/theirs."""
     n = str(dig(report, "settings", "clients") or 4)
@@ -238,6 +306,7 @@ def render(report: Mapping[str, Any]) -> str:
             [[label, fmt(dig(cf, *path), digits)] for label, path, digits in COUNTERFACTUALS],
         ),
         "",
+        *_reference_sections(report),
         "## Anchors per applicant",
         "",
         _anchors_table(report),
@@ -251,6 +320,17 @@ def render(report: Mapping[str, Any]) -> str:
         parts += ["", "## Errors", "", *[f"- {e}" for e in errors]]
     parts += ["", "## Notes", "", *[f"- {n}" for n in report.get("notes", [])]]
     return "\n".join(parts) + "\n"
+
+
+def _reference_sections(report: Mapping[str, Any]) -> list[str]:
+    """Ours against dice-ml and against alibi's ``AnchorText``, when they were run."""
+    parts = []
+    dice, text = report.get("counterfactuals_vs_dice"), report.get("text")
+    if dice:
+        parts += ["## Counterfactuals against dice-ml", "", counterfactuals_vs_dice(dice)]
+    if text:
+        parts += ["## Text anchors against alibi's AnchorText", "", text_comparison(text)]
+    return parts
 
 
 def _environment_line(env: Mapping[str, Any], report: Mapping[str, Any]) -> str:

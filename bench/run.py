@@ -3,7 +3,10 @@
 Processes, all on 127.0.0.1 with free ports, stopped at the end (also on Ctrl-C, SIGTERM or
 an error): MLServer serving the model; two counting proxies in front of it (one per
 explainer, ``bench.proxy``); MLServer's alibi-explain runtime calling the model through
-its proxy; the explainer service calling it through the other.
+its proxy; the explainer service calling it through the other. Once they are stopped, the
+comparisons with the reference engines in ``.venv-reference`` start their own servers:
+counterfactuals against dice-ml (``bench.counterfactuals``) and text anchors against alibi's
+``AnchorText`` (``bench.text``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import httpx
 import numpy as np
 
 from bench import (
+    counterfactuals,
     data,
     environment,
     evaluation,
@@ -34,6 +38,7 @@ from bench import (
     records,
     stability,
     stats,
+    text,
 )
 from bench.clients import TIMEOUT, MLServerExplainers, Ours, Outcome, Proxy, score
 from bench.processes import Server, free_port
@@ -54,6 +59,11 @@ class Options:
     payload: str = "auto"  # auto | fp64 | int64
     skip_mlserver: bool = False
     mlserver_workers: int = 1
+    #: counterfactuals against dice-ml (``applicants`` of the income example's held-out rows)
+    skip_dice: bool = False
+    #: text anchors against alibi's AnchorText, on ``text_reviews`` held-out reviews
+    skip_text: bool = False
+    text_reviews: int = 10
     out: Path = ROOT / "bench-output"
     venv: Path = ROOT / ".venv-bench"
     #: serves the model when MLServer's alibi-explain is skipped (``make mlserver``)
@@ -93,12 +103,48 @@ def run(options: Options) -> dict[str, Any]:
         with contextlib.ExitStack() as stack:
             servers = start(options, prepared, stack)
             result = measure(options, prepared, servers)
+        found, errors = references(options, prepared.work)
+    result.update(found)
+    result["errors"] += errors
     result["environment"]["load_before"] = load_before
     result["environment"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "bench.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     (options.out / "bench.md").write_text(markdown.render(result))
     return result
+
+
+def references(options: Options, work: Path) -> tuple[dict[str, Any], list[str]]:
+    """Ours against dice-ml (``counterfactuals_vs_dice``) and alibi's ``AnchorText``
+    (``text``), unless skipped; each starts and stops its own servers, logging under
+    ``work``. A comparison that fails is an error of the report, and the run goes on."""
+    found: dict[str, Any] = {}
+    errors: list[str] = []
+    steps: list[tuple[str, str, bool, Callable[[], dict[str, Any]]]] = [
+        (
+            "counterfactuals_vs_dice",
+            "counterfactuals against dice-ml",
+            options.skip_dice,
+            lambda: counterfactuals.measure(
+                counterfactuals.Settings(options.applicants, seed=options.seed, out=work)
+            ),
+        ),
+        (
+            "text",
+            "text anchors against alibi's AnchorText",
+            options.skip_text,
+            lambda: text.measure(options.text_reviews, work),
+        ),
+    ]
+    for key, name, skipped, compare in steps:
+        if skipped:
+            continue
+        print(f"{name} ...", flush=True)
+        try:
+            found[key] = compare()
+        except Exception as exc:  # recorded in the report; the run goes on
+            errors.append(f"{name} failed: {exc}")
+    return found, errors
 
 
 @contextlib.contextmanager
@@ -373,6 +419,10 @@ def _assemble(
         )
     if options.skip_mlserver:
         notes.insert(0, "MLServer's alibi-explain was skipped (--skip-mlserver): ours only.")
+    if not options.skip_dice:
+        notes.append(DICE_NOTE)
+    if not options.skip_text:
+        notes.append(TEXT_NOTE)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
     return {
         "environment": environment.describe(
@@ -421,6 +471,19 @@ NOTES = [
     "Counterfactuals (ours only): each one returned is re-scored by the model; valid when the "
     "model gives it the desired class.",
 ]
+
+
+DICE_NOTE = (
+    "Counterfactuals against dice-ml: the income example's model server and the service "
+    "(its configuration), dice-ml's genetic search in .venv-reference told the constraints it "
+    "can take (immutable features, ranges, directions; not the education link, not '?'); "
+    "each counterfactual re-scored by the model; distance as `proximity` measures it."
+)
+TEXT_NOTE = (
+    "Text anchors against alibi 0.9.4's AnchorText (unknown sampling, spacy.blank('en'), in "
+    ".venv-reference) on the reviews example's model server; held-out precision: of the "
+    "held-out reviews holding every anchor word, the share the model gives the review's class."
+)
 
 
 def _choose_payload(service: Ours, row: list[float], choice: str) -> dict[str, Any]:

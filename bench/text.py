@@ -1,24 +1,27 @@
 """The text row of the benchmark: our anchors and SHAP for text against alibi 0.9.4's
-``AnchorText`` (``unknown`` sampling, ``spacy.blank("en")``, in-process) on the same model
-server, the reviews example's (``examples/reviews``).
+``AnchorText`` (``unknown`` sampling, ``spacy.blank("en")``) on the same model server, the
+reviews example's (``examples/reviews``).
 
-    python -m bench.text [--reviews 10]
+    python -m bench.text [--reviews 10] [--out bench-output]
 
 Our explanations are asked of the service over HTTP (``POST /explain``, the V2 payload);
-the bench imports none of it. For each held-out review: latency, model calls and rows
-counted at the model server, anchor length, and the precision re-measured on the held-out
-reviews that contain every anchor word (the share the model gives the explained review's
-class). Then the time of SHAP for a review of about 50 tokens (after one to warm up).
-Prints a Markdown table.
+the bench imports none of it. alibi runs in ``.venv-reference``
+(``tests.helpers.reference_engines.alibi_text``, started through ``bench.reference``) and
+calls the model server itself. For each held-out review: latency, model calls and rows
+(counted at the model server for ours, by the engine for alibi), anchor length, and the
+precision re-measured on the held-out reviews that contain every anchor word (the share the
+model gives the explained review's class). Then the time of SHAP for a review of about 50
+tokens (after one to warm up). Writes ``text.md`` and ``text.json`` under ``--out``;
+``make bench`` runs it too (``bench.run``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,9 +32,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from bench import reference
+from bench.markdown import text_comparison
 from bench.processes import Server, free_port
 from examples.reviews import paths
 
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = "tests.helpers.reference_engines.alibi_text"
 #: the service's tokens (explainers.tokens), written out: the bench imports none of it
 TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -59,15 +66,15 @@ def _counted(base: str, run: Callable[[], Any]) -> tuple[Any, float, int, int]:
     return answer, seconds, after[0] - before[0], after[1] - before[1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reviews", type=int, default=10)
-    args = parser.parse_args()
+def measure(reviews: int, out: Path) -> dict[str, Any]:
+    """Starts the reviews model server (training the model if it is missing) and the
+    service, compares, stops them: the report. Logs go under ``out``."""
     if not paths.MODEL.exists():
         from examples.reviews.train import train
 
         train()
-    directory = Path(tempfile.mkdtemp())
+    directory = out / "text"
+    directory.mkdir(parents=True, exist_ok=True)
     model_port, port = free_port(), free_port()
     base = f"http://127.0.0.1:{model_port}"
     model = Server(
@@ -75,24 +82,42 @@ def main() -> None:
         [sys.executable, "-m", "examples.reviews.model_server", "--port", str(model_port)],
         f"{base}/v2/health/ready",
         directory / "reviews-model.log",
-    ).wait_ready(120)
-    config = yaml.safe_load((paths.HERE / "explainer.yaml").read_text())
-    config["model"]["url"] = f"{base}/v2/models/reviews/infer"
-    config["data"]["reference"] = str(paths.REFERENCE)
-    config["service"] = {"store": ":memory:", "workers": 1}
-    (directory / "explainer.yaml").write_text(yaml.safe_dump(config))
-    script = Path(sys.executable).parent / "explainer-service"
-    service = Server(
-        "explainer service",
-        [script, "serve", "--config", directory / "explainer.yaml", "--port", str(port)],
-        f"http://127.0.0.1:{port}/health/ready",
-        directory / "service.log",
-    ).wait_ready(300)
+    )
     try:
-        _run(args.reviews, base, f"http://127.0.0.1:{port}")
+        model.wait_ready(120)
+        config = yaml.safe_load((paths.HERE / "explainer.yaml").read_text())
+        config["model"]["url"] = f"{base}/v2/models/reviews/infer"
+        config["data"]["reference"] = str(paths.REFERENCE)
+        # readiness is checked once: its re-checks would send the model rows of their own
+        config["service"] = {"store": ":memory:", "workers": 1, "ready_recheck_s": 86400}
+        (directory / "explainer.yaml").write_text(yaml.safe_dump(config))
+        script = Path(sys.executable).parent / "explainer-service"
+        service = Server(
+            "explainer service",
+            [script, "serve", "--config", directory / "explainer.yaml", "--port", str(port)],
+            f"http://127.0.0.1:{port}/health/ready",
+            directory / "service.log",
+        )
+        try:
+            service.wait_ready(300)
+            return _run(reviews, base, f"http://127.0.0.1:{port}", directory)
+        finally:
+            service.stop()
     finally:
-        service.stop()
         model.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="text anchors: ours against alibi AnchorText")
+    parser.add_argument("--reviews", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-output")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    report = measure(args.reviews, out)
+    (out / "text.json").write_text(json.dumps(report, indent=2))
+    text = text_comparison(report)
+    (out / "text.md").write_text(text)
+    print(text)
 
 
 def _v2(texts: list[str]) -> dict[str, Any]:
@@ -107,74 +132,84 @@ def _explain(service: str, method: str, text: str) -> dict[str, Any]:
     return explained
 
 
-def _run(count: int, base: str, service: str) -> None:
-    import spacy
-    from alibi.explainers import AnchorText
-
+def _run(count: int, base: str, service: str, directory: Path) -> dict[str, Any]:
     holdout = pd.read_csv(paths.HOLDOUT)[paths.TEXT].astype(str).tolist()
     held_words = [words_of(text) for text in holdout]
+    url = f"{base}/v2/models/reviews/infer"
 
     def classes(texts: list[str]) -> np.ndarray:
-        answer = httpx.post(f"{base}/v2/models/reviews/infer", json=_v2(texts), timeout=600)
+        answer = httpx.post(url, json=_v2(texts), timeout=600)
         scores = np.asarray(answer.json()["outputs"][0]["data"]).reshape(len(texts), -1)
         return np.asarray(scores.argmax(axis=1))
 
     held_classes = classes(holdout)
     reviews = [t for t in holdout if 15 <= len(t.split()) <= 60][:count]
-    alibi = AnchorText(
-        predictor=lambda texts: classes(list(texts)),
-        sampling_strategy="unknown",
-        nlp=spacy.blank("en"),
-        seed=0,
-    )
-    rows: dict[str, list[tuple[float, int, int, int, float]]] = {"ours": [], "alibi": []}
+    targets = [int(k) for k in classes(reviews)]
 
-    def _held(words: list[str], target: int) -> float:
+    def held(words: list[str], target: int) -> float | None:
         """The share of held-out reviews with every word the model gives ``target``."""
         wanted = {w.lower() for w in words}
         pairs = zip(held_words, held_classes, strict=True)
         share = [c == target for ws, c in pairs if wanted <= ws]
-        return float(np.mean(share)) if share else float("nan")
+        return float(np.mean(share)) if share else None
 
-    for text in reviews:
-        target = int(classes([text])[0])
+    per_review: dict[str, list[dict[str, Any]]] = {"ours": [], "alibi AnchorText": []}
+    for text, target in zip(reviews, targets, strict=True):
         e, seconds, calls, sent = _counted(base, lambda t=text: _explain(service, "anchors", t))
         words = e["result"]["words"]
-        rows["ours"].append((seconds, calls, sent, len(words), _held(words, target)))
-        a, seconds, calls, sent = _counted(
-            base, lambda t=text: alibi.explain(t, threshold=0.95, batch_size=100)
-        )
-        held = _held(list(a.anchor), target)
-        rows["alibi"].append((seconds, calls, sent, len(a.anchor), held))
-
-        def _held(words: list[str], target: int = target) -> float:
-            wanted = {w.lower() for w in words}
-            share = [
-                c == target for ws, c in zip(held_words, held_classes, strict=True) if wanted <= ws
-            ]
-            return float(np.mean(share)) if share else float("nan")
-
-    print(
-        "| engine | median s | median calls | median rows | mean anchor words | "
-        "median held-out precision | held-out precision < 0.95 |"
+        per_review["ours"].append(_record(seconds, calls, sent, words, held(words, target)))
+    request = {"url": url, "texts": reviews, "threshold": 0.95, "explain": {"batch_size": 100}}
+    alibi, _, _, served = _counted(
+        base, lambda: reference.run(ENGINE, request, log=directory / "alibi-text.log")
     )
-    print("|---|---|---|---|---|---|---|")
-    for engine, measured in rows.items():
-        seconds, calls, sent, length, held = (list(c) for c in zip(*measured, strict=True))
-        valid = [h for h in held if h == h]
-        print(
-            f"| {engine} | {statistics.median(seconds):.2f} | {statistics.median(calls):.0f} | "
-            f"{statistics.median(sent):.0f} | {statistics.mean(length):.1f} | "
-            f"{statistics.median(valid) if valid else float('nan'):.3f} | "
-            f"{sum(h < 0.95 for h in valid)} of {len(valid)} |"
-        )
+    for found, target in zip(alibi["explanations"], targets, strict=True):
+        words = found["anchor"]
+        one = _record(found["seconds"], found["calls"], found["rows"], words, held(words, target))
+        per_review["alibi AnchorText"].append(one)
+    counted = alibi["setup_rows"] + sum(f["rows"] for f in alibi["explanations"])
+    if counted != served:  # the model server had another client
+        raise RuntimeError(f"alibi counted {counted} rows, the model server served {served}")
     fifty = min(holdout, key=lambda t: abs(len(tokens(t)) - 50))
     _explain(service, "shap", reviews[0])  # the worker's first SHAP imports shap
     e, seconds, calls, sent = _counted(base, lambda: _explain(service, "shap", fifty))
-    print(
-        f"\nSHAP, {len(tokens(fifty))} tokens: {seconds:.2f} s, {calls} calls, {sent} rows, "
-        f"largest standard error {e['fidelity']['max_standard_error']:.3f}"
-    )
+    return {
+        "reviews": len(reviews),
+        "engines": {name: _summary(found) for name, found in per_review.items()},
+        "per_review": per_review,
+        "shap": {
+            "tokens": len(tokens(fifty)),
+            "seconds": round(seconds, 4),
+            "calls": calls,
+            "rows": sent,
+            "max_standard_error": e["fidelity"]["max_standard_error"],
+        },
+    }
+
+
+def _record(
+    seconds: float, calls: int, rows: int, words: list[str], held: float | None
+) -> dict[str, Any]:
+    return {
+        "seconds": round(seconds, 4),
+        "calls": calls,
+        "rows": rows,
+        "words": words,
+        "held_out_precision": held,
+    }
+
+
+def _summary(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the reviews; precisions only where a held-out review holds the words."""
+    measured = [f["held_out_precision"] for f in found if f["held_out_precision"] is not None]
+    return {
+        "median_seconds": statistics.median(f["seconds"] for f in found),
+        "median_calls": statistics.median(f["calls"] for f in found),
+        "median_rows": statistics.median(f["rows"] for f in found),
+        "mean_words": statistics.fmean(len(f["words"]) for f in found),
+        "median_held_out_precision": statistics.median(measured) if measured else None,
+        "below_threshold": sum(p < 0.95 for p in measured),
+        "measured": len(measured),
+    }
 
 
 if __name__ == "__main__":

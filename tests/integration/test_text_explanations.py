@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
 from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import Settings
+from tests.helpers import reference
 from tests.helpers.browser import dump_dom, element_text
 from tests.helpers.support import (
     explainer_service,
@@ -207,25 +207,21 @@ def test_hostile_text_shows_inertly(service: str) -> None:
 def test_alibi_anchor_text_finds_the_same_word_with_more_rows(service: str, model_url: str) -> None:
     """alibi 0.9.4's AnchorText on the same model server: the same anchor; rows counted at
     the server for each."""
-    from tests.helpers.alibi_text import anchor_text_words
-
     text = LONG.replace("refund", "scam")  # not explained before: nothing cached
 
     def rows() -> int:
         return int(httpx.get(model_url + "/rows", timeout=30).json()["rows"])
 
-    def predict(texts: list[str]) -> np.ndarray:
-        body = v2("")
-        body["inputs"][0].update(shape=[len(texts), 1], data=texts)
-        answer = httpx.post(model_url + "/v2/models/keywords/infer", json=body, timeout=60)
-        return np.asarray(answer.json()["outputs"][0]["data"]).reshape(-1, 2).argmax(axis=1)
-
     before = rows()
     ours = explain(service, "anchors", v2(text)).json()
     ours_rows = rows() - before
     before = rows()
-    words, precision = anchor_text_words(predict, text)
-    alibi_rows = rows() - before
+    url = model_url + "/v2/models/keywords/infer"
+    answer = reference.run("alibi_text", {"url": url, "texts": [text]})
+    served = rows() - before
+    (alibi,) = answer["explanations"]
+    words, precision, alibi_rows = alibi["anchor"], alibi["precision"], alibi["rows"]
+    assert answer["setup_rows"] + alibi_rows == served  # the engine counts what was served
     assert ours["result"]["words"] == words == ["scam"]
     assert precision >= 0.95
     assert ours["cost"]["rows"] == ours_rows

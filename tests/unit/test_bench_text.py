@@ -1,0 +1,79 @@
+"""The text row's and the reference comparisons' pure parts: the summary of the reviews, the
+tables, and how ``make bench`` records a comparison that fails or is skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import markdown, run, text
+from bench.run import Options
+
+
+def review(seconds: float, rows: int, words: list[str], held: float | None) -> dict:
+    return {
+        "seconds": seconds,
+        "calls": 3,
+        "rows": rows,
+        "words": words,
+        "held_out_precision": held,
+    }
+
+
+def test_the_summary_leaves_out_anchors_no_held_out_review_holds() -> None:
+    found = [review(0.1, 100, ["good"], 0.9), review(0.3, 300, ["a", "b"], None)]
+    found.append(review(0.2, 200, [], 1.0))
+    summary = text._summary(found)
+    assert summary["median_seconds"] == 0.2 and summary["median_rows"] == 200
+    assert summary["mean_words"] == 1.0
+    assert (summary["measured"], summary["below_threshold"]) == (2, 1)
+    assert summary["median_held_out_precision"] == pytest.approx(0.95)
+
+
+def test_the_text_table_has_a_row_per_engine_and_the_shap_line() -> None:
+    summary = text._summary([review(0.25, 133, ["not"], 0.48)])
+    report = {
+        "reviews": 1,
+        "engines": {"ours": summary, "alibi AnchorText": {**summary, "median_rows": 501}},
+        "shap": {
+            "tokens": 50,
+            "seconds": 0.53,
+            "calls": 16,
+            "rows": 1457,
+            "max_standard_error": 0.024,
+        },
+    }
+    shown = markdown.text_comparison(report)
+    assert "| ours | 0.25 | 3 | 133 | 1.0 | 0.480 | 1 of 1 |" in shown
+    assert "| alibi AnchorText | 0.25 | 3 | 501 |" in shown
+    assert "SHAP, 50 tokens: 0.53 s, 16 calls, 1457 rows" in shown
+
+
+def test_the_report_shows_the_comparisons_that_ran() -> None:
+    summary = text._summary([review(0.25, 133, ["not"], 0.48)])
+    shap = {"tokens": 50, "seconds": 0.5, "calls": 16, "rows": 1457, "max_standard_error": 0.02}
+    report = {"text": {"reviews": 1, "engines": {"ours": summary}, "shap": shap}}
+    shown = markdown.render(report)
+    assert "## Text anchors against alibi's AnchorText" in shown
+    assert "dice-ml" not in shown
+    assert "AnchorText" not in markdown.render({})
+
+
+def test_a_failed_comparison_is_an_error_and_a_skipped_one_is_not_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def broken(settings: object) -> dict:
+        raise RuntimeError(".venv-reference/bin/python is missing")
+
+    def not_run(reviews: int, out: Path) -> dict:
+        raise AssertionError("skipped")
+
+    monkeypatch.setattr(run.counterfactuals, "measure", broken)
+    monkeypatch.setattr(run.text, "measure", not_run)
+    found, errors = run.references(Options(skip_text=True), tmp_path)
+    assert found == {}
+    assert errors == [
+        "counterfactuals against dice-ml failed: .venv-reference/bin/python is missing"
+    ]
+    assert run.references(Options(skip_dice=True, skip_text=True), tmp_path) == ({}, [])
