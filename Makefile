@@ -47,16 +47,18 @@ demo-text: venv
 	@test -f examples/reviews/model.joblib || $(BIN)/python -m examples.reviews.train
 	$(BIN)/python -m examples.reviews.demo
 
-# The matrix's venvs are built in the background while the checks and pytest run (each
+# Once .venv is there, the other environments, the model and the system packages are set up
+# side by side (each waits mostly on pip or apt), then the checks, side by side too. The
+# matrix's venvs are built in the background while the checks and pytest run (each
 # under a lock that test_pythons.py takes too, so a test waits for its venv, or builds it
 # when run without make); their log is $(STAMPS)/matrix.log.
-test: venv mlserver model browser postgres reference $(STAMPS)/wheel $(STAMPS)/constraints.txt
+test: venv
+	$(MAKE) --no-print-directory --jobs=4 --output-sync=target mlserver model browser \
+		postgres reference $(STAMPS)/wheel $(STAMPS)/constraints.txt
 	@{ for v in $(CLIENT_PYTHONS); do \
 		flock $(STAMPS)/matrix-$$v.lock $(MAKE) --no-print-directory $(STAMPS)/matrix-$$v & \
 	done; wait; } > $(STAMPS)/matrix.log 2>&1 &
-	$(MAKE) --no-print-directory audit
-	$(MAKE) --no-print-directory lint-image
-	$(MAKE) --no-print-directory layers
+	$(MAKE) --no-print-directory --jobs=3 --output-sync=target audit lint-image layers
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES)
 
 # The wheel and the sdist in dist/, checked as PyPI would check them (twine check).
@@ -127,7 +129,8 @@ browser:
 
 # Debian's PostgreSQL server: the store tests start a throwaway cluster of their own with its
 # initdb and pg_ctl (tests/helpers/postgres.py); no cluster of the package is used.
-postgres:
+# after `browser`: apt-get holds one lock, so one install at a time (`make test` runs both)
+postgres: | browser
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
