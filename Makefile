@@ -113,8 +113,8 @@ lint: venv
 
 # The Dockerfile by hadolint (a dev extra), and deploy/kubernetes/ against Kubernetes'
 # schemas (kubernetes-validate, offline); both also run in tests/unit/test_deploy.py. The custom
-# resources (KServe, Seldon Core) have no schema there: a WARN, and tests/unit/test_deploy.py
-# checks them part by part.
+# resources (KServe, Seldon Core) have no schema there: a WARN here, and
+# tests/unit/test_deploy.py validates them against their CRDs' schemas (tests/data/crds/).
 KUBERNETES_VERSION := 1.30.0
 lint-image: venv
 	$(BIN)/hadolint Dockerfile

@@ -1,11 +1,13 @@
 """The Dockerfile and the Kubernetes manifests against what the service serves and reads:
 probes on its health routes, ports on the image's port, env var names that are settings,
-every manifest valid Kubernetes, the Dockerfile clean for hadolint."""
+every manifest valid Kubernetes (the custom resources against their CRDs' schemas), the
+Dockerfile clean for hadolint."""
 
 from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import json
 import re
 import subprocess
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
+from jsonschema import Draft4Validator
 from pydantic import HttpUrl
 
 from examples.income import paths
@@ -26,6 +29,7 @@ from explainer_service.app import create_app
 from explainer_service.compat import kserve_v1, seldon
 from explainer_service.errors import ConfigError
 from explainer_service.settings import ENV_NESTING, ENV_PREFIX, load_settings, unknown_env_var
+from tests.helpers import crds
 from tests.helpers.deploy_files import (
     DOCKERFILE,
     container,
@@ -45,8 +49,8 @@ from tests.unit.test_app import get
 #: The oldest Kubernetes minor release still supported by the large managed offerings, and
 #: the newest kubernetes-validate knows.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
-#: Custom resources: their schemas come with their operators, not with Kubernetes, so
-#: kubernetes-validate has none; they are checked structurally instead.
+#: Custom resources: their schemas come with their operators' CRDs, not with Kubernetes, so
+#: kubernetes-validate has none; they are validated against the CRDs' (tests/data/crds/).
 CUSTOM_GROUPS = {"serving.kserve.io", "machinelearning.seldon.io"}
 #: The manifests that run the explainer, and its container's name in them.
 SIDECARS = ["sidecar.yaml", "mlserver-sidecar.yaml"]
@@ -59,13 +63,127 @@ def _name(item: tuple[Path, dict[str, Any]]) -> str:
     return f"{path.name}:{resource['kind']}/{resource['metadata']['name']}"
 
 
+def _custom(item: tuple[Path, dict[str, Any]]) -> bool:
+    return item[1]["apiVersion"].partition("/")[0] in CUSTOM_GROUPS
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("item", manifests(), ids=_name)
+@pytest.mark.parametrize("item", [m for m in manifests() if not _custom(m)], ids=_name)
 def test_every_manifest_is_valid_kubernetes(item: tuple[Path, dict[str, Any]], version) -> None:
     _, resource = item
-    if resource["apiVersion"].partition("/")[0] in CUSTOM_GROUPS:
-        pytest.skip(f"{resource['kind']} is a custom resource: no schema in kubernetes-validate")
     kubernetes_validate.validate(resource, version, strict=True)
+
+
+@pytest.mark.parametrize("item", [m for m in manifests() if _custom(m)], ids=_name)
+def test_every_custom_resource_is_valid_for_its_crd(item: tuple[Path, dict[str, Any]]) -> None:
+    """Against the openAPIV3Schema of the CRD its operator installs, unknown fields refused
+    as the API server's strict field validation refuses them. A custom resource of a kind
+    with no vendored schema fails here."""
+    _, resource = item
+    assert [f"{crds.where(e)}: {e.message}" for e in crds.errors(resource)] == []
+
+
+def test_the_vendored_crd_schemas_are_schemas() -> None:
+    """Each file is a draft 4 schema of an object with a spec, as the CRD's was."""
+    kinds = {(r["apiVersion"], r["kind"]) for _, r in filter(_custom, manifests())}
+    assert len(kinds) == len(list(crds.CRDS.glob("*.json.gz"))) == len(CUSTOM_GROUPS)
+    for api_version, kind in kinds:
+        schema = crds.vendored(api_version, kind)
+        Draft4Validator.check_schema(crds.strict(schema))
+        assert schema["type"] == "object" and "spec" in schema["properties"]
+
+
+def test_vendoring_keeps_the_schema_and_strictness_spares_what_keeps_unknown_fields() -> None:
+    crd = """{{- if .Values.crd.create }}
+spec:
+  group: example.org
+  names: {kind: Thing}
+  versions:
+  - name: v1
+    schema:
+      openAPIV3Schema:
+        description: A thing.
+        type: object
+        properties:
+          description: {type: string, description: its own field named description}
+          spec:
+            type: object
+            properties: {size: {type: integer}}
+          extra: {type: object, x-kubernetes-preserve-unknown-fields: true, properties: {}}
+{{- end }}
+"""
+    api_version, kind, schema = crds.openapi_schema(crd, "v1")
+    assert (api_version, kind) == ("example.org/v1", "Thing")
+    assert schema["properties"]["description"] == {"type": "string"}
+    assert "description" not in schema
+    check = Draft4Validator(crds.strict(schema))
+    assert check.is_valid({"spec": {"size": 1}, "extra": {"anything": [1]}})
+    assert not check.is_valid({"spec": {"size": 1, "colour": "red"}})
+    assert not check.is_valid({"spec": {}, "status": {}})
+
+
+def _renamed(parent: dict[str, Any], field: str, *, to: str) -> None:
+    parent[to] = parent.pop(field)
+
+
+def _set(value: Any) -> Any:
+    def change(parent: dict[str, Any], field: str) -> None:
+        parent[field] = value
+
+    return change
+
+
+def _at(resource: dict[str, Any], path: str) -> Any:
+    node: Any = resource
+    for part in path.split("/"):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+#: Mistakes the CRDs' schemas catch: the file, the object changed, its field, the change,
+#: where the error is and what it says.
+MISTAKES = [
+    pytest.param(
+        "kserve.yaml", "spec/predictor/logger", "metadataHeaders",
+        functools.partial(_renamed, to="metadataHeader"), "spec/predictor/logger",
+        "'metadataHeader' was unexpected", id="kserve-misspelt-logger-field",
+    ),
+    pytest.param(
+        "kserve.yaml", "spec/explainer", "timeout", _set("300s"), "spec/explainer/timeout",
+        "'300s' is not of type 'integer'", id="kserve-timeout-as-a-duration",
+    ),
+    pytest.param(
+        "kserve.yaml", "spec/predictor/logger", "mode", _set("everything"),
+        "spec/predictor/logger/mode", "'everything' is not one of", id="kserve-logger-mode",
+    ),
+    pytest.param(
+        "seldon.yaml", "spec/predictors/0", "componentSpecs",
+        functools.partial(_renamed, to="componentSpec"), "spec/predictors/0",
+        "'componentSpec' was unexpected", id="seldon-misspelt-component-specs",
+    ),
+    pytest.param(
+        "seldon.yaml", "spec/predictors/0", "replicas", _set("1"),
+        "spec/predictors/0/replicas", "'1' is not of type 'integer'", id="seldon-replicas-string",
+    ),
+    pytest.param(
+        "seldon.yaml", "spec/predictors/0/componentSpecs/0/spec/containers/0/resources/requests",
+        "cpu", _set("1 core"),
+        "spec/predictors/0/componentSpecs/0/spec/containers/0/resources/requests/cpu",
+        "'1 core' does not match", id="seldon-cpu-not-a-quantity",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("file", "parent", "field", "change", "path", "says"), MISTAKES)
+def test_the_crd_schemas_refuse_a_misspelt_or_ill_typed_field(
+    file: str, parent: str, field: str, change: Any, path: str, says: str
+) -> None:
+    (resource,) = [r for r in resources(file) if _custom((Path(file), r))]
+    assert crds.errors(resource) == []
+    wrong = copy.deepcopy(resource)
+    change(_at(wrong, parent), field)
+    (error,) = crds.errors(wrong)
+    assert crds.where(error) == path and says in error.message, error.message
 
 
 def test_the_manifests_are_found() -> None:
