@@ -226,6 +226,13 @@ class FeatureSettings(BaseModel):
     immutable: list[str] = Field(
         default_factory=list, description="never changed by counterfactuals"
     )
+    protected: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
+        default_factory=list,
+        description="protected attributes (e.g. gender, ethnicity): every explanation of one "
+        "row says whether they are in the anchor, their share of the SHAP attribution, "
+        "whether a counterfactual changes them, and flips them (fairness.*). From the "
+        "environment as a JSON list or comma-separated",
+    )
     categorical: list[str] | None = Field(
         None, description="categorical features; default: the non-numeric columns"
     )
@@ -648,6 +655,53 @@ class InferenceLogSettings(BaseModel):
         return value
 
 
+class FairnessSettings(BaseModel):
+    """How explanations and ``GET /fairness`` judge the protected attributes
+    (``features.protected``; docs/fairness.md)."""
+
+    shap_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="a protected attribute whose share of the absolute SHAP attribution is at "
+        "least this is flagged",
+    )
+    positive_class: str | None = Field(
+        None,
+        description="the favourable decision GET /fairness counts (e.g. '>50K'); default: "
+        "the last of the model's classes",
+    )
+    max_flip_rows: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="rows one flip test may send (one per protected attribute and other "
+        "value); a configuration needing more does not start",
+    )
+    max_window_rows: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="logged inferences GET /fairness reads at most (the newest of the window)",
+    )
+    max_window_explanations: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="explanations of the window's inferences GET /fairness reads at most for "
+        "their flip tests (of the newest inferences)",
+    )
+    max_window_days: float = Field(
+        366, gt=0, description="the longest window GET /fairness accepts"
+    )
+    four_fifths: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="a disparate impact ratio below this fails the four-fifths rule",
+    )
+
+
 class SecuritySettings(BaseModel):
     """Who may call the service, and the links it prints. Access control is on when
     ``tokens`` or ``trusted_header`` is set; secrets are ``SecretStr`` (masked in repr)."""
@@ -732,6 +786,7 @@ class Settings(BaseSettings):
     auth: SecuritySettings = Field(default_factory=SecuritySettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
+    fairness: FairnessSettings = Field(default_factory=FairnessSettings)
     explainers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="method -> its parameters; the methods the service offers. Default: "

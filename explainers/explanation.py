@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from explainers.fairness_results import Fairness
 from explainers.text_results import (
     TextAnchorFidelity,
     TextAnchorResult,
@@ -22,7 +23,7 @@ from explainers.text_results import (
 )
 from explainers.wire import WireValue
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 #: The built-in methods that explain one inference, in the order pages and the client show
 #: them; ``importance`` explains the model as a whole. An explainer class says the same of
 #: itself, plugins included, with ``Explainer.local``.
@@ -357,3 +358,8 @@ class Explanation(_Strict):
     fidelity: Fidelity = Field(union_mode="left_to_right")
     cost: Cost
     provenance: Provenance
+    fairness: Fairness | None = Field(
+        None,
+        description="what the explanation says of the protected attributes (features."
+        "protected) and the flip test; None: none are configured, or a global method",
+    )

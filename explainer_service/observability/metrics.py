@@ -126,6 +126,22 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.fairness_checks = Counter(
+            "explainer_fairness_checks",
+            "Explanations given a fairness block (features.protected: one flip test each), "
+            "by method",
+            ["method"],
+            registry=r,
+        )
+        self.fairness_flags = Counter(
+            "explainer_fairness_flags",
+            "Explanations that flag a protected attribute, by method, attribute and reason: "
+            "anchor (in the anchor), shap (its share of |SHAP| reaches fairness.shap_share), "
+            "counterfactual (a counterfactual changes it), flip (changing it alone changes "
+            "the predicted class)",
+            ["method", "attribute", "reason"],
+            registry=r,
+        )
         self.policy_inferences = Counter(
             "explainer_policy_inferences",
             "Complete logged inferences the explanation policy decided about: chosen (some "
@@ -238,6 +254,12 @@ class Metrics:
         self.stages.labels(method, "engine").observe(max(cost.seconds - cost.model_seconds, 0.0))
         self.model_calls.labels(method).inc(cost.model_calls)
         self.model_rows.labels(method).inc(cost.rows)
+        fairness = explanation.fairness
+        if fairness is not None:
+            self.fairness_checks.labels(method).inc()
+            for attribute in fairness.attributes:
+                for reason in attribute.flags:
+                    self.fairness_flags.labels(method, attribute.feature, reason).inc()
 
     def called_model(self, method: str, seconds: Iterable[float]) -> None:
         """Observe the duration of each request to the model made for ``method``."""

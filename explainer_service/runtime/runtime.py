@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from explainer_service.errors import CodecError, ConfigError, PayloadError
 from explainer_service.model_client import RemoteModel
 from explainer_service.model_client.codecs import RecordsCodec
+from explainer_service.runtime.fairness import FairnessCheck
 from explainer_service.runtime.features import read_reference, select_features
 from explainer_service.runtime.window import LoggedWindow, check_window, file_source, read_window
 from explainer_service.settings import Settings
@@ -95,6 +96,12 @@ class Runtime:
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
+        #: the protected attributes' check; None: none are configured
+        self.fairness: FairnessCheck | None = None
+        if features.protected:
+            if self.schema.text_feature is not None:
+                raise ConfigError("features.protected: a text model has no attributes")
+            self.fairness = FairnessCheck(settings, self.schema, self.reference)
         #: the reference rows of the methods that need no labels, from data.window, and
         #: their fingerprint; None: they use the rows of data.reference
         self.logged: pd.DataFrame | None = None
@@ -146,10 +153,14 @@ class Runtime:
             },
             "reference": self.reference_fingerprint,
             # display names change pages, not explanations; the features, not where from
-            "features": settings.features.model_dump(mode="json", exclude={"labels", "source"}),
+            "features": settings.features.model_dump(
+                mode="json", exclude={"labels", "source", "protected"}
+            ),
             "schema_version": SCHEMA_VERSION,
             "versions": package_versions(),
         }
+        if self.fairness is not None:  # explanations with a fairness block are others
+            self._key_base["fairness"] = self.fairness.key
 
     @property
     def local_methods(self) -> list[str]:
@@ -338,7 +349,18 @@ class FittedRuntime(Runtime):
         within ``service.budget``."""
         row = self.instances(method, payload, instance)[0]
         self.check_budget(method, self.resolve_params(method, params))
-        return self.explainer(method).explain(row, params, self.budget)
+        return self.run(method, row, params)
+
+    def run(
+        self, method: str, row: list[Any] | None, params: Mapping[str, Any] | None
+    ) -> Explanation:
+        """Explain ``row`` (None for a global method) with ``method`` within the budget;
+        with protected attributes configured, the explanation of a row gets its fairness
+        block (one more model call, the flip test)."""
+        explanation = self.explainer(method).explain(row, params, self.budget)
+        if self.fairness is not None and row is not None:
+            explanation = self.fairness.assess(explanation, self.box, self.budget)
+        return explanation
 
     def explainer(self, method: str) -> Explainer:
         """The fitted explainer for ``method``, fitted on first use."""

@@ -112,8 +112,7 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
     (a worker runs one at a time, and fitting its explainers calls no model)."""
     with context.bound(task.request_id, task.traceparent):
         try:
-            explainer = runtime.explainer(task.method)
-            explanation = explainer.explain(task.row, task.params, runtime.budget)
+            explanation = runtime.run(task.method, task.row, task.params)
         except Exception as exc:
             problem = problem_of(exc)
             if isinstance(exc, ModelError):
