@@ -52,8 +52,8 @@ def protected_values(
             values[name] = [feature.decode(code) for code in codes]
         else:
             column = reference[name].astype(float)
-            quantiles = np.unique(np.quantile(column, NUMERIC_QUANTILES))
-            values[name] = [feature.decode(q) for q in quantiles]
+            decoded = [feature.decode(q) for q in np.quantile(column, NUMERIC_QUANTILES)]
+            values[name] = sorted(set(decoded))
     return values
 
 
