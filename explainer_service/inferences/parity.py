@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from explainer_service.errors import PayloadError
 from explainer_service.inferences.agreement import label_of
@@ -36,7 +36,11 @@ _UNITS = {"m": 1 / 1440, "h": 1 / 24, "d": 1.0}
 _WINDOW = re.compile(r"(\d+(?:\.\d+)?)([mhd])")
 
 
-class GroupRate(BaseModel):
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GroupRate(_Body):
     """One value of the attribute among the window's decisions."""
 
     value: str
@@ -48,7 +52,7 @@ class GroupRate(BaseModel):
     four_fifths: bool = Field(description="ratio is at least fairness.four_fifths")
 
 
-class FlipCounts(BaseModel):
+class FlipCounts(_Body):
     """The flip tests of the attribute made with the explanations of the window's
     inferences (each inference counted once, whatever its explanations)."""
 
@@ -63,7 +67,7 @@ class FlipCounts(BaseModel):
     )
 
 
-class ParityReport(BaseModel):
+class ParityReport(_Body):
     """``GET /fairness``: one protected attribute over one window of the inference log."""
 
     attribute: str

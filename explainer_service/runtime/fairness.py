@@ -25,11 +25,17 @@ class FairnessCheck:
             self.values: dict[str, list[WireValue]] = protected_values(schema, reference, protected)
         except SchemaError as exc:
             raise ConfigError(f"features.{exc}") from None
-        rows = sum(len(values) for values in self.values.values())
+        #: the most rows a flip test sends: one per value, but the instance's own (a
+        #: category it must hold, unless it may be one meaning 'unknown')
+        self.max_rows = sum(
+            len(values) - int(schema[name].is_categorical and not schema[name].missing)
+            for name, values in self.values.items()
+            if values
+        )
         limit = settings.fairness.max_flip_rows
-        if rows > limit:
+        if self.max_rows > limit:
             raise ConfigError(
-                f"features.protected: a flip test may send {rows} rows, more than "
+                f"features.protected: a flip test may send {self.max_rows} rows, more than "
                 f"fairness.max_flip_rows ({limit})"
             )
         self.schema = schema

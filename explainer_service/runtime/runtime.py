@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -209,12 +210,21 @@ class Runtime:
 
     def estimate(self, method: str, resolved: Any) -> CostEstimate | None:
         """What one explanation of ``method`` with the ``resolved`` parameters may cost (see
-        ``Explainer.estimate``); None when the method cannot say."""
-        return self._class(method).estimate(
+        ``Explainer.estimate``), with the flip test of an explanation of one row when
+        protected attributes are configured; None when the method cannot say."""
+        cls = self._class(method)
+        estimate = cls.estimate(
             resolved,
             self.schema,
             reference_rows=len(self.reference_of(method)[0]),
             max_batch_rows=self.settings.model.max_batch_rows,
+        )
+        if estimate is None or self.fairness is None or not cls.local:
+            return estimate
+        rows = self.fairness.max_rows
+        calls = -(-rows // self.settings.model.max_batch_rows)
+        return replace(
+            estimate, model_calls=estimate.model_calls + calls, rows=estimate.rows + rows
         )
 
     def check_budget(self, method: str, resolved: Any) -> CostEstimate | None:
@@ -357,9 +367,10 @@ class FittedRuntime(Runtime):
         """Explain ``row`` (None for a global method) with ``method`` within the budget;
         with protected attributes configured, the explanation of a row gets its fairness
         block (one more model call, the flip test)."""
-        explanation = self.explainer(method).explain(row, params, self.budget)
-        if self.fairness is not None and row is not None:
-            explanation = self.fairness.assess(explanation, self.box, self.budget)
+        explainer = self.explainer(method)
+        explanation = explainer.explain(row, params, self.budget)
+        if self.fairness is not None and row is not None:  # asks the explainer's black box
+            explanation = self.fairness.assess(explanation, explainer.model, self.budget)
         return explanation
 
     def explainer(self, method: str) -> Explainer:

@@ -54,6 +54,7 @@ from explainer_service.compat.bodies import (
     V2ServerMetadata,
 )
 from explainer_service.errors import ErrorBody
+from explainer_service.inferences.parity import ParityReport
 from explainer_service.store.inferences import LoggedSide
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
 from tests.helpers.logger_events import kserve_event, message
@@ -160,6 +161,7 @@ CASES = [
         )
     ],
     Case("POST", "/inferences", 200, LoggedEvent, body=V2, headers=LOGGED.headers),
+    Case("GET", "/fairness", 200, ParityReport, {"attribute": "gender"}),
 ]  # fmt: skip
 
 
