@@ -47,7 +47,8 @@ class AlibiExplanation(Body):
 
     meta: dict[str, Any] = Field(
         description="name, type, explanations, params, version; and this service's id, "
-        "links, prediction, fidelity, cost and provenance under explainer_service"
+        "links, prediction, fidelity, cost, provenance and (with features.protected) "
+        "fairness under explainer_service"
     )
     data: dict[str, Any] = Field(description="the method's keys in alibi")
 

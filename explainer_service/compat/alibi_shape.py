@@ -93,6 +93,8 @@ def to_alibi(
         "schema_version": explanation.schema_version,
         **{key: dumped[key] for key in ("prediction", "fidelity", "cost", "provenance")},
     }
+    if dumped.get("fairness") is not None:  # features.protected is set
+        meta["explainer_service"]["fairness"] = dumped["fairness"]
     return {"meta": meta, "data": data}
 
 

@@ -265,3 +265,21 @@ def test_the_block_survives_its_json(
         shap_threshold=0.1,
     )  # fmt: skip
     assert Explanation.model_validate_json(shown.model_dump_json()) == shown
+
+
+def test_the_block_travels_in_alibi_s_shape(
+    schema: FeatureSchema, reference: pd.DataFrame, values: dict[str, list[Any]]
+) -> None:
+    from explainer_service.compat.alibi_shape import to_alibi
+
+    record = record_of(reference, 2)
+    result = ImportanceResult(scoring="x", baseline_score=1, rows=1, iterations=1, features=[])
+    box = BlackBox(gendered, OutputKind.probabilities, paths.CLASS_NAMES)
+    plain = explanation(record, prediction_of(gendered, record), result)
+    shown = assess(plain, schema, values, box, shap_threshold=0.1)
+    shaped = to_alibi(shown, id="a", links={}, names=schema.names, class_names=paths.CLASS_NAMES)
+    assert (
+        shaped["meta"]["explainer_service"]["fairness"] == shown.model_dump(mode="json")["fairness"]
+    )
+    bare = to_alibi(plain, id="a", links={}, names=schema.names, class_names=paths.CLASS_NAMES)
+    assert "fairness" not in bare["meta"]["explainer_service"]
