@@ -57,7 +57,8 @@ def test_a_flagged_attribute_is_named_in_the_user_s_words(words: Vocabulary) -> 
     )
     shown = visible_text(html)
     assert "gender = Male" in shown and "42%" in shown
-    assert "Female: approved (-0.570) — changed" in shown  # the class in the user's words
+    # the class in the user's words, the change of the chance of the applicant's own class
+    assert "Female: approved (chance of refused -57 points) — changed" in shown
     assert 'data-attribute="gender" class="flagged"' in html
     assert '<section id="fairness" class="warning">' in html
 
@@ -68,7 +69,7 @@ def test_an_attribute_that_decided_nothing_says_so(words: Vocabulary) -> None:
         "No protected attribute (gender) decided this: none is in the explanation, and "
         "changing each alone does not change the prediction."
     )
-    assert "Female: refused (0.000)" in visible_text(html)
+    assert "Female: refused (chance of refused 0 points)" in visible_text(html)
     assert '<section id="fairness" class="muted">' in html
     assert "flagged" not in html.split('id="fairness"')[1]
 
