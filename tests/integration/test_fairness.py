@@ -42,8 +42,10 @@ from tests.helpers.support import (
 pytestmark = pytest.mark.integration
 
 PROTECTED = ["gender", "ethnicity"]
-#: Holdout applicants: the rule decides 2 (a man) and 14 (a woman) by gender, not 0 and 1
-#: (checked below).
+#: Holdout applicants explained at once (service.max_instances: 10), some of whom the rule
+#: decides by gender (2, 6 and 9 are men, 14 a woman: checked below).
+BATCH = [*range(9), 14]
+#: Holdout applicants explained by the model that ignores the protected attributes.
 APPLICANTS = [2, 14, 0, 1]
 LOGGED = 40
 EXPLAINED_BY_ID = [2, 14, 0, 3, 23]
@@ -159,12 +161,22 @@ def attribute(block: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_the_block_names_gender_and_flips_exactly_where_the_rule_uses_it(service: str) -> None:
-    applicants = holdout(max(APPLICANTS) + 1)
-    decided = [gender_decides(applicants[i]) for i in APPLICANTS]
-    assert decided == [True, True, False, False]  # the applicants chosen for the rule
-    for i, decides in zip(APPLICANTS, decided, strict=True):
-        record = applicants[i]
-        block = explain(service, "anchors", record)["fairness"]
+    applicants = holdout(max(BATCH) + 1)
+    records = [applicants[i] for i in BATCH]
+    decided = [gender_decides(record) for record in records]
+    assert 2 < sum(decided) < len(BATCH) - 2  # men and a woman the rule decides by gender
+    assert {r["gender"] for r, d in zip(records, decided, strict=True) if d} == {"Male", "Female"}
+    answer = httpx.post(
+        f"{service}/explain",
+        params={"method": "anchors", "seed": 3, "instance": "all"},
+        json={"instances": records},
+        timeout=600,
+    )
+    assert answer.status_code == 200, answer.text
+    explained = answer.json()["explanations"]
+    assert len(explained) == len(BATCH)
+    for record, decides, explanation in zip(records, decided, explained, strict=True):
+        block = explanation["fairness"]
         gender, ethnicity = attribute(block, "gender"), attribute(block, "ethnicity")
         other = "Female" if record["gender"] == "Male" else "Male"
         assert [(f["value"], f["flipped"]) for f in gender["flips"]] == [(other, decides)]
@@ -186,7 +198,7 @@ def test_the_block_names_gender_and_flips_exactly_where_the_rule_uses_it(service
     assert counted.get(("anchors", "gender", "flip")) == sum(decided)
     assert counted.get(("anchors", "gender", "anchor"), 0) >= sum(decided)
     assert not any(attr == "ethnicity" and why == "flip" for _, attr, why in counted)
-    assert checks(service)["anchors"] == len(APPLICANTS)
+    assert checks(service)["anchors"] == len(BATCH)
 
 
 def test_shap_and_counterfactuals_say_what_they_find_of_gender(service: str) -> None:
