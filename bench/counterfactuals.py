@@ -73,6 +73,8 @@ def measure(options: Settings) -> dict[str, Any]:
         config["model"]["url"] = model_url
         config["data"]["reference"] = str(paths.REFERENCE)
         config["service"] = {"store": str(out / "counterfactuals.sqlite"), "workers": 1}
+        # the engine's own cost, as before protected attributes: no flip test
+        config["features"].pop("protected", None)
         path = out / "counterfactuals-service.yaml"
         path.write_text(yaml.safe_dump(config))
         script = Path(sys.executable).parent / "explainer-service"
