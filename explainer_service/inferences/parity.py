@@ -63,7 +63,8 @@ class FlipCounts(_Body):
         description="value changed to -> inferences whose flip to it changed the class"
     )
     explanations_read: int = Field(
-        description="explanations read (fairness.max_window_explanations at most)"
+        description="explanations with a fairness block read (of at most "
+        "fairness.max_window_explanations done explanations of the window's inferences)"
     )
 
 
