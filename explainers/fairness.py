@@ -5,7 +5,7 @@ other value the reference data holds (``protected_values``), in one batched call
 compares each answer with the instance's prediction. ``assess`` adds the result to an
 explanation as its ``fairness`` block, with what the explanation itself says of each
 attribute (anchor, SHAP share, counterfactuals); the flip test's calls and rows are added
-to the explanation's cost.
+to the explanation's cost, and its budget counts what the explanation spent before.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from explainers.budget import Budget
 from explainers.errors import SchemaError
 from explainers.explanation import (
     AnchorResult,
+    Cost,
     CounterfactualResult,
     Explanation,
     Prediction,
@@ -83,11 +84,15 @@ def flip_test(
     values: Mapping[str, Sequence[WireValue]],
     box: BlackBox,
     budget: Budget | None = None,
+    spent: Cost | None = None,
 ) -> tuple[dict[str, list[Flip]], CountingModel]:
     """Attribute -> its flips, from one call to the model with every changed row, and
-    the counting model that made it (its cost)."""
+    the counting model that made it. ``spent``: what the explanation cost already, which
+    ``budget`` counts and the counting model starts from."""
     variants = flip_rows(row, schema, values)
     counting = CountingModel(box, schema, budget)
+    if spent is not None:
+        counting.calls, counting.rows = spent.model_calls, spent.rows
     flips: dict[str, list[Flip]] = {name: [] for name in values}
     if not variants:
         return flips, counting
@@ -134,7 +139,8 @@ def assess(
     if instance is None or prediction is None or not values:
         return explanation
     row = [instance[name] for name in schema.names]
-    flips, counting = flip_test(row, prediction, schema, values, box, budget)
+    before = explanation.cost
+    flips, counting = flip_test(row, prediction, schema, values, box, budget, before)
     result = explanation.result
     shares = _shap_shares(result) if isinstance(result, ShapResult) else None
     attributes = []
@@ -170,14 +176,13 @@ def assess(
         flags=[flag for flag in FLAGS if flag in found],
         flipped=any(f.flipped for a in attributes for f in a.flips),
         max_change=max(changes) if changes else None,
-        flip_rows=counting.rows,
+        flip_rows=counting.rows - before.rows,
     )
-    spent = counting.cost()
-    cost = explanation.cost.model_copy(
+    cost = before.model_copy(
         update={
-            "model_calls": explanation.cost.model_calls + spent.model_calls,
-            "rows": explanation.cost.rows + spent.rows,
-            "model_seconds": round(explanation.cost.model_seconds + spent.model_seconds, 6),
+            "model_calls": counting.calls,
+            "rows": counting.rows,
+            "model_seconds": round(before.model_seconds + counting.model_seconds, 6),
         }
     )
     return explanation.model_copy(update={"fairness": fairness, "cost": cost})

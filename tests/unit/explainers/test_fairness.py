@@ -283,3 +283,22 @@ def test_the_block_travels_in_alibi_s_shape(
     )
     bare = to_alibi(plain, id="a", links={}, names=schema.names, class_names=paths.CLASS_NAMES)
     assert "fairness" not in bare["meta"]["explainer_service"]
+
+
+def test_the_flip_test_is_within_the_explanation_s_budget(
+    schema: FeatureSchema, reference: pd.DataFrame, values: dict[str, list[Any]]
+) -> None:
+    from explainers import Budget, BudgetExceededError
+
+    record = record_of(reference, 0)
+    result = ImportanceResult(scoring="x", baseline_score=1, rows=1, iterations=1, features=[])
+    shown = explanation(record, prediction_of(gendered, record), result)  # 3 calls, 30 rows
+    predict = Counted(gendered)
+    box = BlackBox(predict, OutputKind.probabilities, paths.CLASS_NAMES)
+    rows = sum(len(v) - 1 for v in values.values())
+    fits = assess(shown, schema, values, box, shap_threshold=0.1, budget=Budget(4, 30 + rows))
+    assert (fits.cost.model_calls, fits.cost.rows) == (4, 30 + rows)
+    for budget in (Budget(3, None), Budget(None, 30 + rows - 1)):
+        with pytest.raises(BudgetExceededError):
+            assess(shown, schema, values, box, shap_threshold=0.1, budget=budget)
+    assert predict.calls == [rows]  # the calls the budget stopped were never made
