@@ -685,7 +685,7 @@ class FairnessSettings(BaseModel):
         description="logged inferences GET /fairness reads at most (the newest of the window)",
     )
     max_window_explanations: int = Field(
-        10_000,
+        5_000,
         ge=1,
         le=1_000_000,
         description="explanations of the window's inferences GET /fairness reads at most for "
