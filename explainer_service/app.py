@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 from explainer_service.api import (
     batches,
+    compare,
     explain,
     explanations,
     health,
@@ -92,7 +93,15 @@ def create_app(
         store.close()
         raise
     log.info("explanation store: %s", store.location)
-    service = Service(settings, runtime, store, pool)
+    candidate_settings = settings.candidate()
+    candidate = (
+        None
+        if candidate_settings is None
+        else Runtime(
+            candidate_settings, reference=runtime.reference, window=runtime.window, announce=False
+        )
+    )
+    service = Service(settings, runtime, store, pool, candidate)
     try:
         policy = Policy(settings.inference_log.policy, runtime, store, service.metrics)
     except ConfigError:
@@ -139,7 +148,19 @@ def create_app(
     app.state.sink_bucket = TokenBucket(log_settings.max_events_per_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
     app.state.alibi_shape = partial(alibi_answer, runtime.schema.names, runtime.class_names)
-    routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages, sink)
+    routers = (
+        explain,
+        explanations,
+        batches,
+        compare,
+        health,
+        kserve_v1,
+        seldon,
+        v2,
+        links,
+        pages,
+        sink,
+    )
     for module in (*routers, inferences, metrics_route):
         app.include_router(module.router)
     openapi.document(

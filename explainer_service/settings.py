@@ -137,6 +137,60 @@ class ModelSettings(BaseModel):
         return self
 
 
+class CandidateSettings(BaseModel):
+    """A second version of the model behind its own URL (a canary, a shadow), explained
+    beside ``model`` on request (``compare=candidate``). It reads the same features; every
+    key not set here is ``model``'s (timeouts, batch size, protocol options, labels)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl = Field(description="its predict URL; like model.url, only from here")
+    name: str | None = Field(None, description="default: model.name")
+    version: str | None = Field(None, description="what pages call it, e.g. 2026-12")
+    protocol: Protocol | None = Field(None, description="default: model.protocol")
+    output: OutputKind | None = Field(None, description="default: model.output")
+    class_names: list[str] | None = Field(
+        None, description="in the order of its answers; the same classes as model's"
+    )
+    headers: dict[str, str] | None = Field(None, description="default: model.headers")
+    v2: V2Options | None = Field(None, description="default: model.v2")
+
+
+class ModelsSettings(BaseModel):
+    """Other versions of the model, by role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: CandidateSettings | None = Field(
+        None, description="the version compared with model (docs/compare.md); unset: none"
+    )
+    rule_rows: int = Field(
+        500,
+        ge=20,
+        le=10_000,
+        description="a comparison of anchors: rows where a rule holds that the other "
+        "version scores (one call) to re-measure the rule's precision",
+    )
+    window_rows: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="GET /compare/inferences: the newest logged inferences of the window "
+        "the candidate re-scores, at most",
+    )
+
+
+def candidate_model(model: ModelSettings, candidate: CandidateSettings) -> ModelSettings:
+    """``model`` with what ``candidate`` sets. Raises ``ValueError`` when the two do not
+    answer the same classes."""
+    chosen = candidate.model_dump(exclude_none=True)
+    merged = ModelSettings.model_validate({**model.model_dump(), **chosen})
+    ours, theirs = model.class_names, merged.class_names
+    if ours is not None and theirs is not None and sorted(ours) != sorted(theirs):
+        raise ValueError(f"class_names {theirs} are not model.class_names {ours}")
+    return merged
+
+
 class TooFewLogged(StrEnum):
     """What start-up does when the window of logged inferences holds fewer than
     ``data.window.min_rows`` rows that fit the schema."""
@@ -732,6 +786,7 @@ class Settings(BaseSettings):
     auth: SecuritySettings = Field(default_factory=SecuritySettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
     explainers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="method -> its parameters; the methods the service offers. Default: "
@@ -757,6 +812,26 @@ class Settings(BaseSettings):
                     "model metadata; set features.names"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _candidate_model(self) -> Settings:
+        candidate = self.models.candidate
+        if candidate is not None:
+            if self.features.text:
+                raise ValueError("models.candidate: compared for tabular models only")
+            try:
+                candidate_model(self.model, candidate)
+            except ValueError as exc:
+                raise ValueError(f"models.candidate: {exc}") from None
+        return self
+
+    def candidate(self) -> Settings | None:
+        """These settings with ``models.candidate`` as the model (what its explanations
+        are computed with), or None when no candidate is configured."""
+        if self.models.candidate is None:
+            return None
+        model = candidate_model(self.model, self.models.candidate)
+        return self.model_copy(update={"model": model, "models": ModelsSettings()})
 
     @model_validator(mode="after")
     def _text_reference(self) -> Settings:

@@ -26,7 +26,7 @@ from explainer_service.store import Store
 from explainers import Explanation
 
 #: Query parameters of /explain that are not parameters of the method.
-RESERVED = frozenset({"method", "format", "mode", "instance", "payload", "dry_run"})
+RESERVED = frozenset({"method", "format", "mode", "instance", "payload", "dry_run", "compare"})
 DryRun = Annotated[
     bool,
     Query(description="validate the request and answer what it may cost; nothing runs"),

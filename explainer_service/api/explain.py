@@ -20,6 +20,7 @@ from explainer_service.api.bodies import (
     answers,
     error_responses,
 )
+from explainer_service.api.compare import Compare, explain_compared
 from explainer_service.api.deps import (
     AlibiShapeDep,
     DryRun,
@@ -32,6 +33,7 @@ from explainer_service.api.deps import (
     parse_json,
 )
 from explainer_service.api.dry_run import DryRunOut, answer_dry_run
+from explainer_service.comparison import Comparison
 from explainer_service.errors import PayloadError
 from explainer_service.render.negotiation import wants_html
 from explainer_service.store import Status
@@ -79,7 +81,8 @@ def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
     | ExplanationList
     | AlibiExplanation
     | AlibiExplanationList
-    | DryRunOut,
+    | DryRunOut
+    | Comparison,
     summary="Explain an inference payload",
     responses={
         **error_responses(html=True),
@@ -102,11 +105,13 @@ async def post_explain(
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
     format: Format = None,
     dry_run: DryRun = False,
+    compare: Compare = None,
 ) -> Response:
     """The body is the JSON that was sent to the model (or ``{"instances": [records]}``, or
     ``{"payload": ..., "parameters": {...}, "instance": k, "dry_run": true}``). Method
     parameters may also be query parameters. ``mode=async`` answers 202 at once with the id;
-    ``dry_run=true`` answers the estimated cost (``DryRunOut``) without calling the model."""
+    ``dry_run=true`` answers the estimated cost (``DryRunOut``) without calling the model;
+    ``compare=candidate`` answers the instance under both versions (``Comparison``)."""
     request.state.html = wants_html(request, format)
     raw = await request.body()
     # reading and decoding up to max_body_bytes of JSON takes a while: not on the event loop
@@ -120,6 +125,18 @@ async def post_explain(
             answer_dry_run, runtime, method, payload, body_instance or instance, params
         )
         return json_answer(planned)
+    if compare is not None:
+        return await explain_compared(
+            service,
+            settings,
+            runtime,
+            link,
+            method=method,
+            payload=payload,
+            instance=body_instance or instance,
+            params=params,
+            html=request.state.html,
+        )
     tickets = await asyncio.to_thread(
         service.tickets, method, payload, body_instance or instance, params
     )
@@ -145,7 +162,7 @@ async def post_explain(
 
 @router.get(
     "/explain",
-    response_model=ExplanationOut | AlibiExplanation | DryRunOut,
+    response_model=ExplanationOut | AlibiExplanation | DryRunOut | Comparison,
     summary="Drill-down link: explain a payload carried in the URL",
     responses={
         **error_responses(html=True),
@@ -166,6 +183,7 @@ async def get_explain(
     instance: Instance = "0",
     format: Format = None,
     dry_run: DryRun = False,
+    compare: Compare = None,
 ) -> Response:
     """Answers the HTML page (``format=json`` for JSON). When the explanation takes longer
     than ``service.drilldown_wait_s``, a page that refreshes itself until it is done.
@@ -182,6 +200,18 @@ async def get_explain(
             answer_dry_run, runtime, method, body, instance, method_params(request)
         )
         return json_answer(planned)
+    if compare is not None:
+        return await explain_compared(
+            service,
+            settings,
+            runtime,
+            link,
+            method=method,
+            payload=body,
+            instance=instance,
+            params=method_params(request),
+            html=request.state.html,
+        )
     tickets = await asyncio.to_thread(
         service.tickets, method, body, instance, method_params(request)
     )
