@@ -183,8 +183,11 @@ class ModelsSettings(BaseModel):
 def candidate_model(model: ModelSettings, candidate: CandidateSettings) -> ModelSettings:
     """``model`` with what ``candidate`` sets. Raises ``ValueError`` when the two do not
     answer the same classes."""
-    chosen = candidate.model_dump(exclude_none=True)
-    merged = ModelSettings.model_validate({**model.model_dump(), **chosen})
+    chosen = {key: getattr(candidate, key) for key in candidate.model_fields_set}
+    merged = model.model_copy(
+        update={key: value for key, value in chosen.items() if value is not None}, deep=True
+    )
+    merged._labelled_classes()  # the one check across keys (each value is checked)
     ours, theirs = model.class_names, merged.class_names
     if ours is not None and theirs is not None and sorted(ours) != sorted(theirs):
         raise ValueError(f"class_names {theirs} are not model.class_names {ours}")

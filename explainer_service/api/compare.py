@@ -144,7 +144,6 @@ def _side(
     link: LinkFor,
 ) -> ModelSide:
     model = settings.model if version == "model" else candidate.settings.model
-    assert explanation.prediction is not None  # compared methods explain one row
     return ModelSide(
         version=version,
         name=model.name,

@@ -26,7 +26,7 @@ class ModelSide(_Body):
     model_version: str | None = Field(None, description="the configured version")
     explanation_id: str
     links: dict[str, str] = Field(default_factory=dict)
-    prediction: Prediction
+    prediction: Prediction | None
 
 
 class RuleCheck(_Body):

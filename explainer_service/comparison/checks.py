@@ -233,8 +233,8 @@ def _valid(prediction: Prediction, desired: str, own_valid: bool, own: bool) -> 
     return prediction.label == desired
 
 
-def _changed(model: Prediction, candidate: Prediction) -> bool | None:
-    if model.label is None or candidate.label is None:
+def _changed(model: Prediction | None, candidate: Prediction | None) -> bool | None:
+    if model is None or candidate is None or model.label is None or candidate.label is None:
         return None
     return model.label != candidate.label
 

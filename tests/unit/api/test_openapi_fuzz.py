@@ -78,6 +78,7 @@ OPERATIONS = [
     ("POST", "/inferences/{id}/explain"),
     ("GET", "/inferences/{id}/explain"),
     ("POST", "/inferences"),
+    ("GET", "/compare/inferences"),
 ]
 
 
