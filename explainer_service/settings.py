@@ -187,7 +187,9 @@ def candidate_model(model: ModelSettings, candidate: CandidateSettings) -> Model
     merged = model.model_copy(
         update={key: value for key, value in chosen.items() if value is not None}, deep=True
     )
-    merged._labelled_classes()  # the one check across keys (each value is checked)
+    unknown = sorted(set(merged.class_labels) - set(merged.class_names or merged.class_labels))
+    if unknown:
+        raise ValueError(f"model.class_labels {unknown} are not among its class_names")
     ours, theirs = model.class_names, merged.class_names
     if ours is not None and theirs is not None and sorted(ours) != sorted(theirs):
         raise ValueError(f"class_names {theirs} are not model.class_names {ours}")
