@@ -12,7 +12,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -906,6 +906,9 @@ def unknown_env_var(name: str) -> str | None:
         if field is None:
             return f"{name}: {key!r} is not among {sorted(node.model_fields)}"
         annotation = field.annotation
+        models = [a for a in get_args(annotation) if isinstance(a, type) and a is not type(None)]
+        if len(models) == 1 and issubclass(models[0], BaseModel):  # an optional section
+            annotation = models[0]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             node = annotation
         else:
