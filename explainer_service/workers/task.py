@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from explainer_service.errors import INTERNAL, ConfigError, ModelError, Problem, problem_of
+from explainer_service.errors import (
+    INTERNAL,
+    ConfigError,
+    ModelError,
+    NotFoundError,
+    Problem,
+    problem_of,
+)
 from explainer_service.observability import context, logs
 from explainer_service.observability.context import current_traceparent
 from explainer_service.runtime import FittedRuntime
@@ -203,9 +210,9 @@ class _Runtimes:
         if not task.candidate:
             return run_task(self.model, task)
         settings = self._setup.candidate
-        if settings is None:
-            message = "models.candidate is not configured"
-            return Failed(task.id, problem_of(ConfigError(message)))
+        if settings is None:  # the service refuses such a request before it is queued
+            message = "no candidate model: models.candidate is not configured"
+            return Failed(task.id, problem_of(NotFoundError(message)))
         if self._candidate is None:
             settings.model.headers = {**settings.model.headers, WORKER_HEADER: str(self._index)}
             try:
