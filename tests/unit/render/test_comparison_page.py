@@ -81,6 +81,9 @@ def test_shap_and_counterfactuals_in_words() -> None:
         words=WORDS,
     )
     assert "capital gains" in html and "towards approved" in html
+    # the figure: a data block the page's own script draws (no inline script)
+    assert '<script src="/static/plotly.min.js"></script>' in html
+    assert '<script type="application/json" id="figure-data">' in html
     assert "capital gains: 0 → 5001" in html  # values as the page shows them (value filter)
 
 
