@@ -40,6 +40,9 @@ from explainer_service.store import Status
 
 router = APIRouter(tags=["explain"])
 
+#: Query parameters of /explain besides ``deps.RESERVED`` that are not the method's.
+OWN = ("compare",)
+
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, importance, ...")]
 Instance = Annotated[str, Query(pattern=r"^(\d+|all)$", description="row index, or all")]
 Format = Annotated[
@@ -118,7 +121,7 @@ async def post_explain(
     depth = settings.service.max_json_depth
     body = await asyncio.to_thread(parse_json, raw, "the body", depth) if raw.strip() else None
     payload, body_params, body_instance, body_dry_run = _envelope(body)
-    params = {**body_params, **method_params(request)}
+    params = {**body_params, **method_params(request, OWN)}
     if dry_run or body_dry_run:
         request.state.html = False
         planned = await asyncio.to_thread(
@@ -197,7 +200,7 @@ async def get_explain(
     )
     if dry_run:
         planned = await asyncio.to_thread(
-            answer_dry_run, runtime, method, body, instance, method_params(request)
+            answer_dry_run, runtime, method, body, instance, method_params(request, OWN)
         )
         return json_answer(planned)
     if compare is not None:
@@ -209,11 +212,11 @@ async def get_explain(
             method=method,
             payload=body,
             instance=instance,
-            params=method_params(request),
+            params=method_params(request, OWN),
             html=request.state.html,
         )
     tickets = await asyncio.to_thread(
-        service.tickets, method, body, instance, method_params(request)
+        service.tickets, method, body, instance, method_params(request, OWN)
     )
     ticket = tickets[0]
     explanation = await service.result(ticket, timeout=settings.service.drilldown_wait_s)

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pandas as pd
@@ -255,6 +256,13 @@ def test_a_logged_window_rescored_by_the_candidate(service, models, reference) -
         sent = message(kserve_event(side, data, key))
         logged = httpx.post(f"{service}/inferences", content=sent.body, headers=sent.headers)
         assert logged.status_code == 200, logged.text
+    # compare is /explain's: a logged inference is explained by the model alone
+    by_id = httpx.post(
+        f"{service}/inferences/{quote(key + '/0', safe='')}/explain",
+        params={"method": "anchors", "compare": "candidate"},
+    )
+    assert by_id.status_code == 422, by_id.text
+    assert by_id.json()["error"]["detail"]["field"] == "compare"
     by_hand = sum(approved_by_model(r) != approved_by_candidate(r) for r in records)
     assert by_hand >= 8
     window = httpx.get(f"{service}/compare/inferences", params={"window": "1d"}, timeout=60)
