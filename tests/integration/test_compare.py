@@ -159,7 +159,9 @@ def for_gains(reference: pd.DataFrame) -> dict[str, Any]:
 
 
 def test_an_anchor_on_capital_gains_does_not_hold_for_the_candidate(service, for_gains) -> None:
+    before = changed_metric(service, "explanation")
     comparison = compare(service, "anchors", for_gains)
+    assert changed_metric(service, "explanation") == before + 1
     assert comparison["model"]["prediction"]["label"] == APPROVED
     assert comparison["candidate"]["prediction"]["label"] == REFUSED
     assert comparison["decision_changed"] is True
@@ -280,9 +282,9 @@ def test_a_logged_window_rescored_by_the_candidate(service, models, reference) -
     assert changed_metric(service) - before == by_hand  # each re-scoring is counted
 
 
-def changed_metric(base: str) -> float:
-    """``explainer_comparisons_total{kind="inference",outcome="changed"}``."""
-    line = 'explainer_comparisons_total{kind="inference",outcome="changed"} '
+def changed_metric(base: str, kind: str = "inference") -> float:
+    """``explainer_comparisons_total{kind=<kind>,outcome="changed"}``."""
+    line = f'explainer_comparisons_total{{kind="{kind}",outcome="changed"}} '
     text = httpx.get(f"{base}/metrics").text
     return sum(float(row[len(line) :]) for row in text.splitlines() if row.startswith(line))
 
