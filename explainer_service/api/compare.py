@@ -33,6 +33,7 @@ from explainer_service.render.negotiation import wants_html
 from explainer_service.runtime import Runtime
 from explainer_service.service import Service, Ticket
 from explainer_service.settings import Settings
+from explainer_service.store import Record
 from explainers import BlackBox, Explanation, ParameterError
 from explainers.explanation import ShapResult
 from explainers.model import CountingModel, OutputKind
@@ -53,6 +54,16 @@ def _candidate(service: Service) -> Runtime:
     if service.candidate is None:
         raise NotFoundError("no candidate model: models.candidate is not configured")
     return service.candidate
+
+
+def explained_by(
+    record: Record, service: Service, settings: Settings, runtime: Runtime
+) -> tuple[Settings, Runtime]:
+    """The settings and runtime of the version that made a stored explanation (its page
+    names that version): the candidate's for a candidate task, else the model's."""
+    if record.task and record.task.get("candidate") and service.candidate is not None:
+        return service.candidate.settings, service.candidate
+    return settings, runtime
 
 
 def counted(runtime: Runtime) -> CountingModel:

@@ -182,6 +182,11 @@ def test_an_anchor_on_capital_gains_does_not_hold_for_the_candidate(service, for
         stored = httpx.get(f"{service}/explanations/{comparison[version]['explanation_id']}")
         assert stored.status_code == 200
         assert stored.json()["prediction"] == comparison[version]["prediction"]
+    # the candidate's own page names its version
+    page = httpx.get(service + comparison["candidate"]["links"]["html"])
+    assert "(version no-capital-gains)" in page.text
+    model_page = httpx.get(service + comparison["model"]["links"]["html"])
+    assert model_page.status_code == 200 and "no-capital-gains" not in model_page.text
 
 
 def test_an_anchor_on_schooling_holds_for_the_candidate(service, reference) -> None:
