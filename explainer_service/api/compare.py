@@ -84,10 +84,15 @@ async def explain_compared(
     instance: str,
     params: dict[str, Any],
     html: bool,
+    shape: str | None = None,
 ) -> Response:
     """Explain one row of ``payload`` with ``method`` under both versions (two stored
-    explanations, computed by the workers) and answer them side by side."""
+    explanations, computed by the workers) and answer them side by side, when both are done.
+    ``shape``: the ``format`` or ``mode`` asked for, refused unless it is json or html."""
     candidate = _candidate(service)
+    if shape not in (None, "json", "html"):
+        field = "mode" if shape == "async" else "format"
+        raise ParameterError(method, field, f"compare: {field}={shape} is not offered")
     if method not in COMPARED:
         raise ParameterError(
             method, "compare", f"compare: {method} is not compared; one of {', '.join(COMPARED)}"

@@ -139,6 +139,7 @@ async def post_explain(
             instance=body_instance or instance,
             params=params,
             html=request.state.html,
+            shape=mode if mode == "async" else format,
         )
     tickets = await asyncio.to_thread(
         service.tickets, method, payload, body_instance or instance, params
@@ -214,6 +215,7 @@ async def get_explain(
             instance=instance,
             params=method_params(request, OWN),
             html=request.state.html,
+            shape=format,
         )
     tickets = await asyncio.to_thread(
         service.tickets, method, body, instance, method_params(request, OWN)

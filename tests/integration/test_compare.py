@@ -305,6 +305,14 @@ def test_bad_requests_name_their_field(service, for_gains) -> None:
     )
     assert unknown.status_code == 422
     assert unknown.json()["error"]["detail"]["field"] == "compare"
+    for shape in ({"mode": "async"}, {"format": "alibi"}):
+        refused = httpx.post(
+            f"{service}/explain",
+            params={"method": "anchors", "compare": "candidate", **shape},
+            json=payload(for_gains),
+        )
+        assert refused.status_code == 422
+        assert refused.json()["error"]["detail"]["field"] == next(iter(shape))
     every = httpx.post(
         f"{service}/explain",
         params={"method": "anchors", "compare": "candidate", "instance": "all"},
