@@ -49,9 +49,13 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 
 def _holds(column: pd.Series, condition: Condition) -> pd.Series:
     """Where one condition holds in a column of wire values."""
-    if condition.operator == "=":
-        return column.astype(str) == str(condition.value)
+    value = condition.value
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if condition.operator == "=" and not numeric:
+        return column.astype(str) == str(value)
     numbers = pd.to_numeric(column, errors="coerce")
+    if condition.operator == "=":
+        return (numbers == float(value)).fillna(False)
     return _OPERATORS[condition.operator](numbers, float(condition.value)).fillna(False)
 
 

@@ -77,6 +77,10 @@ def test_rule_rows_of_a_category_and_of_no_condition(reference: pd.DataFrame) ->
     )
     assert {row[2] for row in blue} == {"blue"}
     assert len(rule_rows(reference, instance, [], 40, 3)) == 40
+    twelve = rule_rows(
+        reference, instance, [Condition(feature="school", operator="=", value=12.0)], 40, 3
+    )
+    assert {row[1] for row in twelve} == {12}  # a number equals a number, whatever its type
 
 
 def shap(output: str, values: dict[str, float]) -> ShapResult:
