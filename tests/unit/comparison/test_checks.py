@@ -77,6 +77,7 @@ def test_rule_rows_of_a_category_and_of_no_condition(reference: pd.DataFrame) ->
     )
     assert {row[2] for row in blue} == {"blue"}
     assert len(rule_rows(reference, instance, [], 40, 3)) == 40
+    instance = {**instance, "school": 12}  # a rule holds for its instance
     twelve = rule_rows(
         reference, instance, [Condition(feature="school", operator="=", value=12.0)], 40, 3
     )
