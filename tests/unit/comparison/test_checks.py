@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from explainer_service.comparison import ModelSide, compare_explanations, rule_rows
-from explainer_service.comparison.checks import shap_differences
+from explainer_service.comparison.checks import _holds, shap_differences
 from explainers import BlackBox, FeatureSchema
 from explainers.explanation import (
     AnchorFidelity,
@@ -81,7 +81,10 @@ def test_rule_rows_of_a_category_and_of_no_condition(reference: pd.DataFrame) ->
     twelve = rule_rows(
         reference, instance, [Condition(feature="school", operator="=", value=12.0)], 40, 3
     )
-    assert {row[1] for row in twelve} == {12}  # a number equals a number, whatever its type
+    assert {row[1] for row in twelve} == {12}
+    # a number equals a number, whatever its type: the reference's own rows are drawn
+    equal = _holds(reference["school"], Condition(feature="school", operator="=", value=12.0))
+    assert equal.sum() == (reference["school"] == 12).sum() > 0
 
 
 def shap(output: str, values: dict[str, float]) -> ShapResult:
