@@ -89,18 +89,17 @@ def create_app(
     store = open_configured_store(settings.service)
     try:  # data.window: the logged inferences are read once, here, for every worker
         runtime = Runtime(settings, window=read_window(settings, store))
+        # models.candidate: the same rows and features, its own model (and cache keys)
+        other = settings.candidate()
+        candidate = (
+            None
+            if other is None
+            else Runtime(other, reference=runtime.reference, window=runtime.window, announce=False)
+        )
     except BaseException:
         store.close()
         raise
     log.info("explanation store: %s", store.location)
-    candidate_settings = settings.candidate()
-    candidate = (
-        None
-        if candidate_settings is None
-        else Runtime(
-            candidate_settings, reference=runtime.reference, window=runtime.window, announce=False
-        )
-    )
     service = Service(settings, runtime, store, pool, candidate)
     try:
         policy = Policy(settings.inference_log.policy, runtime, store, service.metrics)
@@ -148,21 +147,10 @@ def create_app(
     app.state.sink_bucket = TokenBucket(log_settings.max_events_per_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
     app.state.alibi_shape = partial(alibi_answer, runtime.schema.names, runtime.class_names)
-    routers = (
-        explain,
-        explanations,
-        batches,
-        compare,
-        health,
-        kserve_v1,
-        seldon,
-        v2,
-        links,
-        pages,
-        sink,
-    )
+    routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages, sink)
     for module in (*routers, inferences, metrics_route):
         app.include_router(module.router)
+    app.include_router(compare.router)
     openapi.document(
         app, runtime, v2_names=v2.explainer_names(settings.model.name, runtime.classes)
     )
