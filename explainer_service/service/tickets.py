@@ -269,6 +269,8 @@ class Service:
         nobody waits for them (the explanation policy's), so the pool runs interactive work
         first. ``candidate``: explained with ``models.candidate`` (``NotFoundError`` when it
         is not configured). Blocks on the store."""
+        if candidate and self.candidate is None:
+            raise NotFoundError("no candidate model: models.candidate is not configured")
         with self.metrics.counting_refusals():
             resolved = self._admit(method, params)
             chosen: list[list[Any] | None] = (
@@ -296,11 +298,7 @@ class Service:
         background: bool = False,
         candidate: bool = False,
     ) -> list[Ticket]:
-        runtime = self.runtime
-        if candidate:
-            if self.candidate is None:
-                raise NotFoundError("no candidate model: models.candidate is not configured")
-            runtime = self.candidate
+        runtime = self.candidate if candidate and self.candidate is not None else self.runtime
         tickets = []
         for row in chosen:
             key = runtime.cache_key(method, resolved, row)

@@ -69,7 +69,9 @@ def test_the_two_versions_are_two_explanations(service: Service) -> None:
 
 
 def test_without_a_candidate_a_candidate_ticket_is_not_found(income_files, tmp_path: Path) -> None:
-    service = started(settings_with(candidate=False), tmp_path, None)
+    settings = settings_with(candidate=False)
+    pool = Pool(str(tmp_path / "open"), 1, target=fake_workers.explaining)  # not started
+    service = Service(settings, Runtime(settings), SqliteStore(":memory:"), pool)
     try:
         payload = json.loads((paths.PAYLOADS / "v2.json").read_text())
         rows = service.runtime.instances("shap", payload, 0)

@@ -16,11 +16,11 @@ from tests.helpers.support import free_port
 
 @pytest.fixture(scope="module")
 def settings(income_files):
-    """SHAP only; the model and the candidate at two ports where nothing listens."""
+    """Anchors only; the model and the candidate at two ports where nothing listens."""
     settings = load_settings(paths.HERE / "explainer.yaml")
     settings.model.url = f"http://127.0.0.1:{free_port()}/m"  # type: ignore[assignment]
     settings.model.retries = 0
-    settings.explainers = {"shap": {"nsamples": 100}}
+    settings.explainers = {"anchors": {}}
     settings.models.candidate = CandidateSettings(url=f"http://127.0.0.1:{free_port()}/c")
     return settings
 
@@ -33,14 +33,14 @@ def model(settings) -> Iterator[FittedRuntime]:
 
 
 def task(candidate: bool) -> Task:
-    return Task("t", "shap", ["x"] * 12, {"seed": 1}, candidate=candidate)
+    return Task("t", "anchors", ["x"] * 12, {"seed": 1}, candidate=candidate)
 
 
 def test_a_candidate_task_calls_the_candidate(settings, model: FittedRuntime) -> None:
     runtimes = _Runtimes(model, Setup(settings, candidate=settings.candidate()), 3)
     row = model.reference[model.schema.names].iloc[0].tolist()
-    theirs = runtimes.run(Task("c", "shap", row, {"seed": 1}, candidate=True))
-    ours = runtimes.run(Task("m", "shap", row, {"seed": 1}))
+    theirs = runtimes.run(Task("c", "anchors", row, {"seed": 1}, candidate=True))
+    ours = runtimes.run(Task("m", "anchors", row, {"seed": 1}))
     assert isinstance(theirs, Failed) and isinstance(ours, Failed)  # nothing listens
     assert theirs.problem.code == ours.problem.code == "model_unavailable"
     built = runtimes._candidate
@@ -48,7 +48,7 @@ def test_a_candidate_task_calls_the_candidate(settings, model: FittedRuntime) ->
     assert str(built.settings.model.url).endswith("/c")
     assert built.settings.model.headers["X-Explainer-Worker"] == "3"
     assert built.reference is not None and len(built.reference) == len(model.reference)
-    runtimes.run(Task("c2", "shap", row, {"seed": 1}, candidate=True))
+    runtimes.run(Task("c2", "anchors", row, {"seed": 1}, candidate=True))
     assert runtimes._candidate is built  # built once
 
 
