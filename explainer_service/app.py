@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 from explainer_service.api import (
     batches,
+    compare,
     explain,
     explanations,
     fairness,
@@ -89,11 +90,18 @@ def create_app(
     store = open_configured_store(settings.service)
     try:  # data.window: the logged inferences are read once, here, for every worker
         runtime = Runtime(settings, window=read_window(settings, store))
+        # models.candidate: the same rows and features, its own model (and cache keys)
+        other = settings.candidate()
+        candidate = (
+            None
+            if other is None
+            else Runtime(other, reference=runtime.reference, window=runtime.window, announce=False)
+        )
     except BaseException:
         store.close()
         raise
     log.info("explanation store: %s", store.location)
-    service = Service(settings, runtime, store, pool)
+    service = Service(settings, runtime, store, pool, candidate)
     try:
         policy = Policy(settings.inference_log.policy, runtime, store, service.metrics)
     except ConfigError:
@@ -143,6 +151,7 @@ def create_app(
     routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages, sink)
     for module in (*routers, inferences, fairness, metrics_route):
         app.include_router(module.router)
+    app.include_router(compare.router)
     openapi.document(
         app, runtime, v2_names=v2.explainer_names(settings.model.name, runtime.classes)
     )

@@ -12,7 +12,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -135,6 +135,65 @@ class ModelSettings(BaseModel):
                 f"class_labels: {unknown} are not among class_names {self.class_names}"
             )
         return self
+
+
+class CandidateSettings(BaseModel):
+    """A second version of the model behind its own URL (a canary, a shadow), explained
+    beside ``model`` on request (``compare=candidate``). It reads the same features; every
+    key not set here is ``model``'s (timeouts, batch size, protocol options, labels)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl = Field(description="its predict URL; like model.url, only from here")
+    name: str | None = Field(None, description="default: model.name")
+    version: str | None = Field(None, description="what pages call it, e.g. 2026-12")
+    protocol: Protocol | None = Field(None, description="default: model.protocol")
+    output: OutputKind | None = Field(None, description="default: model.output")
+    class_names: list[str] | None = Field(
+        None, description="in the order of its answers; the same classes as model's"
+    )
+    headers: dict[str, str] | None = Field(None, description="default: model.headers")
+    v2: V2Options | None = Field(None, description="default: model.v2")
+
+
+class ModelsSettings(BaseModel):
+    """Other versions of the model, by role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: CandidateSettings | None = Field(
+        None, description="the version compared with model (docs/compare.md); unset: none"
+    )
+    rule_rows: int = Field(
+        500,
+        ge=20,
+        le=10_000,
+        description="a comparison of anchors: rows where a rule holds that the other "
+        "version scores (one call) to re-measure the rule's precision",
+    )
+    window_rows: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="GET /compare/inferences: the newest logged inferences of the window "
+        "the candidate re-scores, at most",
+    )
+
+
+def candidate_model(model: ModelSettings, candidate: CandidateSettings) -> ModelSettings:
+    """``model`` with what ``candidate`` sets. Raises ``ValueError`` when the two do not
+    answer the same classes."""
+    chosen = {key: getattr(candidate, key) for key in candidate.model_fields_set}
+    merged = model.model_copy(
+        update={key: value for key, value in chosen.items() if value is not None}, deep=True
+    )
+    unknown = sorted(set(merged.class_labels) - set(merged.class_names or merged.class_labels))
+    if unknown:
+        raise ValueError(f"model.class_labels {unknown} are not among its class_names")
+    ours, theirs = model.class_names, merged.class_names
+    if ours is not None and theirs is not None and sorted(ours) != sorted(theirs):
+        raise ValueError(f"class_names {theirs} are not model.class_names {ours}")
+    return merged
 
 
 class TooFewLogged(StrEnum):
@@ -787,6 +846,7 @@ class Settings(BaseSettings):
     batch: BatchSettings = Field(default_factory=BatchSettings)
     inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
     fairness: FairnessSettings = Field(default_factory=FairnessSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
     explainers: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="method -> its parameters; the methods the service offers. Default: "
@@ -812,6 +872,26 @@ class Settings(BaseSettings):
                     "model metadata; set features.names"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _candidate_model(self) -> Settings:
+        candidate = self.models.candidate
+        if candidate is not None:
+            if self.features.text:
+                raise ValueError("models.candidate: compared for tabular models only")
+            try:
+                candidate_model(self.model, candidate)
+            except ValueError as exc:
+                raise ValueError(f"models.candidate: {exc}") from None
+        return self
+
+    def candidate(self) -> Settings | None:
+        """These settings with ``models.candidate`` as the model (what its explanations
+        are computed with), or None when no candidate is configured."""
+        if self.models.candidate is None:
+            return None
+        model = candidate_model(self.model, self.models.candidate)
+        return self.model_copy(update={"model": model, "models": ModelsSettings()})
 
     @model_validator(mode="after")
     def _text_reference(self) -> Settings:
@@ -881,6 +961,9 @@ def unknown_env_var(name: str) -> str | None:
         if field is None:
             return f"{name}: {key!r} is not among {sorted(node.model_fields)}"
         annotation = field.annotation
+        models = [a for a in get_args(annotation) if isinstance(a, type) and a is not type(None)]
+        if len(models) == 1 and issubclass(models[0], BaseModel):  # an optional section
+            annotation = models[0]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             node = annotation
         else:

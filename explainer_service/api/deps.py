@@ -7,7 +7,7 @@ them with ``app.dependency_overrides``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -86,8 +86,9 @@ IngestDep = Annotated[Ingest | None, Depends(get_ingest)]
 SinkBucketDep = Annotated[TokenBucket, Depends(get_sink_bucket)]
 
 
-def method_params(request: Request) -> dict[str, Any]:
+def method_params(request: Request, also: Collection[str] = ()) -> dict[str, Any]:
     """Query parameters that are method parameters, as text: the method's parameters read
     each value by its type (``explainers.text_values``), so ``desired_class=1`` is the
-    class ``"1"`` and ``total=5`` the number 5."""
-    return {k: v for k, v in request.query_params.items() if k not in RESERVED}
+    class ``"1"`` and ``total=5`` the number 5. ``also``: the route's own parameters
+    besides ``RESERVED`` (elsewhere they are refused as unknown method parameters)."""
+    return {k: v for k, v in request.query_params.items() if k not in RESERVED and k not in also}

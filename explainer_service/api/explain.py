@@ -20,6 +20,7 @@ from explainer_service.api.bodies import (
     answers,
     error_responses,
 )
+from explainer_service.api.compare import Compare, explain_compared
 from explainer_service.api.deps import (
     AlibiShapeDep,
     DryRun,
@@ -32,11 +33,15 @@ from explainer_service.api.deps import (
     parse_json,
 )
 from explainer_service.api.dry_run import DryRunOut, answer_dry_run
+from explainer_service.comparison import Comparison
 from explainer_service.errors import PayloadError
 from explainer_service.render.negotiation import wants_html
 from explainer_service.store import Status
 
 router = APIRouter(tags=["explain"])
+
+#: Query parameters of /explain besides ``deps.RESERVED`` that are not the method's.
+OWN = ("compare",)
 
 Method = Annotated[str, Query(description="anchors, shap, counterfactual, importance, ...")]
 Instance = Annotated[str, Query(pattern=r"^(\d+|all)$", description="row index, or all")]
@@ -79,7 +84,8 @@ def _envelope(body: Any) -> tuple[Any, dict[str, Any], str | None, bool]:
     | ExplanationList
     | AlibiExplanation
     | AlibiExplanationList
-    | DryRunOut,
+    | DryRunOut
+    | Comparison,
     summary="Explain an inference payload",
     responses={
         **error_responses(html=True),
@@ -102,24 +108,39 @@ async def post_explain(
     mode: Annotated[Literal["sync", "async"], Query()] = "sync",
     format: Format = None,
     dry_run: DryRun = False,
+    compare: Compare = None,
 ) -> Response:
     """The body is the JSON that was sent to the model (or ``{"instances": [records]}``, or
     ``{"payload": ..., "parameters": {...}, "instance": k, "dry_run": true}``). Method
     parameters may also be query parameters. ``mode=async`` answers 202 at once with the id;
-    ``dry_run=true`` answers the estimated cost (``DryRunOut``) without calling the model."""
+    ``dry_run=true`` answers the estimated cost (``DryRunOut``) without calling the model;
+    ``compare=candidate`` answers the instance under both versions (``Comparison``)."""
     request.state.html = wants_html(request, format)
     raw = await request.body()
     # reading and decoding up to max_body_bytes of JSON takes a while: not on the event loop
     depth = settings.service.max_json_depth
     body = await asyncio.to_thread(parse_json, raw, "the body", depth) if raw.strip() else None
     payload, body_params, body_instance, body_dry_run = _envelope(body)
-    params = {**body_params, **method_params(request)}
+    params = {**body_params, **method_params(request, OWN)}
     if dry_run or body_dry_run:
         request.state.html = False
         planned = await asyncio.to_thread(
             answer_dry_run, runtime, method, payload, body_instance or instance, params
         )
         return json_answer(planned)
+    if compare is not None:
+        return await explain_compared(
+            service,
+            settings,
+            runtime,
+            link,
+            method=method,
+            payload=payload,
+            instance=body_instance or instance,
+            params=params,
+            html=request.state.html,
+            shape=mode if mode == "async" else format,
+        )
     tickets = await asyncio.to_thread(
         service.tickets, method, payload, body_instance or instance, params
     )
@@ -145,7 +166,7 @@ async def post_explain(
 
 @router.get(
     "/explain",
-    response_model=ExplanationOut | AlibiExplanation | DryRunOut,
+    response_model=ExplanationOut | AlibiExplanation | DryRunOut | Comparison,
     summary="Drill-down link: explain a payload carried in the URL",
     responses={
         **error_responses(html=True),
@@ -166,6 +187,7 @@ async def get_explain(
     instance: Instance = "0",
     format: Format = None,
     dry_run: DryRun = False,
+    compare: Compare = None,
 ) -> Response:
     """Answers the HTML page (``format=json`` for JSON). When the explanation takes longer
     than ``service.drilldown_wait_s``, a page that refreshes itself until it is done.
@@ -179,11 +201,24 @@ async def get_explain(
     )
     if dry_run:
         planned = await asyncio.to_thread(
-            answer_dry_run, runtime, method, body, instance, method_params(request)
+            answer_dry_run, runtime, method, body, instance, method_params(request, OWN)
         )
         return json_answer(planned)
+    if compare is not None:
+        return await explain_compared(
+            service,
+            settings,
+            runtime,
+            link,
+            method=method,
+            payload=body,
+            instance=instance,
+            params=method_params(request, OWN),
+            html=request.state.html,
+            shape=format,
+        )
     tickets = await asyncio.to_thread(
-        service.tickets, method, body, instance, method_params(request)
+        service.tickets, method, body, instance, method_params(request, OWN)
     )
     ticket = tickets[0]
     explanation = await service.result(ticket, timeout=settings.service.drilldown_wait_s)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from explainer_service.api.answers import answer, json_answer, page
 from explainer_service.api.bodies import HTML, ExplanationOut, Summary, error_responses
+from explainer_service.api.compare import explained_by
 from explainer_service.api.deps import LinkDep, RuntimeDep, ServiceDep, SettingsDep, StoreDep
 from explainer_service.render import LinkFor, as_is, links_for, render_status
 from explainer_service.render.negotiation import wants_html
@@ -53,6 +54,7 @@ async def get_explanation(
     record = await asyncio.to_thread(service.record, id)  # the store may be a network away
     if record.explanation is not None:
         if request.state.html:
+            settings, runtime = explained_by(record, service, settings, runtime)
             return HTMLResponse(page(settings, runtime, id, record.explanation, link))
         return json_answer(answer(id, record.explanation, link))
     if request.state.html:

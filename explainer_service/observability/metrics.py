@@ -142,6 +142,14 @@ class Metrics:
             ["method", "attribute", "reason"],
             registry=r,
         )
+        self.comparisons = Counter(
+            "explainer_comparisons",
+            "Comparisons with models.candidate: explanations compared (kind explanation) and "
+            "logged inferences re-scored (kind inference), by whether the candidate's decision "
+            "is the same, changed, or unknown (a regression)",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.policy_inferences = Counter(
             "explainer_policy_inferences",
             "Complete logged inferences the explanation policy decided about: chosen (some "
@@ -166,6 +174,14 @@ class Metrics:
             "Age of the oldest waiting policy job (0 when none waits)",
             registry=r,
         )
+
+    def compared(self, kind: str, outcome: str, calls: int, rows: int, count: int = 1) -> None:
+        """Count ``count`` comparisons with models.candidate (``kind``: explanation or
+        inference) by ``outcome`` (same or changed decision, unknown), and the requests
+        their checks made (under the method label ``compare``)."""
+        self.comparisons.labels(kind, outcome).inc(count)
+        self.model_calls.labels("compare").inc(calls)
+        self.model_rows.labels("compare").inc(rows)
 
     def checked_agreement(self, outcome: str, calls: int, rows: int) -> None:
         """Count one agreement check and the requests it made to the model (under the

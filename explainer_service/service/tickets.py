@@ -89,17 +89,25 @@ class Service:
     a stored one, ``readiness`` and ``saturation`` for health, ``drain`` and ``close`` to
     stop; ``run_background`` runs for the application's lifetime.
 
-    ``pool``: where explanations run; by default ``service.workers`` worker processes."""
+    ``pool``: where explanations run; by default ``service.workers`` worker processes.
+    ``candidate``: the runtime of ``models.candidate`` (its cache keys), when configured."""
 
     def __init__(
-        self, settings: Settings, runtime: Runtime, store: Store, pool: Pool | None = None
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        store: Store,
+        pool: Pool | None = None,
+        candidate: Runtime | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime
+        self.candidate = candidate
         self.store = store
         #: set on SIGTERM: no new explanations (``drain``)
         self.draining = False
-        self.pool = pool or Pool(Setup(settings, runtime.window), settings.service.workers)
+        setup = Setup(settings, runtime.window, candidate.settings if candidate else None)
+        self.pool = pool or Pool(setup, settings.service.workers)
         self.pool.on_start = self._started
         #: this process's leases in the store
         self.ledger = Ledger(store, settings.service.lease_s)
@@ -254,17 +262,21 @@ class Service:
         params: Mapping[str, Any] | None,
         *,
         background: bool = False,
+        candidate: bool = False,
     ) -> list[Ticket]:
         """``tickets`` for rows already decoded (wire values in schema order: a logged
         inference's); a global method gets one ticket whatever the rows. ``background``:
         nobody waits for them (the explanation policy's), so the pool runs interactive work
-        first. Blocks on the store."""
+        first. ``candidate``: explained with ``models.candidate`` (``NotFoundError`` when it
+        is not configured). Blocks on the store."""
+        if candidate and self.candidate is None:
+            raise NotFoundError("no candidate model: models.candidate is not configured")
         with self.metrics.counting_refusals():
             resolved = self._admit(method, params)
             chosen: list[list[Any] | None] = (
                 list(rows) if method in self.runtime.local_methods else [None]
             )
-        return self._tickets(method, resolved, chosen, background)
+        return self._tickets(method, resolved, chosen, background, candidate)
 
     def _admit(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """The resolved parameters of a request the service takes now (JSON), or the error
@@ -284,13 +296,17 @@ class Service:
         resolved: dict[str, Any],
         chosen: list[list[Any] | None],
         background: bool = False,
+        candidate: bool = False,
     ) -> list[Ticket]:
+        runtime = self.candidate if candidate and self.candidate is not None else self.runtime
         tickets = []
         for row in chosen:
-            key = self.runtime.cache_key(method, resolved, row)
+            key = runtime.cache_key(method, resolved, row)
             task: dict[str, Any] = {"method": method, "row": row, "params": resolved}
             if background:  # kept with the task: a process that takes it over keeps it so
                 task["background"] = True
+            if candidate:  # kept with the task too: the model it is explained with
+                task["candidate"] = True
             with self.metrics.counting_refusals():
                 ticket = self._ticket(key, task)
             self.metrics.looked_up(_lookup(ticket))
@@ -337,7 +353,13 @@ class Service:
         deadline = self.settings.service.budget.max_seconds
         background = bool(task.get("background", False))
         return Task(
-            id, task["method"], task["row"], task["params"], deadline, background=background
+            id,
+            task["method"],
+            task["row"],
+            task["params"],
+            deadline,
+            background=background,
+            candidate=bool(task.get("candidate", False)),
         )
 
     def _submit(self, key: str, task: Task) -> Future[Explanation]:
@@ -517,6 +539,8 @@ class Service:
             except StoreError as exc:
                 log.warning("%d explanations could not be stored: %s", len(self.unstored), exc)
         self.runtime.close()
+        if self.candidate is not None:
+            self.candidate.close()
         self.store.close()
 
 

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from explainer_service.errors import INTERNAL, ConfigError, ModelError, Problem, problem_of
+from explainer_service.errors import (
+    INTERNAL,
+    ConfigError,
+    ModelError,
+    NotFoundError,
+    Problem,
+    problem_of,
+)
 from explainer_service.observability import context, logs
 from explainer_service.observability.context import current_traceparent
 from explainer_service.runtime import FittedRuntime
@@ -42,7 +49,8 @@ class Task:
     ``request_id``: the request that asked for it first (by default the current one), for
     the worker's log records and the calls to the model, with that request's
     ``traceparent``. ``background``: nobody waits for it (the explanation policy's work);
-    the pool runs interactive tasks first.
+    the pool runs interactive tasks first. ``candidate``: explained with
+    ``models.candidate`` instead of ``model`` (``compare=candidate``).
     """
 
     id: str
@@ -53,6 +61,7 @@ class Task:
     request_id: str | None = field(default_factory=context.current)
     traceparent: str | None = field(default_factory=current_traceparent)
     background: bool = False
+    candidate: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,10 +69,12 @@ class Setup:
     """What a worker is built from (the ``settings`` a ``Pool`` hands ``run_worker``): the
     settings the service resolved, and the logged inferences of ``data.window`` the service
     read (None: not configured), so that every worker, a replacement too, fits on the rows
-    the service's cache keys name."""
+    the service's cache keys name. ``candidate``: ``settings.candidate()``, whose explainers
+    a worker fits when it is first asked for one of its explanations."""
 
     settings: Settings
     window: LoggedWindow | None = None
+    candidate: Settings | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,7 @@ def run_worker(index: int, setup: Setup | Settings, conn: Connection) -> None:
         log.exception("cannot fit the explainers")
         conn.send(StartFailed(f"{type(exc).__name__}: {exc}", config=False))
         return
+    runtimes = _Runtimes(runtime, setup, index)
     try:
         conn.send(Started(os.getpid()))
         while True:
@@ -176,8 +188,45 @@ def run_worker(index: int, setup: Setup | Settings, conn: Connection) -> None:
                 return  # the service has gone
             if task is None:
                 return  # the service stops its workers
-            conn.send(run_task(runtime, task))
+            conn.send(runtimes.run(task))
     except (BrokenPipeError, ConnectionResetError):
         return  # the service has gone while we answered
     finally:
-        runtime.close()
+        runtimes.close()
+
+
+class _Runtimes:
+    """A worker's fitted runtimes: the model's, and the candidate's once a task asks for it
+    (its explainers are fitted then, method by method, as the model's are on first use)."""
+
+    def __init__(self, model: FittedRuntime, setup: Setup, index: int) -> None:
+        self.model = model
+        self._setup = setup
+        self._index = index
+        self._candidate: FittedRuntime | None = None
+
+    def run(self, task: Task) -> Answer:
+        if not task.candidate:
+            return run_task(self.model, task)
+        settings = self._setup.candidate
+        if settings is None:  # the service refuses such a request before it is queued
+            message = "no candidate model: models.candidate is not configured"
+            return Failed(task.id, problem_of(NotFoundError(message)))
+        if self._candidate is None:
+            settings.model.headers = {**settings.model.headers, WORKER_HEADER: str(self._index)}
+            try:
+                self._candidate = FittedRuntime(
+                    settings,
+                    reference=self.model.reference,
+                    window=self._setup.window,
+                    announce=False,
+                )
+            except Exception as exc:
+                log.exception("cannot build the candidate's runtime")
+                return Failed(task.id, problem_of(exc))
+        return run_task(self._candidate, task)
+
+    def close(self) -> None:
+        self.model.close()
+        if self._candidate is not None:
+            self._candidate.close()

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from examples.income import paths
 from explainer_service.app import create_app
-from explainer_service.settings import FeatureSource, load_settings
+from explainer_service.settings import CandidateSettings, FeatureSource, load_settings
 from explainer_service.workers import Pool
 from tests.helpers import fake_workers
 from tests.helpers.support import free_port
@@ -32,6 +32,8 @@ def fake_app(directory: Path, model: str | None = None) -> FastAPI:
     settings.model.url = f"{base}/v2/models/income/infer"  # type: ignore[assignment]
     settings.model.retries = 0
     settings.features.source = FeatureSource.reference  # the model is not asked at start-up
+    # the same server as a second version (compare=candidate; only its checks call it)
+    settings.models.candidate = CandidateSettings(url=settings.model.url, version="candidate")
     gate = directory / "open"
     gate.touch()
     return create_app(

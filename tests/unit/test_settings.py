@@ -93,7 +93,7 @@ def test_environment_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
             "model.timeout_s",
         ),
         ("model:\n  url: http://x/\n", "data"),
-        ("model:\n  url: http://x/\ndata:\n  reference: r.csv\nmodels: {}\n", "models"),
+        ("model:\n  url: http://x/\ndata:\n  reference: r.csv\nmodles: {}\n", "modles"),
         (
             "model:\n  url: http://x/\n  class_names: [a, b]\n  class_labels: {c: C}\n"
             "data:\n  reference: r.csv\n",

@@ -7,6 +7,8 @@
   ``{"outputs": [{"name": "predict_proba", "shape": [n, 2], "datatype": "FP64"}]}``, the
   probabilities of ``tests.helpers.ground_truth.threshold_classifier`` (positive iff
   education-num >= 13 or capital-gain > 5000);
+- ``--zero FEATURE`` (repeatable): that feature is set to 0 before the rule is applied, so
+  the model ignores it (a second version that differs in one known way);
 - ``GET /stats``: ``{"requests", "rows"}`` served by the infer route so far;
 - ``GET /healthz``.
 """
@@ -37,8 +39,9 @@ def _rows(body: Any) -> list[list[Any]]:
     return [flat[i * d : (i + 1) * d] for i in range(n)]
 
 
-def create_app() -> FastAPI:
+def create_app(zero: tuple[str, ...] = ()) -> FastAPI:
     app = FastAPI(title="rule model")
+    ignored = [paths.FEATURES.index(name) for name in zero]
     lock = threading.Lock()
     served = {"requests": 0, "rows": 0}
 
@@ -46,6 +49,9 @@ def create_app() -> FastAPI:
     async def infer(request: Request) -> JSONResponse:
         try:
             rows = _rows(await request.json())
+            for row in rows:
+                for i in ignored:
+                    row[i] = 0
             scores = threshold_classifier(rows)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=400)
@@ -76,8 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--zero", action="append", default=[], choices=paths.FEATURES)
     args = parser.parse_args()
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(tuple(args.zero)), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

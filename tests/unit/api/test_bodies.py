@@ -46,6 +46,7 @@ from explainer_service.api.inference_bodies import (
     InferencePending,
     InferenceSummary,
 )
+from explainer_service.comparison import Comparison, WindowComparison
 from explainer_service.compat.bodies import (
     V2Live,
     V2ModelMetadata,
@@ -131,6 +132,9 @@ CASES = [
     _drilldown(200, AlibiExplanation, format="alibi"),
     _drilldown(200, DryRunOut, dry_run="true"),
     _drilldown(202, Pending, down=True, format="json"),
+    _explain(200, Comparison, compare="candidate"),
+    _drilldown(200, Comparison, compare="candidate", format="json"),
+    Case("GET", "/compare/inferences", 200, WindowComparison, {"window": "7d"}),
     Case("GET", "/explanations/{id}", 200, ExplanationOut, url="/explanations/{done}"),
     Case("GET", "/explanations/{id}", 200, Summary, url="/explanations/{failed}"),
     Case("GET", "/explanations", 200, list[Summary]),

@@ -67,6 +67,7 @@ OPERATIONS = [
     ("POST", "/v1/models/{name}:explain"),
     ("POST", "/api/v1.0/explain"),
     ("GET", "/links"),
+    ("GET", "/compare/inferences"),
     ("GET", "/v2"),
     ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"),
