@@ -150,6 +150,13 @@ class Metrics:
             "Age of the oldest waiting policy job (0 when none waits)",
             registry=r,
         )
+        self.whatif = Counter(
+            "explainer_whatif_requests",
+            "Requests of the pages' what-if editor: predict (one model call, not stored) and "
+            "explain (an explanation started or found)",
+            ["kind"],
+            registry=r,
+        )
 
     def checked_agreement(self, outcome: str, calls: int, rows: int) -> None:
         """Count one agreement check and the requests it made to the model (under the

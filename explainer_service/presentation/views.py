@@ -183,3 +183,12 @@ def plausibility(explanation: Explanation) -> list[str] | None:
             text += f"; breaks {', '.join(c.violations)}"
         texts.append(text)
     return texts
+
+
+def counterfactual_values(explanation: Explanation) -> list[str]:
+    """Each counterfactual's values as JSON (what its "apply" button puts in the editor);
+    empty for other methods."""
+    result = explanation.result
+    if not isinstance(result, CounterfactualResult):
+        return []
+    return [json.dumps(c.values, separators=(",", ":")) for c in result.counterfactuals]
