@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from explainer_service.presentation import formats
+
 if TYPE_CHECKING:
     from explainers.schema import FeatureSchema
 
@@ -59,6 +61,13 @@ class Vocabulary:
         not text (a number, a code) is looked up by its text."""
         text = str(value)
         return self.categories.get(feature, {}).get(text, text)
+
+    def value(self, feature: str, value: object) -> str:
+        """A feature's value as pages print it: a category in words, a number through
+        ``formats.value``."""
+        if isinstance(value, str) or feature in self.categories:
+            return self.category(feature, value)
+        return formats.value(value)
 
     def as_json(self) -> dict[str, object]:
         """What ``GET /vocabulary`` answers and the notebook client reads back (``of_json``)."""

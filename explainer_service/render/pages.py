@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from explainer_service.presentation.colours import PALETTE
 from explainer_service.presentation.figures import figure_json
-from explainer_service.presentation.formats import number, percent, signed, value
+from explainer_service.presentation.formats import count, number, percent, signed, value
 from explainer_service.presentation.summary import summary
 from explainer_service.presentation.text import anchor_sentence, inert, is_text, ranked, segments
 from explainer_service.presentation.views import (
@@ -36,7 +36,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(num=number, signed=signed, pct=percent, val=value)
+_env.filters.update(num=number, signed=signed, pct=percent, val=value, thousands=count)
 _env.globals["palette"] = PALETTE
 
 

@@ -106,8 +106,25 @@ def test_shap_sentence_of_a_regression(words: Vocabulary) -> None:
     )
     assert shap_sentence(result, 225.5, words) == (
         "The model's answer for this applicant is 225.5; the average applicant gets 210; "
-        "age pushed it up most, nothing pushed it down most."
+        "age pushed it up most, nothing pushed it down noticeably."
     )
+
+
+def test_small_contributions_are_not_named_as_reasons(words: Vocabulary) -> None:
+    """-0.004 and -0.001 next to +0.3: under 5% of the total, not why (issue 31)."""
+    result = ShapResult(
+        output=">50K",
+        link="identity",
+        base_value=0.24,
+        contributions=[
+            Contribution(feature=f, value=1, shap=s)
+            for f, s in {"capital-gain": 0.3, "gender": -0.004, "age": -0.001}.items()
+        ],
+    )
+    sentence = shap_sentence(result, 0.535, words)
+    assert sentence.endswith(
+        "capital gains pushed it up most, nothing pushed it down noticeably."
+    ), sentence
 
 
 def test_counterfactual_sentence_takes_the_valid_one_with_fewest_changes(words) -> None:
