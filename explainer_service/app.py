@@ -27,6 +27,7 @@ from explainer_service.api import (
     openapi,
     pages,
     sink,
+    vocabulary,
     whatif,
 )
 from explainer_service.api import metrics as metrics_route
@@ -141,7 +142,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
     app.state.alibi_shape = partial(alibi_answer, runtime.schema.names, runtime.class_names)
     routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages, sink)
-    for module in (*routers, inferences, metrics_route, whatif):
+    for module in (*routers, inferences, metrics_route, whatif, vocabulary):
         app.include_router(module.router)
     openapi.document(
         app, runtime, v2_names=v2.explainer_names(settings.model.name, runtime.classes)
