@@ -209,6 +209,8 @@ def test_apply_a_counterfactual(service: dict, page: Page) -> None:
     )
     assert values == {k: as_typed(v) for k, v in chosen["values"].items()}
     assert shown == model_says(service, chosen["values"])
+    figure = page.evaluate("document.getElementById('figure').textContent")
+    assert "decision line" in figure  # drawn by plotly on the chances chart
 
 
 def test_a_value_out_of_range_is_refused_on_the_page(service: dict, page: Page) -> None:
@@ -224,3 +226,44 @@ def test_a_value_out_of_range_is_refused_on_the_page(service: dict, page: Page) 
     assert state == "refused"
     assert "hours-per-week" in page.evaluate("document.getElementById('whatif-status').textContent")
     assert model_requests(service) == before
+
+
+FITS = """(() => {
+  const width = document.documentElement.clientWidth;
+  const table = document.getElementById('instance');
+  const rows = [...table.querySelectorAll('tr')].slice(1);
+  const fields = document.querySelectorAll('[data-feature]');
+  const cells = [...table.querySelectorAll('th, td'), ...fields];
+  const outside = cells
+    .filter(cell => cell.getBoundingClientRect().right > width + 1)
+    .map(cell => cell.textContent || cell.dataset.feature);
+  return {
+    features: rows.map(row => row.querySelector('th').textContent),
+    outside: outside,
+    scrolls: table.scrollWidth > table.clientWidth + 1,
+    page: document.documentElement.scrollWidth > width + 1,
+    technicalOpen: document.getElementById('technical').open,
+    fidelityShown: document.getElementById('fidelity').getClientRects().length > 0,
+  };
+})()"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_every_feature_is_readable_at_this_width(
+    service: dict, page: Page, width: int, output_dir: Path
+) -> None:
+    """The applicant's table and the editor fit the window, technical details collapsed;
+    the screenshots are for people to look at."""
+    explanation = explain(service, "shap", applicant())
+    try:
+        page.viewport(width)
+        page.goto(url(service, explanation["links"]["html"]))
+        page.wait_for("document.querySelector('.main-svg') !== null")
+        seen = page.evaluate(FITS)
+        name = f"page-{width}px-{'auth' if service['auth'] else 'open'}.png"
+        page.screenshot(output_dir / "screenshots" / name)
+    finally:
+        page.send("Emulation.clearDeviceMetricsOverride")
+    assert seen["features"] == [WORDS.feature(f) for f in paths.FEATURES]
+    assert seen["outside"] == [] and not seen["scrolls"] and not seen["page"], seen
+    assert not seen["technicalOpen"] and not seen["fidelityShown"]

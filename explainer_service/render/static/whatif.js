@@ -2,8 +2,9 @@
 // the service for the live model's answer (POST /whatif/predict: one model call, nothing
 // stored); "Explain this" asks for an explanation of the edited values (POST /whatif/explain)
 // and opens its page; a counterfactual's "apply" puts its values in the editor. The page's
-// Content-Security-Policy runs no inline script: everything is wired here. With access
-// control on, the page carries a grant (the query of a signed link), sent with each call.
+// Content-Security-Policy runs no inline script: everything is wired here, once the whole
+// page (counterfactuals included) is parsed: the script is deferred. With access control
+// on, the page carries a grant (the query of a signed link), sent with each call.
 (function () {
   "use strict";
   var form = document.getElementById("whatif-form");
