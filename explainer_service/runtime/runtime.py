@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from explainer_service.errors import CodecError, ConfigError, PayloadError
 from explainer_service.model_client import RemoteModel
 from explainer_service.model_client.codecs import RecordsCodec
+from explainer_service.runtime.category_labels import check_category_labels
 from explainer_service.runtime.features import read_reference, select_features
 from explainer_service.runtime.window import LoggedWindow, check_window, file_source, read_window
 from explainer_service.settings import Settings
@@ -95,6 +96,7 @@ class Runtime:
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
+        check_category_labels(self.schema, features.category_labels)
         #: the reference rows of the methods that need no labels, from data.window, and
         #: their fingerprint; None: they use the rows of data.reference
         self.logged: pd.DataFrame | None = None
