@@ -133,7 +133,10 @@ def shap_sentence(result: ShapResult, model_output: float, words: Vocabulary) ->
     if result.output == "value":
         opening = f"The model's answer for this {who} is {score}"
     else:
-        opening = f"The model gave this {who} a {score} chance of {words.cls(result.output)}"
+        # a class in the user's words is an outcome ("being approved"), else a name (">50K")
+        named = result.output in words.classes
+        outcome = f"being {words.cls(result.output)}" if named else result.output
+        opening = f"The model gave this {who} a {score} chance of {outcome}"
     up, down = _pushed(result.contributions, +1, words), _pushed(result.contributions, -1, words)
     return f"{opening}; the average {who} gets {base}; {up}, {down}."
 
