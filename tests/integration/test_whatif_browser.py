@@ -243,7 +243,7 @@ FITS = """(() => {
     scrolls: table.scrollWidth > table.clientWidth + 1,
     page: document.documentElement.scrollWidth > width + 1,
     technicalOpen: document.getElementById('technical').open,
-    fidelityShown: document.getElementById('fidelity').getClientRects().length > 0,
+    fidelityShown: document.getElementById('fidelity').checkVisibility(),
   };
 })()"""
 

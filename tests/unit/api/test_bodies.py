@@ -46,6 +46,8 @@ from explainer_service.api.inference_bodies import (
     InferencePending,
     InferenceSummary,
 )
+from explainer_service.api.vocabulary import VocabularyOut
+from explainer_service.api.whatif_bodies import WhatIfExplanation, WhatIfPrediction
 from explainer_service.compat.bodies import (
     V2Live,
     V2ModelMetadata,
@@ -160,6 +162,9 @@ CASES = [
         )
     ],
     Case("POST", "/inferences", 200, LoggedEvent, body=V2, headers=LOGGED.headers),
+    Case("POST", "/whatif/predict", 200, WhatIfPrediction, body={"values": RECORD}),
+    Case("POST", "/whatif/explain", 200, WhatIfExplanation, body={"values": RECORD}),
+    Case("GET", "/vocabulary", 200, VocabularyOut),
 ]  # fmt: skip
 
 

@@ -78,6 +78,9 @@ OPERATIONS = [
     ("POST", "/inferences/{id}/explain"),
     ("GET", "/inferences/{id}/explain"),
     ("POST", "/inferences"),
+    ("POST", "/whatif/predict"),
+    ("POST", "/whatif/explain"),
+    ("GET", "/vocabulary"),
 ]
 
 
@@ -111,6 +114,7 @@ WITHOUT_INPUTS = {
         "/v2/health/live",
         "/v2/health/ready",
         "/batches/{id}",
+        "/vocabulary",
     )
 } | {("POST", "/inferences")}  # a CloudEvent: its body and headers are not in the document
 CASES = [
