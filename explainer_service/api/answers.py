@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from explainer_service.api.bodies import ExplanationOut, Pending
-from explainer_service.api.editor import editor
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainer_service.render import (
     LinkFor,
@@ -23,6 +22,7 @@ from explainer_service.render import (
     render_status,
 )
 from explainer_service.runtime import Runtime
+from explainer_service.runtime.editor import editor
 from explainer_service.service import Ticket
 from explainer_service.settings import Settings
 from explainer_service.store import Record, Status, Store

@@ -3,7 +3,7 @@ model call, one row, nothing stored), and "explain this" (stored as any explanat
 page linking back to the explanation the editor was opened on).
 
 With access control on, a page's editor is granted these two routes by a signed link to
-``/whatif`` printed in the page (``api.editor``, ``security.access``).
+``/whatif`` printed in the page (``runtime.editor``, ``security.access``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from fastapi import APIRouter
 from explainer_service.api.answers import words
 from explainer_service.api.bodies import error_responses
 from explainer_service.api.deps import LinkDep, RuntimeDep, ServiceDep, SettingsDep
-from explainer_service.api.editor import ranges
 from explainer_service.api.whatif_bodies import (
     WhatIfExplainIn,
     WhatIfExplanation,
@@ -30,6 +29,7 @@ from explainer_service.inferences.agreement import answer_of, prediction_of_answ
 from explainer_service.presentation.editor import check_values
 from explainer_service.presentation.views import prediction_of
 from explainer_service.runtime import Runtime
+from explainer_service.runtime.editor import ranges
 from explainer_service.service import Service
 from explainers import ParameterError
 from explainers.explanation import Prediction

@@ -16,7 +16,7 @@ from explainer_service.settings import SecuritySettings
 OPEN_PREFIXES = ("/health/", "/v2/health/", "/static/")
 OPEN_PATHS = frozenset({"/metrics"})
 #: A page's what-if editor is granted these POSTs by the query of a signed link to
-#: ``GRANT_PATH`` that the page carries (``explainer_service.api.editor``).
+#: ``GRANT_PATH`` that the page carries (``explainer_service.runtime.editor``).
 GRANT_PATH = "/whatif"
 GRANTED_POSTS = frozenset({"/whatif/predict", "/whatif/explain"})
 

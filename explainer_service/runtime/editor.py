@@ -1,4 +1,5 @@
-"""What an explanation page's what-if editor needs (the routes are ``api.whatif``).
+"""What an explanation page's what-if editor needs from the runtime: its fields, bounded by
+the reference data's ranges, and the grant (the routes are ``api.whatif``).
 
 With access control on and links signed, a page carries a grant: the query of a signed
 link to ``GRANT_PATH``, which ``security.access`` accepts on the what-if routes' POSTs. It
@@ -13,7 +14,7 @@ from typing import Any
 from explainer_service.presentation.editor import Range, editor_fields, ranges_of
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainer_service.render import LinkFor
-from explainer_service.runtime import Runtime
+from explainer_service.runtime.runtime import Runtime
 from explainer_service.security.access import GRANT_PATH
 from explainers import Explanation
 
