@@ -89,7 +89,7 @@ def render_explanation(
     ``local_methods`` (the service's methods that explain one row), or to
     ``other_methods`` (method -> link) when given. ``inference``: the logged inference it
     explains (``id``, ``href`` of its record, ``agrees``, ``sentence`` about the check).
-    ``editor``: the what-if editor's context (``api.editor``); ``back``: the link to the
+    ``editor``: the what-if editor's context (``runtime.editor``); ``back``: the link to the
     explanation whose editor asked for this one; ``rows``: the payload's other rows."""
     words = words or Vocabulary()
     instance = explanation.instance
