@@ -7,6 +7,7 @@ opened by a signed link, its calls carrying the page's grant, no token)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from explainer_service.presentation.vocabulary import Vocabulary
 from explainers.explanation import Prediction
 from explainers.wire import native
 from tests.helpers.cdp import Page, chromium
-from tests.helpers.support import explainer_service, free_port, wait_until_ready
+from tests.helpers.support import explainer_service, free_port, open_page, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -267,3 +268,21 @@ def test_every_feature_is_readable_at_this_width(
     assert seen["features"] == [WORDS.feature(f) for f in paths.FEATURES]
     assert seen["outside"] == [] and not seen["scrolls"] and not seen["page"], seen
     assert not seen["technicalOpen"] and not seen["fidelityShown"]
+
+
+def test_a_payload_of_two_rows_says_which_row_and_links_to_the_other(service: dict) -> None:
+    first, second = applicant(), {**applicant(), "hours-per-week": 20}
+    page = httpx.post(
+        f"{service['base']}/explain?method=shap&format=html",
+        json={"instances": [first, second]},
+        headers=service["headers"],
+        timeout=600,
+    )
+    assert page.status_code == 200, page.text
+    assert "Row 1 of 2 of the payload" in page.text
+    links = re.findall(r'class="row-link" href="([^"]+)"', page.text)
+    assert len(links) == 1
+    other = open_page(url(service, links[0].replace("&amp;", "&")))  # signed: no token
+    assert other.status_code == 200, other.text
+    assert "Row 2 of 2 of the payload" in other.text
+    assert re.search(r"hours worked per week</th><td>20</td>", other.text)
