@@ -151,7 +151,7 @@ class ShapRow:
 @dataclass(frozen=True)
 class ShapTable:
     """The contributions as printed, largest first, and the base value and f(x) at the
-    same precision."""
+    same precision (as percentages when they are chances, as in the sentence)."""
 
     rows: list[ShapRow]
     base: str
@@ -178,6 +178,8 @@ def shap_table(explanation: Explanation, words: Vocabulary) -> ShapTable | None:
         se = None if error is None else number(error, decimals)
         shown_value = words.value(c.feature, c.value)
         rows.append(ShapRow(words.feature(c.feature), shown_value, shown, se, colour))
+    if result.output != "value" and result.link == "identity":  # chances, as the sentence says
+        return ShapTable(rows, percent(result.base_value), percent(output))
     return ShapTable(rows, number(result.base_value, decimals), number(output, decimals))
 
 
