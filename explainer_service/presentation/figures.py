@@ -43,6 +43,7 @@ def anchors_figure(result: AnchorResult, fidelity: AnchorFidelity) -> go.Figure:
             marker_color=[TOWARDS, NEUTRAL],
             text=[percent(fidelity.precision), percent(result.coverage)],
             textposition="outside",
+            cliponaxis=False,  # a narrow figure (the client's compare grid) keeps "97%"
             hoverinfo="y+text",
         )
     )
@@ -131,6 +132,7 @@ def counterfactual_figure(
             marker_color=[NEUTRAL, *[AWAY] * len(result.counterfactuals)],
             text=[percent(v) if chances else number(v, decimals) for v in values],
             textposition="outside",
+            cliponaxis=False,
             hoverinfo="x+text",
         )
     )
