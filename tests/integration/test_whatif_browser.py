@@ -171,6 +171,8 @@ def test_change_hours_see_the_model_then_explain(
     edited = {**record, "hours-per-week": hours}
     assert shown == model_says(service, edited)
     assert page.evaluate("document.getElementById('whatif-form').dataset.changed") == "1"
+    loaded = page.evaluate("performance.getEntriesByType('resource').map(r => r.name)")
+    assert loaded and all(r.startswith(service["base"] + "/") for r in loaded), loaded
     page.screenshot(
         output_dir / "screenshots" / f"whatif-{'auth' if service['auth'] else 'open'}.png"
     )
