@@ -26,10 +26,10 @@ from explainer_service.api.whatif_bodies import (
 )
 from explainer_service.errors import NotFoundError
 from explainer_service.inferences.agreement import answer_of, prediction_of_answer
-from explainer_service.presentation.editor import check_values
 from explainer_service.presentation.views import prediction_of
 from explainer_service.runtime import Runtime
 from explainer_service.runtime.editor import ranges
+from explainer_service.runtime.editor_fields import check_values
 from explainer_service.service import Service
 from explainers import ParameterError
 from explainers.explanation import Prediction

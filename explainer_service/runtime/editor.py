@@ -11,9 +11,9 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from explainer_service.presentation.editor import Range, editor_fields, ranges_of
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainer_service.render import LinkFor
+from explainer_service.runtime.editor_fields import Range, editor_fields, ranges_of
 from explainer_service.runtime.runtime import Runtime
 from explainer_service.security.access import GRANT_PATH
 from explainers import Explanation

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from explainer_service.presentation.editor import Range, check_values, editor_fields, ranges_of
 from explainer_service.presentation.vocabulary import Vocabulary
+from explainer_service.runtime.editor_fields import Range, check_values, editor_fields, ranges_of
 from explainers import FeatureSchema, InvalidValueError
 
 DATA = pd.DataFrame(
