@@ -29,6 +29,8 @@ from explainer_service.api import (
     openapi,
     pages,
     sink,
+    vocabulary,
+    whatif,
 )
 from explainer_service.api import metrics as metrics_route
 from explainer_service.api.deps import ERROR_RESPONSES
@@ -149,7 +151,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_body_bytes)
     app.state.alibi_shape = partial(alibi_answer, runtime.schema.names, runtime.class_names)
     routers = (explain, explanations, batches, health, kserve_v1, seldon, v2, links, pages, sink)
-    for module in (*routers, inferences, fairness, metrics_route):
+    for module in (*routers, inferences, fairness, metrics_route, whatif, vocabulary):
         app.include_router(module.router)
     app.include_router(compare.router)
     openapi.document(

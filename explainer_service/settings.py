@@ -303,6 +303,11 @@ class FeatureSettings(BaseModel):
     labels: dict[str, str] = Field(
         default_factory=dict, description="feature -> the name pages show, e.g. {age: Age}"
     )
+    category_labels: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="feature -> category -> the words pages show, e.g. {relationship: "
+        "{Not-in-family: not in a family}}; categories without one are shown as they are",
+    )
     missing: list[str] = Field(
         default_factory=list,
         description="categories that mean 'unknown' (e.g. ['?']) in any categorical feature: "

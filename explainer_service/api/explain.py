@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from explainer_service.api.answers import answer, json_answer, page, pending, pending_page
+from explainer_service.api.answers import (
+    answer,
+    json_answer,
+    page,
+    pending,
+    pending_page,
+    row_links,
+)
 from explainer_service.api.bodies import (
     HTML,
     AlibiExplanation,
@@ -153,7 +160,10 @@ async def post_explain(
         return json_answer(one, 202, headers)
     explanations = [await service.result(t) for t in tickets]
     if request.state.html:
-        return HTMLResponse(page(settings, runtime, tickets[0].id, explanations[0], link))
+        where = body_instance or instance
+        rows = await asyncio.to_thread(row_links, runtime, method, payload, where, link)
+        html = page(settings, runtime, tickets[0].id, explanations[0], link, rows=rows)
+        return HTMLResponse(html)
     done = [(t.id, e) for t, e in zip(tickets, explanations, strict=True) if e]
     if format == "alibi":
         shaped = [alibi_shape(id, e, link) for id, e in done]
@@ -228,7 +238,8 @@ async def get_explain(
         running = pending(ticket.id, Status.running, link)
         return json_answer(running, 202, {"Location": running.links["json"]})
     if request.state.html:
-        return HTMLResponse(page(settings, runtime, ticket.id, explanation, link))
+        rows = await asyncio.to_thread(row_links, runtime, method, body, instance, link)
+        return HTMLResponse(page(settings, runtime, ticket.id, explanation, link, rows=rows))
     if format == "alibi":
         return json_answer(alibi_shape(ticket.id, explanation, link))
     return json_answer(answer(ticket.id, explanation, link))

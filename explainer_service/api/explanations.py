@@ -49,16 +49,27 @@ async def get_explanation(
     runtime: RuntimeDep,
     link: LinkDep,
     format: Annotated[Literal["json", "html"] | None, Query()] = None,
+    whatif_of: Annotated[
+        str | None,
+        Query(
+            description="the page links back to this explanation, whose what-if editor "
+            "asked for this one",
+            pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        ),
+    ] = None,
 ) -> Response:
     request.state.html = wants_html(request, format)
     record = await asyncio.to_thread(service.record, id)  # the store may be a network away
     if record.explanation is not None:
         if request.state.html:
             settings, runtime = explained_by(record, service, settings, runtime)
-            return HTMLResponse(page(settings, runtime, id, record.explanation, link))
+            html = page(settings, runtime, id, record.explanation, link, whatif_of=whatif_of)
+            return HTMLResponse(html)
         return json_answer(answer(id, record.explanation, link))
     if request.state.html:
-        return HTMLResponse(render_status(record, model_name=settings.model.name, link=link))
+        back = link(f"/explanations/{id}?format=html&whatif_of={whatif_of}") if whatif_of else None
+        name = settings.model.name
+        return HTMLResponse(render_status(record, model_name=name, link=link, page=back))
     return json_answer(summary(record, link))
 
 

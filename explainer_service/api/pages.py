@@ -18,7 +18,9 @@ from explainers.wire import native
 router = APIRouter(tags=["pages"])
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-FIGURE_JS = Path(__file__).parent.parent / "render" / "static" / "figure.js"
+STATIC = Path(__file__).parent.parent / "render" / "static"
+FIGURE_JS = STATIC / "figure.js"
+WHATIF_JS = STATIC / "whatif.js"
 
 
 @router.get("/static/plotly.min.js", include_in_schema=False)
@@ -33,6 +35,12 @@ async def plotly_js() -> FileResponse:
 async def figure_js() -> FileResponse:
     """Draws a page's figure from its JSON data block (pages run no inline script)."""
     return FileResponse(FIGURE_JS, media_type="text/javascript")
+
+
+@router.get("/static/whatif.js", include_in_schema=False)
+async def whatif_js() -> FileResponse:
+    """The what-if editor of explanation pages (``render/templates/whatif.html.j2``)."""
+    return FileResponse(WHATIF_JS, media_type="text/javascript")
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

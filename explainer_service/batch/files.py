@@ -55,6 +55,7 @@ def explain_file(
             settings.model.class_labels,
             settings.model.subject,
             settings.model.subject_plural,
+            settings.features.category_labels,
         )
         write(tidy(report, words, UrlBuilder.from_settings(settings.auth)), target)
         return report

@@ -4,6 +4,7 @@ the same verbs over the service's HTTP API (``_protocol`` says what they send)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,11 +68,20 @@ class _Common:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.words = words or Vocabulary()
+        #: given no words, the client reads the service's (``GET /vocabulary``) once
+        self._words_asked = words is not None
         self.plotlyjs: PlotlyJs = plotlyjs
         self.timeout = timeout
         self._headers = {"Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+
+    def _take_words(self, response: httpx.Response) -> None:
+        """The service's words from its ``/vocabulary`` answer; kept as they are when the
+        service has none (an older one answers 404) or answers something else."""
+        if response.status_code == 200:
+            with contextlib.suppress(ValueError):
+                self.words = Vocabulary.of_json(response.json())
 
     def _explanation(self, body: dict[str, Any]) -> Explanation:
         return Explanation.from_answer(body, self.base_url, self.words, self.plotlyjs)
@@ -82,8 +92,9 @@ class ExplainerClient(_Common):
 
     ``base_url``: where the service listens (``http://127.0.0.1:8080``); ``token``: a bearer
     token when the service has ``auth.tokens``; ``timeout``: seconds for one explanation
-    (the HTTP timeout, and how long a batch waits for each row); ``words``: class and feature
-    names for sentences and figures (``Vocabulary(classes={">50K": "approved"}, ...)``);
+    (the HTTP timeout, and how long a batch waits for each row); ``words``: class, feature
+    and category names for sentences and figures (``Vocabulary(classes={">50K":
+    "approved"}, ...)``), by default the service's own (``GET /vocabulary``, read once);
     ``plotlyjs``: ``inline`` (outputs carry plotly.js: they work offline, anywhere) or
     ``service`` (outputs load it from the service). Every method raises the typed
     exceptions of ``explainer_service.client`` (``ServiceError`` and below)."""
@@ -114,6 +125,9 @@ class ExplainerClient(_Common):
 
     def _send(self, request: _protocol.Request) -> httpx.Response:
         try:
+            if not self._words_asked:
+                self._words_asked = True
+                self._take_words(self._http.get("/vocabulary"))
             return self._http.request(
                 request.method, request.path, params=request.params, json=request.json
             )
@@ -285,6 +299,9 @@ class AsyncExplainerClient(_Common):
 
     async def _send(self, request: _protocol.Request) -> httpx.Response:
         try:
+            if not self._words_asked:
+                self._words_asked = True
+                self._take_words(await self._http.get("/vocabulary"))
             return await self._http.request(
                 request.method, request.path, params=request.params, json=request.json
             )

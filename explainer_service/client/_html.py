@@ -14,10 +14,14 @@ if TYPE_CHECKING:
     from explainer_service.presentation.vocabulary import Vocabulary
     from explainers.explanation import Explanation
 
-#: ``inline``: plotly.js inside the output (about 4.6 MB, once per output), which works
-#: wherever the notebook is opened; ``service``: from the service's ``/static/plotly.min.js``
-#: (small outputs; the browser must reach the service).
+#: ``inline``: plotly.js inside the first output of the kernel (about 4.6 MB, once per
+#: notebook: the outputs of a notebook share one page, as plotly's own notebook mode
+#: assumes), which works wherever the notebook is opened; ``service``: from the service's
+#: ``/static/plotly.min.js`` (small outputs; the browser must reach the service).
 PlotlyJs = Literal["inline", "service"]
+
+#: Whether this process has put plotly.js into an output yet (``inline``).
+SENT = {"plotly.js": False}
 
 _STYLE = (
     "<style>.xs-card{font-family:system-ui,sans-serif;max-width:60em}"
@@ -27,10 +31,13 @@ _STYLE = (
 )
 
 
-def _plotly(include: PlotlyJs, base_url: str, first: bool) -> bool | str:
+def _plotly(include: PlotlyJs, base_url: str) -> bool | str:
     if include == "service":
         return f"{base_url.rstrip('/')}/static/plotly.min.js"
-    return first
+    if SENT["plotly.js"]:
+        return False
+    SENT["plotly.js"] = True
+    return True
 
 
 def card(
@@ -40,10 +47,9 @@ def card(
     url: str | None,
     plotlyjs: PlotlyJs,
     base_url: str,
-    first: bool = True,
 ) -> str:
     """One explanation: heading, sentence, prediction and fidelity, figure, a link to its
-    page. ``first``: this card brings plotly.js when it is inlined."""
+    page. Inlined, plotly.js comes with the first figure this process shows."""
     from explainer_service.presentation.figures import figure_for
     from explainer_service.presentation.summary import summary
     from explainer_service.presentation.text import is_text
@@ -63,14 +69,14 @@ def card(
     facts = [f"prediction: {prediction_text(explanation.prediction, words)}"]
     facts.append(f"fidelity: {fidelity_text(explanation)}")
     cost = explanation.cost
-    facts.append(f"cost: {cost.model_calls} model calls, {cost.rows} rows")
+    facts.append(f"cost: {cost.model_calls:,} model calls, {cost.rows:,} rows")
     parts.append(f'<p class="xs-muted">{escape(" · ".join(facts))}</p>')
     figure = figure_for(explanation, words)
     if figure is not None:
         parts.append(
             figure.to_html(
                 full_html=False,
-                include_plotlyjs=_plotly(plotlyjs, base_url, first),
+                include_plotlyjs=_plotly(plotlyjs, base_url),
                 config={"displaylogo": False, "responsive": True},
             )
         )

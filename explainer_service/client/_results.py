@@ -98,12 +98,9 @@ class Comparison:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _repr_html_(self) -> str:
-        cards = []
-        for i, e in enumerate(self.explanations.values()):
-            cards.append(
-                _html.card(
-                    e, e._words, url=e.url, plotlyjs=e._plotlyjs, base_url=e._base_url, first=i == 0
-                )
-            )
+        cards = [
+            _html.card(e, e._words, url=e.url, plotlyjs=e._plotlyjs, base_url=e._base_url)
+            for e in self.explanations.values()
+        ]
         cards += [_html.error_card(method, error) for method, error in self.errors.items()]
         return _html.grid(cards)

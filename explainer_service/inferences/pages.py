@@ -20,6 +20,7 @@ from explainer_service.render.inference import (
     when,
 )
 from explainer_service.runtime import Runtime
+from explainer_service.runtime.editor import editor
 from explainer_service.service import Service
 from explainer_service.store import Record
 from explainer_service.store.inferences import Inference, InferenceExplanation
@@ -85,6 +86,7 @@ def explanation_page(
         link=link,
         words=vocabulary,
         other_methods=others,
+        editor=editor(runtime, started.ticket.id, explanation, link, vocabulary),
         inference={
             "id": inference.id,
             "href": record_links(inference.id, link)["html"],

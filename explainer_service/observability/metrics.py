@@ -174,6 +174,13 @@ class Metrics:
             "Age of the oldest waiting policy job (0 when none waits)",
             registry=r,
         )
+        self.whatif = Counter(
+            "explainer_whatif_requests",
+            "Requests of the pages' what-if editor: predict (one model call, not stored) and "
+            "explain (an explanation started or found)",
+            ["kind"],
+            registry=r,
+        )
 
     def compared(self, kind: str, outcome: str, calls: int, rows: int, count: int = 1) -> None:
         """Count ``count`` comparisons with models.candidate (``kind``: explanation or

@@ -8,7 +8,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from explainer_service.presentation.colours import AWAY, NEUTRAL, TOWARDS
-from explainer_service.presentation.formats import decimals_for, number, percent, signed, value
+from explainer_service.presentation.formats import decimals_for, number, percent, signed
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainers import Explanation
 from explainers.explanation import (
@@ -43,6 +43,7 @@ def anchors_figure(result: AnchorResult, fidelity: AnchorFidelity) -> go.Figure:
             marker_color=[TOWARDS, NEUTRAL],
             text=[percent(fidelity.precision), percent(result.coverage)],
             textposition="outside",
+            cliponaxis=False,  # a narrow figure (the client's compare grid) keeps "97%"
             hoverinfo="y+text",
         )
     )
@@ -65,7 +66,7 @@ def shap_figure(
     decimals = decimals_for([result.base_value, model_output, *(c.shap for c in ordered)])
     up = TOWARDS if predicted is None or result.output == predicted else AWAY
     down = AWAY if up == TOWARDS else TOWARDS
-    labels = [f"{words.feature(c.feature)} = {value(c.value)}" for c in ordered]
+    labels = [f"{words.feature(c.feature)} = {words.value(c.feature, c.value)}" for c in ordered]
     who = words.subject
     figure = go.Figure(
         go.Waterfall(
@@ -109,7 +110,8 @@ def counterfactual_figure(
     explanation: Explanation, result: CounterfactualResult, words: Vocabulary
 ) -> go.Figure:
     """The score of the desired class: the instance (neutral), each counterfactual (away
-    from the predicted class)."""
+    from the predicted class). Probabilities are shown as percentages, with the decision
+    line at 50% for two classes (above it, the model predicts the desired class)."""
 
     def score(prediction: object) -> float:
         p = getattr(prediction, "probabilities", None)
@@ -120,18 +122,32 @@ def counterfactual_figure(
     names = [f"this {words.subject}"]
     names += [f"counterfactual {i + 1}" for i in range(len(result.counterfactuals))]
     values = [score(explanation.prediction), *[score(c.prediction) for c in result.counterfactuals]]
+    probabilities = explanation.prediction.probabilities if explanation.prediction else None
+    chances = bool(probabilities) and result.desired in (probabilities or {})
     decimals = decimals_for(values)
     figure = go.Figure(
         go.Bar(
             x=names,
             y=values,
             marker_color=[NEUTRAL, *[AWAY] * len(result.counterfactuals)],
-            text=[number(v, decimals) for v in values],
+            text=[percent(v) if chances else number(v, decimals) for v in values],
             textposition="outside",
+            cliponaxis=False,
             hoverinfo="x+text",
         )
     )
-    return _layout(figure, f"Score of {words.cls(result.desired)}", 300)
+    title = f"Score of {words.cls(result.desired)}"
+    if chances:
+        title = f"Chance of {words.cls(result.desired)}"
+        figure.update_yaxes(range=[0, 1.1], tickformat=".0%")
+        if len(probabilities or {}) == 2:
+            figure.add_hline(
+                y=0.5,
+                line_dash="dash",
+                annotation_text=f"decision line: above it, {words.cls(result.desired)}",
+                annotation_position="top left",
+            )
+    return _layout(figure, title, 300)
 
 
 def importance_figure(result: ImportanceResult, words: Vocabulary) -> go.Figure:

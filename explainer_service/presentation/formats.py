@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-__all__ = ["decimals_for", "number", "percent", "signed", "value"]
+__all__ = ["count", "decimals_for", "number", "percent", "signed", "value"]
 
 
 def number(x: float | None, decimals: int = 3) -> str:
@@ -18,6 +18,11 @@ def number(x: float | None, decimals: int = 3) -> str:
     if text.startswith("-") and math.isfinite(x) and float(text) == 0:
         return text[1:]
     return text
+
+
+def count(n: int | None) -> str:
+    """A count with thousands separators: 27828 -> "27,828"; None is a dash."""
+    return "—" if n is None else f"{n:,}"
 
 
 def signed(x: float, decimals: int = 3) -> str:
@@ -43,13 +48,13 @@ def percent(share: float) -> str:
 
 def value(v: object) -> str:
     """A feature's value as people read it: text as it is, whole numbers without ".0"
-    (thousands separated from 10,000 on), others to two decimals, or three significant
-    digits below 1 (0.00264 stays 0.00264)."""
+    (thousands separated from 1,000 on), others to two decimals, or three significant
+    digits below 1 (0.00264 stays 0.00264); never in scientific notation."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return str(v)
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
-    if abs(v) >= 10_000:
+    if abs(v) >= 1_000:
         return f"{v:,.2f}".rstrip("0").rstrip(".")
     if float(v).is_integer():
         return str(int(v))

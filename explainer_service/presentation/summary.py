@@ -43,7 +43,8 @@ def join_words(items: Sequence[str]) -> str:
 def condition_words(condition: Condition, words: Vocabulary) -> str:
     """ "years of education ≤ 12", "marital status is Married-civ-spouse"."""
     operator = _OPERATORS[condition.operator]
-    return f"{words.feature(condition.feature)} {operator} {value(condition.value)}"
+    name = condition.feature
+    return f"{words.feature(name)} {operator} {words.value(name, condition.value)}"
 
 
 _LOWER, _UPPER = {">": "<", ">=": "≤"}, {"<": "<", "<=": "≤"}
@@ -100,13 +101,28 @@ def _score_words(score: float, result: ShapResult) -> str:
     return percent(probability)
 
 
-def _strongest(contributions: Sequence[Contribution], sign: int, words: Vocabulary) -> str:
-    """The (up to two) features pushing in direction ``sign`` most; a push under 1% of the
-    largest one in either direction does not count."""
-    floor = 0.01 * max((abs(c.shap) for c in contributions), default=0.0)
-    pushing = [c for c in contributions if sign * c.shap > floor]
-    pushing.sort(key=lambda c: -abs(c.shap))
-    return join_words([words.feature(c.feature) for c in pushing[:2]]) or "nothing"
+#: A contribution is named as a reason only when it is at least this share of all the
+#: contributions' absolute total: a push of 0.001 is not why.
+REASON_SHARE = 0.05
+
+
+def reasons(contributions: Sequence[Contribution], sign: int) -> list[Contribution]:
+    """The contributions pushing in direction ``sign`` by at least ``REASON_SHARE`` of the
+    absolute total, largest first."""
+    total = sum(abs(c.shap) for c in contributions)
+    pushing = [
+        c for c in contributions if sign * c.shap > 0 and abs(c.shap) >= REASON_SHARE * total
+    ]
+    return sorted(pushing, key=lambda c: -abs(c.shap))
+
+
+def _pushed(contributions: Sequence[Contribution], sign: int, words: Vocabulary) -> str:
+    """ "capital gains and age pushed it up most", or "nothing pushed it up noticeably"."""
+    named = [words.feature(c.feature) for c in reasons(contributions, sign)[:2]]
+    way = "up" if sign > 0 else "down"
+    if not named:
+        return f"nothing pushed it {way} noticeably"
+    return f"{join_words(named)} pushed it {way} most"
 
 
 def shap_sentence(result: ShapResult, model_output: float, words: Vocabulary) -> str:
@@ -117,13 +133,12 @@ def shap_sentence(result: ShapResult, model_output: float, words: Vocabulary) ->
     if result.output == "value":
         opening = f"The model's answer for this {who} is {score}"
     else:
-        opening = f"The model gave this {who} a {score} chance of {words.cls(result.output)}"
-    up = _strongest(result.contributions, +1, words)
-    down = _strongest(result.contributions, -1, words)
-    return (
-        f"{opening}; the average {who} gets {base}; {up} pushed it up most, "
-        f"{down} pushed it down most."
-    )
+        # a class in the user's words is an outcome ("being approved"), else a name (">50K")
+        named = result.output in words.classes
+        outcome = f"being {words.cls(result.output)}" if named else result.output
+        opening = f"The model gave this {who} a {score} chance of {outcome}"
+    up, down = _pushed(result.contributions, +1, words), _pushed(result.contributions, -1, words)
+    return f"{opening}; the average {who} gets {base}; {up}, {down}."
 
 
 def counterfactual_sentence(result: CounterfactualResult, words: Vocabulary) -> str:
@@ -137,7 +152,8 @@ def counterfactual_sentence(result: CounterfactualResult, words: Vocabulary) -> 
     best = min(valid, key=lambda c: len(c.changes))
     changes = join_words(
         [
-            f"{words.feature(c.feature)} were {value(c.to_value)} instead of {value(c.from_value)}"
+            f"{words.feature(c.feature)} were {words.value(c.feature, c.to_value)} instead of "
+            f"{words.value(c.feature, c.from_value)}"
             for c in best.changes
         ]
     )

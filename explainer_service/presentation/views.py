@@ -9,7 +9,14 @@ from dataclasses import dataclass
 
 from explainer_service.presentation.colours import pushes_towards
 from explainer_service.presentation.figures import shap_output
-from explainer_service.presentation.formats import decimals_for, number, percent, signed, value
+from explainer_service.presentation.formats import (
+    count,
+    decimals_for,
+    number,
+    percent,
+    signed,
+    value,
+)
 from explainer_service.presentation.summary import rule_words
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainers import Explanation, Prediction
@@ -25,14 +32,15 @@ from explainers.explanation import (
 
 
 def prediction_of(p: Prediction | None, words: Vocabulary | None = None) -> str:
-    """ "refused (probability 0.79)", a regression value, or a dash."""
+    """ "refused (79% chance)": the same percentage the sentence says; a regression value,
+    or a dash."""
     words = words or Vocabulary()
     if p is None:
         return "—"
     if p.value is not None:
         return value(p.value)
     if p.probabilities and p.label in p.probabilities:
-        return f"{words.cls(p.label)} (probability {number(p.probabilities[p.label], 2)})"
+        return f"{words.cls(p.label)} ({percent(p.probabilities[p.label])} chance)"
     return words.cls(p.label)
 
 
@@ -43,11 +51,12 @@ def heading(explanation: Explanation, words: Vocabulary) -> str:
     return f"Why {value(p.value) if p.value is not None else words.cls(p.label)}?"
 
 
-def rows_text(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def rows_text(n: int, noun: str) -> str:
+    return f"{count(n)} {noun}" if n == 1 else f"{count(n)} {noun}s"
 
 
 def fidelity_text(explanation: Explanation) -> str:
+    """The fidelity line of the technical details; its counts are of what the page shows."""
     f = explanation.fidelity
     if isinstance(f, AnchorFidelity):
         met = "meets" if f.threshold_met else "does not meet"
@@ -56,35 +65,38 @@ def fidelity_text(explanation: Explanation) -> str:
             f"{rows_text(f.distinct_rows, 'distinct row')} behind the samples"
         )
         return (
-            f"precision {number(f.precision)} on {f.samples} fresh samples scored by the model "
-            f"({percent(f.confidence)} bounds {number(f.precision_lower)}-"
-            f"{number(f.precision_upper)}, {rows}); {met} the threshold {value(f.threshold)}"
+            f"precision {percent(f.precision)} on {count(f.samples)} fresh samples scored by "
+            f"the model ({percent(f.confidence)} bounds {percent(f.precision_lower)} to "
+            f"{percent(f.precision_upper)}, {rows}); {met} the threshold {percent(f.threshold)}"
         )
     if isinstance(f, ShapFidelity):
-        parts = [f"additivity error {f.additivity_error:.2e}"]
+        parts = [f"additivity error {number(f.additivity_error, 6)}"]
         if f.exact:
             parts.append("exact Shapley values")
         elif f.max_standard_error is not None:
             parts.append(f"largest standard error {number(f.max_standard_error)}")
         if f.background_rows is not None:
-            parts.append(f"background of {f.background_rows} reference rows")
+            parts.append(f"background of {rows_text(f.background_rows, 'reference row')}")
         return ", ".join(parts)
     if isinstance(f, CounterfactualFidelity):
+        result = explanation.result
+        shown = result.counterfactuals if isinstance(result, CounterfactualResult) else []
+        valid = sum(1 for c in shown if c.valid)
         text = (
-            f"{f.valid} of {f.generated} counterfactuals valid on the model "
-            f"(validity {number(f.validity, 2)}), sparsity {number(f.sparsity, 2)}, "
-            f"proximity {number(f.proximity)}"
+            f"{valid} of the {len(shown)} counterfactuals shown are valid on the model, "
+            f"changing {number(f.sparsity, 2)} features on average (proximity "
+            f"{number(f.proximity)})"
         )
-        for count, why in (
+        for dropped, why in (
             (f.dropped_implausible, "implausible"),
-            (f.dropped_constraints, "constraints"),
+            (f.dropped_constraints, "breaking a constraint"),
         ):
-            if count:
-                text += f", {count} {why} dropped"
+            if dropped:
+                text += f"; {dropped} more found but not shown ({why})"
         text += f"; plausible within {number(f.plausibility_threshold)} of a real row"
         return text
     if isinstance(f, ImportanceFidelity):
-        return f"baseline score {number(f.baseline_score)} on {f.rows} rows"
+        return f"baseline score {number(f.baseline_score)} on {rows_text(f.rows, 'row')}"
     return json.dumps(f.model_dump())
 
 
@@ -139,7 +151,7 @@ class ShapRow:
 @dataclass(frozen=True)
 class ShapTable:
     """The contributions as printed, largest first, and the base value and f(x) at the
-    same precision."""
+    same precision (as percentages when they are chances, as in the sentence)."""
 
     rows: list[ShapRow]
     base: str
@@ -164,7 +176,10 @@ def shap_table(explanation: Explanation, words: Vocabulary) -> ShapTable | None:
         towards = pushes_towards(c.shap, result.output, predicted)
         colour = "neutral" if float(shown) == 0 else "towards" if towards else "away"
         se = None if error is None else number(error, decimals)
-        rows.append(ShapRow(words.feature(c.feature), value(c.value), shown, se, colour))
+        shown_value = words.value(c.feature, c.value)
+        rows.append(ShapRow(words.feature(c.feature), shown_value, shown, se, colour))
+    if result.output != "value" and result.link == "identity":  # chances, as the sentence says
+        return ShapTable(rows, percent(result.base_value), percent(output))
     return ShapTable(rows, number(result.base_value, decimals), number(output, decimals))
 
 
@@ -183,3 +198,12 @@ def plausibility(explanation: Explanation) -> list[str] | None:
             text += f"; breaks {', '.join(c.violations)}"
         texts.append(text)
     return texts
+
+
+def counterfactual_values(explanation: Explanation) -> list[str]:
+    """Each counterfactual's values as JSON (what its "apply" button puts in the editor);
+    empty for other methods."""
+    result = explanation.result
+    if not isinstance(result, CounterfactualResult):
+        return []
+    return [json.dumps(c.values, separators=(",", ":")) for c in result.counterfactuals]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from explainer_service.render.pages import (
         LinkFor,
+        RowLinks,
         as_is,
         drilldown_link,
         links_for,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LinkFor",
+    "RowLinks",
     "as_is",
     "drilldown_link",
     "links_for",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -11,11 +12,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from explainer_service.presentation.colours import PALETTE
 from explainer_service.presentation.figures import figure_json
-from explainer_service.presentation.formats import number, percent, signed, value
+from explainer_service.presentation.formats import count, number, percent, signed, value
 from explainer_service.presentation.summary import summary
 from explainer_service.presentation.text import anchor_sentence, inert, is_text, ranked, segments
 from explainer_service.presentation.views import (
     anchor_rule,
+    counterfactual_values,
     coverage_warning,
     fidelity_text,
     heading,
@@ -34,13 +36,23 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(num=number, signed=signed, pct=percent, val=value)
+_env.filters.update(num=number, signed=signed, pct=percent, val=value, thousands=count)
 _env.globals["palette"] = PALETTE
 
 
 #: Turns a path and query of the service into the link printed for it (absolute, signed:
 #: ``explainer_service.security.UrlBuilder``); pages and answers print every link through one.
 LinkFor = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class RowLinks:
+    """Which row of a payload of several a page explains (``index`` from 0, of ``count``)
+    and links to other rows' pages (row index -> link; maybe not every row)."""
+
+    index: int
+    count: int
+    links: dict[int, str]
 
 
 def as_is(path_and_query: str) -> str:
@@ -69,11 +81,16 @@ def render_explanation(
     words: Vocabulary | None = None,
     other_methods: Mapping[str, str] | None = None,
     inference: Mapping[str, Any] | None = None,
+    editor: Mapping[str, Any] | None = None,
+    back: str | None = None,
+    rows: RowLinks | None = None,
 ) -> str:
     """The page of one explanation; it links to its instance explained by each other of
     ``local_methods`` (the service's methods that explain one row), or to
     ``other_methods`` (method -> link) when given. ``inference``: the logged inference it
-    explains (``id``, ``href`` of its record, ``agrees``, ``sentence`` about the check)."""
+    explains (``id``, ``href`` of its record, ``agrees``, ``sentence`` about the check).
+    ``editor``: the what-if editor's context (``runtime.editor``); ``back``: the link to the
+    explanation whose editor asked for this one; ``rows``: the payload's other rows."""
     words = words or Vocabulary()
     instance = explanation.instance
     others = (
@@ -107,6 +124,10 @@ def render_explanation(
         prediction_of=lambda p: prediction_of(p, words),
         plausibility=plausibility(explanation),
         inference=inference,
+        editor=editor,
+        back=back,
+        rows=rows,
+        counterfactual_values=counterfactual_values(explanation),
     )
 
 
@@ -137,11 +158,21 @@ def _render_text(
 
 
 def render_status(
-    record: Record, *, model_name: str, refresh_s: int = 2, link: LinkFor = as_is
+    record: Record,
+    *,
+    model_name: str,
+    refresh_s: int = 2,
+    link: LinkFor = as_is,
+    page: str | None = None,
 ) -> str:
+    """The page of an explanation not done yet; it refreshes itself to ``page`` (its own
+    page, by default)."""
+    links = links_for(record.id, link)
+    if page is not None:
+        links["html"] = page
     return _env.get_template("status.html.j2").render(
         record=record,
-        links=links_for(record.id, link),
+        links=links,
         model_name=model_name,
         refresh=None if record.status == "failed" else refresh_s,
     )

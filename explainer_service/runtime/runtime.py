@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from explainer_service.errors import CodecError, ConfigError, PayloadError
 from explainer_service.model_client import RemoteModel
 from explainer_service.model_client.codecs import RecordsCodec
+from explainer_service.runtime.category_labels import check_category_labels
 from explainer_service.runtime.fairness import FairnessCheck
 from explainer_service.runtime.features import read_reference, select_features
 from explainer_service.runtime.window import LoggedWindow, check_window, file_source, read_window
@@ -97,6 +98,7 @@ class Runtime:
             )
         except (SchemaError, ValueError) as exc:
             raise ConfigError(f"features: {exc}") from None
+        check_category_labels(self.schema, features.category_labels)
         #: the protected attributes' check; None: none are configured
         self.fairness: FairnessCheck | None = None
         if features.protected:

@@ -15,6 +15,10 @@ from explainer_service.settings import SecuritySettings
 #: Open whatever the configuration: probes, metrics, and the static scripts of the pages.
 OPEN_PREFIXES = ("/health/", "/v2/health/", "/static/")
 OPEN_PATHS = frozenset({"/metrics"})
+#: A page's what-if editor is granted these POSTs by the query of a signed link to
+#: ``GRANT_PATH`` that the page carries (``explainer_service.runtime.editor``).
+GRANT_PATH = "/whatif"
+GRANTED_POSTS = frozenset({"/whatif/predict", "/whatif/explain"})
 
 
 class AccessControl:
@@ -25,7 +29,9 @@ class AccessControl:
 
     A GET or HEAD whose query has ``sig`` is judged by its signature alone (when links are
     signed): a valid one lets it through with ``expires`` and ``sig`` taken out of the query,
-    so routes never see them; an altered or expired one is refused (403), token or not.
+    so routes never see them; an altered or expired one is refused (403), token or not. A
+    POST to one of ``GRANTED_POSTS`` whose query has ``sig`` is judged the same way, as a
+    signed link to ``GRANT_PATH`` (the grant a page's what-if editor carries).
     """
 
     def __init__(
@@ -48,9 +54,10 @@ class AccessControl:
             await self.app(scope, receive, send)
             return
         query: bytes = scope["query_string"]
-        if self.signer and scope["method"] in ("GET", "HEAD") and is_signed(query):
+        signed_as = _signed_as(scope["method"], scope["path"])
+        if self.signer and signed_as is not None and is_signed(query):
             try:
-                self.signer.verify(scope["path"], query.decode("latin-1"))
+                self.signer.verify(signed_as, query.decode("latin-1"))
             except LinkSignatureError as exc:
                 await refuse(scope, receive, send, exc, self.respond)
                 return
@@ -81,6 +88,16 @@ class AccessControl:
             elif name == self.trusted_header and value.strip():
                 found = True
         return found
+
+
+def _signed_as(method: str, path: str) -> str | None:
+    """The path a signature on this request must be for: its own for a GET or HEAD,
+    ``GRANT_PATH`` for a granted POST; None when a signature cannot admit it."""
+    if method in ("GET", "HEAD"):
+        return path
+    if method == "POST" and path in GRANTED_POSTS:
+        return GRANT_PATH
+    return None
 
 
 def _is_open(path: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,11 @@ def test_the_notebook_runs_top_to_bottom(
     # anchors, SHAP, counterfactuals, the three compared, importance
     assert len(figures) >= 5, [h[:200] for h in html]
     assert all("cdn.plot.ly/plotly" not in h for h in figures)
+    # plotly.js once per notebook, not once per output (issue 31: 4.8 MB each)
+    assert len([h for h in html if re.search(r"plotly\.js v\d", h)]) == 1
+    # the service's words, not typed again in the notebook (GET /vocabulary)
+    sentences = " ".join(h for h in html if 'class="xs-sentence"' in h)
+    assert "refused" in sentences and "applicant" in sentences and "&lt;=50K" not in sentences
     methods = {
         m
         for h in figures

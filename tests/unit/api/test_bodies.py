@@ -46,6 +46,8 @@ from explainer_service.api.inference_bodies import (
     InferencePending,
     InferenceSummary,
 )
+from explainer_service.api.vocabulary import VocabularyOut
+from explainer_service.api.whatif_bodies import WhatIfExplanation, WhatIfPrediction
 from explainer_service.comparison import Comparison, WindowComparison
 from explainer_service.compat.bodies import (
     V2Live,
@@ -166,6 +168,9 @@ CASES = [
     ],
     Case("POST", "/inferences", 200, LoggedEvent, body=V2, headers=LOGGED.headers),
     Case("GET", "/fairness", 200, ParityReport, {"attribute": "gender"}),
+    Case("POST", "/whatif/predict", 200, WhatIfPrediction, body={"values": RECORD}),
+    Case("POST", "/whatif/explain", 200, WhatIfExplanation, body={"values": RECORD}),
+    Case("GET", "/vocabulary", 200, VocabularyOut),
 ]  # fmt: skip
 
 

@@ -80,6 +80,9 @@ OPERATIONS = [
     ("GET", "/inferences/{id}/explain"),
     ("POST", "/inferences"),
     ("GET", "/fairness"),
+    ("POST", "/whatif/predict"),
+    ("POST", "/whatif/explain"),
+    ("GET", "/vocabulary"),
 ]
 
 
@@ -113,6 +116,7 @@ WITHOUT_INPUTS = {
         "/v2/health/live",
         "/v2/health/ready",
         "/batches/{id}",
+        "/vocabulary",
     )
 } | {("POST", "/inferences")}  # a CloudEvent: its body and headers are not in the document
 CASES = [

@@ -33,6 +33,7 @@ from explainer_service.client import (
     WaitTimeoutError,
 )
 from explainer_service.presentation.inputs import request_body
+from explainer_service.presentation.vocabulary import Vocabulary
 from tests.helpers.render_factories import INSTANCE, anchors, counterfactual, counterfactuals, shap
 from tests.helpers.support import ROOT
 
@@ -51,6 +52,8 @@ def error(status: int, code: str, message: str = "wrong", **headers: str) -> htt
 
 
 def client_for(handler: Handler, **kwargs: Any) -> ExplainerClient:
+    """A client given words (else it first asks the service for its own: ``test_words``)."""
+    kwargs.setdefault("words", Vocabulary())
     return ExplainerClient(BASE, transport=httpx.MockTransport(handler), **kwargs)
 
 
@@ -257,7 +260,7 @@ def test_the_async_batch_answers_as_the_blocking_one(no_wait: None) -> None:
 
     async def run() -> Any:
         transport = httpx.MockTransport(FakeService(stored={30}, bad={33}))
-        async with AsyncExplainerClient(BASE, transport=transport) as client:
+        async with AsyncExplainerClient(BASE, transport=transport, words=Vocabulary()) as client:
             return await client.explain_many(data, "shap", concurrency=2, progress=False)
 
     batch = asyncio.run(run())

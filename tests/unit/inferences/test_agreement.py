@@ -122,7 +122,7 @@ def test_the_page_s_sentence_speaks_the_pages_words() -> None:
     words = Vocabulary(classes={"<=50K": "refused", ">50K": "approved"})
     differs = compare({"scores": [0.3, 0.7]}, {"scores": [0.9, 0.1]}, CLASSES, 1e-6)
     said = sentence(differs, CLASSES, words)
-    assert "approved (probability 0.70) when this decision was logged" in said
-    assert "refused (probability 0.90) today" in said and "today's model" in said
+    assert "approved (70% chance) when this decision was logged" in said
+    assert "refused (90% chance) today" in said and "today's model" in said
     same = compare({"scores": [0.9, 0.1]}, {"scores": [0.9, 0.1]}, CLASSES, 1e-6)
     assert sentence(same, CLASSES, words).startswith("The model, asked again, still gives")

@@ -60,6 +60,7 @@ def test_percentages_never_round_to_all_or_nothing(share: float, text: str) -> N
         (12.5, "12.5"),
         (3.14159, "3.14"),
         (0.00264, "0.00264"),  # the bin edge alibi's %.2f printed as 0.0
+        (8651, "8,651"),  # beside "27,828" on the same page
         (22232, "22,232"),
         (22232.5, "22,232.5"),
         (-0.0000001, "-0.0000001"),

@@ -86,7 +86,7 @@ def shap_result(output: str = ">50K", link: str = "identity", base: float = 0.24
 def test_shap_sentence_names_the_strongest_pushes(words: Vocabulary) -> None:
     """gender's -0.0004 is noise next to relationship's -0.12: not named."""
     assert shap_sentence(shap_result(), 0.2296, words) == (
-        "The model gave this applicant a 23% chance of approved; the average applicant gets "
+        "The model gave this applicant a 23% chance of being approved; the average applicant gets "
         "24%; capital gains and age pushed it up most, relationship pushed it down most."
     )
 
@@ -94,7 +94,7 @@ def test_shap_sentence_names_the_strongest_pushes(words: Vocabulary) -> None:
 def test_shap_sentence_speaks_of_chances_on_the_logit_scale(words: Vocabulary) -> None:
     result = shap_result(link="logit", base=0.0)
     sentence = shap_sentence(result, math.log(0.3 / 0.7), words)
-    assert "a 30% chance of approved; the average applicant gets 50%" in sentence
+    assert "a 30% chance of being approved; the average applicant gets 50%" in sentence
 
 
 def test_shap_sentence_of_a_regression(words: Vocabulary) -> None:
@@ -106,8 +106,25 @@ def test_shap_sentence_of_a_regression(words: Vocabulary) -> None:
     )
     assert shap_sentence(result, 225.5, words) == (
         "The model's answer for this applicant is 225.5; the average applicant gets 210; "
-        "age pushed it up most, nothing pushed it down most."
+        "age pushed it up most, nothing pushed it down noticeably."
     )
+
+
+def test_small_contributions_are_not_named_as_reasons(words: Vocabulary) -> None:
+    """-0.004 and -0.001 next to +0.3: under 5% of the total, not why (issue 31)."""
+    result = ShapResult(
+        output=">50K",
+        link="identity",
+        base_value=0.24,
+        contributions=[
+            Contribution(feature=f, value=1, shap=s)
+            for f, s in {"capital-gain": 0.3, "gender": -0.004, "age": -0.001}.items()
+        ],
+    )
+    sentence = shap_sentence(result, 0.535, words)
+    assert sentence.endswith(
+        "capital gains pushed it up most, nothing pushed it down noticeably."
+    ), sentence
 
 
 def test_counterfactual_sentence_takes_the_valid_one_with_fewest_changes(words) -> None:

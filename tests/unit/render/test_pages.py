@@ -39,9 +39,9 @@ def page(explanation: Explanation, words: Vocabulary) -> str:
 def test_the_shap_page_speaks_the_user_s_words(words: Vocabulary) -> None:
     html = page(shap(), words)
     text = visible_text(html)
-    assert "Why refused?" in text and "refused (probability 0.77)" in text
+    assert "Why refused?" in text and "refused (77% chance)" in text
     sentence = element_text(html, "sentence")
-    assert sentence.startswith("The model gave this applicant a 26% chance of approved")
+    assert sentence.startswith("The model gave this applicant a 26% chance of being approved")
     assert "hours worked per week and age pushed it up most" in sentence
     for raw in ("<=50K", ">50K", "hours-per-week", "marital-status"):
         assert raw not in text, raw

@@ -43,6 +43,6 @@ def test_the_page_names_the_window_or_the_file() -> None:
     assert text == "800 inferences logged from 2026-11-06 14:00 to 2026-12-06 14:00 UTC"
     file = ReferenceSource(kind="file", file="reference.csv")
     assert element_text(page(with_source(file, 3000)), "reference-source") == (
-        "3000 rows of reference.csv"
+        "3,000 rows of reference.csv"  # thousands separated
     )
     assert 'id="reference-source"' not in page(with_source(None, 3000))

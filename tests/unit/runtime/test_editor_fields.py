@@ -1,0 +1,70 @@
+"""The what-if editor's fields: categories in words, numbers within the reference data's
+range, immutable features marked, and the same bounds held by the service."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from explainer_service.presentation.vocabulary import Vocabulary
+from explainer_service.runtime.editor_fields import Range, check_values, editor_fields, ranges_of
+from explainers import FeatureSchema, InvalidValueError
+
+DATA = pd.DataFrame(
+    {
+        "age": [17, 40, 90],
+        "relationship": ["Husband", "Not-in-family", "Wife"],
+        "hours-per-week": [1.0, 40.0, 99.0],
+        "grade": [1, 2, 3],
+    }
+)
+WORDS = Vocabulary(
+    features={"hours-per-week": "hours worked per week"},
+    categories={"relationship": {"Not-in-family": "not in a family"}},
+)
+
+
+@pytest.fixture
+def schema() -> FeatureSchema:
+    return FeatureSchema.infer(
+        DATA,
+        immutable=["age"],
+        categorical=["relationship", "grade"],
+        overrides={"grade": {"wire": "value"}},
+    )
+
+
+def test_fields_speak_the_page_s_words(schema: FeatureSchema) -> None:
+    instance = {"age": 40, "relationship": "Not-in-family", "hours-per-week": 40.0, "grade": 2}
+    fields = {f.name: f for f in editor_fields(schema, instance, ranges_of(schema, DATA), WORDS)}
+    relationship = fields["relationship"]
+    assert relationship.kind == "category" and relationship.value == "Not-in-family"
+    assert ("Not-in-family", "not in a family") in relationship.options
+    assert ("Husband", "Husband") in relationship.options  # no label: as it is
+    hours = fields["hours-per-week"]
+    assert (hours.label, hours.kind, hours.low, hours.high) == (
+        "hours worked per week",
+        "number",
+        "1",
+        "99",
+    )
+    assert hours.value == "40"  # as the input shows it, without ".0"
+    assert fields["age"].immutable and not hours.immutable
+    assert fields["age"].step == "1"  # whole numbers in the data
+    grade = fields["grade"]
+    assert grade.kind == "category" and grade.numeric  # sent back as numbers
+
+
+def test_a_text_model_has_no_editor() -> None:
+    texts = pd.DataFrame({"review": ["good", "bad"]})
+    schema = FeatureSchema.infer(texts, text=["review"])
+    assert editor_fields(schema, {"review": "good"}, {}, WORDS) == []
+
+
+def test_the_service_holds_the_editor_s_bounds() -> None:
+    ranges = {"hours-per-week": Range(1, 99)}
+    check_values({"hours-per-week": 99, "relationship": "Wife"}, ranges)
+    with pytest.raises(InvalidValueError) as refused:
+        check_values({"hours-per-week": 100}, ranges)
+    assert refused.value.feature == "hours-per-week"
+    assert "1 to 99" in str(refused.value)
