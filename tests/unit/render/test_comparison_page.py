@@ -84,7 +84,7 @@ def test_shap_and_counterfactuals_in_words() -> None:
     # the figure: a data block the page's own script draws (no inline script)
     assert '<script src="/static/plotly.min.js"></script>' in html
     assert '<script type="application/json" id="figure-data">' in html
-    assert "capital gains: 0 → 5001" in html  # values as the page shows them (value filter)
+    assert "capital gains: 0 → 5,001" in html  # values as the page shows them (value filter)
 
 
 def test_the_window_page_says_the_share() -> None:
