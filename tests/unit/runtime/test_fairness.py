@@ -46,7 +46,7 @@ def test_a_text_model_has_no_protected_attribute(income_files, tmp_path) -> None
     loaded.data.target = "label"
     loaded.features = loaded.features.model_copy(
         update={"text": ["review"], "names": ["review"], "immutable": [], "links": [],
-                "overrides": {}, "labels": {}, "missing": []}
+                "overrides": {}, "labels": {}, "missing": [], "category_labels": {}}
     )  # fmt: skip
     loaded.explainers = {"shap": {}}
     with pytest.raises(ConfigError, match="a text model has no attributes"):
