@@ -126,14 +126,15 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
 
 def _die_with_the_service() -> None:
     """On Linux, have the kernel kill this process when the service dies, even by SIGKILL,
-    so that no orphaned worker keeps calling the model for a request nobody will store."""
+    so that no orphaned worker keeps calling the model for a request nobody will store.
+    The parent is the pool's fork server, which exits when the service does."""
     parent = multiprocessing.parent_process()
     if sys.platform != "linux" or parent is None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
         log.warning("cannot ask to be stopped with the service: errno %d", ctypes.get_errno())
-    if os.getppid() != parent.pid:  # the service died before we asked
+    if not parent.is_alive():  # the service died before we asked
         os._exit(1)
 
 
