@@ -58,7 +58,7 @@ WorkerMain = Callable[[int, Any, Connection], None]
 
 #: imported once by the fork server, before it forks a worker: the engines' libraries that
 #: fitting imports (a module that is not installed is skipped)
-PRELOADED = ("sklearn.neighbors", "scipy.stats", "shap")
+PRELOADED = ("scipy.spatial", "scipy.special")
 
 #: How often an idle worker's supervisor checks that its process still lives.
 IDLE_CHECK_S = 0.2
