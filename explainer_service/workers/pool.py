@@ -368,6 +368,7 @@ class Pool:
             return True
         if isinstance(message, StartFailed):
             reason = "configuration error" if message.config else "cannot fit the explainers"
+            worker.state = WorkerState.failed  # before readiness can say why
             self.failure = self.failure or f"{reason}: {message.message}"
             log.error("worker %d cannot start: %s", worker.index, message.message)
             return False
