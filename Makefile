@@ -32,6 +32,11 @@ SERVER_PYTHONS := 3.12 3.13
 PYENV_ROOT ?= $(HOME)/.pyenv
 MATRIX_STAMPS := $(foreach v,$(CLIENT_PYTHONS),$(STAMPS)/matrix-$(v))
 
+# Every environment is installed without compiling its modules to bytecode: Python compiles
+# a module when it is first imported, so only what runs is compiled, and pip takes about a
+# third of the CPU time it takes compiling everything (docs/testing.md).
+PIP_OPTIONS := --quiet --no-compile
+
 # pytest-xdist's processes for `make test` (docs/testing.md)
 TEST_PROCESSES ?= 3
 
@@ -144,16 +149,16 @@ $(STAMPS)/venv: pyproject.toml tests/plugin/pyproject.toml
 	@mkdir -p $(STAMPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,example]'
+	$(BIN)/python -m pip install $(PIP_OPTIONS) -e '.[dev,example]'
 	# a third-party explanation method, to test the `explainers` entry-point group
-	$(BIN)/python -m pip install --quiet -e tests/plugin
+	$(BIN)/python -m pip install $(PIP_OPTIONS) -e tests/plugin
 	@touch $@
 
 # The same scikit-learn as the main environment, so both load the same model.joblib.
 $(STAMPS)/mlserver: $(STAMPS)/venv
 	test -x $(MLSERVER_VENV)/bin/python || $(PYTHON) -m venv $(MLSERVER_VENV)
 	$(MLSERVER_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(MLSERVER_VENV)/bin/python -m pip install --quiet \
+	$(MLSERVER_VENV)/bin/python -m pip install $(PIP_OPTIONS) \
 		mlserver==$(MLSERVER_VERSION) mlserver-sklearn==$(MLSERVER_VERSION) \
 		scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')
 	@touch $@
@@ -162,7 +167,7 @@ $(STAMPS)/mlserver: $(STAMPS)/venv
 $(STAMPS)/reference: $(STAMPS)/venv
 	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
 	$(REFERENCE_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(REFERENCE_VENV)/bin/python -m pip install --quiet $(REFERENCE_PACKAGES) \
+	$(REFERENCE_VENV)/bin/python -m pip install $(PIP_OPTIONS) $(REFERENCE_PACKAGES) \
 		scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')
 	@touch $@
 
@@ -187,7 +192,7 @@ $(STAMPS)/matrix-%: $(STAMPS)/wheel $(STAMPS)/constraints.txt
 	if [ -z "$$python" ]; then echo "Python $* is not installed: its tests are skipped"; \
 	else rm -rf .venv-py$* && $$python -m venv .venv-py$* \
 		&& .venv-py$*/bin/python -m pip install --quiet --upgrade pip \
-		&& .venv-py$*/bin/python -m pip install --quiet \
+		&& .venv-py$*/bin/python -m pip install $(PIP_OPTIONS) \
 			"$$(ls $(STAMPS)/wheel/*.whl)$(if $(filter $*,$(SERVER_PYTHONS)),[server])" \
 			$(if $(filter $*,$(SERVER_PYTHONS)),--constraint $(STAMPS)/constraints.txt) \
 			pytest pytest-timeout pyyaml \

@@ -373,6 +373,8 @@ class FeatureSchema(BaseModel):
         """Wire rows (n, d) -> float matrix (n, d) in the explainer space."""
         if isinstance(rows, pd.DataFrame):
             rows = rows[self.names].values.tolist()
+        # reference data repeats its values: each column encodes a distinct value once
+        codes: list[dict[tuple[type, Any], float]] = [{} for _ in self.features]
         encoded = []
         for row in rows:
             row = list(row)
@@ -380,7 +382,9 @@ class FeatureSchema(BaseModel):
                 raise SchemaError(
                     f"a row has {len(row)} values; the schema has {len(self.features)} features"
                 )
-            encoded.append([f.encode(v) for f, v in zip(self.features, row, strict=True)])
+            encoded.append(
+                [_encoded(f, seen, v) for f, seen, v in zip(self.features, codes, row, strict=True)]
+            )
         return np.asarray(encoded, dtype=float).reshape(len(encoded), len(self.features))
 
     def normalise(self, rows: Sequence[Sequence[Any]]) -> list[list[WireValue]]:
@@ -431,3 +435,16 @@ def records_to_rows(records: Iterable[Mapping[str, Any]], names: Sequence[str]) 
             raise UnexpectedFeatureError(extra, names)
         rows.append([record[n] for n in names])
     return rows
+
+
+def _encoded(feature: Feature, seen: dict[tuple[type, Any], float], value: Any) -> float:
+    """``feature.encode(value)``, remembered in ``seen`` by type and value (``1`` and
+    ``True`` are equal keys otherwise)."""
+    try:
+        key = (type(value), value)
+        return seen[key]
+    except KeyError:
+        seen[key] = number = feature.encode(value)
+        return number
+    except TypeError:  # unhashable: encode refuses it
+        return feature.encode(value)

@@ -4,8 +4,10 @@ Shaped like MLServer's ``InferencePool``, with one difference: tasks wait in one
 the service and a worker takes the next one when it is free, so a cheap task never waits
 behind a long one while another worker is idle.
 
-Each worker has a supervising thread in the service process. It starts the process with
-``spawn`` (a fresh interpreter: nothing is inherited from the threaded server), waits until
+Each worker has a supervising thread in the service process. It starts the process from a
+fork server (``forkserver``: a single-threaded process started fresh, nothing is inherited
+from the threaded server) that has imported the worker's code and its engines once, so a
+worker, and the one that replaces it, starts without importing them again; it waits until
 it has fitted its explainers, then hands it one task at a time and waits on the worker's
 pipe and its process sentinel together, so a death is seen at once: the task it was
 running fails with ``WorkerCrashedError`` and a new process takes its place. The event loop
@@ -53,6 +55,10 @@ from explainer_service.workers.task import (
 log = logging.getLogger("explainer_service.pool")
 
 WorkerMain = Callable[[int, Any, Connection], None]
+
+#: imported once by the fork server, before it forks a worker: the engines' libraries that
+#: fitting imports (a module that is not installed is skipped)
+PRELOADED = ("scipy.spatial", "scipy.special")
 
 #: How often an idle worker's supervisor checks that its process still lives.
 IDLE_CHECK_S = 0.2
@@ -215,7 +221,8 @@ class Pool:
         self._settings = settings
         self.on_start = on_start
         self._target = target
-        self._context = multiprocessing.get_context("spawn")
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload([target.__module__, *PRELOADED])
         #: background tasks running at once, at most
         self.background_slots = background_slots or max(1, size - 1)
         self._queue = _Queue(self.background_slots)
@@ -361,6 +368,7 @@ class Pool:
             return True
         if isinstance(message, StartFailed):
             reason = "configuration error" if message.config else "cannot fit the explainers"
+            worker.state = WorkerState.failed  # before readiness can say why
             self.failure = self.failure or f"{reason}: {message.message}"
             log.error("worker %d cannot start: %s", worker.index, message.message)
             return False

@@ -8,12 +8,13 @@ plain data.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
+import select
 import signal
-import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -135,20 +136,41 @@ def run_task(runtime: FittedRuntime, task: Task) -> Answer:
 
 
 def _die_with_the_service() -> None:
-    """On Linux, have the kernel kill this process when the service dies, even by SIGKILL,
-    so that no orphaned worker keeps calling the model for a request nobody will store."""
+    """Exit at once when the service dies, even by SIGKILL, so that no orphaned worker keeps
+    calling the model for a request nobody will store. A worker's parent is the pool's fork
+    server, which lives as long as any worker holds its end of the server's pipe, so the
+    kernel's parent-death signal would never come: a thread waits on the service instead."""
     parent = multiprocessing.parent_process()
-    if sys.platform != "linux" or parent is None:
+    if parent is None or parent.pid is None:
         return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-        log.warning("cannot ask to be stopped with the service: errno %d", ctypes.get_errno())
-    if os.getppid() != parent.pid:  # the service died before we asked
+    watch = threading.Thread(target=_exit_with, args=(parent.pid,), name="service-watch")
+    watch.daemon = True
+    watch.start()
+
+
+def _exit_with(pid: int) -> None:
+    """Ends this process when process ``pid`` ends: on Linux by its pidfd, elsewhere by
+    looking every second."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)  # the service died before we looked
+    except (AttributeError, OSError):  # no pidfd (not Linux, or a kernel before 5.3)
+        while _exists(pid):
+            time.sleep(1)
         os._exit(1)
+    select.select([fd], [], [])  # readable once the process has ended
+    os._exit(1)
 
 
-#: prctl(2) option: the signal this process gets when its parent dies.
-PR_SET_PDEATHSIG = 1
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_worker(index: int, setup: Setup | Settings, conn: Connection) -> None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import numpy as np
-from scipy.stats import beta as beta_distribution
+from scipy.special import betaincinv
 
 from explainers.anchors._pool import SamplePool
 from explainers.budget import Tally
@@ -750,8 +750,9 @@ def clopper_pearson(k: int, n: int, confidence: float) -> tuple[float, float]:
     if n == 0:
         return 0.0, 1.0
     alpha = 1 - confidence
-    lower = 0.0 if k == 0 else float(beta_distribution.ppf(alpha, k, n - k + 1))
-    upper = 1.0 if k == n else float(beta_distribution.ppf(1 - alpha, k + 1, n - k))
+    # betaincinv(a, b, q) is the beta distribution's quantile, scipy.stats' beta.ppf
+    lower = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, alpha))
+    upper = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - alpha))
     return lower, upper
 
 

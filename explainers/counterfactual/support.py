@@ -4,8 +4,8 @@ One distance serves proximity (counterfactual to instance) and plausibility (cou
 to the nearest reference row): a numeric difference in units of the reference data's range
 of that feature (raw units when the range is empty), 1 for a category that differs, averaged
 over all features. It is the L1 distance between rows embedded as ``number / range / d``
-and ``one-hot / 2 / d`` (two one-hot entries differ for a changed category), so scikit-learn's
-nearest-neighbour search computes it.
+and ``one-hot / 2 / d`` (two one-hot entries differ for a changed category), so scipy's
+k-d tree (``p=1``) finds the nearest rows.
 
 A counterfactual is plausible when it is no farther from the reference data than most
 reference rows are from each other: its distance to the nearest reference row is at most
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+from scipy.spatial import cKDTree
 
 from explainers.schema import FeatureSchema
 
@@ -35,14 +35,14 @@ class Support:
         span = reference.max(axis=0) - reference.min(axis=0)  # reference is never empty
         self.scale = np.where(span > 0, span, 1.0)
         embedded = self.embed(reference)
-        self._index = NearestNeighbors(n_neighbors=1, metric="manhattan").fit(embedded)
+        self._index = cKDTree(embedded)
         if len(reference) < 2:
             self.reference_distances = np.array([np.inf])  # nothing to compare with
             return
         rng = np.random.default_rng(0)
         sample = rng.choice(len(reference), min(SAMPLE, len(reference)), replace=False)
         # the nearest is the row itself (or a copy of it, also at 0): take the second
-        distances, _ = self._index.kneighbors(embedded[np.sort(sample)], n_neighbors=2)
+        distances, _ = self._index.query(embedded[np.sort(sample)], k=2, p=1)
         self.reference_distances = np.sort(distances[:, 1])
 
     def embed(self, matrix: np.ndarray) -> np.ndarray:
@@ -63,8 +63,8 @@ class Support:
 
     def nearest(self, matrix: np.ndarray) -> np.ndarray:
         """(n,) each row's distance to the nearest reference row."""
-        distances, _ = self._index.kneighbors(self.embed(matrix))
-        return np.asarray(distances[:, 0], dtype=float)
+        distances, _ = self._index.query(self.embed(matrix), k=1, p=1)
+        return np.asarray(distances, dtype=float).reshape(-1)
 
     def near(self, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """``nearest`` for rows that differ from the instance ``x`` in a few columns: each

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field
-from scipy.stats import beta
 
+from explainers.anchors.search import clopper_pearson
 from explainers.budget import CostEstimate, Tally
 from explainers.explanation import Prediction
 from explainers.schema import FeatureSchema
@@ -115,9 +115,7 @@ def _first(tokens: list[Token], word: str) -> int:
 
 def _lower_bound(hits: int, n: int, confidence: float) -> float:
     """The one-sided Clopper-Pearson lower bound of a share ``hits / n``."""
-    if n == 0 or hits == 0:
-        return 0.0
-    return float(beta.ppf(1 - confidence, hits, n - hits + 1))
+    return clopper_pearson(hits, n, confidence)[0]
 
 
 class _Search:

@@ -1,6 +1,6 @@
 """``explainer-service batch`` on a local Ray of 2 CPUs, against the example model server.
 
-One Ray session for the module (starting Ray takes seconds). The batch of 60 logged V2
+One Ray session for the module (starting Ray takes seconds). The batch of 20 logged V2
 payloads runs once (``first``); the tests read what it did: every row explained once, a
 second run that asks the model nothing, the service's own explanations of the same rows
 equal to the batch's and shared with it through the store, and rows whose model calls
@@ -28,7 +28,7 @@ from tests.helpers.support import explainer_service, free_port, python_server, w
 
 pytestmark = pytest.mark.integration
 
-ROWS = 60
+ROWS = 20
 #: a capital gain no reference row has: the poison proxy fails every request carrying it
 POISON = 12345
 POISONED = (3, 7, 11)

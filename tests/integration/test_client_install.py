@@ -49,7 +49,7 @@ def test_the_plain_install_is_the_client_alone(tmp_path: Path, output_dir: Path)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     wheel = build_wheel(tmp_path / "dist")
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(wheel)],
+        [str(python), "-m", "pip", "install", "--quiet", "--no-compile", str(wheel)],
         check=True,
         timeout=INSTALL_TIMEOUT_S,
         env=env,

@@ -64,8 +64,8 @@ def installed(version: str, wheel: Path) -> Path:
     """The venv of ``version`` with ``wheel`` installed over what ``make matrix`` put there."""
     python = matrix_python(version)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall",
-         str(wheel)],
+        [str(python), "-m", "pip", "install", "--quiet", "--no-compile", "--no-deps",
+         "--force-reinstall", str(wheel)],
         check=True, timeout=600, env=clean_environment(),
     )  # fmt: skip
     return python
