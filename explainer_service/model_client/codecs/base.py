@@ -49,6 +49,9 @@ def normalise_rows(rows: Any, n_features: int) -> Rows:
     """Rows (sequence of sequences or a 2-D array) as lists of JSON scalars, each of length d."""
     if isinstance(rows, np.ndarray):
         rows = rows.tolist() if rows.dtype != object else list(rows)
+    plain = _already_plain(rows, n_features)
+    if plain is not None:
+        return plain
     out: Rows = []
     for i, row in enumerate(rows):
         if isinstance(row, str | bytes | Mapping) or not isinstance(row, Sequence | np.ndarray):
@@ -58,6 +61,31 @@ def normalise_rows(rows: Any, n_features: int) -> Rows:
                 f"row {i} has {len(row)} values; expected {n_features}", field=f"[{i}]"
             )
         out.append([native(v, f"[{i}][{j}]") for j, v in enumerate(row)])
+    return out
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _already_plain(rows: Any, n_features: int) -> Rows | None:
+    """Copies of ``rows`` when each is a list of ``n_features`` JSON scalars of exactly the
+    built-in types, its numbers finite: what ``normalise_rows`` would give, found a row at a
+    time instead of a value at a time. None when any row is otherwise."""
+    if not isinstance(rows, list):
+        return None
+    out: Rows = []
+    floats: list[float] = []
+    for row in rows:
+        if type(row) is not list or len(row) != n_features:
+            return None
+        kinds = set(map(type, row))
+        if not kinds <= _PLAIN:
+            return None
+        if float in kinds:
+            floats.extend(v for v in row if type(v) is float)
+        out.append(list(row))
+    if floats and not np.isfinite(np.asarray(floats)).all():
+        return None
     return out
 
 
