@@ -140,9 +140,14 @@ def test_plain_rows_come_back_as_copies_and_anything_else_is_still_checked() -> 
     rows = normalise_rows(mixed, len(NAMES))
     assert rows == [[1, "a", 2.5, True, None], [2, "b", 0.5, False, "c"]]
     assert [type(v) for v in rows[1]] == [int, str, float, bool, str]
+    huge = [[10**400, 1.5, 1, 2, 3]]  # no float holds it: checked value by value, kept
+    assert normalise_rows(huge, 5) == huge
     with pytest.raises(CodecError) as info:  # a NaN far down a batch of plain rows
         normalise_rows([[1, "a", 2.0, 3.0, 4.0]] * 50 + [[1, "a", 2.0, float("nan"), 4.0]], 5)
     assert info.value.field == "[50][3]"
+    with pytest.raises(CodecError) as info:
+        normalise_rows([[1, 2.0, 3.0, 4.0, 5.0]] * 3 + [[1, 2.0, 3.0, float("inf"), 5.0]], 5)
+    assert info.value.field == "[3][3]"
     with pytest.raises(CodecError) as info:
         normalise_rows([[1, "a", 2.0, 3.0, 4.0], [1, "a", 2.0, [3.0], 4.0]], 5)
     assert info.value.field == "[1][3]"
