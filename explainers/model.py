@@ -108,12 +108,12 @@ class CountingModel:
         code (an interpolated category) raises ``ExplainerError`` instead.
         """
         matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
-        codes = matrix[:, self._categorical]
-        if codes.size and not np.allclose(codes, np.round(codes), rtol=0, atol=1e-9):
-            raise ExplainerError("an explainer produced a fractional category code")
         if len(matrix) == 0:
             return self._send([])
         first, inverse = _distinct_rows(matrix)
+        codes = matrix[first][:, self._categorical]  # each distinct row checked once
+        if codes.size and not np.allclose(codes, np.round(codes), rtol=0, atol=1e-9):
+            raise ExplainerError("an explainer produced a fractional category code")
         keys = [matrix[i].tobytes() for i in first]
         new = [(key, i) for key, i in zip(keys, first, strict=True) if key not in self._seen]
         if new:

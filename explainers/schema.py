@@ -424,7 +424,7 @@ class FeatureSchema(BaseModel):
             )
         if self.text_feature is None and _column_safe(matrix):
             columns = [f.decode_column(matrix[:, j]) for j, f in enumerate(self.features)]
-            return [list(row) for row in zip(*columns, strict=True)]
+            return list(map(list, zip(*columns, strict=True)))
         return [[f.decode(x) for f, x in zip(self.features, row, strict=True)] for row in matrix]
 
 

@@ -196,6 +196,30 @@ def test_distinct_rows_are_sent_in_the_order_they_first_appear(census_schema, re
     )
 
 
+def test_a_fractional_category_code_is_refused_before_any_call(census_schema, reference) -> None:
+    import numpy as np
+
+    from explainers import CountingModel
+
+    sent: list[int] = []
+
+    def recording(rows):
+        sent.append(len(rows))
+        return threshold_classifier(rows)
+
+    model = CountingModel(BlackBox(recording, class_names=["no", "yes"]), census_schema)
+    matrix = census_schema.to_numeric(reference[census_schema.names].head(4).values.tolist())
+    column = census_schema.names.index("workclass")
+    halfway = matrix.copy()
+    halfway[2, column] += 0.5
+    with pytest.raises(ExplainerError, match="fractional category code"):
+        model.proba(np.vstack([matrix, halfway, matrix]))
+    nearly = matrix.copy()
+    nearly[1, column] += 1e-12  # a rounding error of whole codes is whole
+    model.proba(nearly)
+    assert sent == [4]
+
+
 def test_rows_that_share_a_digest_are_told_apart_by_their_bytes(monkeypatch) -> None:
     import numpy as np
 
