@@ -17,7 +17,8 @@ that of the sampled part. It measures sampling only: another background sample g
 values.
 
 ``KernelExplainer`` calls the model on the background when it is constructed, so it is
-constructed per explanation, where that call is counted. Every feature gets its value:
+constructed per explanation, after the instance and the background were scored together in
+one counted call (its own call is then answered from memory). Every feature gets its value:
 shap's default ``l1_reg`` would select features and give the others zero, which is off.
 """
 
