@@ -22,6 +22,8 @@ from explainers.explanation import Cost, Prediction
 from explainers.schema import FeatureSchema
 
 PredictFn = Callable[[list[list[Any]]], np.ndarray]
+#: the 64-bit FNV prime, which spreads a row's words over its digest
+_PRIME = np.uint64(0x100000001B3)
 
 
 class Usage(Protocol):
@@ -106,18 +108,19 @@ class CountingModel:
         code (an interpolated category) raises ``ExplainerError`` instead.
         """
         matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
-        codes = matrix[:, self._categorical]
-        if codes.size and not np.allclose(codes, np.round(codes), rtol=0, atol=1e-9):
-            raise ExplainerError("an explainer produced a fractional category code")
         if len(matrix) == 0:
             return self._send([])
-        keys = [row.tobytes() for row in matrix]
-        first = {key: i for i, key in reversed(list(enumerate(keys)))}
-        new = [key for key in first if key not in self._seen]
+        first, inverse = _distinct_rows(matrix)
+        codes = matrix[first][:, self._categorical]  # each distinct row checked once
+        if codes.size and not np.allclose(codes, np.round(codes), rtol=0, atol=1e-9):
+            raise ExplainerError("an explainer produced a fractional category code")
+        keys = [matrix[i].tobytes() for i in first]
+        new = [(key, i) for key, i in zip(keys, first, strict=True) if key not in self._seen]
         if new:
-            scores = self._send(self.schema.to_wire(matrix[[first[key] for key in new]]))
-            self._seen.update(zip(new, scores, strict=True))
-        return np.stack([np.asarray(self._seen[key]) for key in keys])
+            scores = self._send(self.schema.to_wire(matrix[[i for _, i in new]]))
+            self._seen.update(zip((key for key, _ in new), scores, strict=True))
+        distinct = np.stack([np.asarray(self._seen[key]) for key in keys])
+        return np.asarray(distinct[inverse])
 
     def raw_rows(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
         """Scores exactly as the model answers them, for rows of wire values (a text
@@ -244,3 +247,45 @@ class CountingModel:
             model_seconds=round(self.model_seconds, 6),
             seconds=round(time.perf_counter() - self.started, 6),
         )
+
+
+def _distinct_rows(matrix: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """``(first, inverse)``: the index of each distinct row's first occurrence, in order of
+    appearance, and for every row the position of its distinct row in ``first``. Rows are
+    the same when their bytes are (``-0.0`` is not ``0.0``).
+
+    Rows are grouped by a 64-bit digest (sorting integers, not rows), then checked against
+    their group's first row; should two different rows share a digest, they are grouped
+    by their bytes instead."""
+    words = np.ascontiguousarray(matrix, dtype=float).view(np.uint64)
+    _, first, inverse = np.unique(_digest(words), return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    first, inverse = first[order], rank[inverse.reshape(-1)]
+    if not np.array_equal(words, words[first][inverse]):
+        return _distinct_by_bytes(matrix)
+    return [int(i) for i in first], inverse
+
+
+def _digest(words: np.ndarray) -> np.ndarray:
+    """One 64-bit number per row of ``words`` (n, d): equal rows, equal numbers."""
+    digest = np.zeros(len(words), dtype=np.uint64)
+    for column in words.T:
+        digest = (digest ^ column) * _PRIME  # wraps around, as it should
+        digest ^= digest >> np.uint64(29)
+    return digest
+
+
+def _distinct_by_bytes(matrix: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """``_distinct_rows`` by each row's bytes, one row at a time."""
+    position: dict[bytes, int] = {}
+    first: list[int] = []
+    inverse = np.empty(len(matrix), dtype=np.intp)
+    for i, row in enumerate(matrix):
+        key = row.tobytes()
+        if key not in position:
+            position[key] = len(first)
+            first.append(i)
+        inverse[i] = position[key]
+    return first, inverse

@@ -17,7 +17,8 @@ that of the sampled part. It measures sampling only: another background sample g
 values.
 
 ``KernelExplainer`` calls the model on the background when it is constructed, so it is
-constructed per explanation, where that call is counted. Every feature gets its value:
+constructed per explanation, after the instance and the background were scored together in
+one counted call (its own call is then answered from memory). Every feature gets its value:
 shap's default ``l1_reg`` would select features and give the others zero, which is off.
 """
 
@@ -142,8 +143,9 @@ class ShapExplainer(Explainer):
         reference_rows: int,
         max_batch_rows: int | None = None,
     ) -> CostEstimate:
-        """An upper bound: the instance (one row); the background, which ``KernelExplainer``
-        scores when it is built (``background_size`` rows, at most the reference rows); then
+        """An upper bound: the instance and the background, which ``KernelExplainer``
+        scores when it is built (``background_size`` rows, at most the reference rows), in
+        one call; then
         the coalitions, each against every background row, in one call per run:
         ``replicates`` runs of ``nsamples // replicates`` coalitions (at most the ``2^d - 2``
         there are), or with ``exact: true`` one run of all ``2^d - 2``. ``exact: auto``
@@ -152,7 +154,7 @@ class ShapExplainer(Explainer):
         answered from memory."""
         background = min(params.background_size, reference_rows)
         d = len(schema)
-        tally = Tally(max_batch_rows).call(1).call(background)
+        tally = Tally(max_batch_rows).call(1 + background)
         if params.exact is True:
             tally.call(_coalitions(d) * background)
             return tally.estimate(("exact", "background_size"))
@@ -169,7 +171,10 @@ class ShapExplainer(Explainer):
         x = x + 0.0  # -0.0 is 0.0: a row equal to a background row is the same bytes
         self._check_output(params)
         exact = self._enumerate(x, params)  # refuses an enumeration before any call
-        prediction = model.predict_one(x)
+        # the instance and the background in one call: KernelExplainer's own call on the
+        # background is then answered from memory
+        scores = model.raw(np.vstack([x.reshape(1, -1), self._background]))
+        prediction = model.predictions(scores[:1])[0]
         f, output, observed = self._target(prediction, params, model)
         explainer = shap.KernelExplainer(f, self._background, link=params.link)
         runs = 1 if exact else params.replicates

@@ -138,15 +138,16 @@ class TestShap:
             assert explanation.fidelity.additivity_error < 1e-3
             assert len(explanation.result.contributions) == len(paths.FEATURES)
             assert explanation.result.output == explanation.prediction.label
-            # the instance, the background, the coalitions (shap's own f(x) is the instance again),
-            # which go in chunks of at most max_batch_rows: one request each; one call when
-            # every coalition is enumerated, else one per replicate, each chunked on its own
+            # the instance and the background in one call, then the coalitions (shap's own f(x)
+            # is the instance again), which go in chunks of at most max_batch_rows: one request
+            # each; one call when every coalition is enumerated, else one per replicate, each
+            # chunked on its own
             background = runtime.settings.explainers["shap"]["background_size"]
             fidelity = explanation.fidelity
             assert fidelity.background_rows == background
             coalitions = explanation.cost.rows - 1 - background
             chunks = math.ceil(coalitions / runtime.settings.model.max_batch_rows)
-            extra = explanation.cost.model_calls - 2 - chunks
+            extra = explanation.cost.model_calls - 1 - chunks
             assert 0 <= extra <= (0 if fidelity.exact else fidelity.replicates - 1)
             assert (fidelity.max_standard_error == 0) == fidelity.exact
 

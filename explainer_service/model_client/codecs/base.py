@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,6 +50,9 @@ def normalise_rows(rows: Any, n_features: int) -> Rows:
     """Rows (sequence of sequences or a 2-D array) as lists of JSON scalars, each of length d."""
     if isinstance(rows, np.ndarray):
         rows = rows.tolist() if rows.dtype != object else list(rows)
+    plain = _already_plain(rows, n_features)
+    if plain is not None:
+        return plain
     out: Rows = []
     for i, row in enumerate(rows):
         if isinstance(row, str | bytes | Mapping) or not isinstance(row, Sequence | np.ndarray):
@@ -59,6 +63,33 @@ def normalise_rows(rows: Any, n_features: int) -> Rows:
             )
         out.append([native(v, f"[{i}][{j}]") for j, v in enumerate(row)])
     return out
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float, bool})
+
+
+def _already_plain(rows: Any, n_features: int) -> Rows | None:
+    """Copies of ``rows`` when each is a list of ``n_features`` JSON scalars of exactly the
+    built-in types, its numbers finite: what ``normalise_rows`` would give, checked over
+    the whole batch at once instead of a value at a time. None when any row is otherwise."""
+    if not isinstance(rows, list) or set(map(type, rows)) - {list}:
+        return None
+    if set(map(len, rows)) - {n_features}:
+        return None
+    flat = list(chain.from_iterable(rows))
+    kinds = set(map(type, flat))
+    if not kinds <= _PLAIN:
+        return None
+    if float in kinds:
+        numbers = flat if kinds <= _NUMBERS else [v for v in flat if type(v) is float]
+        try:
+            finite = bool(np.isfinite(np.asarray(numbers, dtype=float)).all())
+        except OverflowError:  # an int beyond a float's range: none of a model's features
+            return None
+        if not finite:
+            return None
+    return list(map(list, rows))
 
 
 def require(body: Any, key: str, kind: type | tuple[type, ...], where: str = "") -> Any:

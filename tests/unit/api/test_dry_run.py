@@ -104,11 +104,12 @@ def test_a_dry_run_answers_the_estimate_and_calls_nothing(setup: Setup) -> None:
         assert answer["method"] == "shap" and answer["instances"] == 1
         assert answer["parameters"]["nsamples"] == 300  # the override
         assert answer["parameters"]["background_size"] == 100  # from the configuration
-        # the instance, the 100 background rows, 4 replicates of 75 coalitions x 100 rows,
-        # each in chunks of 2000; the flip test of gender and ethnicity (1 + 4 other values)
+        # the instance with the 100 background rows in one call, 4 replicates of 75
+        # coalitions x 100 rows, each in chunks of 2000; the flip test of gender and
+        # ethnicity (1 + 4 other values) in one call
         estimate = answer["estimate"]
         assert estimate["rows"] == 1 + 100 + 4 * 75 * 100 + 5
-        assert estimate["model_calls"] == 1 + 1 + 4 * math.ceil(7500 / 2000) + 1
+        assert estimate["model_calls"] == 1 + 4 * math.ceil(7500 / 2000) + 1
         assert estimate["max_seconds"] == answer["budget"]["max_seconds"] == 120
         assert estimate["upper_bound"] is True
         assert estimate["parameters"] == ["nsamples", "background_size"]

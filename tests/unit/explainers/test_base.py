@@ -170,6 +170,70 @@ def test_each_distinct_row_is_sent_once_per_explanation(census_schema, reference
     assert sent == [5, 1] and (model.calls, model.rows) == (2, 6)
 
 
+def test_distinct_rows_are_sent_in_the_order_they_first_appear(census_schema, reference) -> None:
+    import numpy as np
+
+    from explainers import CountingModel
+
+    sent: list[list] = []
+
+    def recording(rows):
+        sent.append([list(r) for r in rows])
+        return threshold_classifier(rows)
+
+    model = CountingModel(BlackBox(recording, class_names=["no", "yes"]), census_schema)
+    matrix = census_schema.to_numeric(reference[census_schema.names].head(6).values.tolist())
+    order = [4, 1, 4, 0, 5, 1, 1, 3, 0]
+    scores = model.proba(matrix[order])
+    assert sent == [census_schema.to_wire(matrix[[4, 1, 0, 5, 3]])]
+    np.testing.assert_array_equal(
+        scores, threshold_classifier(census_schema.to_wire(matrix[order]))
+    )
+    mixed = model.proba(matrix[[2, 4, 2, 3]])  # one new row among known ones
+    assert sent[1:] == [census_schema.to_wire(matrix[[2]])]
+    np.testing.assert_array_equal(
+        mixed, threshold_classifier(census_schema.to_wire(matrix[[2, 4, 2, 3]]))
+    )
+
+
+def test_a_fractional_category_code_is_refused_before_any_call(census_schema, reference) -> None:
+    import numpy as np
+
+    from explainers import CountingModel
+
+    sent: list[int] = []
+
+    def recording(rows):
+        sent.append(len(rows))
+        return threshold_classifier(rows)
+
+    model = CountingModel(BlackBox(recording, class_names=["no", "yes"]), census_schema)
+    matrix = census_schema.to_numeric(reference[census_schema.names].head(4).values.tolist())
+    column = census_schema.names.index("workclass")
+    halfway = matrix.copy()
+    halfway[2, column] += 0.5
+    with pytest.raises(ExplainerError, match="fractional category code"):
+        model.proba(np.vstack([matrix, halfway, matrix]))
+    nearly = matrix.copy()
+    nearly[1, column] += 1e-12  # a rounding error of whole codes is whole
+    model.proba(nearly)
+    assert sent == [4]
+
+
+def test_rows_that_share_a_digest_are_told_apart_by_their_bytes(monkeypatch) -> None:
+    import numpy as np
+
+    from explainers import model
+
+    matrix = np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0], [-0.0, 0.0], [0.0, 0.0], [2.0, 1.0]])
+    expected = ([0, 1, 3, 5], [0, 1, 0, 2, 1, 3])
+    first, inverse = model._distinct_rows(matrix)
+    assert (first, inverse.tolist()) == expected
+    monkeypatch.setattr(model, "_digest", lambda words: np.zeros(len(words), dtype=np.uint64))
+    first, inverse = model._distinct_rows(matrix)  # one digest for all: told apart by bytes
+    assert (first, inverse.tolist()) == expected
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_cost_counts_the_requests_a_splitting_predict_function_makes(
     method, census_schema, reference

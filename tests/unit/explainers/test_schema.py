@@ -102,6 +102,62 @@ def test_decode_rounds_and_clips(schema: FeatureSchema) -> None:
     assert schema.to_wire(np.array([[30.0, 9.0, 0.0, 5.0]]))[0][1] == "State-gov"
 
 
+WIRE_KINDS = FeatureSchema(
+    features=[
+        Feature(name="whole", kind="numeric", integer=True),
+        Feature(name="real", kind="numeric"),
+        Feature(name="named", kind="categorical", categories=["a", "b", "c"]),
+        Feature(name="coded", kind="categorical", categories=["a", "b", "c"], wire="code"),
+        Feature(name="valued", kind="categorical", categories=["1", "2.5", "4"], wire="value"),
+    ]
+)
+
+
+def one_by_one(schema: FeatureSchema, matrix: np.ndarray) -> list[list]:
+    """``to_wire`` as it was: ``decode`` for every value."""
+    return [[f.decode(x) for f, x in zip(schema.features, row, strict=True)] for row in matrix]
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.floats(-1e18, 1e18, allow_nan=False),
+                st.integers(-3, 6).map(lambda k: k / 2),  # halves: rounding to even
+                st.just(-0.0),
+            ),
+            min_size=5,
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_to_wire_by_column_gives_what_decode_gives(rows: list[list[float]]) -> None:
+    matrix = np.array(rows)
+    wire = WIRE_KINDS.to_wire(matrix)
+    expected = one_by_one(WIRE_KINDS, matrix)
+    assert wire == expected
+    assert [[type(v) for v in row] for row in wire] == [[type(v) for v in row] for row in expected]
+
+
+@pytest.mark.parametrize("odd", [np.nan, np.inf, 2.0**60])
+def test_to_wire_of_values_no_column_decodes_exactly_goes_one_by_one(odd: float) -> None:
+    matrix = np.array([[odd, 1.5, 0.0, 1.0, 2.0]])
+    if np.isnan(odd) or np.isinf(odd):
+        with pytest.raises((ValueError, OverflowError)):  # round() of what is no number
+            one_by_one(WIRE_KINDS, matrix)
+        with pytest.raises((ValueError, OverflowError)):
+            WIRE_KINDS.to_wire(matrix)
+    else:
+        assert (
+            WIRE_KINDS.to_wire(matrix)
+            == one_by_one(WIRE_KINDS, matrix)
+            == [[2**60, 1.5, "a", 1, 4]]
+        )
+
+
 def test_unknown_category_names_feature_and_valid_values(schema: FeatureSchema) -> None:
     with pytest.raises(UnknownCategoryError) as info:
         schema.to_numeric([[30, "Never-worked", 1.0, "Male"]])

@@ -132,6 +132,29 @@ def test_numpy_values_become_json_scalars() -> None:
     assert rows == [[1, 2, 3, 4, 5]] and type(rows[0][0]) is int
 
 
+def test_plain_rows_come_back_as_copies_and_anything_else_is_still_checked() -> None:
+    plain = [[1, "a", 2.5, True, None], [2, "b", -0.0, False, "c"]]
+    rows = normalise_rows(plain, len(NAMES))
+    assert rows == plain and all(r is not p for r, p in zip(rows, plain, strict=True))
+    mixed = [[1, "a", 2.5, True, None], [np.int64(2), "b", np.float64(0.5), False, "c"]]
+    rows = normalise_rows(mixed, len(NAMES))
+    assert rows == [[1, "a", 2.5, True, None], [2, "b", 0.5, False, "c"]]
+    assert [type(v) for v in rows[1]] == [int, str, float, bool, str]
+    huge = [[10**400, 1.5, 1, 2, 3]]  # no float holds it: checked value by value, kept
+    assert normalise_rows(huge, 5) == huge
+    with pytest.raises(CodecError) as info:  # a NaN far down a batch of plain rows
+        normalise_rows([[1, "a", 2.0, 3.0, 4.0]] * 50 + [[1, "a", 2.0, float("nan"), 4.0]], 5)
+    assert info.value.field == "[50][3]"
+    with pytest.raises(CodecError) as info:
+        normalise_rows([[1, 2.0, 3.0, 4.0, 5.0]] * 3 + [[1, 2.0, 3.0, float("inf"), 5.0]], 5)
+    assert info.value.field == "[3][3]"
+    with pytest.raises(CodecError) as info:
+        normalise_rows([[1, "a", 2.0, 3.0, 4.0], [1, "a", 2.0, [3.0], 4.0]], 5)
+    assert info.value.field == "[1][3]"
+    with pytest.raises(CodecError, match="row 1 is not a list"):
+        normalise_rows([[1, "a", 2.0, 3.0, 4.0], "abcde"], 5)
+
+
 def test_empty_batch_round_trips_everywhere() -> None:
     for name, codec in CODECS.items():
         assert codec.decode_request(over_the_wire(codec.encode_request([]))) == [], name

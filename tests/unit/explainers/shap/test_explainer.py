@@ -234,6 +234,24 @@ def test_auto_enumerates_when_that_sends_no_more_rows_than_sampling(
     assert cheap.fidelity.replicates == 4
 
 
+def test_the_instance_and_the_background_go_to_the_model_in_one_call(
+    census_schema: FeatureSchema, reference: pd.DataFrame
+) -> None:
+    sent: list[list[list[Any]]] = []
+
+    def recording(rows: list[list[Any]]) -> np.ndarray:
+        sent.append(rows)
+        return interaction_regression(rows)
+
+    explainer = ShapExplainer(census_schema, reference, regression(recording))
+    record = applicant(reference, 3)
+    explanation = explainer.explain(record, {"exact": False, "nsamples": 200})
+    x = [record[name] for name in census_schema.names]
+    assert sent[0] == [x, *background_rows(explainer)]
+    assert explanation.cost.model_calls == len(sent) == 1 + 4  # then one call per replicate
+    assert explanation.prediction.value == pytest.approx(interaction_regression([x])[0])
+
+
 # --- the error estimate -------------------------------------------------------------------
 
 
