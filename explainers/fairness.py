@@ -10,6 +10,7 @@ to the explanation's cost, and its budget counts what the explanation spent befo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -140,7 +141,9 @@ def assess(
         return explanation
     row = [instance[name] for name in schema.names]
     before = explanation.cost
+    started = time.perf_counter()
     flips, counting = flip_test(row, prediction, schema, values, box, budget, before)
+    elapsed = time.perf_counter() - started
     result = explanation.result
     shares = _shap_shares(result) if isinstance(result, ShapResult) else None
     attributes = []
@@ -183,6 +186,7 @@ def assess(
             "model_calls": counting.calls,
             "rows": counting.rows,
             "model_seconds": round(before.model_seconds + counting.model_seconds, 6),
+            "seconds": round(before.seconds + elapsed, 6),
         }
     )
     return explanation.model_copy(update={"fairness": fairness, "cost": cost})

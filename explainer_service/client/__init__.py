@@ -28,6 +28,7 @@ from explainer_service.client._errors import (
     WaitTimeoutError,
 )
 from explainer_service.client._explanation import Explanation
+from explainer_service.client._html import send_plotly_again
 from explainer_service.client._results import Batch, Comparison
 from explainer_service.presentation.vocabulary import Vocabulary
 
@@ -51,4 +52,5 @@ __all__ = [
     "UnauthorizedError",
     "Vocabulary",
     "WaitTimeoutError",
+    "send_plotly_again",
 ]

@@ -31,6 +31,12 @@ _STYLE = (
 )
 
 
+def send_plotly_again() -> None:
+    """The next inline output carries plotly.js again: after the notebook's outputs were
+    cleared, or to save an output as a page of its own."""
+    SENT["plotly.js"] = False
+
+
 def _plotly(include: PlotlyJs, base_url: str) -> bool | str:
     if include == "service":
         return f"{base_url.rstrip('/')}/static/plotly.min.js"

@@ -24,6 +24,7 @@ from explainer_service.client import (
     NotReadyError,
     ServiceUnreachableError,
     UnauthorizedError,
+    send_plotly_again,
 )
 from explainers import explanation as library
 from tests.helpers.browser import dump_file_dom, visible_text
@@ -321,6 +322,7 @@ def test_explain_many_takes_a_list_of_payloads(client: ExplainerClient) -> None:
 def test_compare_shows_the_methods_side_by_side(
     client: ExplainerClient, holdout: pd.DataFrame
 ) -> None:
+    send_plotly_again()  # as in a fresh notebook
     comparison = client.compare(holdout.iloc[1], methods=[*METHODS, "nonsense"])
     assert list(comparison.explanations) == METHODS
     assert set(comparison.errors) == {"nonsense"}
@@ -370,6 +372,7 @@ def test_the_html_draws_its_figure_offline(
     unresolvable: plotly draws the figure (inlined, or from the service)."""
     with ExplainerClient(service, timeout=600, plotlyjs=plotlyjs) as client:
         explanation = client.explain(holdout.iloc[2], "shap")
+    send_plotly_again()  # the output saved as a page of its own
     html = explanation._repr_html_()
     if plotlyjs == "service":
         assert f'src="{service}/static/plotly.min.js"' in html and len(html) < 100_000

@@ -145,9 +145,12 @@ class TestShap:
             background = runtime.settings.explainers["shap"]["background_size"]
             fidelity = explanation.fidelity
             assert fidelity.background_rows == background
-            coalitions = explanation.cost.rows - 1 - background
+            # the flip test of the protected attributes (features.protected): one call
+            flips = explanation.fairness.flip_rows if explanation.fairness else 0
+            flip_calls = 1 if flips else 0
+            coalitions = explanation.cost.rows - 1 - background - flips
             chunks = math.ceil(coalitions / runtime.settings.model.max_batch_rows)
-            extra = explanation.cost.model_calls - 1 - chunks
+            extra = explanation.cost.model_calls - 1 - chunks - flip_calls
             assert 0 <= extra <= (0 if fidelity.exact else fidelity.replicates - 1)
             assert (fidelity.max_standard_error == 0) == fidelity.exact
 
