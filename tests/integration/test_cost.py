@@ -68,11 +68,11 @@ def test_split_batches_count_one_call_per_chunk(service: str, income_server: str
     cost = response.json()["cost"]
     after = served(income_server)
     assert (cost["model_calls"], cost["rows"]) == (after[0] - before[0], after[1] - before[1])
-    # shap asks three times: the instance (1 row), the background, then every coalition at
-    # once (exact: true); that last batch went in chunks of at most BATCH rows
+    # shap asks twice: the instance with the background (one call), then every coalition
+    # at once (exact: true); that last batch went in chunks of at most BATCH rows
     coalitions = cost["rows"] - 1 - BACKGROUND
     assert coalitions > BATCH
-    assert cost["model_calls"] == 2 + math.ceil(coalitions / BATCH)
+    assert cost["model_calls"] == 1 + math.ceil(coalitions / BATCH)
 
 
 def test_explanations_at_the_same_time_each_count_their_own_calls(
@@ -97,4 +97,4 @@ def test_explanations_at_the_same_time_each_count_their_own_calls(
     assert sum(c["model_calls"] for c in costs) == after[0] - before[0]
     assert sum(c["rows"] for c in costs) == after[1] - before[1]
     for cost in (costs[0], costs[2]):
-        assert cost["model_calls"] == 2 + math.ceil((cost["rows"] - 1 - BACKGROUND) / BATCH)
+        assert cost["model_calls"] == 1 + math.ceil((cost["rows"] - 1 - BACKGROUND) / BATCH)
