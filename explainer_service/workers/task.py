@@ -159,7 +159,9 @@ def _exit_with(pid: int) -> None:
         while _exists(pid):
             time.sleep(1)
         os._exit(1)
-    select.select([fd], [], [])  # readable once the process has ended
+    watch = select.poll()
+    watch.register(fd, select.POLLIN)  # readable once the process has ended
+    watch.poll()
     os._exit(1)
 
 
