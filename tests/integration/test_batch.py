@@ -67,7 +67,8 @@ def config(model_url: str, store: Path | str, **service) -> dict:
         "model": {"name": "income", "url": model_url, "class_names": paths.CLASS_NAMES},
         "data": {"reference": str(paths.REFERENCE), "target": paths.TARGET},
         "explainers": {"shap": SHAP},
-        "service": {"store": str(store), **service},
+        # a row's deadline counts from when it is handed to Ray: generous, for a busy machine
+        "service": {"store": str(store), "budget": {"max_seconds": 600}, **service},
         "batch": {"max_in_flight": 2},
     }
 
