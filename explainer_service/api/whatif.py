@@ -37,10 +37,23 @@ from explainers.explanation import Prediction
 router = APIRouter(tags=["what-if"])
 
 
-def _row(runtime: Runtime, values: Mapping[str, Any]) -> list[Any]:
-    """The edited values as one wire row; raises the schema's 422s, naming the feature."""
+def _kept(service: Service, original: str | None) -> dict[str, Any] | None:
+    """The instance of the explanation the editor was opened on (``original``); raises
+    ``NotFoundError`` when no explanation has that id."""
+    if original is None:
+        return None
+    record = service.store.get(original)
+    if record is None:
+        raise NotFoundError(f"no explanation with id {original!r}")
+    explanation = record.explanation
+    return dict(explanation.instance or {}) if explanation is not None else {}
+
+
+def _row(runtime: Runtime, values: Mapping[str, Any], kept: Mapping[str, Any] | None) -> list[Any]:
+    """The edited values as one wire row; raises the schema's 422s, naming the feature.
+    ``kept``: the original instance's values, taken even outside a range."""
     row = runtime.schema.row_from_record(values)
-    check_values(values, ranges(runtime))
+    check_values(values, ranges(runtime), kept)
     return runtime.schema.normalise([row])[0]
 
 
@@ -70,8 +83,11 @@ async def whatif_predict(
     body: WhatIfIn, service: ServiceDep, settings: SettingsDep, runtime: RuntimeDep
 ) -> WhatIfPrediction:
     """One model call for one row; 422 naming the feature for a value the editor would not
-    offer (an unknown category, a number outside the reference data's range)."""
-    row = await asyncio.to_thread(_row, runtime, body.values)
+    offer (an unknown category, a number outside the range of ``features.overrides`` or
+    else of the reference data, unless ``original``'s instance has it); 404 when no
+    explanation has the id ``original``."""
+    kept = await asyncio.to_thread(_kept, service, body.original)
+    row = await asyncio.to_thread(_row, runtime, body.values, kept)
     prediction = await asyncio.to_thread(_predict, service, row)
     service.metrics.whatif.labels("predict").inc()
     text = prediction_of(prediction, words(settings, runtime))
@@ -100,11 +116,8 @@ async def whatif_explain(
             "method",
             f"the editor explains one row: one of {', '.join(runtime.local_methods)}",
         )
-    row = await asyncio.to_thread(_row, runtime, body.values)
-    if body.original is not None:
-        record = await asyncio.to_thread(service.store.get, body.original)
-        if record is None:
-            raise NotFoundError(f"no explanation with id {body.original!r}")
+    kept = await asyncio.to_thread(_kept, service, body.original)
+    row = await asyncio.to_thread(_row, runtime, body.values, kept)
     ticket = (await asyncio.to_thread(service.tickets_of_rows, body.method, [row], {}))[0]
     service.metrics.whatif.labels("explain").inc()
     done = await service.result(ticket, timeout=settings.service.drilldown_wait_s)

@@ -16,20 +16,21 @@ class WhatIfIn(Body):
     """The editor's values: every feature of the schema, as the model receives it."""
 
     values: dict[str, Value] = Field(
-        description="feature -> value, every feature of the schema (numbers within the "
-        "reference data's range)",
+        description="feature -> value, every feature of the schema (numbers within the range "
+        "features.overrides sets, else the reference data's)",
         max_length=1000,
+    )
+    original: str | None = Field(
+        None,
+        description="the id of the explanation the editor was opened on: its instance's own "
+        "values are taken even outside a range, and the new page links back to it",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
     )
 
 
 class WhatIfExplainIn(WhatIfIn):
     method: str = Field("anchors", description="a method that explains one row", max_length=64)
-    original: str | None = Field(
-        None,
-        description="the id of the explanation the editor was opened on: the new page links back",
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
-    )
 
 
 class WhatIfPrediction(Body):

@@ -1,5 +1,6 @@
 """What an explanation page's what-if editor needs from the runtime: its fields, bounded by
-the reference data's ranges, and the grant (the routes are ``api.whatif``).
+the configured ranges (``features.overrides``) or the reference data's, and the grant (the
+routes are ``api.whatif``).
 
 With access control on and links signed, a page carries a grant: the query of a signed
 link to ``GRANT_PATH``, which ``security.access`` accepts on the what-if routes' POSTs. It
@@ -24,10 +25,12 @@ _ranges: weakref.WeakKeyDictionary[Runtime, dict[str, Range]] = weakref.WeakKeyD
 
 
 def ranges(runtime: Runtime) -> dict[str, Range]:
-    """The editor's bounds: the reference data's range of each number (read once)."""
+    """The editor's bounds of each number: ``features.overrides``' ``min`` and ``max``
+    where set, else the reference data's range (read once)."""
     found = _ranges.get(runtime)
     if found is None:
-        found = _ranges[runtime] = ranges_of(runtime.schema, runtime.reference)
+        overrides = runtime.settings.features.overrides
+        found = _ranges[runtime] = ranges_of(runtime.schema, runtime.reference, overrides)
     return found
 
 

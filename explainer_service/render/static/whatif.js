@@ -73,7 +73,7 @@
     markChanged();
     status.textContent = "asking the model…";
     form.setAttribute("data-state", "asking");
-    post("/whatif/predict", {values: values()}).then(function (data) {
+    post("/whatif/predict", {values: values(), original: form.getAttribute("data-id")}).then(function (data) {
       if (mine !== asked) {
         return;
       }

@@ -24,12 +24,12 @@ TOKEN = "whatif-token-0123456789"
 SECRET = "whatif-secret-0123456789"
 
 
-def make_app(**auth: object) -> FastAPI:
+def make_app(overrides: dict | None = None, **auth: object) -> FastAPI:
     return create_app(
         Settings(
             model={"url": "http://127.0.0.1:9/v2/models/m/infer", "retries": 0},
             data={"reference": paths.REFERENCE, "target": "loan"},
-            features={"source": "reference"},
+            features={"source": "reference", "overrides": overrides or {}},
             service={"store": ":memory:"},
             auth=auth,
         )
@@ -44,6 +44,11 @@ def open_app(income_files: Path) -> FastAPI:
 @pytest.fixture(scope="module")
 def locked_app(income_files: Path) -> FastAPI:
     return make_app(tokens=[TOKEN], link_secret=SECRET)
+
+
+@pytest.fixture(scope="module")
+def ranged_app(income_files: Path) -> FastAPI:
+    return make_app({"hours-per-week": {"min": 20, "max": 60}})
 
 
 def call(app: FastAPI, url: str, body: object) -> httpx.Response:
@@ -122,3 +127,17 @@ def test_an_expired_grant_is_refused(locked_app: FastAPI) -> None:
     grant = past.sign(GRANT_PATH).partition("?")[2]
     response = call(locked_app, f"/whatif/predict?{grant}", {"values": applicant()})
     assert (response.status_code, response.json()["error"]["code"]) == (403, "link_expired")
+
+
+def test_configured_ranges_bound_the_editor_s_numbers(ranged_app: FastAPI) -> None:
+    """features.overrides sets hours worked to 20-60 (the data has 1-99): 61 is refused
+    naming the feature and the configured range; 60 gets past every check to the model
+    (which is not listening here: 503, not 422)."""
+    over = call(ranged_app, "/whatif/predict", {"values": applicant(**{"hours-per-week": 61})})
+    assert error(over) == (422, "invalid_instance", "hours-per-week")
+    assert "20 to 60" in over.json()["error"]["message"]
+    assert "features.overrides" in over.json()["error"]["message"]
+    within = call(ranged_app, "/whatif/predict", {"values": applicant(**{"hours-per-week": 60})})
+    assert within.status_code == 503, within.text
+    unknown = {"values": applicant(), "original": "no-such-id"}
+    assert error(call(ranged_app, "/whatif/predict", unknown))[:2] == (404, "not_found")

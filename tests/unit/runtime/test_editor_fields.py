@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from explainer_service.presentation.vocabulary import Vocabulary
-from explainer_service.runtime.editor_fields import Range, check_values, editor_fields, ranges_of
+from explainer_service.runtime.editor_fields import (
+    CONFIGURED,
+    REFERENCE,
+    Range,
+    check_values,
+    editor_fields,
+    ranges_of,
+)
 from explainers import FeatureSchema, InvalidValueError
 
 DATA = pd.DataFrame(
@@ -68,3 +75,34 @@ def test_the_service_holds_the_editor_s_bounds() -> None:
         check_values({"hours-per-week": 100}, ranges)
     assert refused.value.feature == "hours-per-week"
     assert "1 to 99" in str(refused.value)
+
+
+def test_configured_ranges_bound_the_editor_bound_by_bound() -> None:
+    """features.overrides' min and max, where set, are the bounds; the reference data's range
+    gives the others. A refusal says which range it held."""
+    overrides = {"hours-per-week": {"min": 20, "max": 60}, "age": {"max": 70}}
+    schema = FeatureSchema.infer(DATA, categorical=["relationship", "grade"], overrides=overrides)
+    ranges = ranges_of(schema, DATA, overrides)
+    assert ranges["hours-per-week"] == Range(20, 60, CONFIGURED)
+    assert ranges["age"] == Range(17, 70, CONFIGURED)  # the data's 17, the configured 70
+    assert ranges_of(schema, DATA)["hours-per-week"] == Range(1, 99, REFERENCE)
+    with pytest.raises(InvalidValueError) as refused:
+        check_values({"hours-per-week": 61}, ranges)
+    assert refused.value.feature == "hours-per-week"
+    assert "20 to 60" in str(refused.value) and "features.overrides" in str(refused.value)
+    check_values({"hours-per-week": 60, "age": 70}, ranges)
+
+
+def test_the_instance_s_own_values_stay_offered_outside_the_range() -> None:
+    """An applicant who works 70 hours, over a configured 60: the field holds 70 and the
+    service takes it unchanged, but not 71."""
+    ranges = {"hours-per-week": Range(20, 60, CONFIGURED)}
+    schema = FeatureSchema.infer(DATA, categorical=["relationship", "grade"])
+    instance = {"age": 40, "relationship": "Wife", "hours-per-week": 70, "grade": 2}
+    hours = {f.name: f for f in editor_fields(schema, instance, ranges, WORDS)}["hours-per-week"]
+    assert (hours.low, hours.high) == ("20", "70")
+    check_values({"hours-per-week": 70}, ranges, kept=instance)
+    with pytest.raises(InvalidValueError):
+        check_values({"hours-per-week": 71}, ranges, kept=instance)
+    with pytest.raises(InvalidValueError):
+        check_values({"hours-per-week": 70}, ranges)  # with no original, no exception
