@@ -1,10 +1,11 @@
-"""The landing page."""
+"""The landing page, and the static scripts of the pages."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
+from urllib.parse import urlencode
 
 import plotly
 from fastapi import APIRouter
@@ -21,6 +22,8 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 STATIC = Path(__file__).parent.parent / "render" / "static"
 FIGURE_JS = STATIC / "figure.js"
 WHATIF_JS = STATIC / "whatif.js"
+#: The window the landing page's links to logged traffic show.
+WINDOW = "7d"
 
 
 @router.get("/static/plotly.min.js", include_in_schema=False)
@@ -51,6 +54,18 @@ async def landing(
     store: StoreDep,
     link: LinkDep,
 ) -> str:
+    """The model, readiness, the methods, a form to explain a payload, the latest
+    explanations; links to ``/fairness`` for each of ``features.protected`` and to
+    ``/compare/inferences`` with ``models.candidate`` (signed when links are)."""
+    fairness = {
+        attribute: link(f"/fairness?{urlencode({'attribute': attribute, 'window': WINDOW})}")
+        for attribute in settings.features.protected
+    }
+    compare = (
+        None
+        if settings.models.candidate is None
+        else link(f"/compare/inferences?{urlencode({'window': WINDOW})}")
+    )
     example = runtime.reference[runtime.schema.names].iloc[0].to_dict()
     example = {k: native(v) for k, v in example.items()}
     return render_landing(
@@ -63,4 +78,7 @@ async def landing(
         recent=await asyncio.to_thread(store.recent, 10),
         link=link,
         words=words(settings, runtime),
+        fairness_links=fairness,
+        compare_link=compare,
+        window=WINDOW,
     )

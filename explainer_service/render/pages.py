@@ -189,5 +189,9 @@ def render_landing(
 ) -> str:
     links = {record.id: links_for(record.id, link) for record in recent}
     return _env.get_template("landing.html.j2").render(
-        recent=recent, links=links, prediction_of=lambda p: prediction_of(p, words), **context
+        recent=recent,
+        links=links,
+        prediction_of=lambda p: prediction_of(p, words),
+        words=words or Vocabulary(),
+        **context,
     )
