@@ -6,6 +6,7 @@
     logged = client.inferences(limit=50)                # the inference log, as a DataFrame
     again = client.explain_inference(logged.index[0], "shap")  # a logged decision, by id
     batch = client.explain_many(applicants, "anchors")  # a progress bar; batch.to_frame()
+    client.fairness("gender", window="7d")              # parity over the logged traffic
 
 It needs httpx, pydantic, pandas, plotly and tqdm, none of the service's engines: the
 distribution without extras installs it (``[server]`` adds the service); README, Install.
@@ -29,7 +30,7 @@ from explainer_service.client._errors import (
 )
 from explainer_service.client._explanation import Explanation
 from explainer_service.client._html import send_plotly_again
-from explainer_service.client._results import Batch, Comparison
+from explainer_service.client._results import Batch, Comparison, Fairness
 from explainer_service.presentation.vocabulary import Vocabulary
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "ConflictError",
     "ExplainerClient",
     "Explanation",
+    "Fairness",
     "ForbiddenError",
     "InvalidRequestError",
     "ModelError",

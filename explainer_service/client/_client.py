@@ -21,7 +21,7 @@ from explainer_service.client._errors import (
 )
 from explainer_service.client._explanation import Explanation
 from explainer_service.client._html import PlotlyJs
-from explainer_service.client._results import Batch, Comparison
+from explainer_service.client._results import Batch, Comparison, Fairness
 from explainer_service.presentation.vocabulary import Vocabulary
 from explainers.explanation import LOCAL_METHODS
 
@@ -85,6 +85,10 @@ class _Common:
 
     def _explanation(self, body: dict[str, Any]) -> Explanation:
         return Explanation.from_answer(body, self.base_url, self.words, self.plotlyjs)
+
+    def _fairness(self, response: httpx.Response, attribute: str, window: str) -> Fairness:
+        url = _protocol.fairness_page(self.base_url, attribute, window)
+        return Fairness(_protocol.answer_body(response), url, self.words)
 
 
 class ExplainerClient(_Common):
@@ -183,6 +187,14 @@ class ExplainerClient(_Common):
                 break
             before = page[-1]["id"]
         return _protocol.inference_frame(items)
+
+    def fairness(self, attribute: str, window: str = "7d") -> Fairness:
+        """A protected attribute (one of the service's ``features.protected``) over the
+        inferences logged in the last ``window`` (``30m``, ``12h``, ``7d``): the favourable
+        rate per group, the parity figures and the flip tests (``GET /fairness``), shown as
+        the page's sentence and table; ``.report`` is the JSON, ``.to_frame()`` the groups."""
+        request = _protocol.fairness_request(attribute, window)
+        return self._fairness(self._send(request), attribute, window)
 
     def get(self, id: str, *, wait: bool = True) -> Explanation | None:
         """A stored explanation by id; ``wait``: until it is done (else None while it is
@@ -345,6 +357,10 @@ class AsyncExplainerClient(_Common):
                 break
             before = page[-1]["id"]
         return _protocol.inference_frame(items)
+
+    async def fairness(self, attribute: str, window: str = "7d") -> Fairness:
+        request = _protocol.fairness_request(attribute, window)
+        return self._fairness(await self._send(request), attribute, window)
 
     async def get(self, id: str, *, wait: bool = True) -> Explanation | None:
         deadline = time.monotonic() + self.timeout

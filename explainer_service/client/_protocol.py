@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -74,6 +74,18 @@ def inference_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{**{c: item.get(c) for c in columns}, **(item.get("instance") or {})} for item in items]
     frame = pd.DataFrame(rows, index=pd.Index([item["id"] for item in items], name="id"))
     return frame if rows else pd.DataFrame(columns=columns, index=frame.index)
+
+
+def fairness_request(attribute: str, window: str) -> Request:
+    """``GET /fairness``: one protected attribute over a window of logged traffic."""
+    return Request("GET", "/fairness", {"attribute": attribute, "window": window, "format": "json"})
+
+
+def fairness_page(base_url: str, attribute: str, window: str) -> str:
+    """The page of ``GET /fairness`` (it takes the client's token, or the service's own
+    signed link from its landing page)."""
+    query = urlencode({"attribute": attribute, "window": window, "format": "html"})
+    return f"{base_url}/fairness?{query}"
 
 
 def record_request(id: str) -> Request:

@@ -1,4 +1,4 @@
-"""What ``explain_many`` and ``compare`` answer."""
+"""What ``explain_many``, ``compare`` and ``fairness`` answer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from explainer_service.client import _html
 from explainer_service.client._errors import ClientError
 from explainer_service.client._explanation import Explanation
+from explainer_service.presentation.formats import number, percent
+from explainer_service.presentation.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,3 +106,74 @@ class Comparison:
         ]
         cards += [_html.error_card(method, error) for method, error in self.errors.items()]
         return _html.grid(cards)
+
+
+@dataclass
+class Fairness:
+    """``GET /fairness``: one protected attribute over a window of logged traffic.
+
+    ``report``: the service's answer as it came (``attribute``, ``groups`` highest rate
+    first, ``statistical_parity_difference``, ``disparate_impact``, ``four_fifths``,
+    ``flips``, ...; docs/fairness.md); ``url``: its page in the service."""
+
+    report: dict[str, Any]
+    url: str
+    words: Vocabulary = field(default_factory=Vocabulary)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.report[key]
+
+    @property
+    def sentence(self) -> str:
+        """The page's sentence: the favourable rate of the lowest and the highest group and
+        their ratio against the four-fifths rule."""
+        r, words = self.report, self.words
+        groups = r["groups"]
+        if len(groups) < 2:
+            return (
+                f"Fewer than two groups of {words.feature(r['attribute'])} were decided in "
+                "this window: nothing to compare."
+            )
+        high, low = groups[0], groups[-1]
+        ratio = "—" if r["disparate_impact"] is None else number(r["disparate_impact"], 2)
+        within = "within" if r["four_fifths"] else "below"
+        return (
+            f"{words.cls(r['positive_class']).capitalize()} for {percent(low['rate'])} of "
+            f"{low['value']} {words.subjects} and {percent(high['rate'])} of {high['value']} "
+            f"{words.subjects}: a ratio of {ratio}, {within} the four-fifths rule "
+            f"({number(r['four_fifths_threshold'], 2)})."
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group, highest rate first, indexed by the attribute's value:
+        ``decisions``, ``positive``, ``rate``, ``difference`` and ``ratio`` (against the
+        reference group), ``four_fifths``."""
+        import pandas as pd
+
+        columns = ["decisions", "positive", "rate", "difference", "ratio", "four_fifths"]
+        groups = self.report["groups"]
+        index = pd.Index([g["value"] for g in groups], name=self.report["attribute"])
+        return pd.DataFrame([{c: g[c] for c in columns} for g in groups], index=index)[columns]
+
+    def _repr_html_(self) -> str:
+        r, words = self.report, self.words
+        title = f"{words.feature(r['attribute'])} over the last {r['window']}".capitalize()
+        parts = [
+            f'<div class="xs-card" data-fairness="{escape(r["attribute"])}">',
+            f"<h3>{escape(title)}</h3>",
+            f'<p class="xs-sentence">{escape(self.sentence)}</p>',
+            f'<p class="xs-muted">{escape(_flip_text(r, words))} · '
+            f"{r['read']:,} decisions read of {r['logged']:,} logged</p>",
+            str(self.to_frame().to_html()),
+            f'<p class="xs-muted"><a href="{escape(self.url)}" target="_blank">page</a></p>',
+            "</div>",
+        ]
+        return _html.single("".join(parts))
+
+
+def _flip_text(report: dict[str, Any], words: Vocabulary) -> str:
+    flips = report["flips"]
+    return (
+        f"flip tests: {flips['flipped']} of {flips['tested']} explained {words.subjects} "
+        f"decided otherwise with another {words.feature(report['attribute'])}"
+    )

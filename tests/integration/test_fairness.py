@@ -24,6 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from examples.income import paths
+from explainer_service.client import ExplainerClient
 from explainer_service.observability.metrics import Metrics
 from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import FeatureSource, load_settings
@@ -308,6 +309,14 @@ def test_parity_over_logged_traffic_equals_the_count_by_hand(service: str) -> No
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert f"{len(flipping)} of {len(EXPLAINED_BY_ID)} explained applicants" in page.text
     assert f'data-group="{low}" class="flagged"' in page.text
+
+    with ExplainerClient(service) as client:  # the notebook's view: the same report
+        fairness = client.fairness("gender", window="7d")
+    assert fairness.report["groups"] == got["groups"] and fairness["flips"] == got["flips"]
+    assert fairness.to_frame().loc[low, "rate"] == pytest.approx(rates[low])
+    assert f"{len(flipping)} of {len(EXPLAINED_BY_ID)} explained applicants" in (
+        fairness._repr_html_()
+    )
 
 
 @pytest.mark.parametrize(

@@ -320,3 +320,71 @@ print(json.dumps({{"on_import": light, "server": loaded}}))
     )
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert found == {"on_import": [], "server": []}
+
+
+# --- fairness ------------------------------------------------------------------------------
+
+
+def parity_report() -> dict[str, Any]:
+    """A ``GET /fairness`` answer, built with the service's own model of it."""
+    from explainer_service.inferences.parity import FlipCounts, GroupRate, ParityReport
+
+    groups = [
+        GroupRate(value="Male", decisions=60, positive=30, rate=0.5, difference=0.0, ratio=1.0,
+                  four_fifths=True),
+        GroupRate(value="<Female>", decisions=40, positive=8, rate=0.2, difference=-0.3,
+                  ratio=0.4, four_fifths=False),
+    ]  # fmt: skip
+    report = ParityReport(
+        attribute="gender", window="12h", since="2026-12-06T00:00:00Z",
+        until="2026-12-06T12:00:00Z", positive_class=">50K", logged=120, read=100,
+        groups=groups, reference_group="Male", statistical_parity_difference=-0.3,
+        disparate_impact=0.4, four_fifths_threshold=0.8, four_fifths=False,
+        flips=FlipCounts(tested=10, flipped=3, by_value={"Male": 3}, explanations_read=12),
+    )  # fmt: skip
+    return report.model_dump(mode="json")
+
+
+def test_fairness_asks_for_the_attribute_and_shows_the_page_s_sentence() -> None:
+    seen: list[httpx.Request] = []
+    report = parity_report()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=report)
+
+    words = Vocabulary(classes={">50K": "approved"}, subject="applicant", subjects="applicants")
+    with client_for(handler, token="t0ken", words=words) as client:
+        fairness = client.fairness("gender", window="12h")
+    (request,) = seen
+    assert (request.method, request.url.path) == ("GET", "/fairness")
+    assert dict(request.url.params) == {"attribute": "gender", "window": "12h", "format": "json"}
+    assert request.headers["authorization"] == "Bearer t0ken"
+    assert fairness.report == report and fairness["disparate_impact"] == 0.4
+    assert fairness.url == f"{BASE}/fairness?attribute=gender&window=12h&format=html"
+    frame = fairness.to_frame()
+    assert list(frame.index) == ["Male", "<Female>"] and frame.index.name == "gender"
+    assert frame.loc["<Female>", "rate"] == 0.2 and not frame.loc["<Female>", "four_fifths"]
+    assert fairness.sentence == (
+        "Approved for 20% of <Female> applicants and 50% of Male applicants: a ratio of "
+        "0.40, below the four-fifths rule (0.80)."
+    )
+    html = fairness._repr_html_()
+    assert escape(fairness.sentence) in html and "<Female>" not in html
+    assert "3 of 10 explained applicants" in html and escape(fairness.url) in html
+
+
+def test_fairness_errors_raise_typed_exceptions_in_both_clients() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return error(422, "invalid_payload", "window: 'a week' is not a number and a unit")
+
+    with client_for(handler) as client, pytest.raises(InvalidRequestError) as refused:
+        client.fairness("gender", window="a week")
+    assert "window" in str(refused.value)
+
+    async def run() -> Any:
+        transport = httpx.MockTransport(lambda r: httpx.Response(200, json=parity_report()))
+        async with AsyncExplainerClient(BASE, words=Vocabulary(), transport=transport) as client:
+            return await client.fairness("gender")
+
+    assert asyncio.run(run()).report == parity_report()
