@@ -61,7 +61,7 @@ from explainer_service.security import protect
 from explainer_service.security.limits import BodySizeLimit
 from explainer_service.security.sink_path import SinkPath
 from explainer_service.service import Service
-from explainer_service.settings import Settings
+from explainer_service.settings import Settings, candidate_label
 from explainer_service.store import open_configured_store
 from explainer_service.workers import Pool
 from explainers.validation import location, problems_text
@@ -97,7 +97,13 @@ def create_app(
         candidate = (
             None
             if other is None
-            else Runtime(other, reference=runtime.reference, window=runtime.window, announce=False)
+            else Runtime(
+                other,
+                reference=runtime.reference,
+                window=runtime.window,
+                announce=False,
+                label=candidate_label(other.model),
+            )
         )
     except BaseException:
         store.close()

@@ -467,6 +467,16 @@ class ModelError(ExplainerServiceError):
         self.status = status
         self.body_snippet = snippet(body) if body else None
 
+    def named(self, model: str) -> ModelError:
+        """This error (same class and details) with ``model``, which model failed (e.g.
+        ``models.candidate (income, version 2)``), before its public message and its message."""
+        other = type(self).__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other.public = f"{model}: {self.public}"
+        other.message = f"{model}: {self.message}"
+        other.args = (other.message,)
+        return other
+
 
 class ModelUnavailableError(ModelError):
     """The model could not be reached, or said it is unavailable, after bounded retries."""

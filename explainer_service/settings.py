@@ -196,6 +196,13 @@ def candidate_model(model: ModelSettings, candidate: CandidateSettings) -> Model
     return merged
 
 
+def candidate_label(candidate: ModelSettings) -> str:
+    """How messages name the candidate (``candidate_model``'s answer): ``models.candidate
+    (income, version 2026-12)``."""
+    version = f", version {candidate.version}" if candidate.version else ""
+    return f"models.candidate ({candidate.name}{version})"
+
+
 class TooFewLogged(StrEnum):
     """What start-up does when the window of logged inferences holds fewer than
     ``data.window.min_rows`` rows that fit the schema."""

@@ -110,10 +110,26 @@ class PolicyBacklogOut(Body):
     lag_s: float = Field(description="age of the oldest waiting job, in seconds")
 
 
+class CandidateReadinessOut(Body):
+    """``models.candidate`` at the last check: a candidate that does not answer leaves the
+    service ready, with ``compare=candidate`` and ``/compare/inferences`` failing (502/503/504
+    naming it) until it answers again."""
+
+    ready: bool
+    reason: str = Field(description="ready, or why not, naming the candidate")
+    name: str
+    version: str | None
+
+
 class Readiness(Body):
     ready: bool
     reason: str
     checked_at: float = Field(description="Unix time of the last check")
+    candidate: CandidateReadinessOut | None = Field(
+        None,
+        description="models.candidate at the last check that reached the model; null when "
+        "none is configured (or not checked yet)",
+    )
     queue: QueueOut
     workers: list[WorkerOut] = Field(description="each worker process")
     policy: PolicyBacklogOut | None = Field(

@@ -15,7 +15,7 @@ import typer
 
 from explainer_service.errors import CodecError, ConfigError, ExplainerServiceError
 from explainer_service.model_client import RemoteModel
-from explainer_service.settings import Protocol, load_settings
+from explainer_service.settings import Protocol, candidate_label, load_settings
 from explainers.errors import ExplainerError
 from explainers.explanation import LOCAL_METHODS
 from explainers.model import OutputKind
@@ -105,28 +105,44 @@ def predict(
             "(default: the config's data.target)",
         ),
     ] = None,
+    candidate: Annotated[
+        bool,
+        typer.Option(
+            help="send the rows to the config's models.candidate too, when it has one",
+        ),
+    ] = True,
 ) -> None:
     """Send PAYLOAD to the model as the explainers do, and print the scores.
 
     Checks that the model speaks the protocol as configured before any explainer uses it.
+
+    With models.candidate in --config, checks it too: its scores under "candidate".
+
+    A candidate that fails exits 2 with an error naming it; --no-candidate skips it.
 
     The options override the keys of --config; without it, --url and --reference are needed.
     """
     from explainer_service.cli.model_check import model_to_check
 
     with _exit_on_setup_errors():
-        model, names = model_to_check(
+        chosen = model_to_check(
             config,
             {"url": url, "protocol": protocol, "output": model_output},
             {"reference": reference, "target": target},
         )
+    answer: dict[str, object] = {}
     try:
-        with RemoteModel(model, names) as remote:
+        with RemoteModel(chosen.model, chosen.names) as remote:
             rows = remote.codec.decode_request(json.loads(payload.read_text()))
-            scores = remote.predict(rows)
-    except (CodecError, ExplainerServiceError, ValueError, OSError) as exc:
+            answer = {"rows": len(rows), "scores": remote.predict(rows).tolist()}
+        if candidate and chosen.candidate is not None:
+            other = chosen.candidate
+            with RemoteModel(other, chosen.names, label=candidate_label(other)) as remote:
+                scores = remote.predict(rows).tolist()
+            answer["candidate"] = {"name": other.name, "version": other.version, "scores": scores}
+    except (CodecError, ExplainerServiceError, ExplainerError, ValueError, OSError) as exc:
         _fail(exc, 2)
-    typer.echo(json.dumps({"rows": len(rows), "scores": scores.tolist()}))
+    typer.echo(json.dumps(answer))
 
 
 def _parse_param(text: str) -> tuple[str, str]:

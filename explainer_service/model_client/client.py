@@ -28,6 +28,7 @@ from explainer_service.model_client.codecs.base import normalise_rows
 from explainer_service.model_client.scores import interpret
 from explainer_service.observability import context
 from explainer_service.settings import ModelSettings
+from explainers.errors import ModelOutputError
 
 #: Sent with every call, so request loggers can leave synthetic traffic out of prediction logs.
 SKIP_LOGGING_HEADER = "Seldon-Skip-Logging"
@@ -147,10 +148,14 @@ class RemoteModel:
         *,
         transport: httpx.BaseTransport | None = None,
         text: bool = False,
+        label: str | None = None,
     ) -> None:
         """``text``: the one feature is a text, sent in the protocol's form for strings
-        (``codecs.text``)."""
+        (``codecs.text``). ``label``: which model this is, put before the message of every
+        error its answers raise (``ModelError``, ``ModelOutputError``) when it is not the
+        service's ``model`` (``settings.candidate_label``)."""
         self.settings = settings
+        self.label = label
         self.url = str(settings.url)
         self.codec: Codec = make_codec(settings, feature_names, text=text)
         self.n_features = len(feature_names)
@@ -209,6 +214,14 @@ class RemoteModel:
             return np.concatenate(
                 list(self._pool.map(lambda c: self._call(c, spent, trace), chunks))
             )
+        except ModelError as exc:
+            if self.label is None:
+                raise
+            raise exc.named(self.label) from None
+        except ModelOutputError as exc:
+            if self.label is None:
+                raise
+            raise ModelOutputError(f"{self.label}: {exc.message}", exc.sent) from None
         finally:
             with self._lock:
                 spent = spent.copy()

@@ -58,6 +58,7 @@ class Runtime:
         reference: pd.DataFrame | None = None,
         window: LoggedWindow | None = None,
         announce: bool = True,
+        label: str | None = None,
     ) -> None:
         """The features are ``features.names`` as set, else every column of the reference
         data but the target: the service resolves them once (``features.resolve_features``)
@@ -68,7 +69,9 @@ class Runtime:
         ``window``: the logged inferences of ``data.window`` already read (``runtime.window``),
         so that every process fits on the same rows; read from the store when None and
         ``data.window.days`` is set. ``announce``: log what the window gave (one process
-        of those that build a runtime on it)."""
+        of those that build a runtime on it). ``label``: which model this is when it is not
+        the service's ``model`` (the candidate's ``settings.candidate_label``): the model
+        client's errors name it."""
         self.settings = settings
         target = settings.data.target
         raw = reference if reference is not None else read_reference(settings)
@@ -128,7 +131,10 @@ class Runtime:
         #: probabilities without class names or labelled reference data (named by column)
         self.class_names = self._class_names()
         self.model = model or RemoteModel(
-            settings.model, self.schema.names, text=self.schema.text_feature is not None
+            settings.model,
+            self.schema.names,
+            text=self.schema.text_feature is not None,
+            label=label,
         )
         self.classes: dict[str, type[Explainer]] = {}
         self.params: dict[str, Any] = {}
@@ -320,9 +326,15 @@ class FittedRuntime(Runtime):
         reference: pd.DataFrame | None = None,
         window: LoggedWindow | None = None,
         announce: bool = True,
+        label: str | None = None,
     ) -> None:
         super().__init__(
-            settings, model=model, reference=reference, window=window, announce=announce
+            settings,
+            model=model,
+            reference=reference,
+            window=window,
+            announce=announce,
+            label=label,
         )
         # the explanation's cost counts the HTTP requests of its own thread (chunks, retries)
         self.box = BlackBox(

@@ -2,9 +2,11 @@
 
 Ready once every worker has fitted its explainers, the store answers and takes a write
 (``Store.ping``: a full disk or a read-only store is not ready) and one reference row gets
-an answer from the model. ``ReadinessProbe.check`` runs as a periodic chore
-(``chores.ReadinessCheck``), sooner while not ready, and at once after an explanation
-found the model down (``MODEL_DOWN``).
+an answer from the model. With ``models.candidate``, the same row is sent to the candidate
+too: a candidate that does not answer leaves the service ready (it explains with ``model``)
+with the comparison degraded (``Readiness.candidate`` says why, naming the candidate).
+``ReadinessProbe.check`` runs as a periodic chore (``chores.ReadinessCheck``), sooner while
+not ready, and at once after an explanation found the model down (``MODEL_DOWN``).
 """
 
 from __future__ import annotations
@@ -30,20 +32,38 @@ STORE_REPLACED = "the explanation store's file was deleted or replaced: restart 
 MODEL_DOWN = frozenset({"model_unavailable", "model_timeout"})
 
 
+@dataclass(frozen=True)
+class CandidateReadiness:
+    """Whether ``models.candidate`` answered the last check; ``reason`` names it."""
+
+    ready: bool
+    reason: str
+    name: str
+    version: str | None
+
+
 @dataclass
 class Readiness:
     ready: bool = False
     reason: str = "starting: fitting the explainers"
     #: when it was decided, seconds since the epoch
     checked_at: float = 0.0
+    #: models.candidate at the last check that reached the model; None: not configured,
+    #: or not checked yet
+    candidate: CandidateReadiness | None = None
 
 
 class ReadinessProbe:
     """Holds the last readiness (``state``) and decides the next one."""
 
-    def __init__(self, store: Store, runtime: Runtime, metrics: Metrics) -> None:
+    def __init__(
+        self, store: Store, runtime: Runtime, metrics: Metrics, candidate: Runtime | None = None
+    ) -> None:
+        """``candidate``: the runtime of ``models.candidate`` (its model client names it in
+        its errors), checked after the model."""
         self.store = store
         self.runtime = runtime
+        self.candidate = candidate
         self.metrics = metrics
         self.state = Readiness()
 
@@ -80,6 +100,26 @@ class ReadinessProbe:
         else:
             if not self.state.ready and self.state.checked_at:
                 log.info("ready: the store and the model answer")
-            self.state = Readiness(True, "ready", time.time())
+            self.state = Readiness(True, "ready", time.time(), self._candidate(row))
         finally:  # the only requests to the model this process makes
             self.metrics.called_model("readiness", self.runtime.model.take_durations())
+
+    def _candidate(self, row: list[list[object]]) -> CandidateReadiness | None:
+        """``row`` sent to ``models.candidate``; None when none is configured."""
+        if self.candidate is None:
+            return None
+        model = self.candidate.settings.model
+        before = self.state.candidate
+        try:
+            self.candidate.model.predict(row)
+        except Exception as exc:
+            reason = problem_of(exc).message  # names the candidate (RemoteModel.label)
+            if before is None or before.ready:
+                log.warning("compare degraded: %s", exc)
+            return CandidateReadiness(False, reason, model.name, model.version)
+        else:
+            if before is not None and not before.ready:
+                log.info("compare restored: models.candidate answers")
+            return CandidateReadiness(True, "ready", model.name, model.version)
+        finally:
+            self.metrics.called_model("readiness", self.candidate.model.take_durations())

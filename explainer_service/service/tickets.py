@@ -127,7 +127,7 @@ class Service:
             busy=lambda: len(self.pool.running()),
             unstored=lambda: len(self.unstored),
         )
-        self._probe = ReadinessProbe(store, runtime, self.metrics)
+        self._probe = ReadinessProbe(store, runtime, self.metrics, candidate)
         self._readiness_check = ReadinessCheck(self._probe, settings.service)
         self._retention = Retention(store, settings.service)
         self._chores: list[Chore] = []

@@ -31,7 +31,7 @@ from explainer_service.observability import context, logs
 from explainer_service.observability.context import current_traceparent
 from explainer_service.runtime import FittedRuntime
 from explainer_service.runtime.window import LoggedWindow
-from explainer_service.settings import Settings
+from explainer_service.settings import Settings, candidate_label
 
 log = logging.getLogger("explainer_service.worker")
 
@@ -244,6 +244,7 @@ class _Runtimes:
                     reference=self.model.reference,
                     window=self._setup.window,
                     announce=False,
+                    label=candidate_label(settings.model),
                 )
             except Exception as exc:
                 log.exception("cannot build the candidate's runtime")

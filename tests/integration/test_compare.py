@@ -320,3 +320,96 @@ def test_bad_requests_name_their_field(service, for_gains) -> None:
     )
     assert every.status_code == 422
     assert every.json()["error"]["detail"]["field"] == "instance"
+
+
+# --- a candidate that does not answer ------------------------------------------------------
+
+GONE = "models.candidate (income, version gone)"
+
+
+def test_readiness_says_the_candidate_answers(service: str) -> None:
+    state = httpx.get(f"{service}/health/ready", timeout=60).json()
+    assert state["ready"] is True
+    assert state["candidate"] == {
+        "ready": True, "reason": "ready", "name": "income", "version": "no-capital-gains",
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def orphaned(models: tuple[str, str], tmp_path_factory, output_dir: Path) -> Iterator[str]:
+    """A service whose candidate listens nowhere (a free port nobody took)."""
+    directory = tmp_path_factory.mktemp("compare-gone")
+    settings = config(models[0], f"http://127.0.0.1:{free_port()}", directory / "e.sqlite")
+    settings["models"]["candidate"]["version"] = "gone"
+    settings["model"]["retries"] = 0
+    log = output_dir / per_worker("compare-gone-service.log")
+    process, base = explainer_service(settings, directory, log=log)
+    try:
+        wait_until_ready(base)
+        yield base
+    finally:
+        process.stop()
+
+
+def test_a_candidate_down_leaves_the_service_ready_and_names_itself(
+    orphaned: str, for_gains: dict[str, Any]
+) -> None:
+    """Ready (the model answers), the comparison degraded: readiness, the landing page and
+    the error of compare=candidate name the candidate and its version."""
+    answer = httpx.get(f"{orphaned}/health/ready", timeout=60)
+    assert answer.status_code == 200
+    state = answer.json()
+    assert state["ready"] is True and state["reason"] == "ready"
+    candidate = state["candidate"]
+    assert (candidate["ready"], candidate["name"], candidate["version"]) == (
+        False,
+        "income",
+        "gone",
+    )
+    assert candidate["reason"].startswith(f"{GONE}: the model is unreachable")
+    landing = httpx.get(f"{orphaned}/", timeout=60).text
+    assert "compare unavailable" in landing and GONE in landing
+    compared = httpx.post(
+        f"{orphaned}/explain",
+        params={"method": "shap", "compare": "candidate", **SEED},
+        json=payload(for_gains),
+        timeout=TIMEOUT,
+    )
+    assert compared.status_code == 503, compared.text
+    error = compared.json()["error"]
+    assert error["code"] == "model_unavailable" and error["message"].startswith(GONE)
+
+
+def run_predict(settings: dict[str, Any], record: dict[str, Any], directory: Path, *extra: str):
+    import subprocess
+    import sys
+
+    import yaml
+
+    (directory / "explainer.yaml").write_text(yaml.safe_dump(settings))
+    (directory / "payload.json").write_text(json.dumps(payload(record)))
+    script = Path(sys.executable).parent / "explainer-service"
+    command = [str(script), "predict", str(directory / "payload.json")]
+    command += ["--config", str(directory / "explainer.yaml"), *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_predict_checks_the_candidate_too(models, for_gains, tmp_path: Path) -> None:
+    """The check command sends the rows to both versions: the candidate refuses the
+    applicant the model approves for capital gains; a candidate that listens nowhere exits
+    2 naming it, and --no-candidate checks the model alone."""
+    settings = config(*models, tmp_path / "e.sqlite")
+    result = run_predict(settings, for_gains, tmp_path)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["rows"] == 1 and answer["scores"][0][1] == 1  # approved
+    assert answer["candidate"]["version"] == "no-capital-gains"
+    assert answer["candidate"]["scores"][0][1] == 0  # refused: capital gains ignored
+    settings["models"]["candidate"].update(url=f"http://127.0.0.1:{free_port()}", version="gone")
+    settings["model"]["retries"] = 0
+    down = run_predict(settings, for_gains, tmp_path)
+    assert down.returncode == 2 and f"error: {GONE}: the model is unreachable" in down.stderr
+    assert "Traceback" not in down.stderr
+    alone = run_predict(settings, for_gains, tmp_path, "--no-candidate")
+    assert alone.returncode == 0, alone.stderr
+    assert "candidate" not in json.loads(alone.stdout)

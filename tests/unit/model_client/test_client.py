@@ -397,3 +397,46 @@ def test_a_redirect_is_an_error_never_an_answer(status: int) -> None:
     assert (status_code, body["error"]["code"]) == (503, "model_unavailable")
     assert "internal.example" not in json.dumps(body)  # the Location is for the log only
     assert "Location: http://internal.example/login" in str(info.value)
+
+
+LABEL = "models.candidate (income, version 2)"
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (httpx.Response(503, text="down"), ModelUnavailableError),
+        (httpx.Response(500, text="boom"), ModelResponseError),
+        (httpx.Response(200, text="not json"), ProtocolMismatchError),
+    ],
+)
+def test_a_labelled_model_names_itself_in_every_error(answer: httpx.Response, error) -> None:
+    """The candidate's errors say it was the candidate, to clients (``public``, the answer
+    body) and in the log (``message``); the class, status and code stay the model's."""
+    settings = ModelSettings(url=URL, protocol="kserve-v1", retries=0, backoff_s=0.0)
+    transport = httpx.MockTransport(lambda request: answer)
+    labelled = RemoteModel(settings, NAMES, transport=transport, label=LABEL)
+    with pytest.raises(error) as raised:
+        labelled.predict([[1, "a"]])
+    assert raised.value.public.startswith(f"{LABEL}: the model")
+    assert str(raised.value).startswith(f"{LABEL}: ") and URL in str(raised.value)
+    status, body = http_error(raised.value)
+    assert status == {ModelUnavailableError: 503}.get(error, 502)
+    assert body["error"]["message"].startswith(LABEL)
+    unlabelled = RemoteModel(settings, NAMES, transport=transport)
+    with pytest.raises(error) as plain:
+        unlabelled.predict([[1, "a"]])
+    assert "candidate" not in str(plain.value)
+    assert type(raised.value) is type(plain.value)
+
+
+def test_a_labelled_model_names_itself_in_an_output_error() -> None:
+    settings = ModelSettings(url=URL, protocol="kserve-v1", retries=0)
+    answer = httpx.Response(200, json={"predictions": [[0.9, 0.9]]})  # sums to 1.8
+    labelled = RemoteModel(
+        settings, NAMES, transport=httpx.MockTransport(lambda r: answer), label=LABEL
+    )
+    with pytest.raises(ModelOutputError) as raised:
+        labelled.predict([[1, "a"]])
+    assert raised.value.message.startswith(f"{LABEL}: ")
+    assert http_error(raised.value)[1]["error"]["message"].startswith(LABEL)
