@@ -24,7 +24,7 @@ from explainer_service.comparison import (
     rescore_window,
 )
 from explainer_service.comparison.bodies import Version
-from explainer_service.comparison.checks import COMPARED
+from explainer_service.comparison.checks import check_comparable
 from explainer_service.comparison.window import window_days
 from explainer_service.errors import NotFoundError
 from explainer_service.render import LinkFor, links_for
@@ -50,7 +50,7 @@ Compare = Annotated[
 ]
 
 
-def _candidate(service: Service) -> Runtime:
+def candidate_of(service: Service) -> Runtime:
     if service.candidate is None:
         raise NotFoundError("no candidate model: models.candidate is not configured")
     return service.candidate
@@ -89,16 +89,11 @@ async def explain_compared(
     """Explain one row of ``payload`` with ``method`` under both versions (two stored
     explanations, computed by the workers) and answer them side by side, when both are done.
     ``shape``: the ``format`` or ``mode`` asked for, refused unless it is json or html."""
-    candidate = _candidate(service)
+    candidate = candidate_of(service)
     if shape not in (None, "json", "html"):
         field = "mode" if shape == "async" else "format"
         raise ParameterError(method, field, f"compare: {field}={shape} is not offered")
-    if method not in COMPARED:
-        raise ParameterError(
-            method, "compare", f"compare: {method} is not compared; one of {', '.join(COMPARED)}"
-        )
-    if instance == "all":
-        raise ParameterError(method, "instance", "compare: one instance at a time, not all")
+    check_comparable(method, instance)
     chosen = await asyncio.to_thread(runtime.instances, method, payload, instance)
     rows = [row for row in chosen if row is not None]  # compared methods explain one row
     tickets = {
@@ -202,7 +197,7 @@ async def compare_inferences(
     ``model.max_batch_rows``); how many of their decisions it changes, by decision."""
     request.state.html = wants_html(request, format)
     days = window_days(window)
-    candidate = _candidate(service)
+    candidate = candidate_of(service)
     if candidate.settings.model.output is OutputKind.regression:
         raise ParameterError("compare", "window", "compare: a regression makes no decisions")
     rescored = await asyncio.to_thread(

@@ -27,7 +27,7 @@ from explainer_service.api.bodies import (
     answers,
     error_responses,
 )
-from explainer_service.api.compare import Compare, explain_compared
+from explainer_service.api.compare import Compare, candidate_of, explain_compared
 from explainer_service.api.deps import (
     AlibiShapeDep,
     DryRun,
@@ -132,7 +132,13 @@ async def post_explain(
     if dry_run or body_dry_run:
         request.state.html = False
         planned = await asyncio.to_thread(
-            answer_dry_run, runtime, method, payload, body_instance or instance, params
+            answer_dry_run,
+            runtime,
+            method,
+            payload,
+            body_instance or instance,
+            params,
+            None if compare is None else candidate_of(service),
         )
         return json_answer(planned)
     if compare is not None:
@@ -211,7 +217,13 @@ async def get_explain(
     )
     if dry_run:
         planned = await asyncio.to_thread(
-            answer_dry_run, runtime, method, body, instance, method_params(request, OWN)
+            answer_dry_run,
+            runtime,
+            method,
+            body,
+            instance,
+            method_params(request, OWN),
+            None if compare is None else candidate_of(service),
         )
         return json_answer(planned)
     if compare is not None:

@@ -26,7 +26,8 @@ from explainer_service.comparison.bodies import (
     ShapDifference,
     Version,
 )
-from explainers import Explanation, FeatureSchema
+from explainers import Explanation, FeatureSchema, ParameterError
+from explainers.budget import CostEstimate, Tally
 from explainers.explanation import (
     AnchorResult,
     Condition,
@@ -100,6 +101,30 @@ class _Pending:
         start = len(self.rows)
         self.rows.extend(rows)
         return slice(start, len(self.rows))
+
+
+def check_comparable(method: str, instance: int | str) -> None:
+    """Raises ``ParameterError`` naming the field for a request a comparison cannot answer:
+    a method not in ``COMPARED``, or every instance at once."""
+    if method not in COMPARED:
+        raise ParameterError(
+            method, "compare", f"compare: {method} is not compared; one of {', '.join(COMPARED)}"
+        )
+    if instance == "all":
+        raise ParameterError(method, "instance", "compare: one instance at a time, not all")
+
+
+def checks_cost(
+    method: str, total: int, rule_samples: int, max_batch_rows: Sequence[int | None]
+) -> CostEstimate:
+    """What ``compare_explanations`` sends at most, over both versions: anchors, each
+    version's rule on ``rule_samples`` rows (``models.rule_rows``) to the other; a
+    counterfactual search, each version's counterfactuals (at most ``total``) to the other;
+    SHAP, nothing. ``max_batch_rows``: each version's, the chunks its rows are sent in."""
+    rows = {"anchors": rule_samples, "counterfactual": total}.get(method, 0)
+    drivers = {"anchors": ("models.rule_rows",), "counterfactual": ("total",)}.get(method, ())
+    calls = sum(Tally(size).call(rows).model_calls for size in max_batch_rows)
+    return CostEstimate(calls, rows * len(max_batch_rows), drivers)
 
 
 def compare_explanations(

@@ -21,7 +21,7 @@ import pytest
 from examples.income import paths
 from explainer_service.app import create_app
 from explainer_service.service import Service
-from explainer_service.settings import load_settings
+from explainer_service.settings import CandidateSettings, load_settings
 from explainer_service.workers import Pool, Task
 from tests.helpers import fake_workers
 
@@ -52,8 +52,25 @@ class Setup:
 
 @pytest.fixture
 def setup(income_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+    yield from make_setup(income_server, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def compared(
+    income_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Setup]:
+    """With models.candidate: the same model server under another version."""
+    yield from make_setup(income_server, tmp_path, monkeypatch, candidate=True)
+
+
+def make_setup(
+    income_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, candidate: bool = False
+) -> Iterator[Setup]:
     settings = load_settings(paths.HERE / "explainer.yaml")
     settings.model.url = f"{income_server}/v2/models/income/infer"  # type: ignore[assignment]
+    if candidate:
+        url = f"{income_server}/v2/models/income/infer"
+        settings.models.candidate = CandidateSettings(url=url, version="next")  # type: ignore[arg-type]
     settings.service.store = ":memory:"
     settings.explainers["constant"] = {}  # the test plugin: no estimate
     gate = tmp_path / "open"
@@ -212,3 +229,58 @@ def test_a_drill_down_link_needs_a_payload_only_for_a_method_that_explains_one_r
     assert unknown.status_code == 422
     assert unknown.json()["error"]["code"] == "unknown_method"  # not a payload to send
     assert setup.submitted == [] and setup.stored() == 0
+
+
+def dry(setup: Setup, query: str) -> dict[str, Any]:
+    response = setup.request("POST", f"/explain?{query}&dry_run=true", json=payload())
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("method", "explanations", "check_rows"),
+    [("anchors", 1, 2 * 500), ("shap", 2, 0), ("counterfactual", 1, 2 * 3)],
+)
+def test_a_dry_run_of_a_comparison_costs_both_versions(
+    compared: Setup, method: str, explanations: int, check_rows: int
+) -> None:
+    """compare=candidate: the model's explanation, the candidate's (twice for SHAP, whose
+    values are computed again for the model's class when the versions disagree), and the
+    comparison's checks (anchors: models.rule_rows rows to each version; counterfactuals:
+    each version's, at most ``total``, to the other), summed; nothing is called."""
+    before = compared.model_requests()
+    one = dry(compared, f"method={method}&seed=1")
+    both = dry(compared, f"method={method}&seed=1&compare=candidate")
+    single = one["estimate"]
+    versions = both["versions"]
+    assert one["versions"] is None
+    assert versions["model"] == single
+    assert versions["candidate"]["rows"] == explanations * single["rows"]
+    assert versions["candidate"]["model_calls"] == explanations * single["model_calls"]
+    assert versions["checks"]["rows"] == check_rows
+    assert versions["checks"]["model_calls"] == (2 if check_rows else 0)  # one call a version
+    assert both["estimate"]["rows"] == sum(v["rows"] for v in versions.values())
+    assert both["estimate"]["model_calls"] == sum(v["model_calls"] for v in versions.values())
+    assert both["estimate"]["rows"] > 2 * single["rows"] - 1
+    assert both["instances"] == 1 + explanations
+    assert both["within_budget"] is one["within_budget"] is True
+    assert compared.model_requests() == before
+    assert compared.submitted == [] and compared.stored() == 0
+
+
+def test_a_dry_run_of_a_comparison_is_checked_as_one(compared: Setup, setup: Setup) -> None:
+    """What compare=candidate refuses, its dry run refuses too, naming the field; without
+    a candidate, 404."""
+    for query, field in [
+        ("method=importance&compare=candidate", "compare"),
+        ("method=anchors&compare=candidate&instance=all", "instance"),
+        ("method=anchors&compare=other", "compare"),
+    ]:
+        response = compared.request("POST", f"/explain?{query}&dry_run=true", json=payload())
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["detail"]["field"] == field
+    missing = setup.request(
+        "POST", "/explain?method=anchors&compare=candidate&dry_run=true", json=payload()
+    )
+    assert missing.status_code == 404
+    assert compared.submitted == setup.submitted == []
