@@ -19,6 +19,7 @@ from explainer_service.security import LinkSigner
 from explainer_service.security.access import GRANT_PATH
 from explainer_service.settings import Settings
 from explainers.wire import native
+from tests.helpers.render_factories import anchors
 
 TOKEN = "whatif-token-0123456789"
 SECRET = "whatif-secret-0123456789"
@@ -141,3 +142,22 @@ def test_configured_ranges_bound_the_editor_s_numbers(ranged_app: FastAPI) -> No
     assert within.status_code == 503, within.text
     unknown = {"values": applicant(), "original": "no-such-id"}
     assert error(call(ranged_app, "/whatif/predict", unknown))[:2] == (404, "not_found")
+
+
+def test_the_original_s_own_values_pass_outside_the_configured_range(ranged_app) -> None:
+    """An applicant who works 70 hours, over the configured 60: with the explanation the
+    editor was opened on, 70 passes the checks (to the model, not listening here: 503) and
+    71 does not."""
+    record = applicant(**{"hours-per-week": 70})
+    explanation = anchors(0.3).model_copy(update={"instance": record})
+    store = ranged_app.state.service.store
+    claimed, _ = store.claim(f"key-{time.time()}", "anchors", {}, "test", 30)
+    assert store.finish(claimed.id, "test", explanation)
+    kept = call(ranged_app, "/whatif/predict", {"values": record, "original": claimed.id})
+    assert kept.status_code == 503, kept.text
+    more = {"values": {**record, "hours-per-week": 71}, "original": claimed.id}
+    assert error(call(ranged_app, "/whatif/predict", more)) == (
+        422, "invalid_instance", "hours-per-week",
+    )  # fmt: skip
+    alone = call(ranged_app, "/whatif/predict", {"values": record})
+    assert error(alone) == (422, "invalid_instance", "hours-per-week")
