@@ -36,6 +36,10 @@ MATRIX_STAMPS := $(foreach v,$(CLIENT_PYTHONS),$(STAMPS)/matrix-$(v))
 # a module when it is first imported, so only what runs is compiled, and pip takes about a
 # third of the CPU time it takes compiling everything (docs/testing.md).
 PIP_OPTIONS := --quiet --no-compile
+# ... and Python keeps what it compiled: with PYTHONDONTWRITEBYTECODE set (some images and CI
+# machines set it), every process of the demo and the tests would compile each module it
+# imports again, which doubles the CPU time of a service's start (docs/testing.md).
+unexport PYTHONDONTWRITEBYTECODE
 
 # pytest-xdist's processes for `make test` (docs/testing.md)
 TEST_PROCESSES ?= 3
