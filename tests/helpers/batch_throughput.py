@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pandas as pd
 
 from examples.income import paths
@@ -40,6 +39,7 @@ from tests.helpers.support import (
     python_server,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 
 
 @dataclass
@@ -63,7 +63,7 @@ def config(model_url: str, store: Path, max_in_flight: int) -> dict:
 
 
 def stats(model: str) -> dict:
-    return httpx.get(f"{model}/stats", timeout=10).json()
+    return HTTP.get(f"{model}/stats", timeout=10).json()
 
 
 def watched(name: str, model: str, work: Callable[[], None]) -> Run:
@@ -103,7 +103,7 @@ def service_runs(
 
         def one_by_one() -> None:
             for payload in payloads:
-                answer = httpx.post(f"{base}/explain?method={method}", json=payload, timeout=600)
+                answer = HTTP.post(f"{base}/explain?method={method}", json=payload, timeout=600)
                 answer.raise_for_status()
 
         def many() -> None:  # another seed: computed, not answered from the store

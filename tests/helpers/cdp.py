@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers.browser import FLAGS, chromium_path
 from tests.helpers.support import free_port
+from tests.helpers.web import HTTP
 
 #: ``browser.FLAGS`` without what only one-shot runs (``--dump-dom``) need
 _FLAGS = [f for f in FLAGS if not f.startswith(("--virtual-time-budget", "--window-size"))]
@@ -126,7 +127,7 @@ def _page_socket(port: int, timeout: float = 120.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
+            targets = HTTP.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
             pages = [t for t in targets if t.get("type") == "page"]
             if pages:
                 return str(pages[0]["webSocketDebuggerUrl"])

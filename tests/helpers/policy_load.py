@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import joblib
 import pandas as pd
 import yaml
@@ -30,6 +29,7 @@ from explainer_service.store import open_store
 from explainer_service.store.inference_jobs import JobState
 from explainer_service.store.inferences import LoggedSide
 from tests.helpers.support import explainer_service, free_port, python_server, wait_until_ready
+from tests.helpers.web import HTTP
 
 APPLICANT = [42, "Private", "Bachelors", 13, "Married-civ-spouse", "Tech-support", "Husband",
              "White", "Male", 0, 0, 45]  # fmt: skip
@@ -69,13 +69,13 @@ def logged(total: int, refusals: int) -> list[LoggedSide]:
 def interactive(base: str, seed: int) -> float:
     payload = {"instances": [dict(zip(paths.FEATURES, APPLICANT, strict=True))]}
     started = time.monotonic()
-    answer = httpx.post(f"{base}/explain?method=shap&seed={seed}", json=payload, timeout=600)
+    answer = HTTP.post(f"{base}/explain?method=shap&seed={seed}", json=payload, timeout=600)
     answer.raise_for_status()
     return time.monotonic() - started
 
 
 def policy_requests(model: str) -> int:
-    headers = httpx.get(model + "/stats", timeout=30).json()["headers"]
+    headers = HTTP.get(model + "/stats", timeout=30).json()["headers"]
     return sum(n for name, n in headers.items() if name.startswith("x-request-id: policy-"))
 
 

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.helpers.web import HTTP
+
 ROOT = Path(__file__).resolve().parents[2]
 
 T = TypeVar("T")
@@ -88,7 +90,7 @@ class ServerProcess:
                     f"{self.args} exited with {self.process.returncode}{self._tail()}"
                 )
             try:
-                if httpx.get(self.ready_url, timeout=1.0).status_code == 200:
+                if HTTP.get(self.ready_url, timeout=1.0).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
@@ -213,7 +215,7 @@ def mlserver(
 def _readiness(base_url: str) -> httpx.Response | None:
     """``/health/ready``, or None when it did not answer in time (a busy machine)."""
     try:
-        return httpx.get(base_url + "/health/ready", timeout=30)
+        return HTTP.get(base_url + "/health/ready", timeout=30)
     except httpx.TransportError:
         return None
 
@@ -245,7 +247,7 @@ def open_page(url: str, timeout: float = 600.0) -> httpx.Response:
     itself while the explanation runs (longer on a busy machine); poll until it is done."""
     deadline = time.monotonic() + timeout
     while True:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True)
+        response = HTTP.get(url, timeout=timeout, follow_redirects=True)
         if response.status_code != 202 or time.monotonic() > deadline:
             return response
         time.sleep(0.5)

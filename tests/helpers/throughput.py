@@ -22,10 +22,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
 from examples.income import paths
 from tests.helpers.support import explainer_service, free_port, python_server, wait_until_ready
+from tests.helpers.web import HTTP
 
 CLIENTS = 8
 
@@ -50,7 +49,7 @@ def rss_mib(pid: int) -> float:
 def one(base: str, method: str, i: int, payload: dict) -> float:
     """Seconds for one request (seed ``i``: computed, not answered from the store)."""
     started = time.perf_counter()
-    response = httpx.post(
+    response = HTTP.post(
         f"{base}/explain?method={method}&instance={i % 2}&seed={i}", json=payload, timeout=600
     )
     response.raise_for_status()
@@ -93,7 +92,7 @@ def measure(url: str, workers: int, counts: dict[str, int], payload: dict) -> No
             wait_until_ready(base, timeout=300)
             for method, count in counts.items():
                 rate, median = run(base, method, count, payload)
-                state = httpx.get(base + "/health/ready").json()
+                state = HTTP.get(base + "/health/ready").json()
                 memory = sum(rss_mib(w["pid"]) for w in state["workers"])
                 row = f"{workers:7d}  {method:7s}  {rate:10.1f}  {median:8.2f}  {memory:14.0f}"
                 print(row, flush=True)

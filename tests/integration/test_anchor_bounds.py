@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -17,6 +16,7 @@ from examples.income import paths
 from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import load_settings
 from explainers import Budget, BudgetExceededError
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def applicants() -> list[list]:
 
 
 def served(base: str) -> tuple[int, int]:
-    stats = httpx.get(base + "/stats", timeout=30).json()
+    stats = HTTP.get(base + "/stats", timeout=30).json()
     return stats["requests"], stats["rows"]
 
 

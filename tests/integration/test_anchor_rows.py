@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,6 +32,7 @@ from explainers.anchors.search import SearchSettings, clopper_pearson
 from explainers.explanation import Condition
 from tests.helpers.servers.rule_model import PATH as RULE_PATH
 from tests.helpers.support import free_port, per_worker, python_server
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def served(request: pytest.FixtureRequest, income_server: str, rule_server: str)
 
 
 def counted(base: str) -> int:
-    return int(httpx.get(base + "/stats", timeout=30).json()["rows"])
+    return int(HTTP.get(base + "/stats", timeout=30).json()["rows"])
 
 
 def holds(condition: Condition, column: pd.Series) -> np.ndarray:

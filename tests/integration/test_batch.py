@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -25,6 +24,7 @@ from explainer_service.store import SqliteStore, Status
 from explainers.wire import native
 from tests.helpers.postgres import Cluster
 from tests.helpers.support import explainer_service, free_port, python_server, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def run_batch(directory: Path, settings: dict, source: Path, name: str) -> pd.Da
 
 
 def stats(income_server: str) -> dict:
-    return httpx.get(f"{income_server}/stats", timeout=10).json()
+    return HTTP.get(f"{income_server}/stats", timeout=10).json()
 
 
 @dataclass
@@ -171,7 +171,7 @@ def test_the_service_explains_as_the_batch_and_shares_its_store(
         wait_until_ready(base)
         answers = []
         for row in rows:
-            response = httpx.post(f"{base}/explain?method=shap", json=v2_payload(row), timeout=300)
+            response = HTTP.post(f"{base}/explain?method=shap", json=v2_payload(row), timeout=300)
             assert response.status_code == 200, response.text
             answers.append(response.json())
     finally:
@@ -225,7 +225,7 @@ def test_a_model_fault_is_recorded_per_row(ray_session, poison_proxy: str, tmp_p
     assert failed["id"].notna().all()
     done = table[table["source"] == "computed"]
     assert sorted(done["row"].unique()) == [i for i in range(20) if i not in POISONED]
-    assert httpx.get(f"{poison_proxy}/requests", timeout=10).json()["refused"] >= len(POISONED)
+    assert HTTP.get(f"{poison_proxy}/requests", timeout=10).json()["refused"] >= len(POISONED)
     store = SqliteStore(tmp_path / "faults.sqlite")
     try:
         for id in failed["id"]:
@@ -271,7 +271,7 @@ def test_the_same_through_the_api(
         body = {"method": "shap", "rows": [v2_payload(row) for row in rows]}
         outcomes = []
         for _ in range(2):  # the second time, every row is in the store
-            answer = httpx.post(f"{base}/batches", json=body, timeout=60)
+            answer = HTTP.post(f"{base}/batches", json=body, timeout=60)
             assert answer.status_code == 202, answer.text
             outcomes.append(finished_batch(base, answer.headers["location"]))
         first, again = outcomes
@@ -281,7 +281,7 @@ def test_the_same_through_the_api(
         ids = [r["id"] for r in first["results"]]
         assert [r["id"] for r in again["results"]] == ids
         for result in first["results"]:
-            stored = httpx.get(f"{base}/explanations/{result['id']}", timeout=10).json()
+            stored = HTTP.get(f"{base}/explanations/{result['id']}", timeout=10).json()
             assert stored["method"] == "shap" and stored["prediction"]["label"] == result["label"]
             assert result["url"] == f"/explanations/{result['id']}?format=html"
     finally:
@@ -293,7 +293,7 @@ def finished_batch(base: str, location: str, timeout: float = 600) -> dict:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = httpx.get(base + location, timeout=10).json()
+        body = HTTP.get(base + location, timeout=10).json()
         if body["status"] in ("done", "failed"):
             return body
         time.sleep(0.5)

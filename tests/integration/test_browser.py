@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pandas as pd
 import pytest
 import yaml
@@ -19,6 +18,7 @@ from explainers.wire import native
 from tests.helpers.browser import dump_dom, element_text, screenshot, visible_text
 from tests.helpers.inprocess import fake_app, served
 from tests.helpers.support import ROOT, explainer_service, open_page, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def hostile_applicant() -> dict:
 
 def explain(base: str, method: str) -> dict:
     body = None if method == "importance" else {"instances": [hostile_applicant()]}
-    response = httpx.post(f"{base}/explain?method={method}", json=body, timeout=300)
+    response = HTTP.post(f"{base}/explain?method={method}", json=body, timeout=300)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -113,7 +113,7 @@ def foreign_urls(html: str, base: str) -> list[str]:
 def test_page_renders_offline(service: str, method: str, output_dir: Path) -> None:
     explanation = explain(service, method)
     url = service + explanation["links"]["html"]
-    html = httpx.get(url).text
+    html = HTTP.get(url).text
     assert foreign_urls(html, service) == []
     assert '<script src="/static/plotly.min.js">' in html
     dom = dump_dom(url)  # with every host but 127.0.0.1 unresolvable
@@ -146,10 +146,10 @@ def test_page_speaks_the_user_s_words(service: str, method: str) -> None:
 
 def test_other_pages_escape_the_hostile_value(service: str) -> None:
     explain(service, "shap")
-    landing = httpx.get(service + "/").text
+    landing = HTTP.get(service + "/").text
     assert ESCAPED in landing and XSS not in landing
     assert "<title>pwned</title>" not in dump_dom(service + "/")
-    error = httpx.get(service + "/explain", params={"method": "shap", "payload": json.dumps(
+    error = HTTP.get(service + "/explain", params={"method": "shap", "payload": json.dumps(
         {"instances": [{**hostile_applicant(), "education": XSS}]})}).text  # fmt: skip
     assert ESCAPED in error and XSS not in error
 
@@ -169,12 +169,12 @@ def test_the_kibana_template_opens_the_page(service: str, output_dir: Path) -> N
 
 def test_links_helper(service: str) -> None:
     logged = (paths.PAYLOADS / "v2.json").read_text()
-    links = httpx.get(service + "/links", params={"payload": logged}).json()
+    links = HTTP.get(service + "/links", params={"payload": logged}).json()
     assert set(links) == {"anchors", "shap", "counterfactual"}
     assert links["shap"].startswith("/explain?")  # no auth.public_base_url: relative
     page = open_page(service + links["shap"])
     assert page.status_code == 200 and "SHAP value" in page.text
-    bad = httpx.get(service + "/links", params={"payload": '{"inputs": []}'})
+    bad = HTTP.get(service + "/links", params={"payload": '{"inputs": []}'})
     assert bad.status_code == 422 and "'inputs' is empty" in bad.json()["error"]["message"]
 
 

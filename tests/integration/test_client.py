@@ -9,7 +9,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -30,6 +29,7 @@ from explainers import explanation as library
 from tests.helpers.browser import dump_file_dom, visible_text
 from tests.helpers.render_factories import income_words
 from tests.helpers.support import explainer_service, free_port, wait_until_fitted, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ def holdout() -> pd.DataFrame:
 
 
 def model_requests(income_server: str) -> int:
-    return int(httpx.get(f"{income_server}/stats").json()["requests"])
+    return int(HTTP.get(f"{income_server}/stats").json()["requests"])
 
 
 # --- input forms ----------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_to_frame_figure_url_and_html(
         assert sorted(frame["feature"]) == sorted(paths.FEATURES)
         assert list(frame["importance"]) == sorted(frame["importance"], reverse=True)
     assert explanation.figure is not None
-    page = httpx.get(explanation.url, timeout=60)
+    page = HTTP.get(explanation.url, timeout=60)
     assert page.status_code == 200 and explanation.id in page.text
     html = explanation._repr_html_()
     assert explanation.summary and explanation.summary.split(";")[0] in visible_text(html)

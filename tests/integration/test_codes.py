@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import joblib
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ from sklearn.ensemble import RandomForestClassifier
 from examples.income import paths
 from explainers import Explanation
 from tests.helpers.support import explainer_service, mlserver, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = [pytest.mark.integration, pytest.mark.mlserver]
 
@@ -150,7 +150,7 @@ def forest_proba(model: Coded, values: dict) -> list[float]:
 
 
 def explain(base: str, method: str, body: dict | None, query: str = "") -> Explanation:
-    response = httpx.post(f"{base}/explain?method={method}{query}", json=body, timeout=300)
+    response = HTTP.post(f"{base}/explain?method={method}{query}", json=body, timeout=300)
     assert response.status_code == 200, (method, response.text)
     return Explanation.model_validate(
         {k: v for k, v in response.json().items() if k not in ("id", "links")}
@@ -200,7 +200,7 @@ def test_a_value_that_is_no_code_is_refused_naming_the_feature(
     codes = sorted(model.codes["workclass"].values())
     for bad in (codes[1] + 0.5, max(codes) + 1.0, -1.0):
         body = fp64_tensor(rows.assign(workclass=bad))
-        response = httpx.post(f"{base}/explain?method=shap", json=body, timeout=60)
+        response = HTTP.post(f"{base}/explain?method=shap", json=body, timeout=60)
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["code"] == "unknown_category"

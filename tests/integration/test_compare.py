@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -41,6 +40,7 @@ from tests.helpers.support import (
     python_server,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ def payload(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare(base: str, method: str, record: dict[str, Any]) -> dict[str, Any]:
-    answer = httpx.post(
+    answer = HTTP.post(
         f"{base}/explain",
         params={"method": method, "compare": "candidate", **SEED},
         json=payload(record),
@@ -179,13 +179,13 @@ def test_an_anchor_on_capital_gains_does_not_hold_for_the_candidate(service, for
     ids = {comparison[v]["explanation_id"] for v in ("model", "candidate")}
     assert len(ids) == 2
     for version in ("model", "candidate"):
-        stored = httpx.get(f"{service}/explanations/{comparison[version]['explanation_id']}")
+        stored = HTTP.get(f"{service}/explanations/{comparison[version]['explanation_id']}")
         assert stored.status_code == 200
         assert stored.json()["prediction"] == comparison[version]["prediction"]
     # the candidate's own page names its version
-    page = httpx.get(service + comparison["candidate"]["links"]["html"])
+    page = HTTP.get(service + comparison["candidate"]["links"]["html"])
     assert "(version no-capital-gains)" in page.text
-    model_page = httpx.get(service + comparison["model"]["links"]["html"])
+    model_page = HTTP.get(service + comparison["model"]["links"]["html"])
     assert model_page.status_code == 200 and "no-capital-gains" not in model_page.text
 
 
@@ -208,7 +208,7 @@ def test_shap_differences_rank_capital_gains_first(service, for_gains) -> None:
     assert first["model"] > 0.3 and abs(first["candidate"]) < 0.02
     differences = [abs(d["difference"]) for d in comparison["shap"]]
     assert differences == sorted(differences, reverse=True)
-    candidate = httpx.get(f"{service}/explanations/{comparison['candidate']['explanation_id']}")
+    candidate = HTTP.get(f"{service}/explanations/{comparison['candidate']['explanation_id']}")
     assert candidate.json()["result"]["output"] == APPROVED
 
 
@@ -234,7 +234,7 @@ def test_counterfactuals_are_valid_for_each_version_as_its_rule_says(service, re
 
 
 def test_the_page_says_the_decision_changes_and_the_rule_fails(service, for_gains) -> None:
-    page = httpx.get(
+    page = HTTP.get(
         f"{service}/explain",
         params={
             "method": "anchors",
@@ -256,15 +256,15 @@ def test_a_logged_window_rescored_by_the_candidate(service, models, reference) -
     rows.loc[rows.index[:8], "capital-gain"] = 7500  # some approved for gains alone
     records = [{k: native(v) for k, v in r.items()} for r in rows.to_dict("records")]
     request = v2_request([[r[n] for n in paths.FEATURES] for r in records])
-    served = httpx.post(model_base + RULE_PATH, json=request, timeout=60)
+    served = HTTP.post(model_base + RULE_PATH, json=request, timeout=60)
     assert served.status_code == 200
     key = f"window-{uuid.uuid4()}"
     for side, data in (("request", request), ("response", served.json())):
         sent = message(kserve_event(side, data, key))
-        logged = httpx.post(f"{service}/inferences", content=sent.body, headers=sent.headers)
+        logged = HTTP.post(f"{service}/inferences", content=sent.body, headers=sent.headers)
         assert logged.status_code == 200, logged.text
     # compare is /explain's: a logged inference is explained by the model alone
-    by_id = httpx.post(
+    by_id = HTTP.post(
         f"{service}/inferences/{quote(key + '/0', safe='')}/explain",
         params={"method": "anchors", "compare": "candidate"},
     )
@@ -272,7 +272,7 @@ def test_a_logged_window_rescored_by_the_candidate(service, models, reference) -
     assert by_id.json()["error"]["detail"]["field"] == "compare"
     by_hand = sum(approved_by_model(r) != approved_by_candidate(r) for r in records)
     assert by_hand >= 8
-    window = httpx.get(f"{service}/compare/inferences", params={"window": "1d"}, timeout=60)
+    window = HTTP.get(f"{service}/compare/inferences", params={"window": "1d"}, timeout=60)
     assert window.status_code == 200, window.text
     body = window.json()
     assert body["rescored"] == len(records) and body["unanswered"] == 0
@@ -282,7 +282,7 @@ def test_a_logged_window_rescored_by_the_candidate(service, models, reference) -
         (c["logged"], c["candidate"]) for c in body["changes"] if c["logged"] != c["candidate"]
     } == {(APPROVED, REFUSED)}
     before = changed_metric(service)
-    page = httpx.get(f"{service}/compare/inferences", params={"window": "1d", "format": "html"})
+    page = HTTP.get(f"{service}/compare/inferences", params={"window": "1d", "format": "html"})
     assert f"<strong>{by_hand}</strong> of {len(records)}" in page.text
     assert changed_metric(service) - before == by_hand  # each re-scoring is counted
 
@@ -290,15 +290,15 @@ def test_a_logged_window_rescored_by_the_candidate(service, models, reference) -
 def changed_metric(base: str, kind: str = "inference") -> float:
     """``explainer_comparisons_total{kind=<kind>,outcome="changed"}``."""
     line = f'explainer_comparisons_total{{kind="{kind}",outcome="changed"}} '
-    text = httpx.get(f"{base}/metrics").text
+    text = HTTP.get(f"{base}/metrics").text
     return sum(float(row[len(line) :]) for row in text.splitlines() if row.startswith(line))
 
 
 def test_bad_requests_name_their_field(service, for_gains) -> None:
-    bad_window = httpx.get(f"{service}/compare/inferences", params={"window": "forever"})
+    bad_window = HTTP.get(f"{service}/compare/inferences", params={"window": "forever"})
     assert bad_window.status_code == 422
     assert bad_window.json()["error"]["detail"]["field"] == "window"
-    unknown = httpx.post(
+    unknown = HTTP.post(
         f"{service}/explain",
         params={"method": "anchors", "compare": "http://evil/"},
         json=payload(for_gains),
@@ -306,14 +306,14 @@ def test_bad_requests_name_their_field(service, for_gains) -> None:
     assert unknown.status_code == 422
     assert unknown.json()["error"]["detail"]["field"] == "compare"
     for shape in ({"mode": "async"}, {"format": "alibi"}):
-        refused = httpx.post(
+        refused = HTTP.post(
             f"{service}/explain",
             params={"method": "anchors", "compare": "candidate", **shape},
             json=payload(for_gains),
         )
         assert refused.status_code == 422
         assert refused.json()["error"]["detail"]["field"] == next(iter(shape))
-    every = httpx.post(
+    every = HTTP.post(
         f"{service}/explain",
         params={"method": "anchors", "compare": "candidate", "instance": "all"},
         json=payload(for_gains),
@@ -328,7 +328,7 @@ GONE = "models.candidate (income, version gone)"
 
 
 def test_readiness_says_the_candidate_answers(service: str) -> None:
-    state = httpx.get(f"{service}/health/ready", timeout=60).json()
+    state = HTTP.get(f"{service}/health/ready", timeout=60).json()
     assert state["ready"] is True
     assert state["candidate"] == {
         "ready": True, "reason": "ready", "name": "income", "version": "no-capital-gains",
@@ -356,7 +356,7 @@ def test_a_candidate_down_leaves_the_service_ready_and_names_itself(
 ) -> None:
     """Ready (the model answers), the comparison degraded: readiness, the landing page and
     the error of compare=candidate name the candidate and its version."""
-    answer = httpx.get(f"{orphaned}/health/ready", timeout=60)
+    answer = HTTP.get(f"{orphaned}/health/ready", timeout=60)
     assert answer.status_code == 200
     state = answer.json()
     assert state["ready"] is True and state["reason"] == "ready"
@@ -367,9 +367,9 @@ def test_a_candidate_down_leaves_the_service_ready_and_names_itself(
         "gone",
     )
     assert candidate["reason"].startswith(f"{GONE}: the model is unreachable")
-    landing = httpx.get(f"{orphaned}/", timeout=60).text
+    landing = HTTP.get(f"{orphaned}/", timeout=60).text
     assert "compare unavailable" in landing and GONE in landing
-    compared = httpx.post(
+    compared = HTTP.post(
         f"{orphaned}/explain",
         params={"method": "shap", "compare": "candidate", **SEED},
         json=payload(for_gains),

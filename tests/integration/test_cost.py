@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
 from examples.income import paths
 from tests.helpers.support import explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ BACKGROUND = 10
 
 
 def served(model_base: str) -> tuple[int, int]:
-    stats = httpx.get(model_base + "/stats").json()
+    stats = HTTP.get(model_base + "/stats").json()
     return stats["requests"], stats["rows"]
 
 
@@ -63,7 +63,7 @@ def payload() -> dict:
 
 def test_split_batches_count_one_call_per_chunk(service: str, income_server: str) -> None:
     before = served(income_server)
-    response = httpx.post(f"{service}/explain?method=shap", json=payload(), timeout=120)
+    response = HTTP.post(f"{service}/explain?method=shap", json=payload(), timeout=120)
     assert response.status_code == 200, response.text
     cost = response.json()["cost"]
     after = served(income_server)
@@ -87,7 +87,7 @@ def test_explanations_at_the_same_time_each_count_their_own_calls(
 
     def explain(method: str, extra: str) -> dict:
         url = f"{service}/explain?method={method}{extra}"
-        response = httpx.post(url, json=payload(), timeout=300)
+        response = HTTP.post(url, json=payload(), timeout=300)
         assert response.status_code == 200, response.text
         return response.json()["cost"]
 

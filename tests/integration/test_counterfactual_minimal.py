@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,6 +22,7 @@ from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import load_settings
 from tests.helpers.servers.minimal_model import CLASSES, MODELS
 from tests.helpers.support import ServerProcess, free_port, python_server
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -332,9 +332,9 @@ def test_the_estimate_bounds_what_the_model_server_counts(
             "counterfactual", runtime.resolve_params("counterfactual", params)
         )
         assert estimate is not None and estimate.upper_bound
-        before = httpx.get(f"{server}/stats", timeout=30).json()[name]
+        before = HTTP.get(f"{server}/stats", timeout=30).json()[name]
         cost = explain(runtime, row, params).cost
-        after = httpx.get(f"{server}/stats", timeout=30).json()[name]
+        after = HTTP.get(f"{server}/stats", timeout=30).json()[name]
         served = (after["requests"] - before["requests"], after["rows"] - before["rows"])
         assert (cost.model_calls, cost.rows) == served, params
         assert cost.model_calls <= estimate.model_calls and cost.rows <= estimate.rows, (

@@ -19,6 +19,7 @@ import pytest
 
 from tests.helpers.postgres import Cluster
 from tests.helpers.support import ServerProcess, explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, config, until
 
 pytestmark = pytest.mark.integration
@@ -108,7 +109,7 @@ def _state(pid: int) -> str:
 def kill(process: ServerProcess, base: str) -> None:
     """SIGKILL the service; returns once its worker processes are gone too (the kernel
     stops them with it, so none keeps calling the model)."""
-    workers = [w["pid"] for w in httpx.get(base + "/health/ready", timeout=30).json()["workers"]]
+    workers = [w["pid"] for w in HTTP.get(base + "/health/ready", timeout=30).json()["workers"]]
     process.process.send_signal(signal.SIGKILL)
     process.process.wait(LIMIT_S)
     process.stop()
@@ -130,7 +131,7 @@ def test_after_a_sigkill_every_accepted_job_finishes_exactly_once(
     gate.hold("all")
     ids = []
     for seed in range(JOBS):
-        answer = httpx.post(
+        answer = HTTP.post(
             f"{base}/explain?method=shap&mode=async&seed={seed}", json=APPLICANT, timeout=LIMIT_S
         )
         assert answer.status_code == 202, answer.text
@@ -155,7 +156,7 @@ def test_after_a_sigkill_every_accepted_job_finishes_exactly_once(
         for id in ids:  # those running at the kill ran twice, the others once
             assert after[id][1] == (2 if id in running else 1), (id, after[id])
         for id in ids:
-            body = httpx.get(f"{base}/explanations/{id}", timeout=30).json()
+            body = HTTP.get(f"{base}/explanations/{id}", timeout=30).json()
             assert body["id"] == id and body["method"] == "shap"
     finally:
         second.stop()
@@ -171,7 +172,7 @@ def test_two_processes_on_one_store_compute_each_request_once(
     try:
 
         def explain(base: str, seed: int) -> httpx.Response:
-            return httpx.post(
+            return HTTP.post(
                 f"{base}/explain?method=shap&seed={seed}", json=APPLICANT, timeout=LIMIT_S
             )
 
@@ -188,7 +189,7 @@ def test_two_processes_on_one_store_compute_each_request_once(
         counted = shared.attempts()
         assert len(counted) == 6
         assert all(n == 1 for _, n in counted.values()), counted
-        listed = httpx.get(f"{base_two}/explanations?limit=50", timeout=30).json()
+        listed = HTTP.get(f"{base_two}/explanations?limit=50", timeout=30).json()
         assert {e["id"] for e in listed} == set(counted)  # either replica lists them all
     finally:
         one.stop()
@@ -198,7 +199,7 @@ def test_two_processes_on_one_store_compute_each_request_once(
 
 def lookups(base: str, result: str) -> float:
     """``explainer_store_lookups_total{result=...}`` of one process."""
-    for line in httpx.get(base + "/metrics", timeout=30).text.splitlines():
+    for line in HTTP.get(base + "/metrics", timeout=30).text.splitlines():
         if line.startswith(f'explainer_store_lookups_total{{result="{result}"}}'):
             return float(line.split()[-1])
     return 0.0
@@ -215,14 +216,14 @@ def test_a_job_of_a_replica_killed_mid_way_is_finished_by_the_other_after_its_le
     try:
         gate.hold("all")
         url = "/explain?method=shap&mode=async&seed=7"
-        answer = httpx.post(base_one + url, json=APPLICANT, timeout=LIMIT_S)
+        answer = HTTP.post(base_one + url, json=APPLICANT, timeout=LIMIT_S)
         assert answer.status_code == 202, answer.text
         id = answer.json()["id"]
         until(gate.waiting, "the first replica's worker at the gate")
         assert len(gate.waiting()) == 1 and shared.attempts()[id] == ("running", 1)
         # the same request at the other replica joins the job: it holds no lease to take
         joined = lookups(base_two, "joined")
-        again = httpx.post(base_two + url, json=APPLICANT, timeout=LIMIT_S)
+        again = HTTP.post(base_two + url, json=APPLICANT, timeout=LIMIT_S)
         assert again.status_code == 202 and again.json()["id"] == id
         assert lookups(base_two, "joined") == joined + 1
         assert shared.attempts()[id] == ("running", 1)
@@ -231,7 +232,7 @@ def test_a_job_of_a_replica_killed_mid_way_is_finished_by_the_other_after_its_le
         gate.hold([])
         until(lambda: shared.attempts()[id][0] == "done", "the other replica to finish it")
         assert shared.attempts()[id] == ("done", 2)  # started by each replica once
-        body = httpx.get(f"{base_two}/explanations/{id}", timeout=30).json()
+        body = HTTP.get(f"{base_two}/explanations/{id}", timeout=30).json()
         assert body["id"] == id and body["method"] == "shap"
         assert f"took over explanation {id}" in logs[1].read_text()
     finally:

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 
 from examples.income import paths
 from explainer_service.runtime import FittedRuntime
 from explainer_service.settings import load_settings
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def runtimes(income_server: str) -> Iterator[dict[int, FittedRuntime]]:
 
 
 def served(base: str) -> tuple[int, int]:
-    stats = httpx.get(base + "/stats", timeout=30).json()
+    stats = HTTP.get(base + "/stats", timeout=30).json()
     return stats["requests"], stats["rows"]
 
 

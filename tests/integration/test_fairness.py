@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -39,6 +38,7 @@ from tests.helpers.support import (
     python_server,
     wait_until_fitted,
 )
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +125,7 @@ def blind(model_server: str) -> Iterator[FittedRuntime]:
 
 
 def explain(base: str, method: str, record: dict[str, Any], **params: Any) -> dict[str, Any]:
-    answer = httpx.post(
+    answer = HTTP.post(
         f"{base}/explain",
         params={"method": method, "seed": 3, **params},
         json={"instances": [record]},
@@ -136,7 +136,7 @@ def explain(base: str, method: str, record: dict[str, Any], **params: Any) -> di
 
 
 def flags(base: str) -> dict[tuple[str, str, str], float]:
-    text = httpx.get(f"{base}/metrics", timeout=60).raise_for_status().text
+    text = HTTP.get(f"{base}/metrics", timeout=60).raise_for_status().text
     return {
         (s.labels["method"], s.labels["attribute"], s.labels["reason"]): s.value
         for family in text_string_to_metric_families(text)
@@ -147,7 +147,7 @@ def flags(base: str) -> dict[tuple[str, str, str], float]:
 
 
 def checks(base: str) -> dict[str, float]:
-    text = httpx.get(f"{base}/metrics", timeout=60).raise_for_status().text
+    text = HTTP.get(f"{base}/metrics", timeout=60).raise_for_status().text
     return {
         s.labels["method"]: s.value
         for family in text_string_to_metric_families(text)
@@ -167,7 +167,7 @@ def test_the_block_names_gender_and_flips_exactly_where_the_rule_uses_it(service
     decided = [gender_decides(record) for record in records]
     assert 2 < sum(decided) < len(BATCH) - 2  # men and a woman the rule decides by gender
     assert {r["gender"] for r, d in zip(records, decided, strict=True) if d} == {"Male", "Female"}
-    answer = httpx.post(
+    answer = HTTP.post(
         f"{service}/explain",
         params={"method": "anchors", "seed": 3, "instance": "all"},
         json={"instances": records},
@@ -219,7 +219,7 @@ def test_shap_and_counterfactuals_say_what_they_find_of_gender(service: str) -> 
     assert counted.get(("counterfactual", "gender", "flip")) == 1
     assert ("counterfactual", "gender", "counterfactual") not in counted
 
-    page = httpx.get(f"{service}/explanations/{shap['id']}", params={"format": "html"}, timeout=60)
+    page = HTTP.get(f"{service}/explanations/{shap['id']}", params={"format": "html"}, timeout=60)
     assert page.status_code == 200
     assert 'id="fairness"' in page.text and "gender may have decided this" in page.text
     assert 'data-attribute="gender" class="flagged"' in page.text
@@ -249,7 +249,7 @@ def test_a_model_that_ignores_the_protected_attributes_flags_nothing(
     text = metrics.exposition()[0].decode()
     assert "explainer_fairness_flags_total{" not in text
     assert 'explainer_fairness_checks_total{method="anchors"} 4.0' in text
-    served = httpx.get(f"{model_server}/stats", timeout=60).json()[BLIND]
+    served = HTTP.get(f"{model_server}/stats", timeout=60).json()[BLIND]
     assert served["requests"] >= len(explained)  # the blind model answered them
 
 
@@ -259,7 +259,7 @@ def post_logged(service: str, rows: list[dict[str, Any]]) -> None:
     for side, data in (("request", v2_request([list(r.values()) for r in rows])),
                        ("response", v2_response(scores))):  # fmt: skip
         sent = message(kserve_event(side, data, "traffic", model=GENDERED))
-        answer = httpx.post(
+        answer = HTTP.post(
             f"{service}/inferences", content=sent.body, headers=sent.headers, timeout=60
         )
         assert answer.status_code == 200, answer.text
@@ -269,13 +269,13 @@ def test_parity_over_logged_traffic_equals_the_count_by_hand(service: str) -> No
     rows = holdout(LOGGED)
     post_logged(service, rows)
     for i in EXPLAINED_BY_ID:
-        answer = httpx.post(
+        answer = HTTP.post(
             f"{service}/inferences/traffic%2F{i}/explain",
             params={"method": "anchors", "seed": 3},
             timeout=600,
         )
         assert answer.status_code == 200, answer.text
-    report = httpx.get(
+    report = HTTP.get(
         f"{service}/fairness", params={"attribute": "gender", "window": "7d"}, timeout=60
     )
     assert report.status_code == 200, report.text
@@ -300,7 +300,7 @@ def test_parity_over_logged_traffic_equals_the_count_by_hand(service: str) -> No
     assert got["flips"]["tested"] == len(EXPLAINED_BY_ID)
     assert got["flips"]["flipped"] == len(flipping)
 
-    page = httpx.get(
+    page = HTTP.get(
         f"{service}/fairness",
         params={"attribute": "gender", "window": "7d"},
         headers={"Accept": "text/html"},
@@ -331,7 +331,7 @@ def test_parity_over_logged_traffic_equals_the_count_by_hand(service: str) -> No
 def test_a_bad_query_is_refused_naming_the_field(
     service: str, query: dict[str, str], field: str
 ) -> None:
-    answer = httpx.get(f"{service}/fairness", params=query, timeout=60)
+    answer = HTTP.get(f"{service}/fairness", params=query, timeout=60)
     assert answer.status_code == 422, answer.text
     error = answer.json()["error"]
     assert field in (error.get("detail") or {}).get("field", "") or field in error["message"]

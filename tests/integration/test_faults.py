@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from explainer_service import (
@@ -16,6 +15,7 @@ from explainer_service import (
     RemoteModel,
 )
 from tests.helpers.support import free_port, python_server
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def remote(url: str, **overrides) -> RemoteModel:
 
 
 def requests_to(base: str, path: str) -> int:
-    return httpx.get(base + "/requests").json().get(path, 0)
+    return HTTP.get(base + "/requests").json().get(path, 0)
 
 
 def test_working_path(fault_server: str) -> None:

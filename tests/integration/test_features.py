@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -15,6 +14,7 @@ from examples.income import paths
 from explainers.wire import native
 from tests.helpers.support import explainer_service, wait_until_ready
 from tests.helpers.support import mlserver as start_mlserver
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def explained_features(base: str) -> set[str]:
     record = pd.read_csv(paths.HOLDOUT)[paths.FEATURES].iloc[0].to_dict()
     record = {k: native(v) for k, v in record.items()}
     body = {"instances": [record]}
-    answer = httpx.post(f"{base}/explain?method=shap", json=body, timeout=300)
+    answer = HTTP.post(f"{base}/explain?method=shap", json=body, timeout=300)
     assert answer.status_code == 200, answer.text
     return {c["feature"] for c in answer.json()["result"]["contributions"]}
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.helpers.support import explainer_service, free_port, wait_until_fitted
+from tests.helpers.web import HTTP
 from tests.integration.test_service import config
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def test_a_fitting_error_is_reported_by_readiness_and_logged_at_once(
             time.sleep(0.1)
         logged = log.read_text()
         assert "Traceback" in logged and "configured to fail when fitted" in logged
-        response = httpx.post(f"{base}/explain?method=shap", json={"instances": []}, timeout=30)
+        response = HTTP.post(f"{base}/explain?method=shap", json={"instances": []}, timeout=30)
         assert response.status_code == 503
         assert reason in response.json()["error"]["message"]
     finally:

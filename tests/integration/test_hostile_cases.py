@@ -31,6 +31,7 @@ from tests.helpers.support import (
     wait_until_fitted,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 from tests.integration.test_hostile_inputs import APPLICANT
 from tests.integration.test_service import config
 
@@ -129,7 +130,7 @@ def test_a_lone_surrogate_gets_its_422_as_valid_json(
     service: Running, method: str, path: str, body: str | None, code: str
 ) -> None:
     mark = service.mark()
-    response = httpx.request(
+    response = HTTP.request(
         method,
         service.base + path,
         content=body,
@@ -163,9 +164,9 @@ def test_an_explanation_over_budget_gets_422_and_no_error_in_the_log(
     records = json.dumps({"instances": [APPLICANT]})
     mark = service.mark()
     if method == "GET":
-        response = httpx.get(service.base + path + quote(records), timeout=TIMEOUT_S)
+        response = HTTP.get(service.base + path + quote(records), timeout=TIMEOUT_S)
     else:
-        response = httpx.post(
+        response = HTTP.post(
             service.base + path,
             content=records,
             headers={"content-type": "application/json"},
@@ -180,7 +181,7 @@ def test_an_explanation_over_budget_gets_422_and_no_error_in_the_log(
 
 
 def http_requests(base: str, status: str) -> float:
-    text = httpx.get(base + "/metrics", timeout=TIMEOUT_S).text
+    text = HTTP.get(base + "/metrics", timeout=TIMEOUT_S).text
     name = f'explainer_http_requests_total{{status="{status}"}} '
     values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
     return values[0] if values else 0.0
@@ -212,8 +213,8 @@ def test_clients_gone_mid_body_are_no_errors_and_no_5xx(service: Running) -> Non
     assert [r["status"] for r in gone if r["path"] == "/explain"] == [499] * 20
     assert service.errors(mark) == []
     # the service still answers
-    assert httpx.get(service.base + "/health/live", timeout=TIMEOUT_S).status_code == 200
-    answer = httpx.post(
+    assert HTTP.get(service.base + "/health/live", timeout=TIMEOUT_S).status_code == 200
+    answer = HTTP.post(
         service.base + "/explain?method=shap&dry_run=true",
         json={"instances": [APPLICANT]},
         timeout=TIMEOUT_S,
@@ -244,7 +245,7 @@ def against(faults: str, tmp_path: Path, output_dir: Path) -> Iterator[Callable[
 
 
 def explain(base: str) -> httpx.Response:
-    return httpx.post(
+    return HTTP.post(
         base + "/explain?method=shap", json={"instances": [APPLICANT]}, timeout=TIMEOUT_S
     )
 
@@ -257,7 +258,7 @@ def test_an_answer_its_content_encoding_does_not_decode_is_a_502_and_readiness_s
     assert answer.status_code == 502, answer.text
     assert answer.json()["error"]["code"] == "model_error"
     assert "cannot be decoded" in answer.json()["error"]["message"]
-    ready = httpx.get(service.base + "/health/ready", timeout=TIMEOUT_S)
+    ready = HTTP.get(service.base + "/health/ready", timeout=TIMEOUT_S)
     assert ready.status_code == 503
     reason = ready.json()["reason"]
     assert "internal error" not in reason and "cannot be decoded" in reason
@@ -271,7 +272,7 @@ def test_a_model_that_resets_the_connection_mid_request_is_a_503(
     answer = explain(service.base)
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "model_unavailable"
-    ready = httpx.get(service.base + "/health/ready", timeout=TIMEOUT_S).json()
+    ready = HTTP.get(service.base + "/health/ready", timeout=TIMEOUT_S).json()
     assert "internal error" not in ready["reason"] and "unreachable" in ready["reason"]
     assert service.errors() == []
 
@@ -293,16 +294,16 @@ def test_answers_that_are_not_probabilities_are_502_stored_never_and_the_fixed_m
         ("huge", 502, "model_output", "outside [0, 1]"),
         ("redirect", 503, "model_unavailable", "a redirect"),
     ]:
-        assert httpx.put(f"{faults}/switch/{mode}", timeout=TIMEOUT_S).status_code == 200
-        before = httpx.get(faults + "/requests", timeout=TIMEOUT_S).json().get("/switch", 0)
+        assert HTTP.put(f"{faults}/switch/{mode}", timeout=TIMEOUT_S).status_code == 200
+        before = HTTP.get(faults + "/requests", timeout=TIMEOUT_S).json().get("/switch", 0)
         answer = explain(service.base)
         assert answer.status_code == status, (mode, answer.text)
         error = answer.json()["error"]
         assert error["code"] == code and says in error["message"], (mode, error)
         assert "login.internal.example" not in answer.text
-        assert httpx.get(faults + "/requests", timeout=TIMEOUT_S).json()["/switch"] > before
+        assert HTTP.get(faults + "/requests", timeout=TIMEOUT_S).json()["/switch"] > before
         assert done_rows(store) == 0, mode  # nothing the model said was kept
-    assert httpx.put(f"{faults}/switch/ok", timeout=TIMEOUT_S).status_code == 200
+    assert HTTP.put(f"{faults}/switch/ok", timeout=TIMEOUT_S).status_code == 200
     fixed = explain(service.base)
     assert fixed.status_code == 200, fixed.text
     assert fixed.json()["prediction"]["probabilities"] == {"<=50K": 0.25, ">50K": 0.75}

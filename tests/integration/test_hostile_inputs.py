@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.helpers.support import explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 from tests.integration.test_service import config
 
 pytestmark = pytest.mark.integration
@@ -161,7 +162,7 @@ def send(base: str, hostile: Hostile) -> httpx.Response:
     content = chunks(hostile.streamed) if hostile.streamed else hostile.body
     headers = {"content-type": "application/json", "accept": "application/json"}
     try:
-        return httpx.request(
+        return HTTP.request(
             hostile.method, base + hostile.path, content=content, headers=headers,
             timeout=TIMEOUT_S,
         )  # fmt: skip

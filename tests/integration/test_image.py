@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import pytest
 
 from examples.income import paths
 from tests.helpers.deploy_files import container, container_env, image, on_local_volumes, resources
 from tests.helpers.support import MLSERVER, ServerProcess, free_port
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +124,7 @@ def test_the_image_command_with_the_sidecar_environment_explains(
     try:
         service.wait_ready(timeout=600)
         payload = (paths.PAYLOADS / "v2.json").read_text()
-        answer = httpx.post(
+        answer = HTTP.post(
             f"{base}/explain?method=shap&instance=1",
             content=payload,
             headers={"content-type": "application/json"},

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -24,6 +23,7 @@ from explainers import Explanation
 from explainers.wire import native
 from tests.conftest import IMMUTABLE
 from tests.helpers import budget, reference
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ class TestAnchorsAgainstAlibi:
 
 
 def served(income_server: str) -> int:
-    return int(httpx.get(f"{income_server}/stats").json()["requests"])
+    return int(HTTP.get(f"{income_server}/stats").json()["requests"])
 
 
 class TestShap:

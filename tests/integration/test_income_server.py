@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
 from examples.income import paths
 from explainer_service import ModelSettings, RemoteModel
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def remote(base_url: str, protocol: str, **options) -> RemoteModel:
 
 
 def served(base_url: str) -> dict:
-    return httpx.get(base_url + "/stats").json()
+    return HTTP.get(base_url + "/stats").json()
 
 
 @pytest.mark.parametrize(("protocol", "options"), VARIANTS, ids=lambda v: str(v))
@@ -101,7 +101,7 @@ def test_sample_payloads_are_one_refused_and_one_approved_applicant(income_serve
     answers = {}
     for name, route in PAYLOAD_ROUTES.items():
         body = (paths.PAYLOADS / f"{name}.json").read_text()
-        response = httpx.post(income_server + route, content=body)
+        response = HTTP.post(income_server + route, content=body)
         assert response.status_code == 200, (name, response.text)
         answer = response.json()
         scores = (

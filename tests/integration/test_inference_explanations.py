@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-import httpx
 import joblib
 import pandas as pd
 import pytest
@@ -39,6 +38,7 @@ from tests.helpers.support import (
     python_server,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ def answers(model_base: str, records: list[dict[str, Any]]) -> list[dict[str, An
         }
         for name in paths.FEATURES
     ]
-    response = httpx.post(f"{model_base}/v2/models/income/infer", json={"inputs": inputs})
+    response = HTTP.post(f"{model_base}/v2/models/income/infer", json={"inputs": inputs})
     response.raise_for_status()
     scores = response.json()["outputs"][0]["data"]
     pairs = [scores[i : i + 2] for i in range(0, len(scores), 2)]
@@ -172,14 +172,14 @@ def test_explained_by_id_equals_post_explain_of_its_payload(
     ids = log(store, "kserve-equal", records, answers(income_server, records))
     assert ids == ["kserve-equal/0", "kserve-equal/1"]
     for id, record in zip(ids, records, strict=True):
-        by_id = httpx.post(
+        by_id = HTTP.post(
             f"{base}/inferences/{quote(id, safe='')}/explain",
             params={"method": "anchors", **SEED},
             headers=AUTH,
             timeout=300,
         )
         assert by_id.status_code == 200, by_id.text
-        direct = httpx.post(
+        direct = HTTP.post(
             f"{base}/explain",
             params={"method": "anchors", **SEED},
             json={"instances": [record]},
@@ -194,12 +194,12 @@ def test_explained_by_id_equals_post_explain_of_its_payload(
         assert ours["agreement"]["agrees"] is True, ours["agreement"]
         assert ours["agreement"]["outcome"] == "agrees"
     # the id may also be written with its slash as is
-    plain = httpx.post(
+    plain = HTTP.post(
         f"{base}/inferences/{ids[1]}/explain", params={"method": "anchors", **SEED}, headers=AUTH,
         timeout=300,
     )  # fmt: skip
     assert plain.status_code == 200 and plain.json()["inference_id"] == ids[1]
-    metrics = httpx.get(f"{base}/metrics").text
+    metrics = HTTP.get(f"{base}/metrics").text
     assert 'explainer_inference_agreement_total{outcome="agrees"}' in metrics
     assert 'explainer_model_calls_total{method="agreement"}' in metrics
 
@@ -215,7 +215,7 @@ def test_logged_over_http_by_a_logger_then_explained_by_its_join_key(
     base, _ = service
     record = rows(1, start=11 if logger == "kserve" else 12)[0]
     payload = v2_request([[record[name] for name in paths.FEATURES]])
-    served = httpx.post(f"{income_server}/v2/models/income/infer", json=payload, timeout=60)
+    served = HTTP.post(f"{income_server}/v2/models/income/infer", json=payload, timeout=60)
     assert served.status_code == 200, served.text
     key = f"{logger}-over-http-{uuid.uuid4()}"
     for side, data in (("response", served.json()), ("request", payload)):
@@ -225,20 +225,20 @@ def test_logged_over_http_by_a_logger_then_explained_by_its_join_key(
             else seldon_event(side, data, key, protocol="v2")
         )
         sent = message(event, "binary" if logger == "kserve" else "structured")
-        answer = httpx.post(
+        answer = HTTP.post(
             f"{base}/inferences", content=sent.body, headers={**sent.headers, **AUTH}, timeout=60
         )
         assert answer.status_code == 200, answer.text
-    logged = httpx.get(f"{base}/inferences/{key}", headers=AUTH, timeout=60)
+    logged = HTTP.get(f"{base}/inferences/{key}", headers=AUTH, timeout=60)
     assert logged.status_code == 200, logged.text
-    by_id = httpx.post(
+    by_id = HTTP.post(
         f"{base}/inferences/{key}/explain",
         params={"method": "shap", **SEED},
         headers=AUTH,
         timeout=300,
     )
     assert by_id.status_code == 200, by_id.text
-    direct = httpx.post(
+    direct = HTTP.post(
         f"{base}/explain", params={"method": "shap", **SEED}, json=payload, headers=AUTH,
         timeout=300,
     )  # fmt: skip
@@ -254,13 +254,13 @@ def test_the_record_lists_every_explanation(service: tuple[str, Path], income_se
     (id,) = log(store, "kserve-record", records, answers(income_server, records))
     made = {}
     for method in ("anchors", "shap"):
-        response = httpx.post(
+        response = HTTP.post(
             f"{base}/inferences/{id}/explain", params={"method": method, **SEED}, headers=AUTH,
             timeout=300,
         )  # fmt: skip
         assert response.status_code == 200, response.text
         made[method] = response.json()["id"]
-    record = httpx.get(f"{base}/inferences/{id}", headers=AUTH)
+    record = HTTP.get(f"{base}/inferences/{id}", headers=AUTH)
     assert record.status_code == 200, record.text
     body = record.json()
     assert body["instance"] == records[0] and body["answer"]["scores"]
@@ -269,7 +269,7 @@ def test_the_record_lists_every_explanation(service: tuple[str, Path], income_se
     assert {m: e["id"] for m, e in listed.items()} == made
     assert all(e["status"] == "done" and e["agrees"] is True for e in listed.values())
     assert set(body["explain"]) == {"anchors", "shap"}
-    page = httpx.get(f"{base}/inferences/{id}?format=html", headers=AUTH)
+    page = HTTP.get(f"{base}/inferences/{id}?format=html", headers=AUTH)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "The record of decision kserve-record" in page.text
     assert records[0]["occupation"] in page.text  # what came in
@@ -283,7 +283,7 @@ def test_the_page_opens_from_a_signed_id_link_without_the_payload(
     base, store = service
     records = rows(1, start=9)
     (id,) = log(store, "kserve-drill", records, answers(income_server, records))
-    links = httpx.get(f"{base}/inferences/{id}", headers=AUTH).json()["explain"]
+    links = HTTP.get(f"{base}/inferences/{id}", headers=AUTH).json()["explain"]
     link = links["shap"]
     parts = urlsplit(link)
     assert parts.path == f"/inferences/{id}/explain"
@@ -292,15 +292,15 @@ def test_the_page_opens_from_a_signed_id_link_without_the_payload(
         assert name not in link
         if isinstance(value, str):
             assert value not in link
-    unsigned = httpx.get(f"{base}/inferences/{id}/explain?method=shap")
+    unsigned = HTTP.get(f"{base}/inferences/{id}/explain?method=shap")
     assert unsigned.status_code == 401  # without the signature, a token is needed
     dom = dump_dom(base + link)  # headless Chromium, no token, nothing but 127.0.0.1
     assert "main-svg" in dom, dom[:2000]
     assert "still gives the logged answer" in dom
     assert f"logged inference {id}" in dom
     altered = link.replace("method=shap", "method=anchors")
-    assert httpx.get(base + altered).status_code == 403
-    record = httpx.get(f"{base}/inferences/{id}", headers=AUTH).json()["links"]["html"]
+    assert HTTP.get(base + altered).status_code == 403
+    record = HTTP.get(f"{base}/inferences/{id}", headers=AUTH).json()["links"]["html"]
     assert set(parse_qs(urlsplit(record).query)) == {"format", "expires", "sig"}
     page = dump_dom(base + record)  # the record of the decision, from its signed link
     assert f"The record of decision {id}" in page
@@ -311,20 +311,20 @@ def test_unknown_ids_and_requests_without_a_row(
     service: tuple[str, Path], income_server: str
 ) -> None:
     base, store = service
-    missing = httpx.get(f"{base}/inferences/no-such-id", headers=AUTH)
+    missing = HTTP.get(f"{base}/inferences/no-such-id", headers=AUTH)
     assert missing.status_code == 404
     assert missing.json()["error"]["detail"] == {"inference_id": "no-such-id"}
     assert "no-such-id" in missing.json()["error"]["message"]
-    explain_missing = httpx.post(f"{base}/inferences/no-such/id/explain", headers=AUTH)
+    explain_missing = HTTP.post(f"{base}/inferences/no-such/id/explain", headers=AUTH)
     assert explain_missing.status_code == 404
     assert "'no-such/id'" in explain_missing.json()["error"]["message"]
     records = rows(1, start=12)
     (id,) = log(store, "answer-only", records, answers(income_server, records), request=False)
-    only = httpx.post(f"{base}/inferences/{id}/explain", headers=AUTH)
+    only = HTTP.post(f"{base}/inferences/{id}/explain", headers=AUTH)
     assert only.status_code == 409
     assert only.json()["error"]["code"] == "inference_incomplete"
     assert "only the model's answer was logged" in only.json()["error"]["message"]
-    unknown = httpx.post(f"{base}/inferences/kserve-drill/explain?method=nope", headers=AUTH)
+    unknown = HTTP.post(f"{base}/inferences/kserve-drill/explain?method=nope", headers=AUTH)
     assert unknown.status_code == 422 and unknown.json()["error"]["detail"]["field"] == "method"
 
 
@@ -336,14 +336,14 @@ def test_refused_when_the_model_no_longer_gives_the_logged_answer(
     (scores,) = answers(income_server, records)
     flipped = {"scores": list(reversed(scores["scores"]))}  # another model's decision
     (id,) = log(store, "kserve-flipped", records, [flipped])
-    refused = httpx.post(f"{base}/inferences/{id}/explain", headers=AUTH, timeout=300)
+    refused = HTTP.post(f"{base}/inferences/{id}/explain", headers=AUTH, timeout=300)
     assert refused.status_code == 409, refused.text
     error = refused.json()["error"]
     assert error["code"] == "model_changed"
     assert "now answers differently" in error["message"]
     assert error["detail"]["logged_scores"] == flipped["scores"]
     assert error["detail"]["live_scores"] == pytest.approx(scores["scores"])
-    assert httpx.get(f"{base}/inferences/{id}", headers=AUTH).json()["explanations"] == []
+    assert HTTP.get(f"{base}/inferences/{id}", headers=AUTH).json()["explanations"] == []
 
 
 def test_the_explanation_says_the_model_changed(
@@ -367,7 +367,7 @@ def test_the_explanation_says_the_model_changed(
         assert changed, "the retrained model answers as the example model does"
         k = changed[0]
         (id,) = log(store, "kserve-changed", [records[k]], [before[k]])
-        response = httpx.post(
+        response = HTTP.post(
             f"{base}/inferences/{id}/explain", params={"method": "anchors", **SEED}, timeout=300
         )
         assert response.status_code == 200, response.text
@@ -380,11 +380,11 @@ def test_the_explanation_says_the_model_changed(
             response.json()["prediction"]["label"]
             != paths.CLASS_NAMES[max(range(2), key=lambda c: before[k]["scores"][c])]
         )  # it explains what the model says today
-        page = httpx.get(f"{base}/inferences/{id}/explain?method=anchors&seed=7", timeout=300)
+        page = HTTP.get(f"{base}/inferences/{id}/explain?method=anchors&seed=7", timeout=300)
         assert page.status_code == 200
         assert 'class="warning" id="agreement"' in page.text
         assert "The model now answers differently" in page.text
-        record = httpx.get(f"{base}/inferences/{id}").json()
+        record = HTTP.get(f"{base}/inferences/{id}").json()
         assert record["explanations"][0]["agrees"] is False
         # the URL template of docs/kibana.md, filled in as Kibana fills it
         text = (ROOT / "docs" / "kibana.md").read_text()
@@ -404,7 +404,7 @@ def test_pages_of_the_list(service: tuple[str, Path], income_server: str) -> Non
     seen: list[str] = []
     url: str | None = f"{base}/inferences?limit=2"
     while url and len(seen) < 100:
-        page = httpx.get(url, headers=AUTH)
+        page = HTTP.get(url, headers=AUTH)
         assert page.status_code == 200, page.text
         seen += [item["id"] for item in page.json()]
         next_link = page.links.get("next", {}).get("url")
@@ -412,13 +412,13 @@ def test_pages_of_the_list(service: tuple[str, Path], income_server: str) -> Non
         url = base + next_link if next_link else None
     assert len(seen) == len(set(seen))  # no inference twice
     assert seen[: len(ids)] == ids  # the newest event first; its rows by id
-    everything = httpx.get(f"{base}/inferences?limit=500", headers=AUTH).json()
+    everything = HTTP.get(f"{base}/inferences?limit=500", headers=AUTH).json()
     assert seen == [item["id"] for item in everything]
-    refused = httpx.get(
+    refused = HTTP.get(
         f"{base}/inferences", params={"limit": 500, "label": "<=50K"}, headers=AUTH
     ).json()
     assert refused and all(item["label"] == "<=50K" for item in refused)
-    bad = httpx.get(f"{base}/inferences?before=nope", headers=AUTH)
+    bad = HTTP.get(f"{base}/inferences?before=nope", headers=AUTH)
     assert bad.status_code == 422 and bad.json()["error"]["detail"]["field"] == "before"
 
 
@@ -469,7 +469,7 @@ def test_the_command_prints_signed_links_the_service_opens(
     for _, _, link in lines:
         assert link.startswith(f"{base}/inferences/kserve-cli%2Fx") and "&sig=" in link
         assert records[0]["occupation"] not in link
-    record, shap = (httpx.get(link, timeout=300) for _, _, link in lines)  # no token
+    record, shap = (HTTP.get(link, timeout=300) for _, _, link in lines)  # no token
     assert record.status_code == 200 and f"The record of decision {id}" in record.text
     assert shap.status_code in (200, 202) and "text/html" in shap.headers["content-type"]
 

@@ -31,6 +31,7 @@ from tests.helpers.logger_events import (
     v2_request,
 )
 from tests.helpers.support import explainer_service
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -69,15 +70,15 @@ class Sink:
         self.base, self.store, self.model, self.log = base, store, model, log
 
     def post(self, sent: HTTPMessage, path: str = f"/inferences/{SECRET}") -> httpx.Response:
-        return httpx.post(self.base + path, content=sent.body, headers=sent.headers, timeout=60)
+        return HTTP.post(self.base + path, content=sent.body, headers=sent.headers, timeout=60)
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         """What the model answers ``body`` (what the logger logs as the response)."""
-        answered = httpx.post(f"{self.model}/v2/models/income/infer", json=body, timeout=60)
+        answered = HTTP.post(f"{self.model}/v2/models/income/infer", json=body, timeout=60)
         return answered.raise_for_status().json()
 
     def metrics(self) -> dict[tuple[str, str, str, str], float]:
-        text = httpx.get(f"{self.base}/metrics", timeout=60).raise_for_status().text
+        text = HTTP.get(f"{self.base}/metrics", timeout=60).raise_for_status().text
         return {
             (s.name, s.labels["source"], s.labels["type"], s.labels["outcome"]): s.value
             for family in text_string_to_metric_families(text)
@@ -181,13 +182,13 @@ def test_a_logged_five_row_event_is_read_back_by_id_with_a_token(
         "joined"
     )
     bearer = {"Authorization": f"Bearer {TOKEN}"}
-    read = httpx.get(f"{sink.base}/inferences/read/3", headers=bearer, timeout=60)
+    read = HTTP.get(f"{sink.base}/inferences/read/3", headers=bearer, timeout=60)
     assert read.status_code == 200, read.text
     body = read.json()
     assert body["instance"] == dict(zip(paths.FEATURES, rows[3], strict=True))
     assert (body["source"], body["row_index"], body["row_count"]) == ("kserve", 3, 5)
     assert body["label"] in paths.CLASS_NAMES and body["answer"]["scores"]
-    assert httpx.get(f"{sink.base}/inferences/read/3", timeout=60).status_code == 401
+    assert HTTP.get(f"{sink.base}/inferences/read/3", timeout=60).status_code == 401
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
@@ -279,7 +280,7 @@ def test_only_the_secret_path_lets_a_logger_in_and_the_secret_is_never_logged(
     assert plain.status_code == 401 and plain.headers["www-authenticate"] == "Bearer"
     assert sink.post(sent, f"/inferences/{SECRET}x").status_code == 401
     bearer = {**sent.headers, "Authorization": f"Bearer {TOKEN}"}
-    wrong = httpx.post(f"{sink.base}/inferences/not-the-secret", content=sent.body, headers=bearer)
+    wrong = HTTP.post(f"{sink.base}/inferences/not-the-secret", content=sent.body, headers=bearer)
     assert wrong.status_code == 404
     assert sink.store.inference("auth") is None
     assert outcome(sink.post(sent)) == "stored"
@@ -295,7 +296,7 @@ def test_beyond_its_rate_the_sink_answers_429_with_retry_after(
     process, base = explainer_service(config, tmp_path, output_dir / "service-sink-rate.log")
     try:
         answers = [
-            httpx.post(f"{base}/inferences", content=sent.body, headers=sent.headers, timeout=60)
+            HTTP.post(f"{base}/inferences", content=sent.body, headers=sent.headers, timeout=60)
             for sent in (
                 message(kserve_event("request", v2_request(rows[:1]), f"r{i}")) for i in range(3)
             )
@@ -314,7 +315,7 @@ def test_replay_loads_a_file_of_events_into_the_configured_store(
     config = tmp_path / "explainer.yaml"
     config.write_text(yaml.safe_dump(config_of(income_server, store_path)))
     request = v2_request(rows[:2])
-    answer = httpx.post(f"{income_server}/v2/models/income/infer", json=request, timeout=60).json()
+    answer = HTTP.post(f"{income_server}/v2/models/income/infer", json=request, timeout=60).json()
     lines = [
         message(kserve_event("request", request, "rp"), "structured").body.decode(),
         message(kserve_event("response", answer, "rp"), "structured").body.decode(),

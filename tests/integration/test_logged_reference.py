@@ -28,6 +28,7 @@ from explainers.base import reference_fingerprint
 from explainers.wire import native
 from tests.helpers.browser import element_text
 from tests.helpers.support import explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -104,12 +105,12 @@ def served(income_server: str, tmp_path_factory, output_dir: Path) -> Served:
     try:
         wait_until_ready(base)
         answers = {
-            method: httpx.post(
+            method: HTTP.post(
                 f"{base}/explain?method={method}", json=payload(applicant), timeout=300
             )
             for method in ("shap", "anchors", "counterfactual", "importance")
         }
-        page = httpx.get(base + answers["shap"].json()["links"]["html"], timeout=60)
+        page = HTTP.get(base + answers["shap"].json()["links"]["html"], timeout=60)
     finally:
         process.stop()
     return Served(config, tmp_path, log, logged, applicant, answers, page)

@@ -13,11 +13,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from examples.income import paths
 from tests.helpers.support import explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 from tests.integration.test_cost import served
 from tests.unit.observability.test_metrics import scrape, value
 
@@ -62,7 +62,7 @@ def test_each_request_to_the_model_is_observed_once(service, income_server: str)
     payload = json.loads((paths.PAYLOADS / "v2.json").read_text())
     costs: dict[str, list[dict]] = {"shap": [], "importance": []}
     for method, seed in [("shap", 1), ("shap", 2), ("importance", 1), ("shap", 1)]:
-        response = httpx.post(
+        response = HTTP.post(
             f"{base}/explain", params={"method": method, "seed": seed}, json=payload, timeout=300
         )
         assert response.status_code == 200, response.text

@@ -32,6 +32,7 @@ from tests.helpers.support import (
     python_server,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ def records(row: list[Any]) -> dict[str, Any]:
 def explain(base: str, method: str, row: list[Any] | None, query: str = "") -> httpx.Response:
     body = records(row) if row is not None else None
     url = f"{base}/explain?method={method}{query}"
-    return httpx.post(url, json=body, timeout=LIMIT_S)
+    return HTTP.post(url, json=body, timeout=LIMIT_S)
 
 
 def explained(base: str, method: str, row: list[Any] | None, query: str = "") -> dict[str, Any]:
@@ -233,7 +234,7 @@ def test_desired_class_in_the_query_is_the_class_of_that_name(
     tensor = {"name": "input-0", "shape": [1, len(row)], "datatype": "BYTES", "data": row}
     target = {"target_class": [len(classes) - 1]}
     body = {"inputs": [tensor], "parameters": {"explain_parameters": target}}
-    response = httpx.post(
+    response = HTTP.post(
         f"{base}/v2/models/formula-counterfactual/infer", json=body, timeout=LIMIT_S
     )
     assert response.status_code == 200, response.text

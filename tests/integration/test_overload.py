@@ -35,6 +35,7 @@ from tests.helpers.support import (
     wait_until_fitted,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 from tests.integration.test_service import config
 
 pytestmark = pytest.mark.integration
@@ -71,7 +72,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def settled(base: str) -> bool:
-    state = httpx.get(base + "/health/ready", timeout=30).json()
+    state = HTTP.get(base + "/health/ready", timeout=30).json()
     return state["queue"]["waiting"] == 0 and all(w["state"] == "idle" for w in state["workers"])
 
 
@@ -114,7 +115,7 @@ def test_load_answers_only_200_202_429_and_leaks_nothing(
             measured.append(usage(pid))
         assert set(statuses) <= {200, 202, 429}, statuses
         assert statuses[429] > 0 and statuses[200] + statuses[202] > 0
-        assert httpx.get(base + "/health/live", timeout=30).status_code == 200
+        assert HTTP.get(base + "/health/live", timeout=30).status_code == 200
     finally:
         process.stop()
     report(output_dir / "load.md", statuses, measured)
@@ -180,11 +181,11 @@ def fault_service(
 
 def explain(base: str, seed: int = 0) -> httpx.Response:
     body = {"instances": [applicants()[0]]}
-    return httpx.post(f"{base}/explain?method=shap&seed={seed}", json=body, timeout=LIMIT_S)
+    return HTTP.post(f"{base}/explain?method=shap&seed={seed}", json=body, timeout=LIMIT_S)
 
 
 def ready(base: str) -> bool:
-    return httpx.get(base + "/health/ready", timeout=30).status_code == 200
+    return HTTP.get(base + "/health/ready", timeout=30).status_code == 200
 
 
 def test_a_model_slower_than_the_deadline_gets_504_and_the_worker_is_replaced(
@@ -205,10 +206,10 @@ def test_a_model_slower_than_the_deadline_gets_504_and_the_worker_is_replaced(
         timings["deadline 2 s: answered after"] = time.monotonic() - began
         assert answer.status_code == 504, answer.text
         assert answer.json()["error"]["code"] == "deadline_exceeded"
-        assert httpx.get(base + "/health/live", timeout=30).status_code == 200
+        assert HTTP.get(base + "/health/live", timeout=30).status_code == 200
 
         def replaced() -> bool:
-            workers = httpx.get(base + "/health/ready", timeout=30).json()["workers"]
+            workers = HTTP.get(base + "/health/ready", timeout=30).json()["workers"]
             return sum(w["restarts"] for w in workers) == 1 and all(
                 w["state"] == "idle" for w in workers
             )
@@ -227,7 +228,7 @@ def test_a_dripping_model_times_out_and_readiness_says_so(
         answer = explain(base)
         timings["dripping model: answered after"] = time.monotonic() - began
         assert answer.status_code == 504 and answer.json()["error"]["code"] == "model_timeout"
-        state = httpx.get(base + "/health/ready", timeout=30)
+        state = HTTP.get(base + "/health/ready", timeout=30)
         assert state.status_code == 503
     finally:
         process.stop()

@@ -19,7 +19,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from explainer_service.inferences.policy_rate import MINUTE_S
@@ -28,6 +27,7 @@ from explainer_service.store.inference_jobs import JobState
 from explainer_service.store.inferences import LoggedSide
 from tests.helpers.policy_load import logged
 from tests.helpers.support import ServerProcess, explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 from tests.integration.test_durability import SharedStore, kill
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, config, until
 
@@ -101,7 +101,7 @@ def most_in_a_minute(times: list[float]) -> int:
 def metric(base: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     pattern = re.compile(rf"^{re.escape(name)}(\{{(.*)\}})? (\S+)$")
-    for line in httpx.get(base + "/metrics", timeout=30).text.splitlines():
+    for line in HTTP.get(base + "/metrics", timeout=30).text.splitlines():
         match = pattern.match(line)
         if match and ",".join(sorted((match.group(2) or "").split(","))) == wanted:
             return float(match.group(3))
@@ -134,7 +134,7 @@ def test_every_refusal_is_explained_once_within_the_rate_and_after_interactive_w
         held = gate.held_worker()  # one background explanation, at the gate
         ready = until(
             lambda: (
-                (r := httpx.get(base + "/health/ready", timeout=30).json())["policy"]
+                (r := HTTP.get(base + "/health/ready", timeout=30).json())["policy"]
                 and r["policy"]["running"] == 1
                 and r
             ),
@@ -146,7 +146,7 @@ def test_every_refusal_is_explained_once_within_the_rate_and_after_interactive_w
 
         gate.hold([held])  # the background worker stays held; the other may answer
         seen = len(gate.calls())
-        answer = httpx.post(f"{base}/explain?method=shap&seed=3", json=APPLICANT, timeout=LIMIT_S)
+        answer = HTTP.post(f"{base}/explain?method=shap&seed=3", json=APPLICANT, timeout=LIMIT_S)
         assert answer.status_code == 200, answer.text
         counts = store.inference_job_counts()
         assert counts.get(JobState.done, 0) == 0  # answered while the backlog waits

@@ -25,6 +25,7 @@ from tests.helpers.support import (
     wait_until_fitted,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -56,13 +57,13 @@ class Model:
         self.url = base + "/v1/models/income:predict"
 
     def hold(self, workers: list[int] | str) -> None:
-        httpx.post(self.base + "/hold", json={"workers": workers}).raise_for_status()
+        HTTP.post(self.base + "/hold", json={"workers": workers}).raise_for_status()
 
     def waiting(self) -> list[str]:
-        return list(httpx.get(self.base + "/waiting").json())
+        return list(HTTP.get(self.base + "/waiting").json())
 
     def calls(self) -> list[dict[str, Any]]:
-        return list(httpx.get(self.base + "/calls").json())
+        return list(HTTP.get(self.base + "/calls").json())
 
     def held_worker(self) -> int:
         """The worker whose request waits at the gate (exactly one must)."""
@@ -117,11 +118,11 @@ def service(model: Model, tmp_path_factory, output_dir: Path) -> Iterator[tuple[
 
 def explain(base: str, method: str, **params: Any) -> httpx.Response:
     query = "&".join(f"{k}={v}" for k, v in {"method": method, **params}.items())
-    return httpx.post(f"{base}/explain?{query}", json=APPLICANT, timeout=LIMIT_S)
+    return HTTP.post(f"{base}/explain?{query}", json=APPLICANT, timeout=LIMIT_S)
 
 
 def workers(base: str) -> list[dict[str, Any]]:
-    return list(httpx.get(base + "/health/ready", timeout=30).json()["workers"])
+    return list(HTTP.get(base + "/health/ready", timeout=30).json()["workers"])
 
 
 def forget(store: Path, id: str) -> None:
@@ -256,7 +257,7 @@ def test_a_killed_worker_fails_its_request_and_is_replaced(service, gate: Model)
     assert error["code"] == "worker_crashed"
     assert error["detail"] == {"worker": index, "exit_code": -signal.SIGKILL}
     assert "replaced" in error["message"] and "retried" in error["message"]
-    stored = httpx.get(f"{base}/explanations/{victim['task']}").json()
+    stored = HTTP.get(f"{base}/explanations/{victim['task']}").json()
     assert stored["status"] == "failed" and stored["error"]["code"] == "worker_crashed"
     replaced = until(
         lambda: [
@@ -285,7 +286,7 @@ def test_a_worker_that_cannot_fit_makes_readiness_say_why(
         assert not state["ready"]
         assert state["reason"].startswith("cannot fit the explainers: ValueError")
         assert [w["state"] for w in state["workers"]] == ["failed"]
-        response = httpx.post(f"{base}/explain?method=constant", timeout=30)
+        response = HTTP.post(f"{base}/explain?method=constant", timeout=30)
         assert response.status_code == 503
         assert "cannot fit the explainers" in response.json()["error"]["message"]
     finally:

@@ -28,6 +28,7 @@ import pytest
 from examples.income import paths
 from tests.helpers.dist import build_wheel, clean_environment
 from tests.helpers.support import ROOT, ServerProcess, free_port, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +154,7 @@ class Service:
         if method not in self.answers:
             applicant = json.loads((paths.PAYLOADS / "records.json").read_text())[0]
             body = None if method == "importance" else {"instances": [applicant]}
-            self.answers[method] = httpx.post(
+            self.answers[method] = HTTP.post(
                 f"{self.base}/explain?method={method}", json=body, timeout=600
             )
         return self.answers[method]
@@ -237,6 +238,6 @@ class TestServer:
         assert batch.returncode == 2, batch.stderr
         assert "pip install 'explainer-service[batch]'" in batch.stderr
         assert "Traceback" not in batch.stderr
-        answer = httpx.post(f"{services(version).base}/batches", json={"rows": [{}]}, timeout=60)
+        answer = HTTP.post(f"{services(version).base}/batches", json={"rows": [{}]}, timeout=60)
         assert answer.status_code == 501, answer.text
         assert answer.json()["error"]["detail"] == {"extra": "batch", "missing": "ray, pyarrow"}

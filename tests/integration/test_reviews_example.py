@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 import yaml
@@ -15,6 +14,7 @@ import yaml
 from examples.reviews import paths
 from tests.helpers.browser import dump_dom, element_text
 from tests.helpers.support import explainer_service, free_port, python_server, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def v2(text: str) -> dict:
 @pytest.mark.parametrize("method", ["anchors", "shap", "lime"])
 def test_the_example_page_draws_its_highlights_offline(service: str, method: str) -> None:
     text = review()
-    response = httpx.post(f"{service}/explain?method={method}", json=v2(text), timeout=300)
+    response = HTTP.post(f"{service}/explain?method={method}", json=v2(text), timeout=300)
     assert response.status_code == 200, response.text
     explanation = response.json()
     assert explanation["instance"] == {"review": text}

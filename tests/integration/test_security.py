@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from examples.income import paths
 from tests.helpers.support import explainer_service, free_port, open_page, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +51,9 @@ def service(income_server: str, tmp_path_factory, output_dir: Path) -> Iterator[
 
 def test_a_signed_drilldown_link_opens_its_page_without_a_token(service: str) -> None:
     logged = (paths.PAYLOADS / "v2.json").read_text()
-    refused = httpx.get(service + "/links", params={"payload": logged})
+    refused = HTTP.get(service + "/links", params={"payload": logged})
     assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
-    links = httpx.get(
+    links = HTTP.get(
         service + "/links",
         params={"payload": logged},
         headers={"Authorization": f"Bearer {TOKENS[1]}"},
@@ -66,8 +66,8 @@ def test_a_signed_drilldown_link_opens_its_page_without_a_token(service: str) ->
     # the page's own links are signed too
     json_link = re.search(r'href="([^"]+/explanations/[A-Za-z0-9_-]+\?[^"]+)"', page.text)
     assert json_link is not None, page.text
-    answer = httpx.get(json_link.group(1).replace("&amp;", "&"))
+    answer = HTTP.get(json_link.group(1).replace("&amp;", "&"))
     assert answer.status_code == 200 and answer.json()["method"] == "shap"
-    tampered = httpx.get(links["shap"].replace("method=shap", "method=anchors"))
+    tampered = HTTP.get(links["shap"].replace("method=shap", "method=anchors"))
     assert tampered.status_code == 403 and tampered.json()["error"]["code"] == "forbidden"
-    assert httpx.get(service + "/explanations").status_code == 401
+    assert HTTP.get(service + "/explanations").status_code == 401

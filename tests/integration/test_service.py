@@ -24,6 +24,7 @@ from tests.helpers.support import (
     wait_until_fitted,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ def payload(name: str) -> dict:
 
 
 def requests_served(model_base: str) -> int:
-    return httpx.get(model_base + "/stats").json()["requests"]
+    return HTTP.get(model_base + "/stats").json()["requests"]
 
 
 def check_explanation(body: dict, method: str) -> Explanation:
@@ -121,19 +122,19 @@ def test_each_protocol_explains(
         wait_until_ready(base)
         body = payload(sample)
         for method in METHODS[protocol]:
-            response = httpx.post(
+            response = HTTP.post(
                 f"{base}/explain?method={method}&instance=1", json=body, timeout=120
             )
             assert response.status_code == 200, response.text
             explanation = check_explanation(response.json(), method)
             assert explanation.prediction.label == ">50K"  # the second sample applicant
-            page = httpx.get(base + response.json()["links"]["html"], timeout=30)
+            page = HTTP.get(base + response.json()["links"]["html"], timeout=30)
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
             assert PAGE_TEXT[method] in page.text
-            html = httpx.post(f"{base}/explain?method={method}&instance=1&format=html", json=body)
+            html = HTTP.post(f"{base}/explain?method={method}&instance=1&format=html", json=body)
             assert html.status_code == 200 and PAGE_TEXT[method] in html.text
         records = {"instances": [explanation.instance]}
-        again = httpx.post(f"{base}/explain?method=shap", json=records, timeout=60)
+        again = HTTP.post(f"{base}/explain?method=shap", json=records, timeout=60)
         assert again.status_code == 200
         assert again.json()["instance"] == explanation.instance
     finally:
@@ -143,12 +144,12 @@ def test_each_protocol_explains(
 def test_drilldown_link_opens_the_same_explanation(service, income_server: str) -> None:
     base, _ = service
     logged = payload("v2.json")
-    posted = httpx.post(f"{base}/explain?method=shap", json=logged, timeout=60).json()
+    posted = HTTP.post(f"{base}/explain?method=shap", json=logged, timeout=60).json()
     link = f"{base}/explain?method=shap&payload={quote(json.dumps(logged))}"
-    page = httpx.get(link, timeout=60)
+    page = HTTP.get(link, timeout=60)
     assert page.status_code == 200 and "SHAP value" in page.text
     assert posted["links"]["json"] in page.text
-    as_json = httpx.get(link + "&format=json", timeout=60).json()
+    as_json = HTTP.get(link + "&format=json", timeout=60).json()
     assert as_json["id"] == posted["id"] and as_json["result"] == posted["result"]
 
 
@@ -158,9 +159,9 @@ def test_the_same_request_is_answered_from_the_store(
     base, store = service
     body = payload("kserve-v1.json")
     records = {"instances": [dict(zip(paths.FEATURES, body["instances"][0], strict=True))]}
-    first = httpx.post(f"{base}/explain?method=counterfactual", json=records, timeout=120).json()
+    first = HTTP.post(f"{base}/explain?method=counterfactual", json=records, timeout=120).json()
     before = requests_served(income_server)
-    second = httpx.post(f"{base}/explain?method=counterfactual", json=records, timeout=120).json()
+    second = HTTP.post(f"{base}/explain?method=counterfactual", json=records, timeout=120).json()
     assert requests_served(income_server) == before  # no call reached the model
     assert second == first
     # the store outlives the process
@@ -170,13 +171,13 @@ def test_the_same_request_is_answered_from_the_store(
     try:
         wait_until_ready(again)
         before = requests_served(income_server)
-        stored = httpx.get(f"{again}/explanations/{first['id']}").json()
-        repeated = httpx.post(
+        stored = HTTP.get(f"{again}/explanations/{first['id']}").json()
+        repeated = HTTP.post(
             f"{again}/explain?method=counterfactual", json=records, timeout=120
         ).json()
         assert requests_served(income_server) == before
         assert stored == first and repeated == first
-        listed = httpx.get(f"{again}/explanations?limit=50").json()
+        listed = HTTP.get(f"{again}/explanations?limit=50").json()
         assert first["id"] in {item["id"] for item in listed}
     finally:
         process.stop()
@@ -185,21 +186,21 @@ def test_the_same_request_is_answered_from_the_store(
 def test_async_mode_answers_at_once_and_the_resource_reports_progress(service) -> None:
     base, _ = service
     body = payload("v2.json")
-    response = httpx.post(f"{base}/explain?method=anchors&mode=async&instance=1&seed=11", json=body)
+    response = HTTP.post(f"{base}/explain?method=anchors&mode=async&instance=1&seed=11", json=body)
     assert response.status_code == 202
     location = response.headers["location"]
     assert location == response.json()["links"]["json"]
     seen = set()
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        state = httpx.get(base + location).json()
+        state = HTTP.get(base + location).json()
         seen.add(state.get("status", "done"))
         if "result" in state:
             break
         time.sleep(0.1)
     assert "result" in state and state["method"] == "anchors"
     assert seen & {"pending", "running"}
-    page = httpx.get(base + location + "?format=html")
+    page = HTTP.get(base + location + "?format=html")
     assert "The model predicts" in page.text
 
 
@@ -207,27 +208,27 @@ def test_compatibility_routes(service) -> None:
     """KServe's and Seldon's routes answer alibi's shape by default, ours with format=json."""
     base, _ = service
     kserve = payload("kserve-v1.json")
-    response = httpx.post(f"{base}/v1/models/income:explain?method=shap", json=kserve, timeout=60)
+    response = HTTP.post(f"{base}/v1/models/income:explain?method=shap", json=kserve, timeout=60)
     assert response.status_code == 200, response.text
     alibi = AlibiExplanation.from_json(response.text)
     assert alibi.meta["name"] == "KernelShap"
     assert alibi.data["raw"]["instances"][0][0] == kserve["instances"][0][0]
     ours = alibi.meta["explainer_service"]
-    explanation = httpx.get(base + ours["links"]["json"], timeout=60).json()
+    explanation = HTTP.get(base + ours["links"]["json"], timeout=60).json()
     contributions = [c["shap"] for c in explanation["result"]["contributions"]]
     explained = paths.CLASS_NAMES.index(explanation["result"]["output"])
     assert alibi.data["shap_values"][explained] == [contributions]
     seldon = payload("seldon.json")
-    response = httpx.post(
+    response = HTTP.post(
         f"{base}/api/v1.0/explain?method=shap&format=json", json=seldon, timeout=60
     )
     assert response.status_code == 200, response.text
     assert check_explanation(response.json(), "shap").prediction.label == "<=50K"
-    anchors = httpx.post(f"{base}/api/v1.0/explain", json=seldon, timeout=120)
+    anchors = HTTP.post(f"{base}/api/v1.0/explain", json=seldon, timeout=120)
     assert anchors.status_code == 200, anchors.text
     alibi = AlibiExplanation.from_json(anchors.text)
     assert alibi.meta["name"] == "AnchorTabular" and alibi.anchor and 0 < alibi.precision <= 1
-    wrong = httpx.post(f"{base}/v1/models/other:explain", json=kserve)
+    wrong = HTTP.post(f"{base}/v1/models/other:explain", json=kserve)
     assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "not_found"
 
 
@@ -261,7 +262,7 @@ def test_a_client_of_mlservers_explainer_gets_its_answer(service, reference) -> 
     assert alibi.meta["params"]["threshold"] == 0.9
     assert alibi.meta["params"]["confidence"] == pytest.approx(0.9)
     assert alibi.data["raw"]["instance"] == [records[0][n] for n in paths.FEATURES]
-    stored = httpx.get(base + alibi.meta["explainer_service"]["links"]["json"], timeout=60)
+    stored = HTTP.get(base + alibi.meta["explainer_service"]["links"]["json"], timeout=60)
     assert alibi.anchor == stored.json()["result"]["rule"]
     assert alibi.precision == stored.json()["result"]["precision"]
     assert stored.json()["fidelity"]["threshold"] == 0.9
@@ -362,7 +363,7 @@ def test_bad_input_gets_a_clear_json_error(service, verb, path, body, status, me
         if isinstance(body, bytes)
         else (json.dumps(body).encode() if body is not None else None)
     )
-    response = httpx.request(
+    response = HTTP.request(
         verb, base + path, content=content, headers={"accept": "application/json"}, timeout=30
     )
     assert response.status_code == status, response.text
@@ -388,7 +389,7 @@ def test_model_failures_say_what_failed_and_log_the_url(
         state = wait_until_fitted(base)
         assert not state["ready"] and state["reason"].startswith("the model is unreachable")
         assert nowhere not in state["reason"]
-        response = httpx.post(f"{base}/explain?method=shap", json=payload("v2.json"), timeout=60)
+        response = HTTP.post(f"{base}/explain?method=shap", json=payload("v2.json"), timeout=60)
         assert response.status_code == 503, response.text
         error = response.json()["error"]
         assert error["code"] == "model_unavailable" and nowhere not in response.text
@@ -403,7 +404,7 @@ def test_model_failures_say_what_failed_and_log_the_url(
     process, base = explainer_service(config(wrong, tmp_path / "b.sqlite"), tmp_path, log)
     try:
         wait_until_fitted(base)
-        response = httpx.post(f"{base}/explain?method=shap", json=payload("v2.json"), timeout=60)
+        response = HTTP.post(f"{base}/explain?method=shap", json=payload("v2.json"), timeout=60)
         assert response.status_code == 502, response.text
         error = response.json()["error"]
         assert (error["message"], error["detail"]) == (
@@ -427,8 +428,8 @@ def test_ready_flips_once_the_model_comes_up(
     process, base = explainer_service(early, tmp_path, output_dir / "service-early.log")
     model = None
     try:
-        assert httpx.get(base + "/health/live").status_code == 200
-        not_ready = httpx.get(base + "/health/ready")
+        assert HTTP.get(base + "/health/live").status_code == 200
+        not_ready = HTTP.get(base + "/health/ready")
         assert not_ready.status_code == 503 and not_ready.json()["reason"]
         model = python_server(
             "examples.income.model_server", port, log=output_dir / "late-model.log"

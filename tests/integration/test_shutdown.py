@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.helpers.support import explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 from tests.integration.test_durability import durable_config, start
 from tests.integration.test_pool import LIMIT_S, Model, config, explain, until
 
@@ -49,7 +50,7 @@ def hold_both_workers(
 def shutting_down(base: str) -> httpx.Response | None:
     """``/health/ready`` once it says the service is shutting down."""
     try:
-        answer = httpx.get(base + "/health/ready", timeout=30)
+        answer = HTTP.get(base + "/health/ready", timeout=30)
     except httpx.TransportError:
         return None
     return answer if "shutting down" in answer.json()["reason"] else None

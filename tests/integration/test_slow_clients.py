@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 from tests.helpers.support import ServerProcess, explainer_service
+from tests.helpers.web import HTTP
 from tests.integration.test_overload import usage
 from tests.integration.test_service import config
 
@@ -66,7 +67,7 @@ class Probes:
         while not self.stop.is_set():
             started = time.monotonic()
             try:
-                status = httpx.get(self.base + "/health/live", timeout=60).status_code
+                status = HTTP.get(self.base + "/health/live", timeout=60).status_code
                 if status != 200:
                     self.failures.append(f"HTTP {status}")
             except httpx.HTTPError as exc:
@@ -203,7 +204,7 @@ def _attack(
     port = _port(base)
     pid = process.process.pid
     for _ in range(5):  # warm up what the first requests build
-        assert httpx.get(base + "/health/live", timeout=60).status_code == 200
+        assert HTTP.get(base + "/health/live", timeout=60).status_code == 200
     before = usage(pid)
     probe = probes(base)
     started = time.monotonic()
@@ -245,8 +246,8 @@ def _attack(
     # token is answered 401 at once, then closed when its body does not end in time
     assert set(bodies_seen) <= {"408", "503", "401", "closed"}, bodies_seen
     assert "408" in bodies_seen, bodies_seen
-    assert httpx.get(base + "/health/live", timeout=60).status_code == 200
-    metrics = httpx.get(base + "/metrics", timeout=60).text
+    assert HTTP.get(base + "/health/live", timeout=60).status_code == 200
+    metrics = HTTP.get(base + "/metrics", timeout=60).text
     for reason in ("header_timeout", "body_timeout", "busy"):
         assert _metric(metrics, f'explainer_connections_closed_total{{reason="{reason}"}}') > 0
     assert _metric(metrics, "explainer_connections_open") <= FD_MARGIN
@@ -338,4 +339,4 @@ def test_headers_too_large_are_431(
     assert error["code"] == "headers_too_large"
     assert error["detail"] == {"limit": limit, "unit": unit}
     # the service still answers a request of the right size
-    assert httpx.get(small_headers + "/health/live", timeout=60).status_code == 200
+    assert HTTP.get(small_headers + "/health/live", timeout=60).status_code == 200

@@ -19,6 +19,7 @@ import pytest
 
 from explainer_service.service.readiness import STORE_DOWN, STORE_REPLACED
 from tests.helpers.support import ServerProcess, explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 from tests.integration.test_durability import SharedStore, durable_config, shared  # noqa: F401
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, until
 
@@ -66,18 +67,18 @@ def unwritable(store: SharedStore, service: ServerProcess) -> Iterator[None]:
 
 
 def readiness(base: str) -> httpx.Response:
-    return httpx.get(base + "/health/ready", timeout=CLIENT_TIMEOUT_S)
+    return HTTP.get(base + "/health/ready", timeout=CLIENT_TIMEOUT_S)
 
 
 def unstored(base: str) -> float:
-    for line in httpx.get(base + "/metrics", timeout=CLIENT_TIMEOUT_S).text.splitlines():
+    for line in HTTP.get(base + "/metrics", timeout=CLIENT_TIMEOUT_S).text.splitlines():
         if line.startswith("explainer_explanations_unstored "):
             return float(line.split()[-1])
     raise AssertionError("no explainer_explanations_unstored gauge")
 
 
 def explain(base: str, seed: int, mode: str = "sync") -> httpx.Response:
-    return httpx.post(
+    return HTTP.post(
         f"{base}/explain?method=shap&mode={mode}&seed={seed}",
         json=APPLICANT,
         timeout=CLIENT_TIMEOUT_S,
@@ -119,7 +120,7 @@ def test_a_store_that_stops_writing_is_503_and_loses_no_accepted_job(
                 answer = explain(base, 400, mode)
                 assert answer.status_code == 503, answer.text
                 assert answer.json()["error"]["code"] == "store_unavailable"
-            looked = httpx.get(f"{base}/explanations/{next(iter(accepted))}", timeout=60)
+            looked = HTTP.get(f"{base}/explanations/{next(iter(accepted))}", timeout=60)
             assert looked.status_code in (200, 503), looked.text  # a read: answered
             gate.hold([])  # the accepted jobs are computed; the store takes none of them
             until(lambda: unstored(base) == JOBS, "every answer kept in memory")
@@ -136,7 +137,7 @@ def test_a_store_that_stops_writing_is_503_and_loses_no_accepted_job(
         until(stored, "every accepted job stored done")
         assert unstored(base) == 0
         for id in accepted:
-            body = httpx.get(f"{base}/explanations/{id}", timeout=CLIENT_TIMEOUT_S).json()
+            body = HTTP.get(f"{base}/explanations/{id}", timeout=CLIENT_TIMEOUT_S).json()
             assert body["id"] == id and body["method"] == "shap" and body["result"]
         again = explain(base, 400)  # refused during the fault: computed now
         assert again.status_code == 200, again.text

@@ -23,6 +23,7 @@ from tests.helpers.support import (
     python_server,
     wait_until_ready,
 )
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +104,7 @@ def v2(text: str) -> dict:
 
 
 def explain(base: str, method: str, payload: dict) -> httpx.Response:
-    return httpx.post(f"{base}/explain?method={method}", json=payload, timeout=300)
+    return HTTP.post(f"{base}/explain?method={method}", json=payload, timeout=300)
 
 
 def test_anchor_names_the_flagging_word(service: str) -> None:
@@ -181,7 +182,7 @@ def test_text_limits_are_named(service: str) -> None:
 
 def test_lone_surrogate_is_refused(service: str) -> None:
     body = json.dumps(v2("refund \ud800 now"))  # JSON keeps the escape
-    response = httpx.post(
+    response = HTTP.post(
         f"{service}/explain?method=shap",
         content=body,
         headers={"content-type": "application/json"},
@@ -194,7 +195,7 @@ def test_lone_surrogate_is_refused(service: str) -> None:
 def test_hostile_text_shows_inertly(service: str) -> None:
     e = explain(service, "anchors", v2(XSS)).json()
     url = service + e["links"]["html"]
-    html = httpx.get(url).text
+    html = HTTP.get(url).text
     assert "<script>document" not in html and ">&lt;</span>" in html  # token by token
     assert "\u202e" not in html and "⟨U+202E⟩" in html
     dom = dump_dom(url)
@@ -210,7 +211,7 @@ def test_alibi_anchor_text_finds_the_same_word_with_more_rows(service: str, mode
     text = LONG.replace("refund", "scam")  # not explained before: nothing cached
 
     def rows() -> int:
-        return int(httpx.get(model_url + "/rows", timeout=30).json()["rows"])
+        return int(HTTP.get(model_url + "/rows", timeout=30).json()["rows"])
 
     before = rows()
     ours = explain(service, "anchors", v2(text)).json()
@@ -238,7 +239,7 @@ def test_alibi_anchor_text_finds_the_same_word_with_more_rows(service: str, mode
 def test_the_compatibility_routes_answer_alibi_s_anchor_text(
     service: str, path: str, body: dict
 ) -> None:
-    response = httpx.post(service + path, json=body, timeout=300)
+    response = HTTP.post(service + path, json=body, timeout=300)
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["meta"]["name"] == "AnchorText"

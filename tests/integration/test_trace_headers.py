@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.helpers.support import explainer_service, wait_until_ready
+from tests.helpers.web import HTTP
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, config, start_service
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def test_the_model_sees_the_callers_request_id_and_traceparent(
     process, base = start_service(gate, tmp_path, output_dir / "service-trace.log", workers=1)
     try:
         before = len(gate.calls())
-        response = httpx.post(
+        response = HTTP.post(
             f"{base}/explain?method=shap&seed=11",
             json=APPLICANT,
             headers={
@@ -42,7 +42,7 @@ def test_the_model_sees_the_callers_request_id_and_traceparent(
         assert {c["request_id"] for c in calls} == {"audit-2026-0042"}
         assert {c["traceparent"] for c in calls} == {TRACEPARENT}
 
-        malformed = httpx.post(
+        malformed = HTTP.post(
             f"{base}/explain?method=shap&seed=12",
             json=APPLICANT,
             headers={"traceparent": "not-a-trace"},
@@ -70,14 +70,14 @@ def test_json_logs_are_one_object_per_line_from_the_service_and_its_workers(
     )
     try:
         wait_until_ready(base, timeout=LIMIT_S)
-        response = httpx.post(
+        response = HTTP.post(
             f"{base}/explain?method=shap&seed=21",
             json=APPLICANT,
             headers={"X-Request-ID": "json-logs-1"},
             timeout=LIMIT_S,
         )
         assert response.status_code == 200, response.text
-        bad = httpx.post(f"{base}/explain?method=nonsense", json=APPLICANT, timeout=LIMIT_S)
+        bad = HTTP.post(f"{base}/explain?method=nonsense", json=APPLICANT, timeout=LIMIT_S)
         assert bad.status_code == 422
     finally:
         process.stop()

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 import yaml
@@ -23,6 +22,7 @@ from explainers.explanation import Prediction
 from explainers.wire import native
 from tests.helpers.cdp import Page, chromium
 from tests.helpers.support import explainer_service, free_port, open_page, wait_until_ready
+from tests.helpers.web import HTTP
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +89,7 @@ def applicant() -> dict:
 
 
 def explain(service: dict, method: str, record: dict) -> dict:
-    response = httpx.post(
+    response = HTTP.post(
         f"{service['base']}/explain?method={method}",
         json={"instances": [record]},
         headers=service["headers"],
@@ -104,7 +104,7 @@ def url(service: dict, link: str) -> str:
 
 
 def model_requests(service: dict) -> int:
-    return int(httpx.get(f"{service['model']}/stats").json()["requests"])
+    return int(HTTP.get(f"{service['model']}/stats").json()["requests"])
 
 
 def model_says(service: dict, record: dict) -> str:
@@ -120,7 +120,7 @@ def model_says(service: dict, record: dict) -> str:
             for name, v in record.items()
         ]
     }
-    answer = httpx.post(f"{service['model']}/v2/models/income/infer", json=body).json()
+    answer = HTTP.post(f"{service['model']}/v2/models/income/infer", json=body).json()
     scores = answer["outputs"][0]["data"]
     probabilities = dict(zip(paths.CLASS_NAMES, scores, strict=True))
     label = max(probabilities, key=probabilities.__getitem__)
@@ -160,7 +160,7 @@ def test_change_hours_see_the_model_then_explain(
     first = explain(service, "shap", record)
     if service["auth"]:  # the page is reached by its signed link alone
         assert "sig=" in first["links"]["html"]
-        assert httpx.get(service["base"] + "/explanations").status_code == 401
+        assert HTTP.get(service["base"] + "/explanations").status_code == 401
     page.goto(url(service, first["links"]["html"]))
     page.wait_for("document.getElementById('whatif-form') !== null")
     hours = 60 if record["hours-per-week"] != 60 else 45
@@ -186,9 +186,7 @@ def test_change_hours_see_the_model_then_explain(
     )
     new_id = page.evaluate("location.pathname.split('/').pop()")
     assert new_id != first["id"]
-    stored = httpx.get(
-        f"{service['base']}/explanations/{new_id}", headers=service["headers"]
-    ).json()
+    stored = HTTP.get(f"{service['base']}/explanations/{new_id}", headers=service["headers"]).json()
     assert stored["instance"]["hours-per-week"] == hours
     assert stored["method"] == "shap"
     # the new page's editor starts from the edited values
@@ -274,7 +272,7 @@ def test_every_feature_is_readable_at_this_width(
 
 def test_a_payload_of_two_rows_says_which_row_and_links_to_the_other(service: dict) -> None:
     first, second = applicant(), {**applicant(), "hours-per-week": 20}
-    page = httpx.post(
+    page = HTTP.post(
         f"{service['base']}/explain?method=shap&format=html",
         json={"instances": [first, second]},
         headers=service["headers"],

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
-import httpx
 import pytest
 
 from examples.income import paths
 from explainer_service.batch import extra
 from explainers.wire import native
 from tests.helpers.inprocess import fake_app, served
+from tests.helpers.web import HTTP
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def record(i: int) -> dict:
 def finished(base: str, location: str) -> dict:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        body = httpx.get(base + location, timeout=10).json()
+        body = HTTP.get(base + location, timeout=10).json()
         if body["status"] in ("done", "failed"):
             return body
         time.sleep(0.05)
@@ -42,7 +42,7 @@ def finished(base: str, location: str) -> dict:
 
 def test_accepted_then_done_with_one_result_per_row(base: str) -> None:
     rows = [record(0), {"instances": [record(1), record(2)]}, {"instances": "no"}]
-    answer = httpx.post(f"{base}/batches", json={"method": "shap", "rows": rows}, timeout=30)
+    answer = HTTP.post(f"{base}/batches", json={"method": "shap", "rows": rows}, timeout=30)
     assert answer.status_code == 202, answer.text
     accepted = answer.json()
     assert accepted["status"] in ("queued", "running", "done") and accepted["rows"] == 4
@@ -66,13 +66,13 @@ def test_accepted_then_done_with_one_result_per_row(base: str) -> None:
     ],
 )
 def test_a_wrong_batch_is_refused_before_it_runs(base: str, body: dict, field: str) -> None:
-    answer = httpx.post(f"{base}/batches", json=body, timeout=30)
+    answer = HTTP.post(f"{base}/batches", json=body, timeout=30)
     assert answer.status_code == 422, answer.text
     assert field in answer.text
 
 
 def test_an_unknown_batch_is_404(base: str) -> None:
-    answer = httpx.get(f"{base}/batches/batch-nope", timeout=10)
+    answer = HTTP.get(f"{base}/batches/batch-nope", timeout=10)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
 
 
@@ -81,7 +81,7 @@ def test_without_the_batch_extra_a_batch_is_refused_naming_it(
 ) -> None:
     """A ``[server]`` install has no Ray: 501 and the extra to install, no job."""
     monkeypatch.setattr(extra, "find_spec", lambda name: None if name == "ray" else find_spec(name))
-    answer = httpx.post(f"{base}/batches", json={"rows": [record(0)]}, timeout=30)
+    answer = HTTP.post(f"{base}/batches", json={"rows": [record(0)]}, timeout=30)
     assert answer.status_code == 501, answer.text
     error = answer.json()["error"]
     assert error["code"] == "extra_missing"

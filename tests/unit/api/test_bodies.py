@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI, routing
 from fastapi.routing import APIRoute
@@ -62,6 +61,7 @@ from explainer_service.store.inferences import LoggedSide
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
 from tests.helpers.logger_events import kserve_event, message
 from tests.helpers.openapi_answers import answer_objects
+from tests.helpers.web import HTTP
 
 PAYLOADS = paths.PAYLOADS
 V2 = json.loads((PAYLOADS / "v2.json").read_text())  # two rows
@@ -214,10 +214,10 @@ def apps(income_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def _ids(base: str) -> dict[str, str]:
     """Ids of a done explanation, a failed one and a batch, and the model's names."""
-    done = httpx.post(f"{base}/explain", json=V2, timeout=60).raise_for_status()
+    done = HTTP.post(f"{base}/explain", json=V2, timeout=60).raise_for_status()
     # the stand-in worker fails seed 13
-    failed = httpx.post(f"{base}/explain?mode=async&seed=13", json=V2, timeout=60)
-    batch = httpx.post(f"{base}/batches", json={"rows": [V2]}, timeout=60)
+    failed = HTTP.post(f"{base}/explain?mode=async&seed=13", json=V2, timeout=60)
+    batch = HTTP.post(f"{base}/batches", json={"rows": [V2]}, timeout=60)
     return {
         "done": done.json()["id"],
         "failed": failed.raise_for_status().json()["id"],
@@ -275,7 +275,7 @@ def test_every_declared_shape_is_asked_for(apps: Apps) -> None:
 def test_the_answer_is_the_declared_model(apps: Apps, case: Case) -> None:
     app, base = apps.down if case.down else apps.ready
     url = base + (case.url or case.route).format(**apps.ids)
-    answer = httpx.request(
+    answer = HTTP.request(
         case.method, url, params=case.params, json=case.body, headers=case.headers, timeout=60
     )
     assert answer.status_code == case.status, answer.text

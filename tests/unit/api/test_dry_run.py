@@ -24,6 +24,7 @@ from explainer_service.service import Service
 from explainer_service.settings import CandidateSettings, load_settings
 from explainer_service.workers import Pool, Task
 from tests.helpers import fake_workers
+from tests.helpers.web import HTTP
 
 LIMIT_S = 60.0
 
@@ -44,7 +45,7 @@ class Setup:
         return asyncio.run(call())
 
     def model_requests(self) -> int:
-        return int(httpx.get(self.model + "/stats", timeout=30).json()["requests"])
+        return int(HTTP.get(self.model + "/stats", timeout=30).json()["requests"])
 
     def stored(self) -> int:
         return len(self.service.store.recent(100))

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
+from tests.helpers.web import HTTP
 
 APPLICANT = {
     "age": 39,
@@ -46,7 +47,7 @@ def base(income_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def post(base: str, path: str, content: str | bytes) -> httpx.Response:
-    return httpx.post(
+    return HTTP.post(
         base + path, content=content, headers={"content-type": "application/json"}, timeout=60
     )
 
@@ -121,5 +122,5 @@ def test_a_page_is_a_documented_answer_of_post_explain(base: str) -> None:
     response = post(base, "/explain?method=shap&format=html", records())
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    document = httpx.get(base + "/openapi.json").json()
+    document = HTTP.get(base + "/openapi.json").json()
     assert "text/html" in document["paths"]["/explain"]["post"]["responses"]["200"]["content"]

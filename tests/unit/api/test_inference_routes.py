@@ -8,13 +8,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from examples.income import paths
 from explainer_service.api.deps import get_settings
 from explainer_service.store.inferences import LoggedSide
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
+from tests.helpers.web import HTTP
 
 RECORD = json.loads((paths.PAYLOADS / "records.json").read_text())[0]
 
@@ -47,7 +47,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_the_waiting_page_comes_back_to_the_same_link(base: str) -> None:
-    response = httpx.get(
+    response = HTTP.get(
         f"{base}/inferences/request-only%2F0/explain",
         params={"method": "shap", "seed": "3"},
         headers={"Accept": "text/html"},
@@ -61,34 +61,34 @@ def test_the_waiting_page_comes_back_to_the_same_link(base: str) -> None:
 
 
 def test_the_record_lists_an_explanation_not_done_yet(base: str) -> None:
-    started = httpx.post(f"{base}/inferences/request-only/0/explain?method=anchors&mode=async")
+    started = HTTP.post(f"{base}/inferences/request-only/0/explain?method=anchors&mode=async")
     assert started.status_code == 202, started.text
     body = started.json()
     assert body["inference_id"] == "request-only/0"
     assert body["agreement"]["outcome"] == "not_checked"  # no answer was logged: no model call
     assert "not logged" in body["agreement"]["message"]
-    record = httpx.get(f"{base}/inferences/request-only%2F0").json()
+    record = HTTP.get(f"{base}/inferences/request-only%2F0").json()
     listed = {e["id"]: e for e in record["explanations"]}
     assert listed[body["id"]]["status"] in ("pending", "running")
     assert listed[body["id"]]["agrees"] is None
 
 
 def test_a_model_that_cannot_be_asked_again_is_a_clear_error(base: str) -> None:
-    response = httpx.post(f"{base}/inferences/both%2F0/explain?method=anchors", timeout=60)
+    response = HTTP.post(f"{base}/inferences/both%2F0/explain?method=anchors", timeout=60)
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "model_unavailable"
-    assert httpx.get(f"{base}/inferences/both%2F0").json()["explanations"] == []
+    assert HTTP.get(f"{base}/inferences/both%2F0").json()["explanations"] == []
 
 
 def test_a_method_of_the_whole_model_is_refused(base: str) -> None:
-    response = httpx.post(f"{base}/inferences/both%2F0/explain?method=importance")
+    response = HTTP.post(f"{base}/inferences/both%2F0/explain?method=importance")
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["detail"]["field"] == "method" and "GET /explain" in error["message"]
 
 
 def test_bad_requests_name_their_field(base: str) -> None:
-    listed = httpx.get(f"{base}/inferences", params={"limit": 0})
+    listed = HTTP.get(f"{base}/inferences", params={"limit": 0})
     assert listed.status_code == 422 and "limit" in listed.text
-    body = httpx.post(f"{base}/inferences/both%2F0/explain", json={"parameters": 3})
+    body = HTTP.post(f"{base}/inferences/both%2F0/explain", json={"parameters": 3})
     assert body.status_code == 422 and "parameters" in body.text

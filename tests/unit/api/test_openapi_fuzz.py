@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -37,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
 from tests.helpers.openapi_answers import closed_answers
+from tests.helpers.web import HTTP
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "20"))
 CHECKS = [
@@ -95,7 +95,7 @@ def api(
     app = fake_app(tmp_path_factory.mktemp("fuzz"), income_server)
     with served(app) as base:
         wait_for_worker(app, ready=True)
-        document = httpx.get(f"{base}/openapi.json", timeout=60).raise_for_status().json()
+        document = HTTP.get(f"{base}/openapi.json", timeout=60).raise_for_status().json()
         yield schemathesis.openapi.from_dict(closed_answers(document), config=CONFIG), base
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from examples.income import paths
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
+from tests.helpers.web import HTTP
 
 PAYLOAD = json.loads((paths.PAYLOADS / "v2.json").read_text())
 
@@ -27,30 +28,30 @@ def base(income_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def infer(base: str, name: str, body: object, **params: object) -> httpx.Response:
-    return httpx.post(f"{base}/v2/models/{name}/infer", json=body, params=params, timeout=60)
+    return HTTP.post(f"{base}/v2/models/{name}/infer", json=body, params=params, timeout=60)
 
 
 def test_health_server_and_model_metadata(base: str, tmp_path: Path) -> None:
-    assert httpx.get(f"{base}/v2/health/live").json() == {"live": True}
-    assert httpx.get(f"{base}/v2/health/ready").status_code == 200
-    assert httpx.get(f"{base}/v2/models/income-explainer/ready").status_code == 200
-    assert httpx.get(f"{base}/v2").json()["name"] == "explainer-service"
-    metadata = httpx.get(f"{base}/v2/models/income-explainer").json()
+    assert HTTP.get(f"{base}/v2/health/live").json() == {"live": True}
+    assert HTTP.get(f"{base}/v2/health/ready").status_code == 200
+    assert HTTP.get(f"{base}/v2/models/income-explainer/ready").status_code == 200
+    assert HTTP.get(f"{base}/v2").json()["name"] == "explainer-service"
+    metadata = HTTP.get(f"{base}/v2/models/income-explainer").json()
     assert [i["name"] for i in metadata["inputs"]] == paths.FEATURES
     types = {i["name"]: i["datatype"] for i in metadata["inputs"]}
     assert types["workclass"] == "BYTES" and types["age"] in ("INT64", "FP64")
     assert metadata["outputs"] == [{"name": "explanation", "datatype": "BYTES", "shape": [-1, 1]}]
     assert metadata["parameters"]["explainer_method"] == "anchors"
-    assert httpx.get(f"{base}/v2/models/income-shap").json()["parameters"]["explainer_method"] == (
+    assert HTTP.get(f"{base}/v2/models/income-shap").json()["parameters"]["explainer_method"] == (
         "shap"
     )
-    missing = httpx.get(f"{base}/v2/models/other")
+    missing = HTTP.get(f"{base}/v2/models/other")
     assert missing.status_code == 404 and "income-explainer" in missing.json()["error"]["message"]
     # not ready: 400, as MLServer answers (the protocol's "4xx")
     app = fake_app(tmp_path)
     with served(app) as down:
         wait_for_worker(app)
-        answer = httpx.get(f"{down}/v2/health/ready")
+        answer = HTTP.get(f"{down}/v2/health/ready")
         assert answer.status_code == 400 and answer.json()["ready"] is False
         assert answer.json()["reason"]
 
@@ -128,7 +129,7 @@ def test_a_dry_run_calls_nothing(base: str) -> None:
 
 
 def test_format_alibi_on_explain_and_the_compatibility_routes(base: str) -> None:
-    ours = httpx.post(f"{base}/explain", params={"method": "shap"}, json=PAYLOAD, timeout=60)
+    ours = HTTP.post(f"{base}/explain", params={"method": "shap"}, json=PAYLOAD, timeout=60)
     assert "provenance" in ours.json()  # our schema stays the default on /explain
     for route, params in [
         ("/explain", {"method": "shap", "format": "alibi"}),
@@ -144,18 +145,18 @@ def test_format_alibi_on_explain_and_the_compatibility_routes(base: str) -> None
                 ).read_text()
             )
         )
-        answer = httpx.post(f"{base}{route}", params=params, json=body, timeout=60)
+        answer = HTTP.post(f"{base}{route}", params=params, json=body, timeout=60)
         assert answer.status_code == 200, (route, answer.text)
         assert set(answer.json()) == {"meta", "data"}, route
         assert answer.json()["meta"]["explainer_service"]["method"] == "stand-in"
-    native = httpx.post(
+    native = HTTP.post(
         f"{base}/api/v1.0/explain",
         params={"format": "json"},
         json=json.loads((paths.PAYLOADS / "seldon.json").read_text()),
         timeout=60,
     )
     assert "provenance" in native.json()
-    link = httpx.get(
+    link = HTTP.get(
         f"{base}/explain",
         params={"method": "shap", "format": "alibi", "payload": json.dumps(PAYLOAD)},
         timeout=60,

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from explainer_service.observability import logs
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
+from tests.helpers.web import HTTP
 from tests.unit.api.test_hostile_requests import APPLICANT, records
 
 # values no log line may hold: they are an applicant's data
@@ -73,7 +73,7 @@ def test_a_422_is_one_request_record_without_a_traceback(
     base: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="explainer_service")
-    response = httpx.post(
+    response = HTTP.post(
         base + "/explain?method=anchors",
         content=records(age=29.4),
         headers={"content-type": "application/json", "X-Request-ID": "bad-age-1"},
@@ -101,7 +101,7 @@ def test_a_computed_explanation_is_one_record_under_the_callers_request_id(
     base: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="explainer_service")
-    response = httpx.post(
+    response = HTTP.post(
         base + "/explain?method=shap&seed=5",
         json={"instances": [APPLICANT]},
         headers={"X-Request-ID": "explained-1"},
@@ -128,7 +128,7 @@ def test_payload_values_are_absent_from_every_record_at_info(
     good = json.dumps({"instances": [{**APPLICANT, "capital-gain": SECRET_GAIN}]})
     bad = json.dumps({"instances": [{**APPLICANT, "workclass": SECRET_CATEGORY}]})
     for payload, status in ((good, 200), (bad, 422)):
-        response = httpx.get(
+        response = HTTP.get(
             f"{base}/explain?method=shap&format=json&payload={quote(payload)}",
             timeout=60,
         )

@@ -19,13 +19,14 @@ from explainer_service.app import create_app
 from explainer_service.observability.metrics import Metrics
 from explainer_service.settings import Settings
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
+from tests.helpers.web import HTTP
 
 PAYLOAD = json.loads((paths.PAYLOADS / "v2.json").read_text())
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape(base: str) -> Samples:
-    response = httpx.get(f"{base}/metrics", timeout=60)
+    response = HTTP.get(f"{base}/metrics", timeout=60)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     return parse(response.text)
@@ -53,7 +54,7 @@ def base(income_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def explain(base: str, method: str, seed: int) -> httpx.Response:
-    return httpx.post(
+    return HTTP.post(
         f"{base}/explain",
         params={"method": method, "seed": seed},
         json=PAYLOAD,

@@ -4,7 +4,6 @@ with the reason; features_to_vary."""
 
 from __future__ import annotations
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,6 +29,7 @@ from tests.helpers.ground_truth import (
     workclass_classifier,
 )
 from tests.helpers.inprocess import fake_app, served, wait_for_worker
+from tests.helpers.web import HTTP
 
 
 @pytest.fixture(scope="module")
@@ -467,14 +467,14 @@ def test_the_service_answers_a_bad_features_to_vary_with_a_json_error(
             ("features_to_vary=salary,hours-per-week", "unknown feature(s) 'salary'"),
         ):
             for mode in ("dry_run=true", "mode=sync"):
-                response = httpx.post(
+                response = HTTP.post(
                     f"{url}/explain?method=counterfactual&{mode}&{query}", json=body, timeout=60
                 )
                 assert response.status_code == 422, response.text
                 error = response.json()["error"]
                 assert error["code"] == "invalid_parameter" and words in error["message"]
                 assert error["detail"]["field"] == "features_to_vary"
-        accepted = httpx.post(
+        accepted = HTTP.post(
             f"{url}/explain?method=counterfactual&dry_run=true&features_to_vary=hours-per-week",
             json=body,
             timeout=60,
