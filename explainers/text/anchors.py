@@ -31,7 +31,7 @@ from explainers.anchors.search import clopper_pearson
 from explainers.budget import CostEstimate, Tally
 from explainers.explanation import Prediction
 from explainers.schema import FeatureSchema
-from explainers.text.base import TextExplainer, TextModel, TextParams, words_of
+from explainers.text.base import TextExplainer, TextModel, TextParams
 from explainers.text.corpus import Corpus, CorpusCheck
 from explainers.text.masking import masked_text
 from explainers.text_results import TextAnchorFidelity, TextAnchorResult, TextToken
@@ -81,14 +81,13 @@ class TextAnchorsExplainer(TextExplainer):
     fit_params = frozenset({"corpus_max_texts"})
 
     def fit(self) -> None:
-        self._corpus = [words_of(text) for text in self.texts]
-        self._reference_corpus = Corpus(self.texts, self.params.corpus_max_texts)
+        self._corpus = Corpus(self.texts, self.params.corpus_max_texts)
         self._corpus_lock = threading.Lock()
 
     def _checker(self, params: Any, model: TextModel) -> Checker:
         """Checks on the reference corpus, whose classes are asked of ``model`` (counted in
         this explanation) unless an earlier explanation has asked them."""
-        corpus = self._reference_corpus
+        corpus = self._corpus
         with self._corpus_lock:
             if corpus.classes is None:
                 corpus.classes = model.classes(corpus.texts_to_predict)
@@ -149,8 +148,6 @@ class TextAnchorsExplainer(TextExplainer):
         words = sorted(anchor, key=lambda w: _first(tokens, w))
         precision = float(np.mean(hits)) if len(hits) else 1.0
         lower = _lower_bound(int(np.sum(hits)), len(hits), params.confidence)
-        wanted = {w.lower() for w in words}
-        covered = sum(1 for text_words in self._corpus if wanted <= text_words)
         result = TextAnchorResult(
             words=words,
             tokens=[
@@ -158,7 +155,7 @@ class TextAnchorsExplainer(TextExplainer):
                 for t in tokens
             ],
             precision=precision,
-            coverage=covered / len(self._corpus),
+            coverage=self._corpus.coverage(words),
             mask=params.mask_text,
             examples_hold=[s for s, h in zip(samples, hits, strict=True) if h][:MAX_EXAMPLES],
             examples_fail=[s for s, h in zip(samples, hits, strict=True) if not h][:MAX_EXAMPLES],
@@ -176,7 +173,7 @@ class TextAnchorsExplainer(TextExplainer):
             rounds=rounds,
             candidates=search.candidates,
             corpus_precision_lower=None if checked is None else checked.lower,
-            corpus_texts=None if check is None else len(self._reference_corpus),
+            corpus_texts=None if check is None else len(self._corpus),
             min_support=None if check is None else params.min_support,
         )
         return result, fidelity

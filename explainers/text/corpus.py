@@ -54,23 +54,28 @@ def texts_needed(threshold: float, confidence: float) -> float:
 
 
 class Corpus:
-    """At most ``max_texts`` reference texts (evenly spread over ``texts``), tokenised.
-
-    ``classes`` is None until the model's classes of ``texts_to_predict`` are given."""
+    """The reference texts, tokenised, and at most ``max_texts`` of them (evenly spread)
+    whose classes check anchors: ``classes`` is None until the model's classes of
+    ``texts_to_predict`` are given."""
 
     def __init__(self, texts: list[str], max_texts: int) -> None:
-        if len(texts) > max_texts:
-            picked = np.linspace(0, len(texts) - 1, max_texts).round().astype(int)
-            texts = [texts[i] for i in np.unique(picked)]
-        self.texts_to_predict = texts
+        self.texts = texts
         index: dict[str, list[int]] = {}
         for i, text in enumerate(texts):
             for word in words_of(text):
                 index.setdefault(word, []).append(i)
         self._index = {word: np.asarray(rows, dtype=np.int64) for word, rows in index.items()}
+        picked = np.arange(len(texts))
+        if len(texts) > max_texts:
+            picked = np.unique(np.linspace(0, len(texts) - 1, max_texts).round().astype(int))
+        #: position of each text among those predicted, -1 for the others
+        self._position = np.full(len(texts), -1, dtype=np.int64)
+        self._position[picked] = np.arange(len(picked))
+        self.texts_to_predict = [texts[i] for i in picked]
         self.classes: np.ndarray | None = None
 
     def __len__(self) -> int:
+        """The texts that check anchors."""
         return len(self.texts_to_predict)
 
     def support(self, words: Iterable[str]) -> np.ndarray:
@@ -81,7 +86,11 @@ class Corpus:
             if found is None:
                 return np.zeros(0, dtype=np.int64)
             rows = found if rows is None else np.intersect1d(rows, found, assume_unique=True)
-        return np.arange(len(self)) if rows is None else rows
+        return np.arange(len(self.texts)) if rows is None else rows
+
+    def coverage(self, words: Iterable[str]) -> float:
+        """The share of all the texts that contain every one of ``words``."""
+        return len(self.support(words)) / len(self.texts) if self.texts else 0.0
 
     def check(
         self,
@@ -92,12 +101,14 @@ class Corpus:
         confidence: float,
         min_support: int,
     ) -> CorpusCheck:
-        """The texts that contain ``words`` and the share the model gives class ``target``;
-        a check with too little support has ``lower`` 0 and does not pass."""
+        """The predicted texts that contain ``words`` and the share the model gives class
+        ``target``; a check with too little support has ``lower`` 0 and does not pass."""
         if self.classes is None:
             raise RuntimeError("the corpus's classes are not known yet")
-        rows = self.support(words)
-        agree = int(np.sum(self.classes[rows] == target))
-        lower = clopper_pearson(agree, len(rows), confidence)[0] if len(rows) >= min_support else 0
+        positions = self._position[self.support(words)]
+        positions = positions[positions >= 0]
+        agree = int(np.sum(self.classes[positions] == target))
+        n = len(positions)
+        lower = clopper_pearson(agree, n, confidence)[0] if n >= min_support else 0.0
         alive = agree >= max(min_support, texts_needed(threshold, confidence))
-        return CorpusCheck(len(rows), agree, float(lower), lower >= threshold, alive)
+        return CorpusCheck(n, agree, float(lower), lower >= threshold, alive)

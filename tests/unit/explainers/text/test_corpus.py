@@ -63,3 +63,13 @@ def test_texts_needed_is_the_fewest_all_agreeing_texts_that_pass(
 def test_the_check_needs_the_classes() -> None:
     with pytest.raises(RuntimeError):
         Corpus(TEXTS, max_texts=10).check(["a"], 1, threshold=0.9, confidence=0.9, min_support=1)
+
+
+def test_coverage_is_over_every_text_and_the_check_over_those_predicted() -> None:
+    texts = ["good tea"] * 6 + ["bad tea"] * 4
+    corpus = Corpus(texts, max_texts=5)
+    assert corpus.coverage(["tea"]) == 1.0 and corpus.coverage(["good"]) == 0.6
+    corpus.classes = np.array([int(t == "good tea") for t in corpus.texts_to_predict])
+    check = corpus.check(["tea"], 1, threshold=0.5, confidence=0.5, min_support=1)
+    assert check.support == len(corpus) == 5
+    assert check.agree == sum(t == "good tea" for t in corpus.texts_to_predict)

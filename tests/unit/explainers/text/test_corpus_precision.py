@@ -69,7 +69,7 @@ def test_without_the_check_the_word_alone_is_the_anchor() -> None:
     assert result.corpus_met is None and result.corpus_precision is None
     checked = TextAnchorsExplainer(
         FeatureSchema.infer(MIXED, text=["message"]), MIXED, recorder()[0]
-    )._reference_corpus
+    )._corpus
     checked.classes = np.array([int(flagged(t)) for t in MIXED["message"]])
     alone = checked.check(["refund"], 1, threshold=0.95, confidence=0.95, min_support=20)
     assert alone.precision == 0.5 and not alone.passed  # what the check refused
