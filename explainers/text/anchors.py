@@ -38,6 +38,8 @@ from explainers.text_results import TextAnchorFidelity, TextAnchorResult, TextTo
 from explainers.tokens import Token
 
 MAX_EXAMPLES = 5
+#: anchors confirmed at most when none passes the corpus check
+FALLBACK_TRIES = 2
 
 
 class TextAnchorParams(TextParams):
@@ -119,8 +121,9 @@ class TextAnchorsExplainer(TextExplainer):
         per anchor size one call for the ``beam_size`` most promising candidates and at most
         one confirming the leader. It does not grow with the text's length. With
         ``corpus_precision``: the reference texts (the explainer's first explanation asks
-        them), one more candidate per round (the likeliest to hold on perturbed texts) and one
-        more confirmation, of the best anchor when none passes the corpus."""
+        them), one more candidate per round (the likeliest to hold on perturbed texts) and
+        ``FALLBACK_TRIES`` more confirmations, of the best anchors when none passes the
+        corpus."""
         tally = Tally(max_batch_rows).call(1).call(params.batch_size).call(params.confirm_samples)
         beam = params.beam_size + 1 if params.corpus_precision else params.beam_size
         for _ in range(params.max_anchor_size):
@@ -129,7 +132,7 @@ class TextAnchorsExplainer(TextExplainer):
         drivers = ["batch_size", "max_anchor_size", "beam_size", "confirm_samples"]
         if params.corpus_precision:
             tally.call(min(reference_rows, params.corpus_max_texts))
-            tally.call(params.confirm_samples)
+            tally.call(params.confirm_samples, times=FALLBACK_TRIES)
             drivers.append("corpus_max_texts")
         return tally.estimate(tuple(drivers))
 
@@ -218,6 +221,8 @@ class _Search:
         #: confirmed anchors: (fresh precision, anchor, fresh hits, their texts)
         self._confirmed: list[tuple[float, frozenset[str], np.ndarray, list[str]]] = []
         self._unconditioned: tuple[np.ndarray, list[str]] = (np.ones(0, dtype=bool), [])
+        #: anchors that held on perturbed texts (pooled) but not on the corpus
+        self._held: set[frozenset[str]] = set()
 
     def _draw(self, anchor: frozenset[str], n: int) -> tuple[list[str], np.ndarray]:
         """``n`` perturbed texts keeping ``anchor``, and the words each keeps (n, words)."""
@@ -307,14 +312,12 @@ class _Search:
         self._pool(kept, hits)
         self._unconditioned = (hits[0], drawn[0])
         self.candidates += 1
-        #: holds on perturbed texts by its pooled estimate, not (yet) on the corpus
-        fallback: frozenset[str] | None = None
         if hits.mean() >= p.threshold:
             if self._passes_corpus(empty) or not self._live([empty]):
                 if self._confirm(empty, pool=False):
                     return self._last(0)
             else:
-                fallback = empty
+                self._held.add(empty)
         beam = [empty]
         size = 0
         for size in range(1, min(p.max_anchor_size, len(self.words)) + 1):
@@ -325,8 +328,10 @@ class _Search:
             if not candidates:
                 break
             live = self._live(candidates)
-            if not live and fallback is not None:
-                break  # no anchor of more words can pass the corpus
+            # no anchor of more words can pass the corpus: the best so far, if it holds on
+            # fresh texts; else the search goes on on perturbed texts only
+            if not live and self._held and self._confirm_fallback():
+                return self._last(size - 1)
             self.candidates += len(candidates)
             rank = self._rank if live else self._pooled_rank
             promising = sorted(candidates, key=rank, reverse=True)[: p.beam_size]
@@ -343,13 +348,28 @@ class _Search:
             if passing:
                 if self._confirm(passing[0]):
                     return self._last(size)
-            elif holding:
-                best = max(holding, key=lambda a: self._corpus_rank(a))
-                if fallback is None or self._corpus_rank(best) > self._corpus_rank(fallback):
-                    fallback = best
-        if fallback is not None and not any(a == fallback for _, a, _, _ in self._confirmed):
-            self._confirm(fallback)
+            else:
+                self._held.update(holding)
+        self._confirm_fallback()
         return self._best(size)
+
+    def _confirm_fallback(self) -> bool:
+        """Confirm, best on the corpus first (then the fewest words), at most
+        ``FALLBACK_TRIES`` of the anchors that held on perturbed texts but not on the
+        corpus and whose pooled estimate still reaches the threshold, until one holds on
+        fresh texts: whether one did. Done once: it empties the list."""
+        threshold = self.params.threshold
+        still = [a for a in self._held if self._estimate(a) >= threshold]
+        self._held.clear()
+        still.sort(  # ties: the earlier words first
+            key=lambda a: (
+                *self._corpus_rank(a),
+                -len(a),
+                [-i for i in sorted(_first(self.tokens, w) for w in a)],
+            ),
+            reverse=True,
+        )
+        return any(self._confirm(a, pool=bool(a)) for a in still[:FALLBACK_TRIES])
 
     def _last(self, size: int) -> tuple[frozenset[str], np.ndarray, list[str], int]:
         """The anchor confirmed last, as ``run`` answers it."""
