@@ -236,6 +236,9 @@ TEXT_COLUMNS = [
     "mean anchor words",
     "median held-out precision",
     "held-out precision < 0.95",
+    "median held-out reviews with the words",
+    "corpus check met",
+    "setup rows",
 ]
 
 
@@ -253,6 +256,9 @@ def text_comparison(report: Mapping[str, Any]) -> str:
                 fmt(s["mean_words"], 1),
                 fmt(s["median_held_out_precision"]),
                 f"{s['below_threshold']} of {s['measured']}",
+                fmt(s.get("median_held_out_support"), 0),
+                f"{s['corpus_met']} of {s['corpus_checked']}" if s.get("corpus_checked") else "n/a",
+                fmt(s.get("setup_rows"), 0),
             ]
         )
     shap = report["shap"]

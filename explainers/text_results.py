@@ -40,6 +40,20 @@ class TextAnchorResult(_Strict):
     mask: str = Field(description="what replaced the other words: the mask token, or '' (deleted)")
     examples_hold: list[str] = Field(description="perturbed texts that keep the prediction")
     examples_fail: list[str] = Field(description="perturbed texts that change it")
+    corpus_precision: float | None = Field(
+        None,
+        description="share of the reference texts containing every anchor word that the "
+        "model gives the predicted class (None: none contain them, or not checked)",
+    )
+    corpus_support: int | None = Field(
+        None, description="reference texts containing every anchor word (None: not checked)"
+    )
+    corpus_met: bool | None = Field(
+        None,
+        description="the corpus precision reaches the threshold at its lower bound over at "
+        "least min_support texts; False: the anchor holds on perturbed texts only "
+        "(None: not checked)",
+    )
 
 
 class TextAnchorFidelity(_Strict):
@@ -53,6 +67,17 @@ class TextAnchorFidelity(_Strict):
     threshold_met: bool
     rounds: int = Field(description="anchor sizes the search examined")
     candidates: int = Field(description="candidate anchors it scored")
+    corpus_precision_lower: float | None = Field(
+        None,
+        description="one-sided lower bound of the corpus precision at `confidence` "
+        "(0 below min_support texts; None: not checked)",
+    )
+    corpus_texts: int | None = Field(
+        None, description="reference texts the model was asked for the corpus check"
+    )
+    min_support: int | None = Field(
+        None, description="reference texts with the words needed to decide the corpus check"
+    )
 
 
 class TextShapResult(_Strict):

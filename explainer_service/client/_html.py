@@ -94,7 +94,12 @@ def card(
 
 def _text_card(explanation: Explanation, words: Vocabulary, url: str | None) -> str:
     """A text model's explanation: the text coloured token by token (no figure)."""
-    from explainer_service.presentation.text import anchor_sentence, text_fidelity, text_html
+    from explainer_service.presentation.text import (
+        anchor_sentence,
+        corpus_sentence,
+        text_fidelity,
+        text_html,
+    )
     from explainer_service.presentation.views import heading
     from explainer_service.presentation.views import prediction_of as prediction_text
 
@@ -103,6 +108,9 @@ def _text_card(explanation: Explanation, words: Vocabulary, url: str | None) -> 
     sentence = anchor_sentence(explanation, words)
     if sentence:
         parts.append(f'<p class="xs-sentence">{escape(sentence)}</p>')
+    corpus = corpus_sentence(explanation, words)
+    if corpus:
+        parts.append(f'<p class="xs-sentence">{escape(corpus)}</p>')
     facts = [
         f"prediction: {prediction_text(explanation.prediction, words)}",
         f"fidelity: {text_fidelity(explanation)}",

@@ -142,6 +142,13 @@ class Metrics:
             ["method", "attribute", "reason"],
             registry=r,
         )
+        self.text_anchor_checks = Counter(
+            "explainer_text_anchor_corpus_checks",
+            "Text anchors checked on the reference texts that contain their words, by "
+            "outcome: met, or not_met (the anchor holds on perturbed texts only)",
+            ["outcome"],
+            registry=r,
+        )
         self.comparisons = Counter(
             "explainer_comparisons",
             "Comparisons with models.candidate: explanations compared (kind explanation) and "
@@ -277,6 +284,9 @@ class Metrics:
         self.stages.labels(method, "engine").observe(max(cost.seconds - cost.model_seconds, 0.0))
         self.model_calls.labels(method).inc(cost.model_calls)
         self.model_rows.labels(method).inc(cost.rows)
+        corpus_met = getattr(explanation.result, "corpus_met", None)
+        if corpus_met is not None:
+            self.text_anchor_checks.labels("met" if corpus_met else "not_met").inc()
         fairness = explanation.fairness
         if fairness is not None:
             self.fairness_checks.labels(method).inc()

@@ -126,6 +126,41 @@ def anchor_sentence(explanation: Explanation, words: Vocabulary) -> str:
     )
 
 
+def corpus_sentence(explanation: Explanation, words: Vocabulary) -> str:
+    """What the reference texts that contain the anchor's words say (anchors checked on
+    the corpus; "" otherwise): that the anchor holds there too, or a caution that it holds
+    on perturbed texts only."""
+    result, fidelity = explanation.result, explanation.fidelity
+    if not isinstance(result, TextAnchorResult) or result.corpus_met is None:
+        return ""
+    if not isinstance(fidelity, TextAnchorFidelity):
+        return ""
+    label = words.cls(explanation.prediction.label if explanation.prediction else None)
+    support = result.corpus_support or 0
+    containing = (
+        f"the {support:,} reference {words.subject if support == 1 else words.subjects} "
+        f"that contain {'them' if len(result.words) > 1 else 'it' if result.words else 'anything'}"
+    )
+    share = "" if result.corpus_precision is None else percent(result.corpus_precision)
+    if result.corpus_met:
+        return (
+            f"On {containing}, the model predicts {label} too: {share} "
+            f"(lower bound {percent(fidelity.corpus_precision_lower or 0.0)})."
+        )
+    caution = f"Caution: this holds on perturbed {words.subjects} only."
+    if support < (fidelity.min_support or 0):
+        return (
+            f"{caution} Only {support:,} reference {words.subjects} contain these words, "
+            f"too few to check it on real {words.subjects} (min_support "
+            f"{fidelity.min_support})."
+        )
+    return (
+        f"{caution} On {containing}, the model predicts {label} in {share}, short of the "
+        f"{percent(fidelity.threshold)} asked at its lower bound "
+        f"({percent(fidelity.corpus_precision_lower or 0.0)})."
+    )
+
+
 def _weights_sentence(
     explanation: Explanation, result: TextShapResult | TextLimeResult, words: Vocabulary
 ) -> str:
@@ -153,10 +188,17 @@ def text_fidelity(explanation: Explanation) -> str:
     f = explanation.fidelity
     if isinstance(f, TextAnchorFidelity):
         met = "met" if f.threshold_met else "not met"
-        return (
+        line = (
             f"precision {number(f.precision)} on {f.samples} fresh perturbed texts "
             f"(lower bound {number(f.precision_lower)}); threshold {percent(f.threshold)} {met}"
         )
+        result = explanation.result
+        if isinstance(result, TextAnchorResult) and result.corpus_met is not None:
+            line += (
+                f"; on the reference texts {'met' if result.corpus_met else 'not met'} "
+                f"({result.corpus_support} texts contain the words)"
+            )
+        return line
     if isinstance(f, TextShapFidelity):
         how = (
             "exact Shapley values"

@@ -14,7 +14,14 @@ from explainer_service.presentation.colours import PALETTE
 from explainer_service.presentation.figures import figure_json
 from explainer_service.presentation.formats import count, number, percent, signed, value
 from explainer_service.presentation.summary import summary
-from explainer_service.presentation.text import anchor_sentence, inert, is_text, ranked, segments
+from explainer_service.presentation.text import (
+    anchor_sentence,
+    corpus_sentence,
+    inert,
+    is_text,
+    ranked,
+    segments,
+)
 from explainer_service.presentation.views import (
     anchor_rule,
     counterfactual_values,
@@ -149,6 +156,7 @@ def _render_text(
         model_version=model_version,
         heading=heading(explanation, words),
         sentence=anchor_sentence(explanation, words),
+        corpus=corpus_sentence(explanation, words),
         prediction_text=prediction_of(explanation.prediction, words),
         segments=segments(explanation),
         top=ranked(explanation),

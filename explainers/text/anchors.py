@@ -7,10 +7,21 @@ precision, scores the ``beam_size`` most promising on ``batch_size`` texts each 
 call, and confirms the leader on ``confirm_samples`` fresh texts; the first anchor whose
 fresh precision reaches the threshold is the answer, so it is one of the smallest.
 Coverage is the share of the reference texts that contain every anchor word.
+
+With ``corpus_precision`` (the default) an anchor must also hold on real texts: of the
+reference texts that contain every anchor word (at least ``min_support`` of them), the
+share the model gives the explained class must reach the threshold at its one-sided
+Clopper-Pearson lower bound (``explainers.text.corpus``). The model's classes of the
+reference texts are asked once, by the explainer's first explanation that needs them, and
+kept. Candidates are then ranked by the smaller of their pooled and corpus estimates; when
+no anchor passes both within ``max_anchor_size`` words, the answer is the one that holds
+on perturbed texts and does best on the corpus, and the result says so (``corpus_met``).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,12 +31,15 @@ from explainers.anchors.search import clopper_pearson
 from explainers.budget import CostEstimate, Tally
 from explainers.explanation import Prediction
 from explainers.schema import FeatureSchema
-from explainers.text.base import TextExplainer, TextModel, TextParams, words_of
+from explainers.text.base import TextExplainer, TextModel, TextParams
+from explainers.text.corpus import Corpus, CorpusCheck
 from explainers.text.masking import masked_text
 from explainers.text_results import TextAnchorFidelity, TextAnchorResult, TextToken
 from explainers.tokens import Token
 
 MAX_EXAMPLES = 5
+#: anchors confirmed at most when none passes the corpus check
+FALLBACK_TRIES = 2
 
 
 class TextAnchorParams(TextParams):
@@ -42,14 +56,57 @@ class TextAnchorParams(TextParams):
     )
     beam_size: int = Field(2, ge=1, le=10)
     max_anchor_size: int = Field(4, ge=1, le=10, description="the most words in an anchor")
+    corpus_precision: bool = Field(
+        True,
+        description="an anchor must also hold on the reference texts that contain its words "
+        "(the share the model gives the class, at its lower bound, reaches the threshold)",
+    )
+    min_support: int = Field(
+        20, ge=1, le=100_000, description="reference texts with the words needed to decide it"
+    )
+    corpus_max_texts: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="reference texts the model is asked once for corpus_precision "
+        "(evenly spread over the reference data; fixed when built)",
+    )
+
+
+#: what checks a candidate anchor on the corpus
+Checker = Callable[[frozenset[str]], CorpusCheck]
 
 
 class TextAnchorsExplainer(TextExplainer):
     method = "anchors"
     Params = TextAnchorParams
+    fit_params = frozenset({"corpus_max_texts"})
 
     def fit(self) -> None:
-        self._corpus = [words_of(text) for text in self.texts]
+        self._corpus = Corpus(self.texts, self.params.corpus_max_texts)
+        self._corpus_lock = threading.Lock()
+
+    def _checker(self, params: Any, model: TextModel) -> Checker:
+        """Checks on the reference corpus, whose classes are asked of ``model`` (counted in
+        this explanation) unless an earlier explanation has asked them."""
+        corpus = self._corpus
+        with self._corpus_lock:
+            if corpus.classes is None:
+                corpus.classes = model.classes(corpus.texts_to_predict)
+        checks: dict[frozenset[str], CorpusCheck] = {}
+
+        def check(anchor: frozenset[str]) -> CorpusCheck:
+            if anchor not in checks:
+                checks[anchor] = corpus.check(
+                    anchor,
+                    model.target,
+                    threshold=params.threshold,
+                    confidence=params.confidence,
+                    min_support=params.min_support,
+                )
+            return checks[anchor]
+
+        return check
 
     @classmethod
     def estimate(
@@ -62,12 +119,22 @@ class TextAnchorsExplainer(TextExplainer):
     ) -> CostEstimate:
         """An upper bound: the instance, one unconditioned batch and its confirmation, then
         per anchor size one call for the ``beam_size`` most promising candidates and at most
-        one confirming the leader. It does not grow with the text's length."""
+        one confirming the leader. It does not grow with the text's length. With
+        ``corpus_precision``: the reference texts (the explainer's first explanation asks
+        them), one more candidate per round (the likeliest to hold on perturbed texts) and
+        ``FALLBACK_TRIES`` more confirmations, of the best anchors when none passes the
+        corpus."""
         tally = Tally(max_batch_rows).call(1).call(params.batch_size).call(params.confirm_samples)
+        beam = params.beam_size + 1 if params.corpus_precision else params.beam_size
         for _ in range(params.max_anchor_size):
-            tally.call(params.beam_size * params.batch_size)
+            tally.call(beam * params.batch_size)
             tally.call(params.confirm_samples)
-        return tally.estimate(("batch_size", "max_anchor_size", "beam_size", "confirm_samples"))
+        drivers = ["batch_size", "max_anchor_size", "beam_size", "confirm_samples"]
+        if params.corpus_precision:
+            tally.call(min(reference_rows, params.corpus_max_texts))
+            tally.call(params.confirm_samples, times=FALLBACK_TRIES)
+            drivers.append("corpus_max_texts")
+        return tally.estimate(tuple(drivers))
 
     def _explain_text(
         self,
@@ -77,13 +144,13 @@ class TextAnchorsExplainer(TextExplainer):
         model: TextModel,
         prediction: Prediction,
     ) -> tuple[TextAnchorResult, TextAnchorFidelity]:
-        search = _Search(text, tokens, params, model)
+        check = self._checker(params, model) if params.corpus_precision else None
+        search = _Search(text, tokens, params, model, check)
         anchor, hits, samples, rounds = search.run()
+        checked = check(anchor) if check is not None else None
         words = sorted(anchor, key=lambda w: _first(tokens, w))
         precision = float(np.mean(hits)) if len(hits) else 1.0
         lower = _lower_bound(int(np.sum(hits)), len(hits), params.confidence)
-        wanted = {w.lower() for w in words}
-        covered = sum(1 for text_words in self._corpus if wanted <= text_words)
         result = TextAnchorResult(
             words=words,
             tokens=[
@@ -91,10 +158,13 @@ class TextAnchorsExplainer(TextExplainer):
                 for t in tokens
             ],
             precision=precision,
-            coverage=covered / len(self._corpus),
+            coverage=self._corpus.coverage(words),
             mask=params.mask_text,
             examples_hold=[s for s, h in zip(samples, hits, strict=True) if h][:MAX_EXAMPLES],
             examples_fail=[s for s, h in zip(samples, hits, strict=True) if not h][:MAX_EXAMPLES],
+            corpus_precision=None if checked is None else checked.precision,
+            corpus_support=None if checked is None else checked.support,
+            corpus_met=None if checked is None else checked.passed,
         )
         fidelity = TextAnchorFidelity(
             precision=precision,
@@ -105,6 +175,9 @@ class TextAnchorsExplainer(TextExplainer):
             threshold_met=precision >= params.threshold,
             rounds=rounds,
             candidates=search.candidates,
+            corpus_precision_lower=None if checked is None else checked.lower,
+            corpus_texts=None if check is None else len(self._corpus),
+            min_support=None if check is None else params.min_support,
         )
         return result, fidelity
 
@@ -125,15 +198,31 @@ class _Search:
     prediction held), and a candidate's precision is estimated from the pooled texts that
     keep all its words, whichever anchor they were drawn for: one unconditioned batch
     already says something of every single word. The texts that decide the precision are
-    drawn fresh and are not among those that chose the anchor."""
+    drawn fresh and are not among those that chose the anchor.
 
-    def __init__(self, text: str, tokens: list[Token], params: Any, model: TextModel) -> None:
+    ``check`` (None: perturbed texts only) is the corpus check a returned anchor must pass
+    too; it costs no model call."""
+
+    def __init__(
+        self,
+        text: str,
+        tokens: list[Token],
+        params: Any,
+        model: TextModel,
+        check: Checker | None = None,
+    ) -> None:
         self.text, self.tokens, self.params, self.model = text, tokens, params, model
+        self.check = check
         self.rng = np.random.default_rng(params.seed)
         self.words = sorted({t.text for t in tokens if t.is_word}, key=lambda w: _first(tokens, w))
         self.candidates = 0
         self._kept = np.zeros((0, len(self.words)), dtype=bool)  # pooled texts x words
         self._hits = np.zeros(0, dtype=bool)
+        #: confirmed anchors: (fresh precision, anchor, fresh hits, their texts)
+        self._confirmed: list[tuple[float, frozenset[str], np.ndarray, list[str]]] = []
+        self._unconditioned: tuple[np.ndarray, list[str]] = (np.ones(0, dtype=bool), [])
+        #: anchors that held on perturbed texts (pooled) but not on the corpus
+        self._held: set[frozenset[str]] = set()
 
     def _draw(self, anchor: frozenset[str], n: int) -> tuple[list[str], np.ndarray]:
         """``n`` perturbed texts keeping ``anchor``, and the words each keeps (n, words)."""
@@ -173,21 +262,62 @@ class _Search:
         rows = self._kept[:, columns].all(axis=1) if columns else np.ones(len(self._hits), bool)
         return float((self._hits[rows].sum() + 1) / (rows.sum() + 2))
 
+    def _live(self, anchors: list[frozenset[str]]) -> bool:
+        """Whether the corpus check could pass one of ``anchors`` or an anchor with more
+        words (False without a check)."""
+        check = self.check
+        return check is not None and any(check(a).alive for a in anchors)
+
+    def _rank(self, anchor: frozenset[str]) -> tuple[float, float]:
+        """Higher is more promising: the smaller of the pooled estimate and the corpus's
+        lower bound, then the pooled estimate."""
+        estimate = self._estimate(anchor)
+        lower = self.check(anchor).lower if self.check is not None else estimate
+        return min(estimate, lower), estimate
+
+    def _pooled_rank(self, anchor: frozenset[str]) -> tuple[float, float]:
+        """Higher is more promising: the pooled estimate alone."""
+        estimate = self._estimate(anchor)
+        return estimate, estimate
+
+    def _corpus_rank(self, anchor: frozenset[str]) -> tuple[float, float]:
+        """How well ``anchor`` does on the corpus: its lower bound, then its smoothed share."""
+        if self.check is None:
+            return 0.0, 0.0
+        checked = self.check(anchor)
+        return checked.lower, checked.smoothed
+
+    def _passes_corpus(self, anchor: frozenset[str]) -> bool:
+        return self.check is None or self.check(anchor).passed
+
+    def _confirm(self, anchor: frozenset[str], *, pool: bool = True) -> bool:
+        """Score ``anchor`` on fresh texts; whether their precision reaches the threshold.
+        Texts that fail it go into the pool (with ``pool``)."""
+        texts, kept, fresh = self._score([anchor], self.params.confirm_samples)
+        precision = float(fresh.mean())
+        self._confirmed.append((precision, anchor, fresh[0], texts[0]))
+        if precision < self.params.threshold:
+            if pool:
+                self._pool(kept, fresh)
+            return False
+        return True
+
     def run(self) -> tuple[frozenset[str], np.ndarray, list[str], int]:
         """(anchor, fresh hits, their texts, rounds)."""
         p = self.params
         empty: frozenset[str] = frozenset()
         if not self.tokens:
             return empty, np.ones(0, dtype=bool), [], 0
-        _, kept, hits = self._score([empty], p.batch_size)
+        drawn, kept, hits = self._score([empty], p.batch_size)
         self._pool(kept, hits)
+        self._unconditioned = (hits[0], drawn[0])
         self.candidates += 1
-        best: tuple[float, frozenset[str], np.ndarray, list[str]] | None = None
         if hits.mean() >= p.threshold:
-            texts, _, fresh = self._score([empty], p.confirm_samples)
-            best = (float(fresh.mean()), empty, fresh[0], texts[0])
-            if best[0] >= p.threshold:
-                return empty, fresh[0], texts[0], 0
+            if self._passes_corpus(empty) or not self._live([empty]):
+                if self._confirm(empty, pool=False):
+                    return self._last(0)
+            else:
+                self._held.add(empty)
         beam = [empty]
         size = 0
         for size in range(1, min(p.max_anchor_size, len(self.words)) + 1):
@@ -197,21 +327,64 @@ class _Search:
             )
             if not candidates:
                 break
+            live = self._live(candidates)
+            # no anchor of more words can pass the corpus: the best so far, if it holds on
+            # fresh texts; else the search goes on on perturbed texts only
+            if not live and self._held and self._confirm_fallback():
+                return self._last(size - 1)
             self.candidates += len(candidates)
-            ranked = sorted(candidates, key=self._estimate, reverse=True)
-            promising = ranked[: p.beam_size]
+            rank = self._rank if live else self._pooled_rank
+            promising = sorted(candidates, key=rank, reverse=True)[: p.beam_size]
+            if live:  # and the likeliest to hold on perturbed texts
+                likeliest = max(candidates, key=self._estimate)
+                if likeliest not in promising:
+                    promising.append(likeliest)
             _, kept, more = self._score(promising, p.batch_size)
             self._pool(kept, more)
-            beam = sorted(promising, key=self._estimate, reverse=True)
-            leader = beam[0]
-            if self._estimate(leader) >= p.threshold:
-                texts, kept, fresh = self._score([leader], p.confirm_samples)
-                precision = float(fresh.mean())
-                if best is None or precision > best[0]:
-                    best = (precision, leader, fresh[0], texts[0])
-                if precision >= p.threshold:
-                    return leader, fresh[0], texts[0], size
-                self._pool(kept, fresh)
-        if best is None:
-            return empty, self._hits[: p.batch_size], [], size
-        return best[1], best[2], best[3], size
+            beam = sorted(promising, key=rank, reverse=True)
+            holding = [a for a in beam if self._estimate(a) >= p.threshold]
+            # where the corpus cannot decide, the perturbed texts do (as without a check)
+            passing = [a for a in holding if self._passes_corpus(a)] if live else holding
+            if passing:
+                if self._confirm(passing[0]):
+                    return self._last(size)
+            else:
+                self._held.update(holding)
+        self._confirm_fallback()
+        return self._best(size)
+
+    def _confirm_fallback(self) -> bool:
+        """Confirm, best on the corpus first (then the fewest words), at most
+        ``FALLBACK_TRIES`` of the anchors that held on perturbed texts but not on the
+        corpus and whose pooled estimate still reaches the threshold, until one holds on
+        fresh texts: whether one did. Done once: it empties the list."""
+        threshold = self.params.threshold
+        still = [a for a in self._held if self._estimate(a) >= threshold]
+        self._held.clear()
+        still.sort(  # ties: the earlier words first
+            key=lambda a: (
+                *self._corpus_rank(a),
+                -len(a),
+                [-i for i in sorted(_first(self.tokens, w) for w in a)],
+            ),
+            reverse=True,
+        )
+        return any(self._confirm(a, pool=bool(a)) for a in still[:FALLBACK_TRIES])
+
+    def _last(self, size: int) -> tuple[frozenset[str], np.ndarray, list[str], int]:
+        """The anchor confirmed last, as ``run`` answers it."""
+        _, anchor, fresh, texts = self._confirmed[-1]
+        return anchor, fresh, texts, size
+
+    def _best(self, size: int) -> tuple[frozenset[str], np.ndarray, list[str], int]:
+        """Of the confirmed anchors: those that hold on fresh texts, the best on the corpus
+        (the first without a corpus check); else the most precise."""
+        if not self._confirmed:  # no anchor was ever likely to hold: the unconditioned batch
+            hits, texts = self._unconditioned
+            return frozenset(), hits, texts, size
+        holding = [c for c in self._confirmed if c[0] >= self.params.threshold]
+        if holding:
+            chosen = max(holding, key=lambda c: self._corpus_rank(c[1]))  # the first: a tie
+        else:
+            chosen = max(self._confirmed, key=lambda c: c[0])
+        return chosen[1], chosen[2], chosen[3], size

@@ -75,7 +75,8 @@ class TextExplainer(Explainer):
     """A method over one text feature; subclasses implement ``_explain_text``.
 
     The reference data is a corpus of texts (the text column); nothing is fitted on it
-    but what a method says (anchors: coverage)."""
+    but what a method says (anchors: an index of its words, for coverage and the check
+    of anchors on real texts)."""
 
     Params = TextParams
     classifiers_only = True

@@ -77,3 +77,31 @@ def test_a_failed_comparison_is_an_error_and_a_skipped_one_is_not_run(
         "counterfactuals against dice-ml failed: .venv-reference/bin/python is missing"
     ]
     assert run.references(Options(skip_dice=True, skip_text=True), tmp_path) == ({}, [])
+
+
+def test_held_out_precision_leaves_out_the_explained_review() -> None:
+    holdout = [
+        ("refund now", {"refund", "now"}, 1),
+        ("no refund", {"no", "refund"}, 0),
+        ("refund please", {"refund", "please"}, 1),
+        ("great", {"great"}, 0),
+    ]
+    assert text.held_out(["Refund"], 1, "refund now", holdout) == (0.5, 2)
+    assert text.held_out(["refund", "now"], 1, "refund now", holdout) == (None, 0)
+    assert text.held_out([], 0, "great", holdout) == (pytest.approx(1 / 3), 3)
+
+
+def test_the_text_table_shows_support_the_corpus_check_and_setup_rows() -> None:
+    found = [review(0.2, 300, ["good"], 0.9), review(0.3, 310, ["good", "tea"], 1.0)]
+    found[0].update(held_out_support=40, corpus_met=False)
+    found[1].update(held_out_support=8, corpus_met=True)
+    ours = {**text._summary(found), "setup_rows": 4000}
+    plain = {**text._summary([review(0.1, 130, ["good"], 0.7)]), "setup_rows": 0}
+    report = {
+        "reviews": 2,
+        "engines": {"ours": ours, "alibi AnchorText": plain},
+        "shap": {"tokens": 50, "seconds": 0.5, "calls": 16, "rows": 1, "max_standard_error": 0},
+    }
+    shown = markdown.text_comparison(report)
+    assert "| ours | 0.25 | 3 | 305 | 1.5 | 0.950 | 1 of 2 | 24 | 1 of 2 | 4000 |" in shown
+    assert "| alibi AnchorText | 0.10 | 3 | 130 | 1.0 | 0.700 | 1 of 1 | 0 | n/a | 0 |" in shown

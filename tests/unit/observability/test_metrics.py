@@ -153,3 +153,29 @@ def test_a_scraper_asking_for_openmetrics_gets_it() -> None:
     text, content_type = Metrics().exposition("application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text; version=1.0.0")
     assert text.endswith(b"# EOF\n")
+
+
+def test_text_anchors_are_counted_by_how_they_do_on_the_reference_texts() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from explainers import BlackBox, FeatureSchema
+    from explainers.text import get_text_explainer_class
+    from tests.helpers.servers.keyword_model import proba
+
+    box = BlackBox(
+        lambda rows: np.array(proba([r[0] for r in rows])), class_names=["other", "flagged"]
+    )
+    metrics = Metrics()
+    for patterns, params in [
+        (["please refund the {}", "no refund needed {}"], {}),
+        (["please refund the {}", "please no refund the {}"], {}),
+        (["please refund the {}"], {"corpus_precision": False}),
+    ]:
+        reference = pd.DataFrame({"message": [p.format(i) for p in patterns for i in range(60)]})
+        schema = FeatureSchema.infer(reference, text=["message"])
+        explainer = get_text_explainer_class("anchors")(schema, reference, box, params)
+        metrics.finished("anchors", explainer.explain(["please refund the parcel"]))
+    samples = parse(metrics.exposition()[0].decode())
+    assert value(samples, "explainer_text_anchor_corpus_checks_total", outcome="met") == 1
+    assert value(samples, "explainer_text_anchor_corpus_checks_total", outcome="not_met") == 1

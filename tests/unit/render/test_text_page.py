@@ -73,3 +73,38 @@ def test_the_sentence_names_the_word(explanation: Explanation) -> None:
     assert "“refund”" in sentence
     if explanation.method == "shap":  # exact: no other word moves the answer
         assert sentence == "“refund” pushes most towards flagged."
+
+
+@pytest.mark.parametrize(
+    ("patterns", "met"),
+    [(("please refund the {}", "no refund needed {}"), True),
+     (("please refund the {}", "please no refund the {}"), False)],
+)  # fmt: skip
+def test_the_page_says_how_the_anchor_does_on_real_texts(
+    patterns: tuple[str, str], met: bool
+) -> None:
+    texts = [p.format(i) for p in patterns for i in range(60)]
+    reference = pd.DataFrame({"message": texts})
+    box = BlackBox(
+        lambda rows: np.array(proba([r[0] for r in rows])), class_names=["other", "flagged"]
+    )
+    schema = FeatureSchema.infer(reference, text=["message"])
+    explanation = get_text_explainer_class("anchors")(schema, reference, box).explain(
+        ["please refund the <b>parcel</b>"]
+    )
+    assert explanation.result.corpus_met is met  # type: ignore[union-attr]
+    words = Vocabulary(subject="message", subjects="messages")
+    html = render_explanation(
+        explanation, "x1", model_name="m", model_version=None, local_methods=[], immutable=[],
+        words=words,
+    )  # fmt: skip
+    if met:
+        assert '<p class="sentence" id="corpus-check">On the 60 reference messages' in html
+        assert "the model predicts flagged too: 100%" in html
+    else:
+        assert '<p class="warning" id="corpus-check">Caution: this holds on perturbed' in html
+        assert "On the 120 reference messages that contain it, the model predicts " in html
+        assert "flagged in 50%, short of the 95%" in html
+    assert "<b>parcel" not in html
+    card_html = card(explanation, words, url=None, plotlyjs="service", base_url="http://s")
+    assert ("Caution" in card_html) is not met
