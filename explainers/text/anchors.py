@@ -123,12 +123,18 @@ class TextAnchorsExplainer(TextExplainer):
         ``corpus_precision``: the reference texts (the explainer's first explanation asks
         them), one more candidate per round (the likeliest to hold on perturbed texts) and
         ``FALLBACK_TRIES`` more confirmations, of the best anchors when none passes the
-        corpus."""
-        tally = Tally(max_batch_rows).call(1).call(params.batch_size).call(params.confirm_samples)
-        beam = params.beam_size + 1 if params.corpus_precision else params.beam_size
-        for _ in range(params.max_anchor_size):
-            tally.call(beam * params.batch_size)
-            tally.call(params.confirm_samples)
+        corpus, and the search without the check when nothing held on perturbed texts."""
+        tally = Tally(max_batch_rows).call(1)
+        searches = (
+            [params.beam_size + 1, params.beam_size]
+            if params.corpus_precision
+            else [params.beam_size]
+        )
+        for beam in searches:
+            tally.call(params.batch_size).call(params.confirm_samples)
+            for _ in range(params.max_anchor_size):
+                tally.call(beam * params.batch_size)
+                tally.call(params.confirm_samples)
         drivers = ["batch_size", "max_anchor_size", "beam_size", "confirm_samples"]
         if params.corpus_precision:
             tally.call(min(reference_rows, params.corpus_max_texts))
@@ -147,6 +153,15 @@ class TextAnchorsExplainer(TextExplainer):
         check = self._checker(params, model) if params.corpus_precision else None
         search = _Search(text, tokens, params, model, check)
         anchor, hits, samples, rounds = search.run()
+        candidates = search.candidates
+        if check is not None and not _holds(hits, params.threshold):
+            # ranked by the corpus, the search found nothing that holds even on perturbed
+            # texts: the search without the check, whose anchor at least does
+            plain = _Search(text, tokens, params, model)
+            found = plain.run()
+            candidates += plain.candidates
+            if _holds(found[1], params.threshold):
+                anchor, hits, samples, rounds = found
         checked = check(anchor) if check is not None else None
         words = sorted(anchor, key=lambda w: _first(tokens, w))
         precision = float(np.mean(hits)) if len(hits) else 1.0
@@ -174,12 +189,17 @@ class TextAnchorsExplainer(TextExplainer):
             threshold=params.threshold,
             threshold_met=precision >= params.threshold,
             rounds=rounds,
-            candidates=search.candidates,
+            candidates=candidates,
             corpus_precision_lower=None if checked is None else checked.lower,
             corpus_texts=None if check is None else len(self._corpus),
             min_support=None if check is None else params.min_support,
         )
         return result, fidelity
+
+
+def _holds(hits: np.ndarray, threshold: float) -> bool:
+    """Whether fresh texts ``hits`` keep the prediction at least ``threshold`` of the time."""
+    return bool(len(hits)) and float(np.mean(hits)) >= threshold
 
 
 def _first(tokens: list[Token], word: str) -> int:

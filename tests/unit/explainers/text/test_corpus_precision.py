@@ -10,7 +10,7 @@ import pandas as pd
 
 from explainers import BlackBox, Explanation, FeatureSchema
 from explainers.text import get_text_explainer_class
-from explainers.text.anchors import TextAnchorsExplainer
+from explainers.text.anchors import TextAnchorsExplainer, _Search
 from explainers.text_results import TextAnchorFidelity, TextAnchorResult
 from tests.helpers.servers.keyword_model import flagged, proba
 
@@ -111,3 +111,21 @@ def test_the_corpus_is_asked_once_and_a_seed_fixes_the_answer() -> None:
         TextAnchorsExplainer.validate_params({}), schema, reference_rows=len(MIXED)
     )
     assert first.cost.rows <= estimate.rows
+
+
+def test_when_the_checked_search_holds_nothing_the_search_without_it_answers(
+    monkeypatch,
+) -> None:
+    """Ranked by the corpus, a search may end with no anchor that holds even on perturbed
+    texts; the answer is then the plain search's anchor, with the corpus's verdict on it."""
+    real = _Search.run
+
+    def run(search: _Search) -> tuple[frozenset[str], np.ndarray, list[str], int]:
+        if search.check is not None:  # as if nothing held: the unconditioned batch
+            return frozenset(), np.zeros(4, dtype=bool), ["a", "b", "c", "d"], 3
+        return real(search)
+
+    monkeypatch.setattr(_Search, "run", run)
+    result, fidelity = parts(explain(MIXED))
+    assert result.words == ["refund"] and fidelity.threshold_met
+    assert result.corpus_met is False and result.corpus_precision == 0.5
