@@ -4,6 +4,7 @@ polling and batches. tests/integration/test_client.py runs it against the live s
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from explainer_service.client import (
 )
 from explainer_service.presentation.inputs import request_body
 from explainer_service.presentation.vocabulary import Vocabulary
+from tests.helpers.fairness_report import PARITY_REPORT
 from tests.helpers.render_factories import INSTANCE, anchors, counterfactual, counterfactuals, shap
 from tests.helpers.support import ROOT
 
@@ -326,23 +328,8 @@ print(json.dumps({{"on_import": light, "server": loaded}}))
 
 
 def parity_report() -> dict[str, Any]:
-    """A ``GET /fairness`` answer, built with the service's own model of it."""
-    from explainer_service.inferences.parity import FlipCounts, GroupRate, ParityReport
-
-    groups = [
-        GroupRate(value="Male", decisions=60, positive=30, rate=0.5, difference=0.0, ratio=1.0,
-                  four_fifths=True),
-        GroupRate(value="<Female>", decisions=40, positive=8, rate=0.2, difference=-0.3,
-                  ratio=0.4, four_fifths=False),
-    ]  # fmt: skip
-    report = ParityReport(
-        attribute="gender", window="12h", since="2026-12-06T00:00:00Z",
-        until="2026-12-06T12:00:00Z", positive_class=">50K", logged=120, read=100,
-        groups=groups, reference_group="Male", statistical_parity_difference=-0.3,
-        disparate_impact=0.4, four_fifths_threshold=0.8, four_fifths=False,
-        flips=FlipCounts(tested=10, flipped=3, by_value={"Male": 3}, explanations_read=12),
-    )  # fmt: skip
-    return report.model_dump(mode="json")
+    """A ``GET /fairness`` answer (a copy: a test may change it)."""
+    return copy.deepcopy(PARITY_REPORT)
 
 
 def test_fairness_asks_for_the_attribute_and_shows_the_page_s_sentence() -> None:

@@ -199,3 +199,12 @@ def test_an_attribute_that_is_not_a_protected_category_is_refused(
         assert caught.value.field == "attribute"
     finally:
         store.close()
+
+
+def test_the_client_tests_answer_is_one_the_service_sends() -> None:
+    """The notebook client's tests parse ``PARITY_REPORT``: the service's model of a
+    ``GET /fairness`` answer reads it back unchanged."""
+    from explainer_service.inferences.parity import ParityReport
+    from tests.helpers.fairness_report import PARITY_REPORT
+
+    assert ParityReport.model_validate(PARITY_REPORT).model_dump(mode="json") == PARITY_REPORT
