@@ -90,7 +90,8 @@ def served(income_server: str, tmp_path_factory, output_dir: Path) -> Served:
             "target": "loan",
             "window": {"days": 30, "min_rows": 20},
         },
-        "service": {"store": str(store_path), "workers": 2},
+        # a row on Ray may take 600 s, not the default 120 s (a busy machine: as test_batch)
+        "service": {"store": str(store_path), "workers": 2, "budget": {"max_seconds": 600}},
         "explainers": {
             # every logged row is in the background (background_size above their number)
             "shap": SHAP,
