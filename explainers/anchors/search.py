@@ -112,6 +112,10 @@ class SearchSettings:
     #: a rule's choosing samples count for the other rules they describe (``_pool``); off,
     #: each rule is chosen on its own samples only (to measure what the pool saves)
     reuse: bool = True
+    #: candidates clearly out of the beam leave the halving early, and a rule being validated
+    #: stops once a wider one is settled valid; off, the search as it ran before (to measure
+    #: what this saves)
+    prune: bool = True
 
 
 @dataclass
@@ -386,7 +390,9 @@ class AnchorSearch:
         three times as many, and so on (one model call per halving); the samples the pool
         holds for a candidate count, so a candidate costs only what it lacks. Halving stops
         as soon as ``beam_size`` candidates are settled above the threshold: the widest of
-        those are chosen (the widest valid rule is the one the search keeps). Also returns
+        those are chosen (the widest valid rule is the one the search keeps). Before each
+        halving, candidates clearly out (``_contenders``) leave, so halving spends its
+        samples on the near-ties. Also returns
         those of the chosen whose precision may still reach the threshold (worth
         validating)."""
         s = self.settings
@@ -402,7 +408,8 @@ class AnchorSearch:
                 k[i], n[i] = agree, drawn
             if len(alive) <= top:
                 break
-            alive = alive[self._contenders(k[alive], n[alive], top)]
+            if s.prune:
+                alive = alive[self._contenders(k[alive], n[alive], top)]
             if len(alive) <= top:
                 break
             settled = alive[[self._above(int(k[i]), int(n[i])) for i in alive]]
@@ -593,7 +600,7 @@ class AnchorSearch:
                 lower, upper = clopper_pearson(m.k, m.n, s.confidence)
                 if lower < s.threshold <= upper and m.n < s.max_samples:
                     still_open.append(rule)
-            if widest:
+            if widest and s.prune:
                 won = [r for r in rules if r in self._decided and self._decided[r].valid]
                 won += [
                     r for r in open_rules if r not in still_open and _valid(r, measurements[r], s)
