@@ -112,6 +112,10 @@ class SearchSettings:
     #: a rule's choosing samples count for the other rules they describe (``_pool``); off,
     #: each rule is chosen on its own samples only (to measure what the pool saves)
     reuse: bool = True
+    #: candidates clearly out of the beam leave the halving early, and a rule being validated
+    #: stops once a wider one is settled valid; off, the search as it ran before (to measure
+    #: what this saves)
+    prune: bool = True
 
 
 @dataclass
@@ -369,7 +373,7 @@ class AnchorSearch:
                 self.trace.rounds += 1
                 self.trace.candidates += len(candidates)
             beam, promising = self._select(candidates)
-            found = self._validate(promising)
+            found = self._validate(promising, widest=True)
             tried += found
             valid = [a for a in found if a.valid]
             if valid:
@@ -386,7 +390,9 @@ class AnchorSearch:
         three times as many, and so on (one model call per halving); the samples the pool
         holds for a candidate count, so a candidate costs only what it lacks. Halving stops
         as soon as ``beam_size`` candidates are settled above the threshold: the widest of
-        those are chosen (the widest valid rule is the one the search keeps). Also returns
+        those are chosen (the widest valid rule is the one the search keeps). Before each
+        halving, candidates clearly out (``_contenders``) leave, so halving spends its
+        samples on the near-ties. Also returns
         those of the chosen whose precision may still reach the threshold (worth
         validating)."""
         s = self.settings
@@ -400,6 +406,10 @@ class AnchorSearch:
                 alive, self.counts([(candidates[i], total) for i in alive]), strict=True
             ):
                 k[i], n[i] = agree, drawn
+            if len(alive) <= top:
+                break
+            if s.prune:
+                alive = alive[self._contenders(k[alive], n[alive], top)]
             if len(alive) <= top:
                 break
             settled = alive[[self._above(int(k[i]), int(n[i])) for i in alive]]
@@ -418,6 +428,19 @@ class AnchorSearch:
         upper = kl_upper(means[chosen], np.full(len(chosen), np.log(1 / s.delta)) / n[chosen])
         beam = [candidates[i] for i in chosen]
         return beam, [rule for rule, u in zip(beam, upper, strict=True) if u >= s.threshold]
+
+    def _contenders(self, k: np.ndarray, n: np.ndarray, top: int) -> np.ndarray:
+        """Which of the candidates with ``k`` of ``n`` samples agreeing may still be among
+        the ``top`` most precise: those whose upper confidence bound reaches the ``top``-th
+        highest lower bound (at least ``top`` of them)."""
+        bounds = np.array(
+            [
+                clopper_pearson(int(a), int(b), self.settings.confidence)
+                for a, b in zip(k, n, strict=True)
+            ]
+        )
+        bar = np.sort(bounds[:, 0])[-top]
+        return np.asarray(bounds[:, 1] >= bar)
 
     def _above(self, agree: int, drawn: int) -> bool:
         """The confidence bound puts the share ``agree / drawn`` at or above the threshold."""
@@ -442,7 +465,7 @@ class AnchorSearch:
             k, n = counted[:, 0], counted[:, 1]
             order = self._ranked(shorter, np.arange(len(shorter)), k, n)[: s.beam_size]
             hopeful = [shorter[i] for i in order if k[i] / n[i] >= s.threshold]
-            valid = [a for a in self._validate(hopeful) if a.valid]
+            valid = [a for a in self._validate(hopeful, widest=True) if a.valid]
             if not valid:
                 break
             anchor = max(valid, key=_widest)
@@ -551,15 +574,20 @@ class AnchorSearch:
         coverage = np.array([self.coverage(candidates[i]) for i in alive])
         return np.asarray(np.lexsort((-coverage, -(k[alive] / n[alive]))))
 
-    def _validate(self, rules: list[Rule]) -> list[Anchor]:
+    def _validate(self, rules: list[Rule], widest: bool = False) -> list[Anchor]:
         """Decide each rule on fresh samples, drawn in doubling batches until the confidence
         bound settles it or ``max_samples`` is reached (then the point estimate decides).
         A rule is decided once: asked again (the refinement may land on a rule the search
-        decided), the same answer, without another call."""
+        decided), the same answer, without another call.
+
+        ``widest``: only the widest valid rule matters to the caller, so a rule still open
+        once a rule of larger coverage is settled valid is no longer sampled: it comes back
+        not valid, and is not remembered as decided."""
         s = self.settings
         new = list(dict.fromkeys(rule for rule in rules if rule not in self._decided))
         measurements = {rule: Measurement() for rule in new}
         open_rules = list(new)
+        outrun: set[Rule] = set()
         size, drawn = min(s.batch_size, s.max_samples), 0
         while open_rules:
             for rule, scored in zip(
@@ -572,25 +600,50 @@ class AnchorSearch:
                 lower, upper = clopper_pearson(m.k, m.n, s.confidence)
                 if lower < s.threshold <= upper and m.n < s.max_samples:
                     still_open.append(rule)
+            if widest and s.prune:
+                won = [r for r in rules if r in self._decided and self._decided[r].valid]
+                won += [
+                    r for r in open_rules if r not in still_open and _valid(r, measurements[r], s)
+                ]
+                best = max((self.coverage(r) for r in won), default=-1.0)
+                outrun.update(r for r in still_open if self.coverage(r) < best)
+                still_open = [r for r in still_open if r not in outrun]
             open_rules = still_open
             drawn += size
             size = min(2 * size, s.max_samples - drawn)
         for rule in new:
+            if rule in outrun:
+                continue
             m = measurements[rule]
             lower, upper = clopper_pearson(m.k, m.n, s.confidence)
-            # settled above the threshold, or undecided after max_samples: the estimate
-            # decides; the empty rule (the model's answer for everyone) only by the bound
-            valid = lower >= s.threshold if rule == () else m.precision >= s.threshold
             self._decided[rule] = Anchor(
                 rule=rule,
                 measurement=m,
                 lower=lower,
                 upper=upper,
-                valid=bool(valid),
+                valid=_valid(rule, m, s),
                 coverage=self.coverage(rule),
                 donors=int(self.mask(rule).sum()),
             )
-        return [self._decided[rule] for rule in rules]
+        return [
+            self._decided[rule] if rule in self._decided else self._outrun(rule, measurements[rule])
+            for rule in rules
+        ]
+
+    def _outrun(self, rule: Rule, m: Measurement) -> Anchor:
+        """A rule whose validation stopped, undecided, when a wider one was settled valid."""
+        lower, upper = clopper_pearson(m.k, m.n, self.settings.confidence)
+        coverage = self.coverage(rule)
+        return Anchor(rule, m, lower, upper, False, coverage, int(self.mask(rule).sum()))
+
+
+def _valid(rule: Rule, m: Measurement, s: SearchSettings) -> bool:
+    """Whether a rule whose validation ended is valid: settled above the threshold, or
+    undecided after ``max_samples`` and the estimate reaches it; the empty rule (the
+    model's answer for everyone) only by the bound."""
+    if rule == ():
+        return clopper_pearson(m.k, m.n, s.confidence)[0] >= s.threshold
+    return m.precision >= s.threshold
 
 
 #: a bound's walk draws at most this many times ``max_samples`` samples
