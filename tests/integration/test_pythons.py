@@ -34,10 +34,13 @@ from tests.helpers.support import ROOT, ServerProcess, free_port, wait_until_rea
 
 pytestmark = pytest.mark.integration
 
+#: The supported Pythons (pyproject's classifiers): the client's, and the server's.
+CLIENT_SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
+SERVER_SUPPORTED = ("3.11", "3.12", "3.13")
 #: ``.venv``'s Python, which the full suite runs on; the matrix (as the Makefile's) is the rest.
 OWN = f"{sys.version_info.major}.{sys.version_info.minor}"
-CLIENT_PYTHONS = [v for v in ("3.10", "3.11", "3.12", "3.13") if v != OWN]
-SERVER_PYTHONS = [v for v in ("3.11", "3.12", "3.13") if v != OWN]
+CLIENT_PYTHONS = [v for v in CLIENT_SUPPORTED if v != OWN]
+SERVER_PYTHONS = [v for v in SERVER_SUPPORTED if v != OWN]
 METHODS = ["anchors", "shap", "counterfactual", "importance"]
 #: A matrix venv may be built by this test (pytest without make): downloads, at most.
 BUILD_TIMEOUT_S = 1800
