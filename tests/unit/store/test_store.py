@@ -4,7 +4,6 @@ ids, cache keys, leases, take-overs, older rows, retention, schema versions."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from explainer_service.errors import StoreError
 from explainer_service.store import SqliteStore, Status, cache_key, open_store
 from explainer_service.store.postgres import PostgresStore, masked
 from tests.helpers.postgres import Cluster
+from tests.helpers.sqlite import connected
 from tests.helpers.support import free_port
 from tests.unit.explainers.test_explanation import envelope
 from tests.unit.store.conftest import Backend
@@ -175,7 +175,7 @@ def test_a_file_of_the_first_layout_gets_the_new_columns_and_keeps_its_rows(
 ) -> None:
     path = tmp_path / "old.sqlite"
     explanation = envelope()
-    with sqlite3.connect(path) as db:
+    with connected(path) as db:
         db.execute(
             "CREATE TABLE explanations (id TEXT PRIMARY KEY, method TEXT NOT NULL, "
             "status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
