@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -146,10 +147,10 @@ def test_two_services_on_one_store_compute_a_request_once(settings, tmp_path) ->
 
 def test_a_request_whose_holder_died_is_taken_over_and_done_once(settings, tmp_path) -> None:
     path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
-    dead = SqliteStore(path)  # a process that accepted a request, then was killed
-    task = {"method": "shap", "row": None, "params": {"seed": 9, "nsamples": 500}}
-    record, _ = dead.claim("key-of-a-killed-request", "shap", task, "killed", 0.2)
-    dead.start(record.id, "killed")
+    with closing(SqliteStore(path)) as dead:  # accepted a request, then was killed
+        task = {"method": "shap", "row": None, "params": {"seed": 9, "nsamples": 500}}
+        record, _ = dead.claim("key-of-a-killed-request", "shap", task, "killed", 0.2)
+        dead.start(record.id, "killed")
     settings.service.lease_s = 1
     gate.touch()
     service = build(settings, SqliteStore(path), gate)
@@ -170,8 +171,8 @@ def test_closing_hands_unfinished_requests_on_instead_of_failing_them(settings, 
     queued = service.tickets("shap", payload(), 0, {"seed": 2})[0]
     until(lambda: service.store.get(running.id).status is Status.running, "running")
     service.close()
-    after = SqliteStore(path)
-    orphans = {o.id for o in after.orphans(10)}
+    with closing(SqliteStore(path)) as after:
+        orphans = {o.id for o in after.orphans(10)}
     assert orphans == {running.id, queued.id}
 
 

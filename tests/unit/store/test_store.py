@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -186,15 +187,15 @@ def test_a_file_of_the_first_layout_gets_the_new_columns_and_keeps_its_rows(
             "'2026-01-01', ?, NULL)",
             (explanation.model_dump_json(),),
         )
-    store = SqliteStore(path)
-    old = store.get("old")
-    assert old is not None and old.status is Status.done and old.explanation == explanation
-    assert old.key is None and old.task is None
-    assert store.orphans(10) == []
-    assert store.schema_version() == 5  # and the inference log's tables, the probe's
-    assert store.count_inferences() == 0
-    record, held = store.claim("k", "shap", TASK, "a", 30)  # the new columns work
-    assert held and store.find("k").id == record.id  # type: ignore[union-attr]
+    with closing(SqliteStore(path)) as store:
+        old = store.get("old")
+        assert old is not None and old.status is Status.done and old.explanation == explanation
+        assert old.key is None and old.task is None
+        assert store.orphans(10) == []
+        assert store.schema_version() == 5  # and the inference log's tables, the probe's
+        assert store.count_inferences() == 0
+        record, held = store.claim("k", "shap", TASK, "a", 30)  # the new columns work
+        assert held and store.find("k").id == record.id  # type: ignore[union-attr]
 
 
 # --- PostgreSQL: the URL, credentials, and messages that never hold a password -------------
