@@ -3,10 +3,10 @@
 # deploy/kubernetes/ runs it beside a model (sidecar) or on its own. Linted by hadolint in
 # `make test`; tests/integration/test_image.py starts the service with this file's CMD.
 
-# The newest Python the server supports (pyproject.toml; `make test` runs the server's
-# tests on it in .venv-py3.13). EXTRAS: `server` (a sidecar: the service, its engines,
-# SQLite and PostgreSQL) or `server,batch` (adds Ray and pyarrow for `explainer-service
-# batch` and POST /batches): docker build --build-arg EXTRAS=server,batch .
+# The newest Python the server supports (pyproject.toml; `make test` runs the full suite on
+# it in .venv where pyenv has it: docs/testing.md#pythons). EXTRAS: `server` (a sidecar: the
+# service, its engines, SQLite and PostgreSQL) or `server,batch` (adds Ray and pyarrow for
+# `explainer-service batch` and POST /batches): docker build --build-arg EXTRAS=server,batch .
 ARG PYTHON_IMAGE=python:3.13-slim-trixie
 
 # Stage 1: the service and its runtime dependencies (pyproject's [project] dependencies and

@@ -1,8 +1,21 @@
 # The two commands of the README: `make demo` and `make test`. Everything they need is
 # installed here, so both work on a fresh machine with Python 3.11 and pip (and, for the
-# matrix of `make test`, pyenv's 3.10, 3.12 and 3.13; a missing one is skipped and says so).
+# matrix of `make test`, pyenv's other Pythons; a missing one is skipped and says so).
 
-PYTHON ?= python3.11
+# .venv (`make demo` and the full suite of `make test`) runs on the image's Python (the
+# Dockerfile's python:3.13-slim-trixie): pyenv's newest 3.13 where pyenv has one, else
+# python3.11, so that a fresh machine with only 3.11 still runs `make demo` and `make test`
+# (the matrix then tests 3.13 instead: docs/testing.md#pythons). `make PYTHON=...` overrides.
+PYENV_ROOT ?= $(HOME)/.pyenv
+IMAGE_PYTHON := 3.13
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(lastword $(shell ls -d $(PYENV_ROOT)/versions/$(IMAGE_PYTHON).*/bin/python \
+	2>/dev/null | sort -V)),python3.11)
+endif
+# The venvs of MLServer (1.6.1 requires Python < 3.12), of the reference engines (alibi 0.9.4
+# and dice-ml need numpy 1, which has no wheels for 3.13) and of the bench (tensorflow 2.14:
+# wheels up to 3.11) stay on 3.11.
+OLD_STACK_PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # MLServer pins an old pydantic and FastAPI, so it lives in its own environment; the tests
@@ -23,13 +36,15 @@ BENCH_VENV := .venv-bench
 REFERENCE_VENV := .venv-reference
 REFERENCE_PACKAGES := 'alibi[ray]==0.9.4' 'dice-ml==0.12' 'numpy<2' 'httpx>=0.27'
 
-# The Pythons of the matrix (pyproject.toml's classifiers): a venv each (.venv-py3.X) with
-# the client, and on SERVER_PYTHONS the server, installed as a user installs them;
-# tests/integration/test_pythons.py installs the wheel of the checkout there and runs a
-# short set of tests (docs/testing.md). $(PYTHON)'s own is .venv, with the full suite.
-CLIENT_PYTHONS := 3.10 3.11 3.12 3.13
-SERVER_PYTHONS := 3.12 3.13
-PYENV_ROOT ?= $(HOME)/.pyenv
+# The Pythons of the matrix: pyproject.toml's classifiers but .venv's, which runs the full
+# suite. A venv each (.venv-py3.X) with the client, and on SERVER_PYTHONS the server,
+# installed as a user installs them; tests/integration/test_pythons.py (which picks the same
+# Pythons) installs the wheel of the checkout there and runs a short set of tests
+# (docs/testing.md).
+VENV_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' \
+	2>/dev/null)
+CLIENT_PYTHONS := $(filter-out $(VENV_PYTHON),3.10 3.11 3.12 3.13)
+SERVER_PYTHONS := $(filter-out $(VENV_PYTHON),3.11 3.12 3.13)
 MATRIX_STAMPS := $(foreach v,$(CLIENT_PYTHONS),$(STAMPS)/matrix-$(v))
 
 # Every environment is installed without compiling its modules to bytecode: Python compiles
@@ -45,7 +60,7 @@ unexport PYTHONDONTWRITEBYTECODE
 TEST_PROCESSES ?= 3
 
 .PHONY: demo test layers audit venv mlserver model browser postgres reference matrix lint \
-	lint-image clean bench dist demo-text
+	lint-image clean bench dist demo-text FORCE
 
 demo: venv model
 	$(BIN)/python -m examples.income.demo
@@ -63,7 +78,7 @@ demo-text: venv
 # when run without make); their log is $(STAMPS)/matrix.log.
 test: venv
 	$(MAKE) --no-print-directory --jobs=4 --output-sync=target mlserver model browser \
-		postgres reference $(STAMPS)/wheel $(STAMPS)/constraints.txt
+		postgres reference $(STAMPS)/wheel
 	@{ for v in $(CLIENT_PYTHONS); do \
 		flock $(STAMPS)/matrix-$$v.lock $(MAKE) --no-print-directory $(STAMPS)/matrix-$$v & \
 	done; wait; } > $(STAMPS)/matrix.log 2>&1 &
@@ -149,9 +164,15 @@ reference: $(STAMPS)/reference
 matrix: $(MATRIX_STAMPS)
 model: $(MODEL)
 
+# A .venv of another Python than $(PYTHON) (a 3.11 one, once pyenv has 3.13) is built anew.
+ifneq ($(shell $(BIN)/python --version 2>&1),$(shell $(PYTHON) --version 2>&1))
+$(STAMPS)/venv: FORCE
+endif
+FORCE:
 $(STAMPS)/venv: pyproject.toml tests/plugin/pyproject.toml
 	@mkdir -p $(STAMPS)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	[ "$$($(BIN)/python --version 2>&1)" = "$$($(PYTHON) --version 2>&1)" ] || \
+		{ rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install $(PIP_OPTIONS) -e '.[dev,example]'
 	# a third-party explanation method, to test the `explainers` entry-point group
@@ -160,7 +181,7 @@ $(STAMPS)/venv: pyproject.toml tests/plugin/pyproject.toml
 
 # The same scikit-learn as the main environment, so both load the same model.joblib.
 $(STAMPS)/mlserver: $(STAMPS)/venv
-	test -x $(MLSERVER_VENV)/bin/python || $(PYTHON) -m venv $(MLSERVER_VENV)
+	test -x $(MLSERVER_VENV)/bin/python || $(OLD_STACK_PYTHON) -m venv $(MLSERVER_VENV)
 	$(MLSERVER_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(MLSERVER_VENV)/bin/python -m pip install $(PIP_OPTIONS) \
 		mlserver==$(MLSERVER_VERSION) mlserver-sklearn==$(MLSERVER_VERSION) \
@@ -169,7 +190,7 @@ $(STAMPS)/mlserver: $(STAMPS)/venv
 
 # The same scikit-learn as the main environment, so both read the same model files.
 $(STAMPS)/reference: $(STAMPS)/venv
-	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	test -x $(REFERENCE_VENV)/bin/python || $(OLD_STACK_PYTHON) -m venv $(REFERENCE_VENV)
 	$(REFERENCE_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(REFERENCE_VENV)/bin/python -m pip install $(PIP_OPTIONS) $(REFERENCE_PACKAGES) \
 		scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')
@@ -182,23 +203,24 @@ $(STAMPS)/wheel: pyproject.toml
 	flock $(STAMPS)/wheel.lock sh -c '[ $@ -nt pyproject.toml ] || { rm -rf $@ && \
 		$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $@ . ; }'
 
-# The versions of the server's dependencies in .venv, as constraints for the matrix's
-# server venvs: their answers are compared with .venv's, so only Python differs.
-$(STAMPS)/constraints.txt: $(STAMPS)/venv
-	$(BIN)/python -m tests.helpers.runtime_requirements > $@
-
 # A fresh venv of pyenv's Python 3.X (else python3.X on the PATH) with the wheel installed
 # as a user installs it, plus the test tools; none: the stamp alone, and the tests of that
-# Python are skipped, naming it.
-$(STAMPS)/matrix-%: $(STAMPS)/wheel $(STAMPS)/constraints.txt
-	@python=$$(ls -d $(PYENV_ROOT)/versions/$*.*/bin/python 2>/dev/null | tail -n 1); \
+# Python are skipped, naming it. A server venv is constrained to .venv's versions of the
+# server's dependencies (its answers are compared with .venv's: only Python differs), but
+# for those whose release in .venv no longer supports 3.X (numpy 2.5, scipy 1.18 and shap
+# 0.54 need 3.12): pip takes their newest release for 3.X.
+$(STAMPS)/matrix-%: $(STAMPS)/wheel $(STAMPS)/venv
+	@python=$$(ls -d $(PYENV_ROOT)/versions/$*.*/bin/python 2>/dev/null | sort -V | tail -n 1); \
 	python=$${python:-$$(command -v python$* || true)}; \
 	if [ -z "$$python" ]; then echo "Python $* is not installed: its tests are skipped"; \
 	else rm -rf .venv-py$* && $$python -m venv .venv-py$* \
+		&& $(BIN)/python -m tests.helpers.runtime_requirements --python \
+			"$$($$python -c 'import platform; print(platform.python_version())')" \
+			> $(STAMPS)/constraints-$*.txt \
 		&& .venv-py$*/bin/python -m pip install --quiet --upgrade pip \
 		&& .venv-py$*/bin/python -m pip install $(PIP_OPTIONS) \
 			"$$(ls $(STAMPS)/wheel/*.whl)$(if $(filter $*,$(SERVER_PYTHONS)),[server])" \
-			$(if $(filter $*,$(SERVER_PYTHONS)),--constraint $(STAMPS)/constraints.txt) \
+			$(if $(filter $*,$(SERVER_PYTHONS)),--constraint $(STAMPS)/constraints-$*.txt) \
 			pytest pytest-timeout pyyaml \
 		|| exit 1; fi
 	@touch $@
@@ -207,7 +229,7 @@ $(STAMPS)/matrix-%: $(STAMPS)/wheel $(STAMPS)/constraints.txt
 # 0.22 and later MLServer 1.6.1's worker processes (parallel_workers >= 1) fail to start.
 # The same scikit-learn as the main environment, so both load the benchmark's model.
 $(STAMPS)/bench: $(STAMPS)/venv
-	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	test -x $(BENCH_VENV)/bin/python || $(OLD_STACK_PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet \
 		mlserver==$(MLSERVER_VERSION) mlserver-sklearn==$(MLSERVER_VERSION) \

@@ -216,7 +216,7 @@ class ShapExplainer(Explainer):
             base_plus_sum=total,
             additivity_error=abs(total - model_output),
             exact=exact,
-            max_standard_error=float(errors.max(initial=0.0)),
+            max_standard_error=float(np.max(errors, initial=0.0)),
             replicates=runs,
             background_rows=len(self._background),
             background_indices=self.background_indices,

@@ -1,19 +1,23 @@
-"""What the server installs, pinned: ``python -m tests.helpers.runtime_requirements [PROJECT]``.
+"""What the server installs, pinned: ``python -m tests.helpers.runtime_requirements
+[PROJECT] [--python X.Y.Z]``.
 
 Prints ``name==version`` for every distribution that the project's runtime dependencies
 and its ``server`` and ``batch`` extras (not the others: no test or example tools) pull in, as
 installed in this environment, following the markers that apply here and the extras a
 dependency asks of another (``uvicorn[standard]``). The project itself is left out (it is
-not on PyPI). ``make test`` audits this list with pip-audit.
+not on PyPI). ``make test`` audits this list with pip-audit. With ``--python``, the
+constraints of a matrix venv of that Python (``make matrix``): a distribution whose
+installed release does not support it (its ``Requires-Python``) is left out.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 from importlib.metadata import PackageNotFoundError, distribution
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 
 def canonical(name: str) -> str:
@@ -54,10 +58,21 @@ SERVER = frozenset({"server"})
 RUNTIME = frozenset({"server", "batch"})
 
 
-def main(project: str = "explainer-service") -> None:
-    for name, version in sorted(runtime_closure(project, RUNTIME).items()):
-        print(f"{name}=={version}")
+def supports(name: str, python: str) -> bool:
+    """Whether the installed release of ``name`` declares support for Python ``python``."""
+    declared = distribution(name).metadata.get("Requires-Python")
+    return declared is None or SpecifierSet(declared).contains(python)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.helpers.runtime_requirements")
+    parser.add_argument("project", nargs="?", default="explainer-service")
+    parser.add_argument("--python", help="leave out what does not support this Python")
+    args = parser.parse_args(argv)
+    for name, version in sorted(runtime_closure(args.project, RUNTIME).items()):
+        if args.python is None or supports(name, args.python):
+            print(f"{name}=={version}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()

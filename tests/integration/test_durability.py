@@ -8,7 +8,6 @@ the workers' model calls for as long as a test needs (tests/helpers/servers/gate
 from __future__ import annotations
 
 import signal
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.helpers.postgres import Cluster
+from tests.helpers.sqlite import connected
 from tests.helpers.support import ServerProcess, explainer_service, wait_until_ready
 from tests.helpers.web import HTTP
 from tests.integration.test_pool import APPLICANT, LIMIT_S, Model, config, until
@@ -48,7 +48,7 @@ class SharedStore:
     def attempts(self) -> dict[str, tuple[str, int]]:
         sql = "SELECT id, status, attempts FROM explanations"
         if self.cluster is None:
-            with sqlite3.connect(self.location) as db:
+            with connected(self.location) as db:
                 rows = db.execute(sql).fetchall()
         else:
             with psycopg.connect(self.location, password=self.cluster.password) as db:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ import pytest
 import yaml
 
 from explainer_service.store import SqliteStore
+from tests.helpers.sqlite import connected
 from tests.helpers.support import (
     explainer_service,
     free_port,
@@ -278,7 +278,7 @@ def test_a_model_that_resets_the_connection_mid_request_is_a_503(
 
 
 def done_rows(store: Path) -> int:
-    with sqlite3.connect(store) as db:
+    with connected(store) as db:
         sql = "SELECT COUNT(*) FROM explanations WHERE status = 'done'"
         return int(db.execute(sql).fetchone()[0])
 

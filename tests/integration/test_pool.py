@@ -8,7 +8,6 @@ import contextlib
 import itertools
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from examples.income import paths
+from tests.helpers.sqlite import connected
 from tests.helpers.support import (
     ServerProcess,
     explainer_service,
@@ -127,7 +127,7 @@ def workers(base: str) -> list[dict[str, Any]]:
 
 def forget(store: Path, id: str) -> None:
     """Remove a stored explanation, so that the same request is computed again."""
-    with sqlite3.connect(store) as db:
+    with connected(store) as db:
         db.execute("DELETE FROM explanations WHERE id = ?", (id,))
 
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def model_base() -> Iterator[str]:
-    if not paths.MODEL.exists():
+    if not (paths.MODEL.exists() and paths.REFERENCE.exists()):  # trained on first use
         from examples.reviews.train import train
 
         assert train() > 0.75

@@ -7,7 +7,6 @@ which holds the workers' model calls for as long as a test needs
 from __future__ import annotations
 
 import signal
-import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.sqlite import connected
 from tests.helpers.support import explainer_service, wait_until_ready
 from tests.helpers.web import HTTP
 from tests.integration.test_durability import durable_config, start
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 def stored(store: Path) -> dict[str, tuple[str, str | None, int]]:
     """Each stored explanation's status, owner (None: nobody holds it) and attempts."""
-    with sqlite3.connect(store) as db:
+    with connected(store) as db:
         rows = db.execute("SELECT id, status, owner, attempts FROM explanations").fetchall()
     return {id: (status, owner, attempts) for id, status, owner, attempts in rows}
 

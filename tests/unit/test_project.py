@@ -66,7 +66,8 @@ def test_the_command_says_what_to_install_when_only_the_client_is() -> None:
 
 def test_the_supported_pythons_agree_everywhere() -> None:
     """pyproject's classifiers, the Makefile's matrix, the matrix test and the image's base
-    name the same Pythons; the image runs the newest the server supports."""
+    name the same Pythons; the image runs the newest the server supports, which is the one
+    ``.venv`` is built with where pyenv has it, and the matrix leaves ``.venv``'s out."""
     import re
     import tomllib
 
@@ -77,12 +78,17 @@ def test_the_supported_pythons_agree_everywhere() -> None:
         c.rsplit(" ", 1)[1] for c in project["classifiers"] if re.fullmatch(r".*:: 3\.\d+", c)
     ]
     makefile = (ROOT / "Makefile").read_text()
-    matrix = re.search(r"^CLIENT_PYTHONS := (.+)$", makefile, re.MULTILINE)
-    servers = re.search(r"^SERVER_PYTHONS := (.+)$", makefile, re.MULTILINE)
-    assert matrix and servers
-    assert classified == matrix.group(1).split() == test_pythons.CLIENT_PYTHONS
-    assert servers.group(1).split() == test_pythons.SERVER_PYTHONS
+    found = {
+        name: re.search(rf"^{name} := \$\(filter-out \$\(VENV_PYTHON\),(.+)\)$", makefile, re.M)
+        for name in ("CLIENT_PYTHONS", "SERVER_PYTHONS")
+    }
+    assert found["CLIENT_PYTHONS"] and found["SERVER_PYTHONS"]
+    clients, servers = (found[n].group(1).split() for n in ("CLIENT_PYTHONS", "SERVER_PYTHONS"))
+    assert classified == clients == list(test_pythons.CLIENT_SUPPORTED)
+    assert servers == list(test_pythons.SERVER_SUPPORTED)
+    assert [v for v in clients if v != test_pythons.OWN] == test_pythons.CLIENT_PYTHONS
     assert project["requires-python"] == f">={classified[0]}"
     image = re.search(r"^ARG PYTHON_IMAGE=python:(\d+\.\d+)-slim", DOCKERFILE.read_text(), re.M)
-    assert image and image.group(1) == test_pythons.SERVER_PYTHONS[-1] == classified[-1]
+    venv = re.search(r"^IMAGE_PYTHON := (.+)$", makefile, re.M)
+    assert image and venv and image.group(1) == venv.group(1) == servers[-1] == classified[-1]
     assert project["license"] == "Apache-2.0"  # an SPDX expression, not a table

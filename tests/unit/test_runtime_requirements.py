@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import platform
 from importlib.metadata import version
 
-from tests.helpers.runtime_requirements import RUNTIME, SERVER, runtime_closure
+import pytest
+
+from tests.helpers.runtime_requirements import RUNTIME, SERVER, main, runtime_closure, supports
 
 
 def test_the_runtime_closure_follows_dependencies_and_extras_but_not_dev_tools() -> None:
@@ -36,3 +39,17 @@ def test_the_sidecar_extra_has_neither_the_batch_nor_the_reference_engines() -> 
     assert closure["numpy"].split(".")[0] == "2"
     batch = runtime_closure("explainer-service", RUNTIME)
     assert {"ray", "pyarrow"} <= set(batch) and set(closure) < set(batch)
+
+
+def test_a_matrix_venvs_constraints_leave_out_what_does_not_support_its_python(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main([])
+    everything = capsys.readouterr().out.splitlines()
+    assert f"numpy=={version('numpy')}" in everything
+    main(["--python", platform.python_version()])  # this Python: all of it is installed here
+    assert capsys.readouterr().out.splitlines() == everything
+    main(["--python", "2.7.18"])  # nothing of the server's stack supports it
+    older = capsys.readouterr().out.splitlines()
+    assert f"numpy=={version('numpy')}" not in older and set(older) < set(everything)
+    assert supports("numpy", platform.python_version()) and not supports("numpy", "2.7.18")

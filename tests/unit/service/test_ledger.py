@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,8 @@ def test_owner_ids_name_the_host_and_process_and_differ_for_each_ledger() -> Non
     assert plain.split(":")[:2] == [host, pid]
     assert batch.split(":")[:3] == ["batch", host, pid]
     assert owner_id() != plain and owner_id("batch") != batch
-    store = SqliteStore(":memory:")
-    one, two = Ledger(store, LONG_S), Ledger(store, LONG_S)
+    with closing(SqliteStore(":memory:")) as store:
+        one, two = Ledger(store, LONG_S), Ledger(store, LONG_S)
     assert one.owner != two.owner and one.owner.split(":")[:2] == [host, pid]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +27,7 @@ from explainer_service.settings import load_settings
 from explainer_service.store import SqliteStore, Status, Store
 from explainer_service.workers import Pool
 from tests.helpers import fake_workers
+from tests.helpers.sqlite import connected
 from tests.helpers.support import free_port, until
 
 LIMIT_S = 60.0
@@ -146,10 +147,10 @@ def test_two_services_on_one_store_compute_a_request_once(settings, tmp_path) ->
 
 def test_a_request_whose_holder_died_is_taken_over_and_done_once(settings, tmp_path) -> None:
     path, gate = tmp_path / "shared.sqlite", tmp_path / "open"
-    dead = SqliteStore(path)  # a process that accepted a request, then was killed
-    task = {"method": "shap", "row": None, "params": {"seed": 9, "nsamples": 500}}
-    record, _ = dead.claim("key-of-a-killed-request", "shap", task, "killed", 0.2)
-    dead.start(record.id, "killed")
+    with closing(SqliteStore(path)) as dead:  # accepted a request, then was killed
+        task = {"method": "shap", "row": None, "params": {"seed": 9, "nsamples": 500}}
+        record, _ = dead.claim("key-of-a-killed-request", "shap", task, "killed", 0.2)
+        dead.start(record.id, "killed")
     settings.service.lease_s = 1
     gate.touch()
     service = build(settings, SqliteStore(path), gate)
@@ -170,8 +171,8 @@ def test_closing_hands_unfinished_requests_on_instead_of_failing_them(settings, 
     queued = service.tickets("shap", payload(), 0, {"seed": 2})[0]
     until(lambda: service.store.get(running.id).status is Status.running, "running")
     service.close()
-    after = SqliteStore(path)
-    orphans = {o.id for o in after.orphans(10)}
+    with closing(SqliteStore(path)) as after:
+        orphans = {o.id for o in after.orphans(10)}
     assert orphans == {running.id, queued.id}
 
 
@@ -294,7 +295,7 @@ def test_retention_deletes_explanations_finished_before_it_and_only_when_set(
         old, new = (service.tickets("shap", payload(), 0, {"seed": s})[0] for s in (21, 22))
         for ticket in (old, new):
             assert asyncio.run(service.result(ticket)) is not None
-        with sqlite3.connect(path) as db:  # finished long ago
+        with connected(path) as db:  # finished long ago
             db.execute("UPDATE explanations SET updated_at = '2020-01-01' WHERE id = ?", (old.id,))
         assert service.purge() == 0  # service.retention_days unset: kept forever
         service.settings.service.retention_days = 30
@@ -343,7 +344,7 @@ def test_an_answer_the_store_refused_fails_its_caller_and_its_lease_runs_out(
         assert service.store.get(ticket.id).status is Status.running  # the store never heard
         assert service.renew_leases() == 0  # nobody here computes it any more
         service.store.down = False
-        with sqlite3.connect(tmp_path / "s.sqlite") as db:  # what time does to its lease
+        with connected(tmp_path / "s.sqlite") as db:  # what time does to its lease
             db.execute("UPDATE explanations SET lease_until = 0 WHERE id = ?", (ticket.id,))
         assert service.adopt_orphans() == 1  # so it is computed again, here or elsewhere
         until(lambda: service.store.get(ticket.id).status is Status.done, "computed again")

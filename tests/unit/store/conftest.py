@@ -3,7 +3,6 @@ server (tests/helpers/postgres.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from explainer_service.store import Store, open_store
 from tests.helpers.postgres import Cluster
+from tests.helpers.sqlite import connected
 
 
 class Backend:
@@ -31,7 +31,7 @@ class Backend:
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> None:
         if self.password_file is None:
-            with sqlite3.connect(self.location) as db:
+            with connected(self.location) as db:
                 db.execute(sql, args)
             return
         password = self.password_file.read_text().splitlines()[0]

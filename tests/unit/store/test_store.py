@@ -4,8 +4,8 @@ ids, cache keys, leases, take-overs, older rows, retention, schema versions."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from explainer_service.errors import StoreError
 from explainer_service.store import SqliteStore, Status, cache_key, open_store
 from explainer_service.store.postgres import PostgresStore, masked
 from tests.helpers.postgres import Cluster
+from tests.helpers.sqlite import connected
 from tests.helpers.support import free_port
 from tests.unit.explainers.test_explanation import envelope
 from tests.unit.store.conftest import Backend
@@ -175,7 +176,7 @@ def test_a_file_of_the_first_layout_gets_the_new_columns_and_keeps_its_rows(
 ) -> None:
     path = tmp_path / "old.sqlite"
     explanation = envelope()
-    with sqlite3.connect(path) as db:
+    with connected(path) as db:
         db.execute(
             "CREATE TABLE explanations (id TEXT PRIMARY KEY, method TEXT NOT NULL, "
             "status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
@@ -186,15 +187,15 @@ def test_a_file_of_the_first_layout_gets_the_new_columns_and_keeps_its_rows(
             "'2026-01-01', ?, NULL)",
             (explanation.model_dump_json(),),
         )
-    store = SqliteStore(path)
-    old = store.get("old")
-    assert old is not None and old.status is Status.done and old.explanation == explanation
-    assert old.key is None and old.task is None
-    assert store.orphans(10) == []
-    assert store.schema_version() == 5  # and the inference log's tables, the probe's
-    assert store.count_inferences() == 0
-    record, held = store.claim("k", "shap", TASK, "a", 30)  # the new columns work
-    assert held and store.find("k").id == record.id  # type: ignore[union-attr]
+    with closing(SqliteStore(path)) as store:
+        old = store.get("old")
+        assert old is not None and old.status is Status.done and old.explanation == explanation
+        assert old.key is None and old.task is None
+        assert store.orphans(10) == []
+        assert store.schema_version() == 5  # and the inference log's tables, the probe's
+        assert store.count_inferences() == 0
+        record, held = store.claim("k", "shap", TASK, "a", 30)  # the new columns work
+        assert held and store.find("k").id == record.id  # type: ignore[union-attr]
 
 
 # --- PostgreSQL: the URL, credentials, and messages that never hold a password -------------
