@@ -165,7 +165,7 @@ matrix: $(MATRIX_STAMPS)
 model: $(MODEL)
 
 # A .venv of another Python than $(PYTHON) (a 3.11 one, once pyenv has 3.13) is built anew.
-ifneq ($(shell $(BIN)/python --version 2>&1),$(shell $(PYTHON) --version 2>&1))
+ifneq ($(shell [ -x $(BIN)/python ] && $(BIN)/python --version 2>&1),$(shell $(PYTHON) --version 2>&1))
 $(STAMPS)/venv: FORCE
 endif
 FORCE:
