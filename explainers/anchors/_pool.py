@@ -1,17 +1,20 @@
-"""The samples one anchor search has scored to choose rules, kept so later rules reuse them.
+"""The built samples one anchor search has scored to choose rules, kept so later rules
+reuse them.
 
 Each sample keeps the box it was drawn in: for each feature, the interval ``(low, high]``
-the rule it was drawn for held it to (a category ``c`` is ``(c - 1/2, c]``; a free feature,
-or any feature of a whole reference row, is unbounded). A sample counts for a rule R when it
-satisfies R and R's box lies inside the sample's: then the sample was drawn from a
-distribution at least as wide as R's on every feature, and among those where R holds it is
-distributed as R's own samples are (alibi counts a parent rule's samples for its children
-the same way). A sample drawn in a narrower box does not count: a rule ``age > 60`` has no
-samples of age 59 to 60, which would flatter ``59 < age <= 67``; nor one drawn for a longer
-rule, whose fixed feature would flatter the shorter rule.
+the rule it was built for held it to (a category ``c`` is ``(c - 1/2, c]``; a free feature
+is unbounded). A sample counts for a rule R when it satisfies R and R's box lies inside the
+sample's: then the sample was drawn from a distribution at least as wide as R's on every
+feature, and among those where R holds it is distributed as R's own samples are (alibi
+counts a parent rule's samples for its children the same way). A sample drawn in a narrower
+box does not count: a rule ``age > 60`` has no samples of age 59 to 60, which would flatter
+``59 < age <= 67``; nor one drawn for a longer rule, whose fixed feature would flatter the
+shorter rule.
 
-Only samples that choose rules come here; those that decide a rule's precision are drawn
-afresh (``AnchorSearch._validate``), never taken from the pool.
+Whole reference rows are not kept here: the search takes them in one order for every rule
+and remembers the model's answer for each (``AnchorSearch._draw``). Only samples that choose
+rules come here; those that decide a rule's precision are drawn afresh
+(``AnchorSearch._validate``), never taken from the pool.
 """
 
 from __future__ import annotations

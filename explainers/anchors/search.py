@@ -148,6 +148,14 @@ class Measurement:
         return np.vstack(self.samples), np.concatenate(self.agree)
 
 
+class _Draw(NamedTuple):
+    """Samples of one rule before the model scores them: the first ``len(rows)`` are the
+    reference rows ``rows``, the others built."""
+
+    samples: np.ndarray
+    rows: np.ndarray
+
+
 class Scored(NamedTuple):
     """Samples of one rule as the model scored them; ``real`` of them are whole reference
     rows where the rule holds."""
@@ -219,10 +227,13 @@ class AnchorSearch:
         decide = ~choose
         # rows that choose / decide rules (a single reference row serves both)
         self._half = {False: choose if choose.any() else decide, True: decide}
-        self._pooled = np.zeros(len(reference), dtype=bool)  # choosing rows scored
-        self._pool = SamplePool(reference.shape[1])
+        # every rule takes the reference rows where it holds in this one order
+        self._order = rng.permutation(len(reference))
+        # the model's answer for each reference row once asked (-1: not yet), with ``reuse``
+        self._answers = np.full(len(reference), -1, dtype=np.int8)
+        self._pool = SamplePool(reference.shape[1])  # built choosing samples, with their boxes
         self._own: dict[Rule, tuple[int, int]] = {}  # each rule's own choosing samples
-        self._unused: dict[Rule, list[int]] = {}  # deciding rows not used yet, per rule
+        self._taken: dict[tuple[Rule, bool], int] = {}  # rows a rule took, by ``decide``
         self._index = {p: i for i, p in enumerate(self.predicates)}
         self._distinct: dict[int, np.ndarray] = {}
         self._decided: dict[Rule, Anchor] = {}
@@ -282,62 +293,99 @@ class AnchorSearch:
 
     def sample(self, rule: Rule, n: int, decide: bool = False) -> tuple[np.ndarray, int]:
         """``n`` rows where ``rule`` holds, from the perturbation distribution, and how many
-        of them are whole reference rows.
+        of them are whole reference rows (the first ones)."""
+        draw = self._draw(rule, n, decide)
+        return draw.samples, len(draw.rows)
+
+    def _ordered(self, rule: Rule, decide: bool) -> np.ndarray:
+        """The reference rows of the ``decide`` half where ``rule`` holds, in the search's
+        order."""
+        holds = self.mask(rule) & self._half[decide]
+        return self._order[holds[self._order]]
+
+    def _prefix(self, rows: np.ndarray) -> int:
+        """How many of ``rows`` (ordered), from the first, the model has answered."""
+        unknown = np.flatnonzero(self._answers[rows] < 0)
+        return int(unknown[0]) if len(unknown) else len(rows)
+
+    def _draw(self, rule: Rule, n: int, decide: bool) -> _Draw:
+        """``n`` samples of ``rule``: its next reference rows, then built rows.
 
         The reference rows are split once, at random: one half serves the samples that
         choose rules, the other only those that ``decide`` a rule's precision, so a rule
-        chosen on real rows is decided on real rows it was not chosen on. Within its half,
-        a sample is first a reference row where the whole rule holds, each row used once
-        (once per search when choosing, once per rule when deciding; so a rule that a
-        handful of rows satisfy is not measured on a handful of value combinations), then a
-        random row of the half whose anchored features are drawn, feature by feature, from
-        the rows that satisfy that feature's own predicates (alibi's sampler does the same).
+        chosen on real rows is decided on real rows it was not chosen on. Within its half, a
+        rule's real samples are the rows where the whole rule holds, taken in one order the
+        search draws once, each used once per rule: any first rows of that order are a
+        uniform sample of the rule's rows, so a rule takes the rows other rules had the
+        model answer without a model call and without bias (a rule ``capital-gain > 3,000``
+        draws rows of high gains, which would flatter or sink a rule it also satisfies if
+        they counted as that rule's own draw). When they run out (a rule that few rows
+        satisfy), a random reference row whose anchored features are drawn, feature by
+        feature, from the rows that satisfy that feature's own predicates (alibi's sampler
+        does the same), so a rule that a handful of rows satisfy is not measured on a
+        handful of value combinations.
         """
-        data, half = self.reference, self._half[decide]
-        holds = self.mask(rule) & half
-        if decide:
-            if rule not in self._unused:
-                self._unused[rule] = list(self.rng.permutation(np.flatnonzero(holds)))
-            unused = self._unused[rule]
-            real = np.asarray(unused[:n], dtype=int)
-            self._unused[rule] = unused[len(real) :]
-        else:
-            fresh = np.flatnonzero(holds & ~self._pooled)
-            real = self.rng.choice(fresh, min(n, len(fresh)), replace=False)
-            self._pooled[real] = True
-        take = len(real)
+        data, ordered = self.reference, self._ordered(rule, decide)
+        if decide or not self.settings.reuse:
+            start = self._taken.get((rule, decide), 0)
+            self._taken[rule, decide] = start + min(n, len(ordered) - start)
+        else:  # a choosing rule's counted rows are the answered ones its order starts with
+            start = self._prefix(ordered)
+        rows = ordered[start : start + n]
         samples = np.empty((n, data.shape[1]))
-        samples[:take] = data[real]
-        if take < n:
-            samples[take:] = data[self.rng.choice(np.flatnonzero(half), n - take)]
-        for j in self.features(rule) if take < n else ():
-            own = np.ones(len(data), dtype=bool)
-            for i in rule:
-                if self.predicates[i].feature == j:
-                    own &= self._masks[i]
-            pool = data[own, j] if own.any() else np.array([self.x[j]])
-            samples[take:, j] = self.rng.choice(pool, n - take)
-        return samples, take
+        samples[: len(rows)] = data[rows]
+        built = n - len(rows)
+        if built:
+            samples[len(rows) :] = data[self.rng.choice(len(data), built)]
+            for j in self.features(rule):
+                own = np.ones(len(data), dtype=bool)
+                for i in rule:
+                    if self.predicates[i].feature == j:
+                        own &= self._masks[i]
+                pool = data[own, j] if own.any() else np.array([self.x[j]])
+                samples[len(rows) :, j] = self.rng.choice(pool, built)
+        return _Draw(samples, rows)
 
     def measure(self, requests: Sequence[tuple[Rule, int]], decide: bool = False) -> list[Scored]:
-        """Samples for each ``(rule, n)``, all scored in ONE model call; ``decide``: samples
-        that decide a rule's precision (see ``sample``). Choosing samples join the pool."""
-        drawn = [self.sample(rule, n, decide) for rule, n in requests]
-        if not drawn or not sum(len(d[0]) for d in drawn):
-            return [Scored(d[0], np.zeros(0, dtype=bool), d[1]) for d in drawn]
-        agree = np.asarray(self.agreement(np.vstack([d[0] for d in drawn])), dtype=bool)
-        self.trace.steps += 1
-        out, start = [], 0
-        for (rule, _), (batch, real) in zip(requests, drawn, strict=True):
-            scored = Scored(batch, agree[start : start + len(batch)], real)
+        """Samples for each ``(rule, n)``, all scored in ONE model call (none when the model
+        answered every one before); ``decide``: samples that decide a rule's precision (see
+        ``_draw``). Built choosing samples join the pool; with ``reuse``, the model is asked
+        about a reference row once per search."""
+        drawn = [self._draw(rule, n, decide) for rule, n in requests]
+        reuse = self.settings.reuse
+        real = np.concatenate([d.rows for d in drawn]) if drawn else np.empty(0, dtype=int)
+        asked = np.unique(real[self._answers[real] < 0]) if reuse else real
+        built = [d.samples[len(d.rows) :] for d in drawn]
+        sent = np.vstack([self.reference[asked], *built])
+        agree = np.zeros(0, dtype=bool)
+        if len(sent):
+            agree = np.asarray(self.agreement(sent), dtype=bool)
+            self.trace.steps += 1
+        if reuse:
+            self._answers[asked] = agree[: len(asked)]
+        answered = self._answers[real].astype(bool) if reuse else agree[: len(asked)]
+        out, at_real, at_built = [], 0, len(asked)
+        for (rule, _), draw, made in zip(requests, drawn, built, strict=True):
+            scored = Scored(
+                draw.samples,
+                np.concatenate(
+                    [
+                        answered[at_real : at_real + len(draw.rows)],
+                        agree[at_built : at_built + len(made)],
+                    ]
+                ),
+                len(draw.rows),
+            )
+            at_real += len(draw.rows)
+            at_built += len(made)
             out.append(scored)
-            start += len(batch)
             if not decide:
-                low, high = np.full(batch.shape, -np.inf), np.full(batch.shape, np.inf)
-                low[real:], high[real:] = self.box(rule)  # whole rows: drawn in no box
-                self._pool.add(batch, scored.agree, low, high)
-                k, n = self._own.get(rule, (0, 0))
-                self._own[rule] = (k + int(scored.agree.sum()), n + len(batch))
+                if len(made):
+                    low, high = self.box(rule)
+                    boxes = np.tile(low, (len(made), 1)), np.tile(high, (len(made), 1))
+                    self._pool.add(made, scored.agree[len(draw.rows) :], *boxes)
+                k, m = self._own.get(rule, (0, 0))
+                self._own[rule] = (k + int(scored.agree.sum()), m + len(draw.samples))
         return out
 
     def counts(self, requests: Sequence[tuple[Rule, int]]) -> list[tuple[int, int]]:
@@ -351,9 +399,12 @@ class AnchorSearch:
 
     def _chosen(self, rule: Rule) -> tuple[int, int]:
         """(agree, samples) of the choosing samples that count for ``rule``."""
-        if self.settings.reuse:
-            return self._pool.counts([self.predicates[i] for i in rule], *self.box(rule))
-        return self._own.get(rule, (0, 0))
+        if not self.settings.reuse:
+            return self._own.get(rule, (0, 0))
+        ordered = self._ordered(rule, decide=False)
+        answered = self._answers[ordered[: self._prefix(ordered)]]
+        agree, built = self._pool.counts([self.predicates[i] for i in rule], *self.box(rule))
+        return int(answered.sum()) + agree, len(answered) + built
 
     # --- the search -------------------------------------------------------------------
 

@@ -142,9 +142,9 @@ def test_pruning_and_the_pool_send_fewer_rows_and_the_rules_hold_on_held_out_row
             upper = clopper_pearson(int(agree.sum()), len(agree), 0.95)[1]
             assert upper >= THRESHOLD, (explanation.result.rule, agree.mean(), len(agree))
     assert measured >= APPLICANTS // 2
-    assert rows["unpruned"] < 0.8 * rows["plain"], rows  # what the pool saves
-    assert rows["ours"] < 0.8 * rows["plain"], rows
-    if served_model == "rule":
-        # on the benchmark's model (docs/benchmark.md) pruning halves the median rows; on
-        # these four income applicants it saves nothing (one needs a second round with it)
-        assert rows["ours"] < rows["unpruned"], rows
+    assert rows["ours"] < rows["unpruned"] < rows["plain"], rows
+    if served_model == "income":
+        # what the pool saves; on the rule model little (docs/methods.md#anchors): its
+        # rules are one or two predicates, whose own rows the model answers in any case
+        assert rows["unpruned"] < 0.8 * rows["plain"], rows
+        assert rows["ours"] < 0.8 * rows["plain"], rows

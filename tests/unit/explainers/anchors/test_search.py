@@ -110,7 +110,8 @@ def test_an_impossible_threshold_says_so() -> None:
 
 
 def test_samples_satisfy_the_rule_and_use_each_real_row_once() -> None:
-    """The reference rows are split once: those that choose rules never decide one."""
+    """The reference rows are split once: those that choose rules never decide one; a
+    rule takes each of its real rows once, then built rows."""
     x = np.array([75.0, 20.0, 2.0])
     found, _ = search(x, lambda r: (r[:, 0] > 60).astype(int))
     rule = tuple(i for i, p in enumerate(found.predicates) if p.feature in (0, 2))
@@ -119,19 +120,43 @@ def test_samples_satisfy_the_rule_and_use_each_real_row_once() -> None:
     for decide in (False, True):
         rows = int((holds & found._half[decide]).sum())
         assert abs(rows - holds.sum() / 2) < 0.2 * holds.sum()  # about half each
-        samples, taken = found.sample(rule, rows + 500, decide)
-        assert taken == rows
+        (scored,) = found.measure([(rule, rows + 500)], decide)
+        samples, taken = scored.samples, scored.real
+        assert taken == rows and len(samples) == rows + 500
         for i in rule:
             assert found.predicates[i].holds(samples[:, found.predicates[i].feature]).all()
         real = {tuple(r) for r in REFERENCE[holds & found._half[decide]]}
         assert {tuple(s) for s in samples[:taken]} == real
         used += [tuple(s) for s in samples[:taken]]
-        assert found.sample(rule, 10, decide)[1] == 0  # each real row is used once
+        assert found.measure([(rule, 10)], decide)[0].real == 0  # each real row is used once
     assert len(used) == holds.sum() and set(used) == {tuple(r) for r in REFERENCE[holds]}
 
 
+def test_a_rule_counts_the_first_rows_of_its_order_and_no_others() -> None:
+    """Rows the model answered for a narrower rule (``x0 > 80``) count for a wider one
+    (``x0 > 60``) only as far as the wider rule's own order has been answered from its
+    start: they would otherwise flatter it (all of them agree here, half the wider
+    rule's rows do not). The rows they cover are taken again without a model call."""
+    x = np.array([95.0, 20.0, 2.0])
+    found, model = search(x, lambda r: (r[:, 0] > 80).astype(int))
+    narrow = (found.predicates.index(Predicate(0, ">", 80.0)),)
+    wide = (found.predicates.index(Predicate(0, ">", 60.0)),)
+    rows = int((found.mask(narrow) & found._half[False]).sum())
+    ((agree, n),) = found.counts([(narrow, rows)])
+    assert (agree, n) == (rows, rows)
+    ((agree, n),) = found.counts([(wide, 0)])  # no call: what the pool holds
+    answered = int((found.mask(wide) & found._half[False] & (found._answers >= 0)).sum())
+    assert answered == rows and n < rows  # only the first of the narrow rule's rows count
+    assert agree == n  # ... which all agree, as the first rows of the wide rule's order do
+    wide_rows = int((found.mask(wide) & found._half[False]).sum())
+    sent = model.rows
+    ((agree, n),) = found.counts([(wide, wide_rows)])
+    assert n == wide_rows and model.rows - sent == wide_rows - rows  # the answered ones free
+    assert abs(agree / n - 19 / 39) < 0.1  # x0 in 61..99, of which 81..99 agree
+
+
 def test_choosing_samples_count_for_the_rules_they_describe() -> None:
-    """A sample drawn for a rule counts for a longer rule it satisfies, never for a
+    """A sample built for a rule counts for a longer rule it satisfies, never for a
     shorter one (the feature it fixed would flatter it); with ``reuse`` off, each rule
     counts only its own."""
     x = np.array([75.0, 20.0, 2.0])
@@ -140,16 +165,16 @@ def test_choosing_samples_count_for_the_rules_they_describe() -> None:
     longer = tuple(
         sorted(short + tuple(i for i, p in enumerate(shared.predicates) if p.feature == 2))
     )
-    ((_, n),) = shared.counts([(short, 400)])
-    assert n >= 400
+    short_rows = int((shared.mask(short) & shared._half[False]).sum())
+    ((_, n),) = shared.counts([(short, short_rows + 400)])  # every real row, then built
+    assert n == short_rows + 400
     calls = model.calls
     ((_, inherited),) = shared.counts([(longer, 50)])  # a quarter of them are category 2
     assert inherited >= 50 and model.calls == calls  # no call: the pool had enough
-    real = int((shared.mask(longer) & shared._half[False] & ~shared._pooled).sum())
-    ((_, grown),) = shared.counts([(longer, inherited + real + 300)])  # real rows, then built
+    ((_, grown),) = shared.counts([(longer, inherited + 300)])  # built: the real rows are used
+    assert grown == inherited + 300
     ((_, n_short),) = shared.counts([(short, 1)])
-    # of the longer rule's new samples, only its real rows count for the shorter rule
-    assert n_short - n == real and grown - inherited == real + 300
+    assert n_short == n  # the longer rule's built samples do not count for the shorter
     alone, model = search(x, lambda r: (r[:, 0] > 60).astype(int), reuse=False)
     alone.counts([(short, 400)])
     calls = model.calls

@@ -2,13 +2,13 @@
 
 The model is positive iff education-num >= 13 or capital-gain > 5,000: an applicant with
 13 years or more is anchored by ``education-num > 12``, one with fewer by ``education-num
-<= 12`` (the other clause holds for few rows: about 4% of those with fewer years have
-gains above 5,000, so that rule's precision is near 0.96, and slices of it near the
-threshold are where a noisy search stops at 10 or 11 under one seed and at 12 under another).
+<= 12`` (the other clause holds for few rows: about 3% of those with fewer years have gains
+above 5,000, so that rule's precision is near 0.97, and slices of it near the threshold, as
+education-num 11, below 0.95: where a search that judges them on a biased sample stops at
+10 or 11 under one seed and at 12 under another).
 
-Of the first 40 held-out applicants, at most 10 get more than one rule over seeds 0-4: the
-search before it pruned (``SearchSettings.prune``) gave 11, the search with pruning 9. The
-first 10 alone are too few to tell two searches apart (1 and 2 of them).
+Of the first 40 held-out applicants, at most 3 get more than one rule over seeds 0-4 (the
+numbers before and after each change are in docs/methods.md#anchors).
 """
 
 from __future__ import annotations
@@ -44,5 +44,5 @@ def test_seeds_land_on_the_same_rule(census_schema: FeatureSchema, reference: pd
             if record["education-num"] >= 13:
                 assert rule == ("education-num > 12",), (i, seed)
         changed += len(rules) > 1
-    assert changed <= 10, found  # of the applicants, those whose rule changes with the seed
+    assert changed <= 3, found  # of the applicants, those whose rule changes with the seed
     assert found.most_common(1)[0][0] == ("education-num <= 12",), found
