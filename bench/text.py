@@ -59,6 +59,34 @@ def words_of(text: str) -> set[str]:
     return {t.lower() for t in tokens(text) if re.match(r"\w", t)}
 
 
+#: perturbed texts per anchor for the re-measure on perturbed texts
+PERTURBED = 1000
+
+
+def perturbed_texts(text: str, words: list[str], n: int, seed: int) -> list[str] | None:
+    """``n`` texts of ``text`` with each token that is not an anchor word replaced by ``UNK``
+    at probability 1/2 (alibi's ``unknown`` sampling), every occurrence of an anchor word
+    kept, a space put between a mask and a word it would touch; None when an anchor word
+    is not one of the text's tokens (a tokenizer of its own cut the text otherwise)."""
+    found = list(TOKEN.finditer(text))
+    if not set(words) <= {m.group() for m in found}:
+        return None
+    rng = np.random.default_rng(seed)
+    anchored = np.array([m.group() in words for m in found], dtype=bool)
+    texts = []
+    for keep in rng.random((n, len(found))) < 0.5:
+        keep |= anchored
+        out, position = "", 0
+        for m, kept in zip(found, keep, strict=True):
+            piece = text[position : m.start()] + (m.group() if kept else "UNK")
+            if re.match(r"\w", out[-1:]) and re.match(r"\w", piece):  # "<b>" -> "UNK UNK>"
+                piece = " " + piece
+            out += piece
+            position = m.end()
+        texts.append(out + text[position:])
+    return texts
+
+
 def _stats(base: str) -> tuple[int, int]:
     served = httpx.get(base + "/stats", timeout=30).json()
     return int(served["requests"]), int(served["rows"])
@@ -161,6 +189,11 @@ def _run(count: int, base: str, service: str, directory: Path) -> dict[str, Any]
     def held(words: list[str], target: int, text: str) -> tuple[float | None, int]:
         return held_out(words, target, text, labelled)
 
+    def fresh(words: list[str], target: int, text: str) -> float | None:
+        """The share of fresh perturbed texts keeping ``words`` the model gives ``target``."""
+        texts = perturbed_texts(text, words, PERTURBED, seed=len(text))
+        return None if texts is None else float(np.mean(classes(texts) == target))
+
     ours = {"ours": "", "ours, perturbed only": "&corpus_precision=false"}
     per_review: dict[str, list[dict[str, Any]]] = {name: [] for name in ours}
     per_review["alibi AnchorText"] = []
@@ -174,6 +207,7 @@ def _run(count: int, base: str, service: str, directory: Path) -> dict[str, Any]
             )
             words = e["result"]["words"]
             one = _record(seconds, calls, sent, words, *held(words, target, text))
+            one["perturbed_precision"] = fresh(words, target, text)
             one["corpus_met"] = e["result"].get("corpus_met")
             per_review[name].append(one)
     request = {"url": url, "texts": reviews, "threshold": 0.95, "explain": {"batch_size": 100}}
@@ -186,6 +220,7 @@ def _run(count: int, base: str, service: str, directory: Path) -> dict[str, Any]
         one = _record(
             found["seconds"], found["calls"], found["rows"], words, *held(words, target, text)
         )
+        one["perturbed_precision"] = fresh(words, target, text)
         per_review["alibi AnchorText"].append(one)
     counted = alibi["setup_rows"] + sum(f["rows"] for f in alibi["explanations"])
     if counted != served:  # the model server had another client
@@ -237,6 +272,7 @@ def _record(
 def _summary(found: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over the reviews; precisions only where a held-out review holds the words."""
     measured = [f["held_out_precision"] for f in found if f["held_out_precision"] is not None]
+    perturbed = [p for f in found if (p := f.get("perturbed_precision")) is not None]
     return {
         "median_seconds": statistics.median(f["seconds"] for f in found),
         "median_calls": statistics.median(f["calls"] for f in found),
@@ -246,6 +282,9 @@ def _summary(found: list[dict[str, Any]]) -> dict[str, Any]:
         "below_threshold": sum(p < 0.95 for p in measured),
         "measured": len(measured),
         "median_held_out_support": statistics.median(f.get("held_out_support", 0) for f in found),
+        "median_perturbed_precision": statistics.median(perturbed) if perturbed else None,
+        "perturbed_below_threshold": sum(p < 0.95 for p in perturbed),
+        "perturbed_measured": len(perturbed),
         "corpus_met": sum(f.get("corpus_met") is True for f in found),
         "corpus_checked": sum(f.get("corpus_met") is not None for f in found),
     }

@@ -45,7 +45,7 @@ def test_the_text_table_has_a_row_per_engine_and_the_shap_line() -> None:
         },
     }
     shown = markdown.text_comparison(report)
-    assert "| ours | 0.25 | 3 | 133 | 1.0 | 0.480 | 1 of 1 |" in shown
+    assert "| ours | 0.25 | 3 | 133 | 1.0 | n/a | 0 of 0 | 0.480 | 1 of 1 |" in shown
     assert "| alibi AnchorText | 0.25 | 3 | 501 |" in shown
     assert "SHAP, 50 tokens: 0.53 s, 16 calls, 1457 rows" in shown
 
@@ -93,8 +93,8 @@ def test_held_out_precision_leaves_out_the_explained_review() -> None:
 
 def test_the_text_table_shows_support_the_corpus_check_and_setup_rows() -> None:
     found = [review(0.2, 300, ["good"], 0.9), review(0.3, 310, ["good", "tea"], 1.0)]
-    found[0].update(held_out_support=40, corpus_met=False)
-    found[1].update(held_out_support=8, corpus_met=True)
+    found[0].update(held_out_support=40, corpus_met=False, perturbed_precision=0.97)
+    found[1].update(held_out_support=8, corpus_met=True, perturbed_precision=0.94)
     ours = {**text._summary(found), "setup_rows": 4000}
     plain = {**text._summary([review(0.1, 130, ["good"], 0.7)]), "setup_rows": 0}
     report = {
@@ -103,5 +103,26 @@ def test_the_text_table_shows_support_the_corpus_check_and_setup_rows() -> None:
         "shap": {"tokens": 50, "seconds": 0.5, "calls": 16, "rows": 1, "max_standard_error": 0},
     }
     shown = markdown.text_comparison(report)
-    assert "| ours | 0.25 | 3 | 305 | 1.5 | 0.950 | 1 of 2 | 24 | 1 of 2 | 4000 |" in shown
-    assert "| alibi AnchorText | 0.10 | 3 | 130 | 1.0 | 0.700 | 1 of 1 | 0 | n/a | 0 |" in shown
+    assert (
+        "| ours | 0.25 | 3 | 305 | 1.5 | 0.955 | 1 of 2 | 0.950 | 1 of 2 | 24 | 1 of 2 | 4000 |"
+        in shown
+    )
+    assert (
+        "| alibi AnchorText | 0.10 | 3 | 130 | 1.0 | n/a | 0 of 0 | 0.700 | 1 of 1 | 0 | n/a | 0 |"
+        in shown
+    )
+
+
+def test_perturbed_texts_keep_every_anchor_word_and_mask_the_rest_by_half() -> None:
+    source = "Great tea, great price: great <b>value</b> and fast."
+    texts = text.perturbed_texts(source, ["great", "fast"], 400, seed=1)
+    assert texts is not None and len(texts) == 400
+    others = [t for t in text.tokens(source) if t not in ("great", "fast")]
+    masked = 0
+    for t in texts:
+        found = text.tokens(t)
+        assert found.count("great") == 2 and "fast" in found  # every occurrence kept
+        assert len(found) == len(text.tokens(source))  # each token kept or one UNK
+        masked += found.count("UNK")
+    assert abs(masked / (400 * len(others)) - 0.5) < 0.05
+    assert text.perturbed_texts(source, ["cheap"], 10, seed=1) is None
