@@ -40,6 +40,8 @@ from explainers.tokens import Token
 MAX_EXAMPLES = 5
 #: anchors confirmed at most when none passes the corpus check
 FALLBACK_TRIES = 2
+#: the looks of a confirmation, in ``confirm_samples``: at most eight times as many in all
+CONFIRM_LOOKS = (1, 1, 2, 4)
 
 
 class TextAnchorParams(TextParams):
@@ -52,7 +54,11 @@ class TextAnchorParams(TextParams):
         32, ge=4, le=1000, description="perturbed texts per promising candidate and round"
     )
     confirm_samples: int = Field(
-        100, ge=10, le=5000, description="fresh perturbed texts that decide the precision"
+        100,
+        ge=10,
+        le=5000,
+        description="fresh perturbed texts of the first look that decides the precision "
+        "(a sequential test: up to eight times as many)",
     )
     beam_size: int = Field(2, ge=1, le=10)
     max_anchor_size: int = Field(4, ge=1, le=10, description="the most words in an anchor")
@@ -131,14 +137,16 @@ class TextAnchorsExplainer(TextExplainer):
             else [params.beam_size]
         )
         for beam in searches:
-            tally.call(params.batch_size).call(params.confirm_samples)
+            tally.call(params.batch_size)
+            _confirm_cost(tally, params)
             for _ in range(params.max_anchor_size):
                 tally.call(beam * params.batch_size)
-                tally.call(params.confirm_samples)
+                _confirm_cost(tally, params)
         drivers = ["batch_size", "max_anchor_size", "beam_size", "confirm_samples"]
         if params.corpus_precision:
             tally.call(min(reference_rows, params.corpus_max_texts))
-            tally.call(params.confirm_samples, times=FALLBACK_TRIES)
+            for _ in range(FALLBACK_TRIES):
+                _confirm_cost(tally, params)
             drivers.append("corpus_max_texts")
         return tally.estimate(tuple(drivers))
 
@@ -195,6 +203,12 @@ class TextAnchorsExplainer(TextExplainer):
             min_support=None if check is None else params.min_support,
         )
         return result, fidelity
+
+
+def _confirm_cost(tally: Tally, params: Any) -> None:
+    """One confirmation that takes every look."""
+    for look in CONFIRM_LOOKS:
+        tally.call(look * params.confirm_samples)
 
 
 def _holds(hits: np.ndarray, threshold: float) -> bool:
@@ -312,11 +326,26 @@ class _Search:
 
     def _confirm(self, anchor: frozenset[str], *, pool: bool = True) -> bool:
         """Score ``anchor`` on fresh texts; whether their precision reaches the threshold.
-        Texts that fail it go into the pool (with ``pool``)."""
-        texts, kept, fresh = self._score([anchor], self.params.confirm_samples)
+
+        A sequential test, in looks of ``CONFIRM_LOOKS`` times ``confirm_samples`` texts
+        (one call each): it stops once the Clopper-Pearson bounds at ``confidence`` put the
+        precision above or below the threshold, and only an anchor put above it is
+        confirmed (one still undecided after the last look is not). So a clear anchor costs
+        one look, and one near the threshold is not accepted on the noise of a hundred
+        texts. Texts that fail it go into the pool (with ``pool``)."""
+        p = self.params
+        texts: list[str] = []
+        kept, fresh = self._kept[:0], np.zeros(0, dtype=bool)
+        for look in CONFIRM_LOOKS:
+            drawn, more_kept, more = self._score([anchor], look * p.confirm_samples)
+            texts += drawn[0]
+            kept, fresh = np.concatenate([kept, more_kept]), np.concatenate([fresh, more[0]])
+            lower, upper = clopper_pearson(int(fresh.sum()), len(fresh), p.confidence)
+            if lower >= p.threshold or upper < p.threshold:
+                break
         precision = float(fresh.mean())
-        self._confirmed.append((precision, anchor, fresh[0], texts[0]))
-        if precision < self.params.threshold:
+        self._confirmed.append((precision, anchor, fresh, texts))
+        if lower < p.threshold:
             if pool:
                 self._pool(kept, fresh)
             return False
