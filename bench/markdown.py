@@ -121,6 +121,12 @@ SUMMARY: list[Metric] = [
         0,
     ),
     (
+        "anchors shown below {t} (the 95% interval of the re-measure below it)",
+        (*_A_O, "precision", "shown_below_threshold"),
+        (*_A_M, "precision", "shown_below_threshold"),
+        0,
+    ),
+    (
         "anchors that no evaluation row satisfies",
         (*_A_O, "precision", "unmeasured"),
         (*_A_M, "precision", "unmeasured"),

@@ -93,7 +93,9 @@ def summarise_anchors(records: Sequence[Mapping[str, Any]], threshold: float) ->
         "model_rows_median": _median_of(ok, "model_rows"),
         "reported_calls_median": _median_of(ok, "reported_calls"),
         "reported_rows_median": _median_of(ok, "reported_rows"),
-        "precision": evaluation.precision_summary([r["precision"] for r in measured], threshold),
+        "precision": evaluation.precision_summary(
+            [r["precision"] for r in measured], threshold, [r["rows"] for r in measured]
+        ),
         "rule_errors": sum("rule_error" in r for r in ok),
         "length_median": _median_of(measured, "length"),
         "length_mean": _mean_of(measured, "length"),

@@ -172,6 +172,11 @@ def test_precision_summary() -> None:
         "mean": pytest.approx((0.99 + 0.9 + 0.95 + 0.5) / 4),
         "below_threshold": 2,
     }
+    counted = evaluation.precision_summary([13 / 14, 0.5, None, 0.9], 0.95, [14, 40, 0, 1000])
+    assert counted["below_threshold"] == 3  # 13 of 14 too
+    assert counted["shown_below_threshold"] == 2  # 20 of 40 and 900 of 1000, not 13 of 14
+    assert evaluation.upper_bound(13, 14) == pytest.approx(0.9963, abs=1e-4)
+    assert evaluation.upper_bound(5, 5) == 1.0
     nothing = evaluation.precision_summary([None], 0.95)
     assert nothing["min"] is None and nothing["below_threshold"] is None
     assert nothing["unmeasured"] == 1
