@@ -159,6 +159,24 @@ SUMMARY: list[Metric] = [
         (*_A_M, "seed_stability", "share_changed"),
         2,
     ),
+    (
+        "anchors below {t} re-measured, the 5 seeds' rules",
+        (*_A_O, "seed_stability", "precision", "below_threshold"),
+        (*_A_M, "seed_stability", "precision", "below_threshold"),
+        0,
+    ),
+    (
+        "anchors shown below {t}, the 5 seeds' rules",
+        (*_A_O, "seed_stability", "precision", "shown_below_threshold"),
+        (*_A_M, "seed_stability", "precision", "shown_below_threshold"),
+        0,
+    ),
+    (
+        "anchor precision re-measured, the 5 seeds' rules, min",
+        (*_A_O, "seed_stability", "precision", "min"),
+        (*_A_M, "seed_stability", "precision", "min"),
+        3,
+    ),
     ("anchors explanations failed", (*_A_O, "errors"), (*_A_M, "errors"), 0),
     ("SHAP latency, median (s)", (*_S_O, "latency", "median_s"), (*_S_M, "latency", "median_s"), 3),
     (

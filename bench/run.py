@@ -343,7 +343,7 @@ def measure(options: Options, prepared: Prepared, servers: Servers) -> dict[str,
         (options.clients, seeds["tn"], explainers[::-1]),
     ):
         runs[str(clients)] = {e.name: phases.throughput(e, rows, seed, clients) for e in order}
-    seed_stability = {}
+    seed_stability, by_seeds = {}, {}
     for e in explainers:
         by_seed = {
             seeds["latency"]: [stability.rule_of(o, e.name) for o in latency[e.name]],
@@ -352,6 +352,7 @@ def measure(options: Options, prepared: Prepared, servers: Servers) -> dict[str,
         }
         by_seed.update(stability.more_seeds(e, rows, [options.seed, options.seed + 4]))
         seed_stability[e.name] = stability.summarise(by_seed)
+        by_seeds[e.name] = by_seed
     shap_outcomes = phases.shap_comparison(
         service, theirs, in_process, rows, classes, options.seed, options.shap_nsamples
     )
@@ -363,6 +364,10 @@ def measure(options: Options, prepared: Prepared, servers: Servers) -> dict[str,
         evaluation.Judge(data.FEATURES, dataset.categories, dataset.evaluation, predicted, k)
         for k in classes
     ]
+    for name, by_seed in by_seeds.items():
+        seed_stability[name]["precision"] = stability.precision_over_seeds(
+            by_seed, judges, options.threshold
+        )
     applicants = [
         {
             "index": int(index),

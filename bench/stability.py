@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import httpx
 from tqdm import tqdm
 
+from bench import evaluation
 from bench.clients import TIMEOUT, Outcome
 
 Rule = list[str]
@@ -75,3 +76,24 @@ def summarise(by_seed: Mapping[int, Sequence[Rule | None]]) -> dict[str, Any]:
         "share_changed": changed / compared if compared else None,
         "distinct_rules_max": max(distinct, default=None),
     }
+
+
+def precision_over_seeds(
+    by_seed: Mapping[int, Sequence[Rule | None]],
+    judges: Sequence[evaluation.Judge],
+    threshold: float,
+) -> dict[str, Any]:
+    """Every seed's rule of every applicant (``judges``, one per applicant) re-measured on
+    the evaluation set: ``evaluation.precision_summary`` of them all, with ``anchors``
+    counted. One seed's twenty rules say little of how often an explainer's rules fall
+    below the threshold; five seeds' hundred say more."""
+    precisions: list[float | None] = []
+    rows: list[int] = []
+    for rules in by_seed.values():
+        for judge, rule in zip(judges, rules, strict=True):
+            if rule is None:
+                continue
+            quality = judge.quality(judge.alibi(rule))
+            precisions.append(quality["precision"])
+            rows.append(quality["rows"])
+    return {"anchors": len(precisions), **evaluation.precision_summary(precisions, threshold, rows)}

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bench import data, evaluation, markdown, ours, proxy, records, rules, stats
+from bench import data, evaluation, markdown, ours, proxy, records, rules, stability, stats
 from bench.clients import Outcome, error_text
 from tests.helpers.support import ROOT
 
@@ -180,6 +180,19 @@ def test_precision_summary() -> None:
     nothing = evaluation.precision_summary([None], 0.95)
     assert nothing["min"] is None and nothing["below_threshold"] is None
     assert nothing["unmeasured"] == 1
+
+
+def test_every_seeds_rule_is_re_measured() -> None:
+    predicted = np.array([0, 1, 1, 0, 0, 1])
+    judges = [evaluation.Judge(NAMES, CATEGORIES, MATRIX, predicted, k) for k in (1, 0)]
+    by_seed = {
+        1: [["workclass = Private"], None],  # 2 of its 4 rows are class 1; failed
+        2: [["education-num > 10"], ["age > 200"]],  # 3 of 4; no row
+    }
+    found = stability.precision_over_seeds(by_seed, judges, 0.95)
+    assert found["anchors"] == 3 and found["measured"] == 2 and found["unmeasured"] == 1
+    assert found["below_threshold"] == 2 and found["min"] == 0.5
+    assert found["shown_below_threshold"] == 1  # 3 of 4: the interval reaches 0.95
 
 
 def test_max_abs_difference() -> None:
