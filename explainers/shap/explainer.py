@@ -8,7 +8,9 @@ the base value is the model's mean answer over the background, and a category is
 a whole category.
 
 Coalitions are either all enumerated, which gives the exact Shapley values of that value
-function (KernelExplainer solves its weighted regression over every coalition), or sampled:
+function (``explainers.shap.exact``, which builds only the distinct rows; KernelExplainer
+enumerating every coalition gives the same values and is the tests' reference), or sampled
+by KernelExplainer:
 then ``replicates`` independent runs (the seed's random stream continues from one to the
 next) share the ``nsamples`` coalitions, the values are their mean and each value's standard
 error is their standard deviation over the square root of their number. Runs enumerate the
@@ -17,7 +19,7 @@ that of the sampled part. It measures sampling only: another background sample g
 values.
 
 ``KernelExplainer`` calls the model on the background when it is constructed, so it is
-constructed per explanation, after the instance and the background were scored together in
+constructed per sampled explanation, after the instance and the background were scored together in
 one counted call (its own call is then answered from memory). Every feature gets its value:
 shap's default ``l1_reg`` would select features and give the others zero, which is off.
 """
@@ -38,6 +40,7 @@ from explainers.explanation import Contribution, Prediction, ShapFidelity, ShapR
 from explainers.model import CountingModel
 from explainers.schema import FeatureSchema
 from explainers.shap.background import representative_rows
+from explainers.shap.exact import exact_shapley
 
 _EPS = 1e-12
 #: The background's random draws and swaps use this seed: it depends on the data alone.
@@ -103,6 +106,10 @@ class ShapParams(ExplainerParams):
         return self
 
 
+def _identity(p: np.ndarray) -> np.ndarray:
+    return p
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.asarray(np.log(p / (1 - p)))
@@ -165,8 +172,6 @@ class ShapExplainer(Explainer):
     def _explain(
         self, x: np.ndarray | None, params: Any, model: CountingModel
     ) -> tuple[Prediction, ShapResult, ShapFidelity]:
-        import shap
-
         assert x is not None
         x = x + 0.0  # -0.0 is 0.0: a row equal to a background row is the same bytes
         self._check_output(params)
@@ -176,28 +181,13 @@ class ShapExplainer(Explainer):
         scores = model.raw(np.vstack([x.reshape(1, -1), self._background]))
         prediction = model.predictions(scores[:1])[0]
         f, output, observed = self._target(prediction, params, model)
-        explainer = shap.KernelExplainer(f, self._background, link=params.link)
+        if exact:
+            link = _logit if params.link == "logit" else _identity
+            phi, base = exact_shapley(x, self._background, f, link)
+            errors = np.zeros_like(phi)
+        else:
+            phi, base, errors = self._sampled(x, f, params)
         runs = 1 if exact else params.replicates
-        # an enumeration asks for every coalition; KernelExplainer takes the 2^m - 2 of the
-        # m features that vary, the others get 0
-        nsamples = _coalitions(len(self.schema)) if exact else _per_run(params)
-        with warnings.catch_warnings():
-            # too few coalitions for the features: shap falls back to the least-squares
-            # solution of least norm, and the replicates' spread says how far off it is
-            warnings.filterwarnings("ignore", "Linear regression equation is singular")
-            values = np.array(
-                [
-                    np.asarray(
-                        explainer.shap_values(
-                            x.reshape(1, -1), nsamples=max(nsamples, 1), l1_reg=False, silent=True
-                        )
-                    ).reshape(-1)
-                    for _ in range(runs)
-                ]
-            )
-        phi = values.mean(axis=0)
-        errors = np.zeros_like(phi) if exact else values.std(axis=0, ddof=1) / np.sqrt(runs)
-        base = float(np.asarray(explainer.expected_value).reshape(-1)[0])
         model_output = float(_logit(np.array(observed))) if params.link == "logit" else observed
         total = base + float(phi.sum())
         result = ShapResult(
@@ -223,6 +213,30 @@ class ShapExplainer(Explainer):
             background_reference=self.reference_fingerprint,
         )
         return prediction, result, fidelity
+
+    def _sampled(self, x: np.ndarray, f: Any, params: Any) -> tuple[np.ndarray, float, np.ndarray]:
+        """``(values, base value, standard errors)`` of ``replicates`` KernelExplainer runs
+        of ``nsamples // replicates`` coalitions each."""
+        import shap
+
+        explainer = shap.KernelExplainer(f, self._background, link=params.link)
+        with warnings.catch_warnings():
+            # too few coalitions for the features: shap falls back to the least-squares
+            # solution of least norm, and the replicates' spread says how far off it is
+            warnings.filterwarnings("ignore", "Linear regression equation is singular")
+            values = np.array(
+                [
+                    np.asarray(
+                        explainer.shap_values(
+                            x.reshape(1, -1), nsamples=_per_run(params), l1_reg=False, silent=True
+                        )
+                    ).reshape(-1)
+                    for _ in range(params.replicates)
+                ]
+            )
+        errors = values.std(axis=0, ddof=1) / np.sqrt(params.replicates)
+        base = float(np.asarray(explainer.expected_value).reshape(-1)[0])
+        return values.mean(axis=0), base, errors
 
     def _enumerate(self, x: np.ndarray, params: Any) -> bool:
         """Whether to enumerate every coalition for ``x`` (see ``exact``).

@@ -100,7 +100,8 @@ ENGINES = [
     # the instance and the background go first, in one call: the next is the engine's
     ("shap", {"nsamples": 200}, {}, Budget(max_rows=1000), "shap/explainers/_kernel.py"),
     ("shap", {"nsamples": 200}, {}, Budget(max_model_calls=2), "shap/explainers/_kernel.py"),
-    ("shap", {}, {}, Budget(max_model_calls=1), "shap/explainers/_kernel.py"),
+    # the defaults enumerate every coalition for this instance: the exact engine's call
+    ("shap", {}, {}, Budget(max_model_calls=1), "explainers/shap/exact.py"),
     ("counterfactual", {}, {}, Budget(max_rows=30), "explainers/counterfactual/search.py"),
     ("counterfactual", {}, {}, Budget(max_model_calls=1), "explainers/counterfactual/search.py"),
     ("counterfactual", {"total": 1}, {}, Budget(max_rows=10), "counterfactual/search.py"),
