@@ -166,6 +166,10 @@ def shap_records(outcomes: Mapping[str, Outcome], class_index: int) -> dict[str,
                 record["values"] = shap_values(name, outcome.body, class_index)
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 record["error"] = f"unreadable SHAP values: {type(exc).__name__}: {exc}"
+            cost = outcome.body.get("cost") if isinstance(outcome.body, dict) else None
+            if name == "ours" and isinstance(cost, dict):  # where the time went, as measured
+                record["reported_seconds"] = cost.get("seconds")
+                record["reported_model_seconds"] = cost.get("model_seconds")
         records[name] = record
     reference = dig(records, "in_process", "values")
     for name, record in records.items():
