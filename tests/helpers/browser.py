@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -32,8 +37,45 @@ def chromium_path() -> str:
     return found
 
 
+@contextmanager
+def profile_directory() -> Iterator[str]:
+    """A fresh Chromium profile directory, removed afterwards. Chromium's helper processes
+    may still be writing into it for a moment after the browser exits, so removing it is
+    retried for up to 30 seconds (what then remains is left in the temporary directory)."""
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    try:
+        yield profile
+    finally:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                shutil.rmtree(profile)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    shutil.rmtree(profile, ignore_errors=True)
+                    break
+                time.sleep(0.2)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a browser started with ``start_new_session`` and every process of its group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(30)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _run(url: str, extra: list[str]) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory() as profile:
+    with profile_directory() as profile:
         return subprocess.run(
             [chromium_path(), *FLAGS, f"--user-data-dir={profile}", *extra, url],
             capture_output=True,

@@ -8,7 +8,6 @@ import base64
 import itertools
 import json
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from tests.helpers.browser import FLAGS, chromium_path
+from tests.helpers.browser import FLAGS, chromium_path, profile_directory, stop_group
 from tests.helpers.support import free_port
 from tests.helpers.web import HTTP
 
@@ -92,7 +91,7 @@ class Page:
 def chromium(log: Path | None = None) -> Iterator[Page]:
     """A headless Chromium with one blank tab; closed on exit."""
     port = free_port()
-    with tempfile.TemporaryDirectory() as profile:
+    with profile_directory() as profile:
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         process = subprocess.Popen(
             [
@@ -105,6 +104,7 @@ def chromium(log: Path | None = None) -> Iterator[Page]:
             ],
             stdout=out,
             stderr=out,
+            start_new_session=True,  # its helper processes are stopped with it
         )
         try:
             with connect(_page_socket(port), max_size=2**26, open_timeout=60) as socket:
@@ -112,12 +112,7 @@ def chromium(log: Path | None = None) -> Iterator[Page]:
                 page.send("Page.enable")
                 yield page
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(30)
+            stop_group(process)
             if log:
                 out.close()  # type: ignore[union-attr]
 
