@@ -26,7 +26,9 @@ upper bound per feature.
 Samples of a rule are real reference rows where the rule holds, each used once; when those
 run out (a rule that few rows satisfy), a random reference row whose anchored features are
 drawn, feature by feature, from the rows that satisfy that feature's own predicates (alibi's
-perturbation). So a rule that a handful of rows satisfy is not judged on a handful of rows.
+perturbation); the samples that decide a rule draw its most selective anchored features
+together from one row, so features that go together stay together. So a rule that a handful
+of rows satisfy is not judged on a handful of rows.
 """
 
 from __future__ import annotations
@@ -116,6 +118,10 @@ class SearchSettings:
     #: stops once a wider one is settled valid; off, the search as it ran before (to measure
     #: what this saves)
     prune: bool = True
+    #: built samples that decide a rule draw its most selective anchored features together
+    #: from rows where all of them hold, while at least this many rows do (``_build``);
+    #: 0, each anchored feature on its own (to measure what this changes)
+    joint_rows: int = 20
 
 
 @dataclass
@@ -320,10 +326,8 @@ class AnchorSearch:
         model answer without a model call and without bias (a rule ``capital-gain > 3,000``
         draws rows of high gains, which would flatter or sink a rule it also satisfies if
         they counted as that rule's own draw). When they run out (a rule that few rows
-        satisfy), a random reference row whose anchored features are drawn, feature by
-        feature, from the rows that satisfy that feature's own predicates (alibi's sampler
-        does the same), so a rule that a handful of rows satisfy is not measured on a
-        handful of value combinations.
+        satisfy), built rows (``_build``), so a rule that a handful of rows satisfy is not
+        measured on a handful of value combinations.
         """
         data, ordered = self.reference, self._ordered(rule, decide)
         if decide or not self.settings.reuse:
@@ -334,17 +338,47 @@ class AnchorSearch:
         rows = ordered[start : start + n]
         samples = np.empty((n, data.shape[1]))
         samples[: len(rows)] = data[rows]
-        built = n - len(rows)
-        if built:
-            samples[len(rows) :] = data[self.rng.choice(len(data), built)]
-            for j in self.features(rule):
-                own = np.ones(len(data), dtype=bool)
-                for i in rule:
-                    if self.predicates[i].feature == j:
-                        own &= self._masks[i]
-                pool = data[own, j] if own.any() else np.array([self.x[j]])
-                samples[len(rows) :, j] = self.rng.choice(pool, built)
+        if n > len(rows):
+            samples[len(rows) :] = self._build(rule, n - len(rows), joint=decide)
         return _Draw(samples, rows)
+
+    def _build(self, rule: Rule, n: int, joint: bool) -> np.ndarray:
+        """``n`` built samples of ``rule``: random reference rows whose anchored features
+        are drawn from rows that satisfy those features' own predicates.
+
+        Choosing samples draw each anchored feature on its own (alibi's perturbation; the
+        pool relies on it, ``_pool``). Deciding samples (``joint``) draw the most selective
+        anchored features together, from one reference row where all of them hold, adding
+        features while at least ``joint_rows`` rows remain, and only the rest on their own:
+        drawn apart, features that go together make rows nobody has (education
+        "Some-college" with education-num 13), and a rule can pass on those."""
+        data = self.reference
+        samples = data[self.rng.choice(len(data), n)]
+        owns = {j: self._feature_holds(rule, j) for j in self.features(rule)}
+        alone = list(owns)
+        if joint and self.settings.joint_rows:
+            together = np.ones(len(data), dtype=bool)
+            group = []
+            for j in sorted(owns, key=lambda j: int(owns[j].sum())):
+                if int((together & owns[j]).sum()) >= self.settings.joint_rows:
+                    together &= owns[j]
+                    group.append(j)
+            if len(group) > 1:
+                donors = self.rng.choice(np.flatnonzero(together), n)
+                samples[:, group] = data[np.ix_(donors, group)]
+                alone = [j for j in alone if j not in group]
+        for j in alone:
+            pool = data[owns[j], j] if owns[j].any() else np.array([self.x[j]])
+            samples[:, j] = self.rng.choice(pool, n)
+        return samples
+
+    def _feature_holds(self, rule: Rule, feature: int) -> np.ndarray:
+        """Which reference rows satisfy the predicates of ``rule`` on ``feature``."""
+        own = np.ones(len(self.reference), dtype=bool)
+        for i in rule:
+            if self.predicates[i].feature == feature:
+                own &= self._masks[i]
+        return own
 
     def measure(self, requests: Sequence[tuple[Rule, int]], decide: bool = False) -> list[Scored]:
         """Samples for each ``(rule, n)``, all scored in ONE model call (none when the model

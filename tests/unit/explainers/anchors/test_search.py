@@ -271,3 +271,48 @@ def test_a_rule_is_decided_once() -> None:
     calls = model.calls
     assert found._validate([rule[:1]])[0] is first and model.calls == calls
     assert first.measurement.real == first.measurement.n  # its own real rows, fresh
+
+
+def _tied_reference() -> np.ndarray:
+    """f0 uniform in 0..99; a category f2 of which code 2 is rare; f1 = 20 * f2 + 5, a
+    number the category fixes (education and education-num in the census data)."""
+    rng = np.random.default_rng(3)
+    category = np.repeat([0.0, 1.0, 2.0, 3.0], [1000, 980, 40, 980])
+    return np.column_stack([rng.integers(0, 100, len(category)), 20 * category + 5, category])
+
+
+def _tied_search(**settings) -> AnchorSearch:
+    """Agree iff f1 > 50 or f0 < 90: for the rare category (f1 = 45), 9 rows in 10."""
+    reference = _tied_reference()
+    return AnchorSearch(
+        reference,
+        np.array([50.0, 45.0, 2.0]),
+        [Predicate(1, ">", 30.0), Predicate(2, "=", 2.0)],
+        lambda rows: (rows[:, 1] > 50) | (rows[:, 0] < 90),
+        SearchSettings(**settings),
+        np.random.default_rng(4),
+    )
+
+
+def test_deciding_samples_keep_features_that_go_together_together() -> None:
+    found = _tied_search()
+    rule = (0, 1)
+    joint = found._build(rule, 1000, joint=True)
+    assert (joint[:, 1] == 20 * joint[:, 2] + 5).all()  # rows somebody could have
+    assert len(np.unique(joint[:, 0])) > 50  # the free feature still from every row
+    apart = found._build(rule, 1000, joint=False)
+    assert (apart[:, 2] == 2).all() and (apart[:, 1] > 30).all()
+    assert (apart[:, 1] != 45).mean() > 0.9  # f1 from every row above 30: mostly 65
+    fallback = _tied_search(joint_rows=41)._build(rule, 1000, joint=True)  # 40 rows hold
+    assert (fallback[:, 1] != 45).mean() > 0.9
+
+
+def test_a_rule_does_not_pass_on_rows_nobody_has() -> None:
+    """``f1 > 30 and f2 = 2`` holds for 40 rows, 9 in 10 of which agree; drawn apart, the
+    built samples give f1 = 65 with category 2 and agree almost always."""
+    rule = (0, 1)
+    apart = _tied_search(joint_rows=0)._validate([rule])[0]
+    assert apart.valid and apart.measurement.precision > 0.97
+    decided = _tied_search()._validate([rule])[0]
+    assert not decided.valid
+    assert abs(decided.measurement.precision - 0.9) < 0.03
