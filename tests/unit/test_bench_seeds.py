@@ -1,10 +1,10 @@
-"""``bench.seeds``: our anchors of a bench run under more seeds, summarised."""
+"""``tests.helpers.bench_seeds``: our anchors of a bench run under more seeds, summarised."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.seeds import seeds, summarise
+from tests.helpers.bench_seeds import seeds, summarise
 
 
 def test_seeds_are_a_range_or_a_list() -> None:

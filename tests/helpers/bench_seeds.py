@@ -1,6 +1,6 @@
 """Our anchors of a finished benchmark run, again, in-process, under more seeds.
 
-    python -m bench.seeds [--out bench-output] [--seeds 0-4] [--joint-rows N]
+    python -m tests.helpers.bench_seeds [--out bench-output] [--seeds 0-4] [--joint-rows N]
 
 Reads the run under ``--out`` (its model, its explainer configuration, its applicants and
 the data split of its seed), explains each applicant with the service's anchors in this
@@ -8,7 +8,9 @@ process, calling the model directly, under each seed, and re-measures every rule
 evaluation rows as ``make bench`` does: how many are below the threshold and shown below
 it, the rows sent to the model per explanation, the rules' mean length. ``--joint-rows``
 sets ``SearchSettings.joint_rows`` (0 draws every anchored feature on its own), so a
-change to the search can be compared side by side on the same model and applicants.
+change to the search can be compared side by side on the same model and applicants. It
+lives here, not in ``bench/``, because it imports the library (the benchmark imports none
+of it, so it runs against any checkout of the service).
 """
 
 from __future__ import annotations
