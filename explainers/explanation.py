@@ -131,13 +131,14 @@ class AnchorFidelity(_Strict):
     confidence: float
     reference_rows: int = Field(
         description="reference rows where the rule holds: the samples' real rows; beyond them "
-        "samples vary the other features and draw anchored ones feature by feature"
+        "samples vary the other features and draw the anchored ones from rows that satisfy "
+        "their predicates (the most selective together, from one row)"
     )
     distinct_rows: int = Field(
         0,
         description="distinct reference rows where the rule holds among the precision samples "
         "(each used whole, once, and never among those that chose the rule); the other "
-        "samples are built feature by feature. 0 for the empty rule, whose samples are "
+        "samples are built (see `reference_rows`). 0 for the empty rule, whose samples are "
         "random reference rows",
     )
     min_coverage: float = Field(

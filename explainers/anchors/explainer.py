@@ -246,6 +246,7 @@ def _note(anchor: Anchor, params: Any, reference_rows: int) -> str | None:
             f"({anchor.coverage:.2%}), fewer than the {params.min_coverage:g} asked "
             "(min_coverage): it speaks for very few cases, and its precision rests on "
             f"{m.real} real row{'' if m.real == 1 else 's'}, the other samples being built "
-            "feature by feature"
+            "from reference rows that satisfy the rule's predicates, feature by feature or, "
+            "for the most selective ones, together"
         )
     return "; ".join(notes) if notes else None
